@@ -1,0 +1,32 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module layout follows the pipeline: text (tokenizers, Foundation-free so the
+// inference runtime can embed it) -> data (readers, shards, manifest) -> executables.
+let package = Package(
+    name: "rnnkit",
+    products: [
+        .executable(name: "prep", targets: ["prep"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "RNNText",
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .target(name: "RNNData", dependencies: ["RNNText", "CArchive", "CZlib"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .executableTarget(name: "prep", dependencies: [
+            "RNNData", "RNNText",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNText", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Builds an output directory beside its final place and moves it there only
+/// when complete, so a failed or interrupted run never leaves a half-written one.
+public struct StagedDirectory {
+    public let destination: URL
+    public let staging: URL
+
+    public init(destination: URL, replacing: Bool) throws {
+        let manager = FileManager.default
+        if manager.fileExists(atPath: destination.path) && !replacing {
+            throw DataError(file: destination.path, "already exists (pass --force to replace it, or --out to write elsewhere)")
+        }
+        let parent = destination.deletingLastPathComponent()
+        do { try manager.createDirectory(at: parent, withIntermediateDirectories: true) }
+        catch { throw DataError(file: parent.path, "cannot create directory: \(error.localizedDescription)") }
+        self.destination = destination
+        staging = parent.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())")
+        try? manager.removeItem(at: staging)
+        do { try manager.createDirectory(at: staging, withIntermediateDirectories: false) }
+        catch { throw DataError(file: staging.path, "cannot create directory: \(error.localizedDescription)") }
+    }
+
+    public func write(_ bytes: [UInt8], to name: String) throws {
+        let url = staging.appendingPathComponent(name)
+        do { try Data(bytes).write(to: url) }
+        catch { throw DataError(file: url.path, "cannot write: \(error.localizedDescription)") }
+    }
+
+    /// Swaps the finished directory into place; an old one is removed only after.
+    public func commit() throws {
+        let manager = FileManager.default
+        var retired: URL?
+        if manager.fileExists(atPath: destination.path) {
+            let old = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).old-\(getpid())")
+            try manager.moveItem(at: destination, to: old)
+            retired = old
+        }
+        if rename(staging.path, destination.path) != 0 {
+            let reason = String(cString: strerror(errno))
+            if let retired { try? manager.moveItem(at: retired, to: destination) }
+            throw DataError(file: destination.path, "cannot move the finished output into place: \(reason)")
+        }
+        if let retired { try? manager.removeItem(at: retired) }
+    }
+
+    public func discard() {
+        try? FileManager.default.removeItem(at: staging)
+    }
+}

@@ -1,0 +1,319 @@
+import Foundation
+import RNNText
+
+public struct PrepConfiguration {
+    public var dataset: String
+    public var tokenizer: TokenizerSpec
+    /// The `vocab.txt` a WordPiece tokenizer reads.
+    public var vocabularyFile: String?
+    public var shardSize: Int
+    public var output: URL
+    public var replace: Bool
+    public var quiet: Bool
+    public var command: [String]
+    public var recipe: String?
+
+    public init(dataset: String, tokenizer: TokenizerSpec, vocabularyFile: String?, shardSize: Int, output: URL,
+                replace: Bool, quiet: Bool, command: [String], recipe: String?) {
+        self.dataset = dataset
+        self.tokenizer = tokenizer
+        self.vocabularyFile = vocabularyFile
+        self.shardSize = shardSize
+        self.output = output
+        self.replace = replace
+        self.quiet = quiet
+        self.command = command
+        self.recipe = recipe
+    }
+}
+
+public struct PrepResult {
+    public var manifest: Manifest
+    public var summary: DatasetSummary
+}
+
+/// Reads every input once, tokenizes, and writes shards, vocabulary and
+/// manifest. Reading (decompression, parsing) runs on its own thread and
+/// tokenization on the caller's, so the two cores overlap.
+public enum Prep {
+    public static func run(readers: [ExampleReader], configuration: PrepConfiguration) throws -> PrepResult {
+        let started = Date()
+        guard configuration.shardSize > 0 else { throw DataError(file: "--shard-size", "must be at least 1") }
+        let staged = try StagedDirectory(destination: configuration.output, replacing: configuration.replace)
+        do {
+            let result = try build(readers: readers, configuration: configuration, staged: staged, started: started)
+            try staged.commit()
+            return result
+        } catch {
+            staged.discard()
+            throw error
+        }
+    }
+
+    private static func build(readers: [ExampleReader], configuration: PrepConfiguration, staged: StagedDirectory, started: Date) throws -> PrepResult {
+        var tokenization = try Tokenization(spec: configuration.tokenizer, vocabularyFile: configuration.vocabularyFile)
+        let totalBytes = readers.reduce(Int64(0)) { $0 + $1.totalBytes }
+        let progress = ProgressReporter(title: "prep \(configuration.dataset)", total: Double(totalBytes), unit: .bytes, quiet: configuration.quiet)
+
+        let queue = BoundedQueue<(reader: UInt16, examples: [RawExample])>(capacity: 64)
+        let readFailure = FailureBox()
+        let producerDone = DispatchSemaphore(value: 0)
+        let producer = Thread {
+            var bytesBefore: Int64 = 0
+            do {
+                for (readerIndex, reader) in readers.enumerated() {
+                    var batch: [RawExample] = []
+                    batch.reserveCapacity(64)
+                    try reader.read(progress: { progress.update(Double(bytesBefore + $0)) }) { example in
+                        batch.append(example)
+                        if batch.count == 64 { queue.push((UInt16(readerIndex), batch)); batch.removeAll(keepingCapacity: true) }
+                    }
+                    if !batch.isEmpty { queue.push((UInt16(readerIndex), batch)) }
+                    bytesBefore += reader.totalBytes
+                }
+            } catch {
+                readFailure.error = error
+            }
+            queue.close()
+            producerDone.signal()
+        }
+        producer.stackSize = 8 << 20
+        producer.start()
+
+        var splits: [String: SplitBuilder] = [:]
+        var labelKinds = Set<String>()
+        while let batch = queue.pop() {
+            for example in batch.examples {
+                let split: SplitBuilder
+                if let existing = splits[example.split] { split = existing } else {
+                    split = SplitBuilder(name: example.split)
+                    splits[example.split] = split
+                }
+                tokenization.add(example, to: split, reader: batch.reader)
+                switch example.label {
+                case .index: labelKinds.insert("index")
+                case .name: labelKinds.insert("name")
+                case .unlabeled: break
+                }
+            }
+        }
+        producerDone.wait()
+        progress.finish()
+        if let error = readFailure.error { throw error }
+
+        for reader in readers {
+            for name in reader.splits where (splits[name]?.count ?? 0) == 0 {
+                throw DataError(file: reader.inputDescription, "the \(name) split is empty (expected at least one example)")
+            }
+        }
+        guard let train = splits["train"] else {
+            throw DataError(file: readers.map(\.inputDescription).joined(separator: ", "),
+                            "no training split (the vocabulary and label set come from it; name a file train… or pass --split train)")
+        }
+        guard labelKinds.count <= 1 else {
+            throw DataError(file: readers.map(\.inputDescription).joined(separator: ", "), "inputs mix class indices and label names")
+        }
+        let labelNames = try resolveLabels(splits: splits, train: train, readers: readers)
+        let vocabulary = tokenization.finish(splits: Array(splits.values), train: train)
+        let tokenizer = try Tokenizer(spec: configuration.tokenizer, vocabulary: vocabulary)
+
+        let ordered = splits.values.sorted { splitOrder($0.name) < splitOrder($1.name) || (splitOrder($0.name) == splitOrder($1.name) && $0.name < $1.name) }
+        // Splits are independent: encode and write them on all cores.
+        let splitResults = ConcurrentResults<Manifest.SplitRecord>(count: ordered.count)
+        DispatchQueue.concurrentPerform(iterations: ordered.count) { i in
+            splitResults.set(i, Result {
+                try writeShards(of: ordered[i], labelCount: labelNames.count, vocabularySize: vocabulary.count,
+                                shardSize: configuration.shardSize, staged: staged)
+            })
+        }
+        let splitRecords = try splitResults.values()
+        let vocabularyBytes = vocabulary.fileBytes()
+        try staged.write(vocabularyBytes, to: "vocab.txt")
+        let manifest = Manifest(
+            dataset: configuration.dataset,
+            labels: labelNames,
+            tokenizer: .init(spec: configuration.tokenizer, vocabularyFile: "vocab.txt", vocabularySize: vocabulary.count,
+                             vocabularyCRC32: hex32(crc32Checksum(vocabularyBytes)), specialIDs: tokenizer.specialIDs),
+            splits: splitRecords,
+            provenance: .init(tool: "prep", version: rnnkitVersion, command: configuration.command,
+                              inputs: readers.map { .init(path: $0.inputDescription, bytes: $0.totalBytes) },
+                              recipe: configuration.recipe, created: ISO8601DateFormatter().string(from: Date())))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try staged.write(Array(try encoder.encode(manifest)) + [0x0A], to: "manifest.json")
+
+        let summary = DatasetSummary(manifest: manifest, splits: ordered, unknownID: tokenizer.specialIDs.unknown,
+                                     distinctTrainWords: tokenization.distinctTrainWords, seconds: Date().timeIntervalSince(started))
+        return PrepResult(manifest: manifest, summary: summary)
+    }
+
+    private static func splitOrder(_ name: String) -> Int {
+        ["train": 0, "validation": 1, "test": 2, "unsup": 3][name] ?? 4
+    }
+
+    /// Label names from the readers, or — for free-text labels — the training
+    /// split's labels in a stable order (numeric when all are integers).
+    private static func resolveLabels(splits: [String: SplitBuilder], train: SplitBuilder, readers: [ExampleReader]) throws -> [String] {
+        if let names = readers.compactMap(\.labelNames).first { return names }
+        let trainCodes = Set(train.labels.filter { $0 >= 0 })
+        var names = trainCodes.map { train.labelTexts.key($0) }
+        if names.allSatisfy({ Int($0) != nil }) { names.sort { Int($0)! < Int($1)! } } else { names.sort() }
+        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int32($0)) })
+        for split in splits.values {
+            for (i, code) in split.labels.enumerated() where code >= 0 {
+                let text = split.labelTexts.key(code)
+                guard let mapped = index[text] else {
+                    throw DataError(file: readers[Int(split.readerIndex[i])].inputDescription, place: "line \(split.sources[i])",
+                                    "label \"\(text)\" does not occur in the training split (its labels: \(names.joined(separator: ", ")))")
+                }
+                split.labels[i] = mapped
+            }
+        }
+        return names
+    }
+
+    private static func writeShards(of split: SplitBuilder, labelCount: Int, vocabularySize: Int, shardSize: Int,
+                                    staged: StagedDirectory) throws -> Manifest.SplitRecord {
+        var records: [Manifest.ShardRecord] = []
+        var labelCounts = [Int](repeating: 0, count: labelCount)
+        var start = 0
+        while start < split.count {
+            let end = min(split.count, start + shardSize)
+            var shard = Shard()
+            for i in start..<end {
+                shard.append(tokens: split.tokens[split.offsets[i]..<split.offsets[i + 1]], label: split.labels[i],
+                             source: split.sources[i], rating: split.ratings[i])
+                if split.labels[i] >= 0 { labelCounts[Int(split.labels[i])] += 1 }
+            }
+            let bytes = ShardFormat.encode(shard, vocabularySize: vocabularySize)
+            let name = "\(split.name)-\(String(format: "%05d", records.count)).shard"
+            try staged.write(bytes, to: name)
+            records.append(.init(file: name, examples: end - start, bytes: bytes.count, crc32: hex32(ShardFormat.storedChecksum(bytes))))
+            start = end
+        }
+        let labeled = !split.labels.contains(-1)
+        return .init(name: split.name, examples: split.count, tokens: split.tokens.count, labeled: labeled,
+                     labelCounts: labeled ? labelCounts : [], shards: records)
+    }
+}
+
+/// One split's examples as they are tokenized, before shards are cut.
+final class SplitBuilder {
+    let name: String
+    var offsets: [Int] = [0]
+    var tokens: [Int32] = []
+    /// Class index, or for free-text labels an index into `labelTexts`; -1 when unlabeled.
+    var labels: [Int32] = []
+    var sources: [UInt32] = []
+    var ratings: [UInt8] = []
+    var wordCounts: [Int32] = []
+    var readerIndex: [UInt16] = []
+    var labelTexts = ByteTable(minimumCapacity: 16)
+
+    init(name: String) { self.name = name }
+    var count: Int { labels.count }
+}
+
+/// The tokenizer side of prep. Word-level vocabularies depend on the whole
+/// training split, so words are interned during the pass and mapped to final
+/// ids at the end; WordPiece ids are final at once.
+struct Tokenization {
+    let spec: TokenizerSpec
+    private var scratch = TokenizerScratch()
+    private var wordPiece: WordPieceTokenizer?
+    private var interned = ByteTable(minimumCapacity: 1 << 16)
+    private var trainCounts: [Int] = []
+    private(set) var distinctTrainWords = 0
+
+    init(spec: TokenizerSpec, vocabularyFile: String?) throws {
+        self.spec = spec
+        if spec.kind == .wordpiece {
+            guard let vocabularyFile else { throw DataError(file: "--vocab-file", "WordPiece needs a vocab.txt (pass --vocab-file)") }
+            let bytes = try MappedFile(path: vocabularyFile)
+            do { wordPiece = try WordPieceTokenizer(vocabulary: Vocabulary(fileBytes: Array(bytes.bytes)), options: spec.wordPiece ?? .init()) }
+            catch { throw DataError(file: vocabularyFile, "\(error)") }
+        }
+    }
+
+    mutating func add(_ example: RawExample, to split: SplitBuilder, reader: UInt16) {
+        let isTrain = split.name == "train"
+        example.text.withUnsafeBufferPointer { text in
+            if let wordPiece {
+                wordPiece.encode(text, into: &split.tokens, scratch: &scratch)
+            } else {
+                WordLevelTokenizer.words(text, scratch: &scratch) { word in
+                    let id = interned.insert(word).id
+                    if isTrain {
+                        while Int(id) >= trainCounts.count { trainCounts.append(0) }
+                        trainCounts[Int(id)] += 1
+                    }
+                    split.tokens.append(id)
+                }
+            }
+            split.wordCounts.append(Int32(whitespaceSeparatedWords(text)))
+        }
+        split.offsets.append(split.tokens.count)
+        switch example.label {
+        case .index(let index): split.labels.append(Int32(index))
+        case .name(let name): split.labels.append(split.labelTexts.insert(name).id)
+        case .unlabeled: split.labels.append(-1)
+        }
+        split.sources.append(example.source)
+        split.ratings.append(example.rating)
+        split.readerIndex.append(reader)
+    }
+
+    /// The final vocabulary; word-level splits are rewritten from interned to vocabulary ids.
+    mutating func finish(splits: [SplitBuilder], train: SplitBuilder) -> Vocabulary {
+        if let wordPiece { return wordPiece.vocabulary }
+        let counts = trainCounts.enumerated().filter { $0.element > 0 }.map { (word: interned.key(Int32($0.offset)), count: $0.element) }
+        distinctTrainWords = counts.count
+        let vocabulary = WordLevelTokenizer.buildVocabulary(counts: counts, size: spec.vocabularySize ?? 5_000,
+                                                            minimumCount: spec.minimumCount ?? 1)
+        var mapping = [Int32](repeating: WordLevelTokenizer.unknownID, count: interned.count)
+        for id in 0..<Int32(interned.count) {
+            if let vocabularyID = interned.withKey(id, { vocabulary.table.find($0) }) { mapping[Int(id)] = vocabularyID }
+        }
+        for split in splits {
+            split.tokens.withUnsafeMutableBufferPointer { tokens in
+                for i in tokens.indices { tokens[i] = mapping[Int(tokens[i])] }
+            }
+        }
+        return vocabulary
+    }
+}
+
+func whitespaceSeparatedWords(_ text: UnsafeBufferPointer<UInt8>) -> Int {
+    // Branch-free: a word starts wherever a non-space byte follows a space.
+    var count = 0
+    var previousIsSpace = 1
+    for byte in text {
+        let isSpace = byte == 0x20 || (byte &- 0x09) <= 4 ? 1 : 0
+        count &+= previousIsSpace & (isSpace ^ 1)
+        previousIsSpace = isSpace
+    }
+    return count
+}
+
+/// Results of work run with `concurrentPerform`, one slot per iteration.
+final class ConcurrentResults<Value>: @unchecked Sendable {
+    private var results: [Result<Value, Error>?]
+    private let lock = NSLock()
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<Value, Error>) {
+        lock.lock()
+        results[index] = result
+        lock.unlock()
+    }
+
+    /// The values in order, or the first error.
+    func values() throws -> [Value] { try results.map { try $0!.get() } }
+}
+
+/// The producer thread's error, handed to the consumer; the semaphore the
+/// producer signals after setting it orders the write before the read.
+final class FailureBox: @unchecked Sendable {
+    var error: Error?
+}

@@ -1,0 +1,52 @@
+import Foundation
+import RNNText
+
+/// A named recipe from `Pipelines/`: how a dataset is tokenized (and, for
+/// the trainer, which lengths, model and optimizer it uses). Flags override it.
+public struct Recipe: Codable {
+    public var name: String
+    public var description: String?
+    public var dataset: String
+    public var tokenizer: TokenizerSection
+
+    public struct TokenizerSection: Codable {
+        public var kind: TokenizerSpec.Kind
+        public var vocabularySize: Int?
+        public var minimumCount: Int?
+        /// WordPiece: relative to the data directory unless absolute.
+        public var vocabularyFile: String?
+        public var lowercase: Bool?
+        public var stripAccents: Bool?
+    }
+
+    /// Where recipes are looked up: `$RNNKIT_PIPELINES`, else `Pipelines/` in the working directory.
+    public static var directory: URL {
+        URL(fileURLWithPath: ProcessInfo.processInfo.environment["RNNKIT_PIPELINES"] ?? "Pipelines", isDirectory: true)
+    }
+
+    /// A recipe by name (`imdb` → `Pipelines/imdb.json`) or by path.
+    public static func load(_ nameOrPath: String) throws -> (recipe: Recipe, path: String) {
+        let candidates = nameOrPath.hasSuffix(".json") || nameOrPath.contains("/")
+            ? [URL(fileURLWithPath: nameOrPath)]
+            : [directory.appendingPathComponent("\(nameOrPath).json")]
+        guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }),
+              let data = FileManager.default.contents(atPath: url.path) else {
+            throw DataError(file: candidates[0].path, "recipe not found (run from the rnnkit checkout, set RNNKIT_PIPELINES, or pass --recipe PATH)")
+        }
+        do { return (try JSONDecoder().decode(Recipe.self, from: data), url.path) }
+        catch { throw DataError(file: url.path, "not a valid recipe: \(describe(decodingError: error))") }
+    }
+}
+
+/// Where the datasets live: `$RNNKIT_DATA`, default `data/`.
+public enum DataDirectory {
+    public static var url: URL {
+        URL(fileURLWithPath: ProcessInfo.processInfo.environment["RNNKIT_DATA"] ?? "data", isDirectory: true)
+    }
+
+    /// Fails with where to put `relativePath` and how to get it, when it is missing.
+    public static func require(_ path: String, what: String) throws -> String {
+        if FileManager.default.fileExists(atPath: path) { return path }
+        throw DataError(file: path, "not found. Put \(what) there (the data directory is $RNNKIT_DATA, default data/), or run Tools/fetch-data to download the public datasets into it")
+    }
+}

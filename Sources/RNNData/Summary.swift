@@ -1,0 +1,97 @@
+import Foundation
+
+/// The figures a data scientist checks first after prep.
+public struct DatasetSummary {
+    public struct Lengths {
+        public var mean = 0.0, median = 0, p95 = 0
+        /// Share of examples longer than 50, 128, 256 and 512.
+        public var longerThan: [(limit: Int, share: Double)] = []
+
+        init(_ values: [Int32]) {
+            guard !values.isEmpty else { return }
+            let sorted = values.sorted()
+            mean = Double(values.reduce(0) { $0 + Int($1) }) / Double(values.count)
+            median = Int(sorted[(sorted.count - 1) / 2])
+            p95 = Int(sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)])
+            longerThan = [50, 128, 256, 512].map { limit in
+                (limit, Double(values.lazy.filter { Int($0) > limit }.count) / Double(values.count))
+            }
+        }
+    }
+
+    public struct Split {
+        public var name: String
+        public var examples: Int
+        public var labelCounts: [Int]
+        public var words: Lengths
+        public var tokens: Lengths
+        public var unknownRate: Double
+    }
+
+    public var dataset: String
+    public var output: String = ""
+    public var labels: [String]
+    public var splits: [Split]
+    public var vocabularySize: Int
+    public var tokenizer: String
+    public var seconds: Double
+
+    init(manifest: Manifest, splits builders: [SplitBuilder], unknownID: Int32, distinctTrainWords: Int, seconds: Double) {
+        dataset = manifest.dataset
+        labels = manifest.labels
+        vocabularySize = manifest.tokenizer.vocabularySize
+        switch manifest.tokenizer.spec.kind {
+        case .word:
+            tokenizer = "word-level: the \(grouped(vocabularySize - 3)) most frequent of \(grouped(distinctTrainWords)) distinct training words + 3 specials"
+        case .wordpiece:
+            tokenizer = "WordPiece (\(manifest.tokenizer.spec.wordPiece?.lowercase == false ? "cased" : "uncased"))"
+        }
+        self.seconds = seconds
+        splits = builders.map { split in
+            let record = manifest.split(split.name)!
+            let tokenLengths = (0..<split.count).map { Int32(split.offsets[$0 + 1] - split.offsets[$0]) }
+            let unknown = split.tokens.lazy.filter { $0 == unknownID }.count
+            return Split(name: split.name, examples: split.count, labelCounts: record.labelCounts,
+                         words: Lengths(split.wordCounts), tokens: Lengths(tokenLengths),
+                         unknownRate: split.tokens.isEmpty ? 0 : Double(unknown) / Double(split.tokens.count))
+        }
+    }
+
+    public var text: String {
+        var lines: [String] = []
+        let header = ["split", "examples", "words mean/median/p95", "tokens mean/median/p95", ">50", ">128", ">256", ">512", "<unk>"]
+        var rows = [header]
+        for split in splits {
+            func triple(_ l: Lengths) -> String { String(format: "%.1f / %d / %d", l.mean, l.median, l.p95) }
+            rows.append([split.name, grouped(split.examples), triple(split.words), triple(split.tokens)]
+                        + split.tokens.longerThan.map { String(format: "%.1f%%", $0.share * 100) }
+                        + [String(format: "%.2f%%", split.unknownRate * 100)])
+        }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max()! }
+        for row in rows {
+            lines.append(row.enumerated().map { column, cell in
+                column == 0 ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                            : String(repeating: " ", count: widths[column] - cell.count) + cell
+            }.joined(separator: "  "))
+        }
+        lines.append("")
+        for split in splits where !split.labelCounts.isEmpty {
+            let counts = zip(labels, split.labelCounts).map { "\($0) \(grouped($1))" }.joined(separator: " · ")
+            lines.append("labels \(split.name): \(counts)")
+        }
+        lines.append("vocabulary: \(grouped(vocabularySize)) tokens (\(tokenizer))")
+        lines.append("tokens are content tokens, without <start>/[CLS]/[SEP]")
+        lines.append(String(format: "time: %.2f s", seconds) + (output.isEmpty ? "" : " → \(output)"))
+        return lines.joined(separator: "\n")
+    }
+}
+
+func grouped(_ value: Int) -> String {
+    let digits = String(value)
+    var out = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return out
+}

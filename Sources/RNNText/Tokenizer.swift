@@ -1,0 +1,79 @@
+/// What a dataset's tokenizer is, recorded in the manifest and the model file
+/// so that inference tokenizes exactly as prep did.
+public struct TokenizerSpec: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable, CaseIterable { case word, wordpiece }
+    public var kind: Kind
+    /// Word-level: how many corpus words to keep (specials come on top).
+    public var vocabularySize: Int?
+    /// Word-level: words seen fewer times than this stay `<unk>`.
+    public var minimumCount: Int?
+    public var wordPiece: WordPieceTokenizer.Options?
+
+    public init(kind: Kind, vocabularySize: Int? = nil, minimumCount: Int? = nil, wordPiece: WordPieceTokenizer.Options? = nil) {
+        self.kind = kind
+        self.vocabularySize = vocabularySize
+        self.minimumCount = minimumCount
+        self.wordPiece = wordPiece
+    }
+}
+
+/// The one tokenizer interface used by prep, the trainer and the runtime.
+public enum Tokenizer: Sendable {
+    case word(WordLevelTokenizer)
+    case wordPiece(WordPieceTokenizer)
+
+    public init(spec: TokenizerSpec, vocabulary: Vocabulary) throws(VocabularyError) {
+        switch spec.kind {
+        case .word: self = .word(try WordLevelTokenizer(vocabulary: vocabulary))
+        case .wordpiece: self = .wordPiece(try WordPieceTokenizer(vocabulary: vocabulary, options: spec.wordPiece ?? .init()))
+        }
+    }
+
+    public var vocabulary: Vocabulary {
+        switch self {
+        case .word(let t): return t.vocabulary
+        case .wordPiece(let t): return t.vocabulary
+        }
+    }
+
+    public var specialIDs: SpecialIDs {
+        switch self {
+        case .word: return SpecialIDs(padding: WordLevelTokenizer.paddingID, unknown: WordLevelTokenizer.unknownID,
+                                      start: WordLevelTokenizer.startID, end: nil)
+        case .wordPiece(let t): return SpecialIDs(padding: t.paddingID, unknown: t.unknownID, start: t.classifyID, end: t.separatorID)
+        }
+    }
+
+    /// Appends the content ids of `text`, without start/end markers:
+    /// shards store content only, and the sequence policy adds markers.
+    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], scratch: inout TokenizerScratch) {
+        switch self {
+        case .word(let t): t.encode(text, into: &ids, scratch: &scratch)
+        case .wordPiece(let t): t.encode(text, into: &ids, scratch: &scratch)
+        }
+    }
+
+    public func encode(_ text: String) -> [Int32] {
+        var ids: [Int32] = []
+        var scratch = TokenizerScratch()
+        var text = text
+        text.withUTF8 { encode($0, into: &ids, scratch: &scratch) }
+        return ids
+    }
+
+    /// Content ids wrapped in the start and end markers, as a model sees them
+    /// (for WordPiece this is Hugging Face's `encode(text).ids`).
+    public func encodeWithMarkers(_ text: String) -> [Int32] {
+        let special = specialIDs
+        return [special.start] + encode(text) + (special.end.map { [$0] } ?? [])
+    }
+}
+
+public struct SpecialIDs: Codable, Equatable, Sendable {
+    public var padding: Int32
+    public var unknown: Int32
+    /// `<start>` for word-level, `[CLS]` for WordPiece.
+    public var start: Int32
+    /// `[SEP]` for WordPiece; word-level sequences have no end marker.
+    public var end: Int32?
+}

@@ -1,0 +1,210 @@
+/// BERT's tokenizer: basic tokenization (clean, split CJK, strip accents,
+/// lowercase, split on whitespace and punctuation) then greedy longest-match
+/// WordPiece. Its ids equal Hugging Face `tokenizers`' `BertNormalizer` +
+/// `BertPreTokenizer` + `WordPiece` pipeline.
+public struct WordPieceTokenizer: Sendable {
+    public let vocabulary: Vocabulary
+    public let options: Options
+    public let unknownID: Int32
+    public let classifyID: Int32
+    public let separatorID: Int32
+    public let paddingID: Int32
+    /// Pieces that follow another piece in a word, stored without their prefix.
+    private let continuations: ByteTable
+
+    public struct Options: Sendable, Equatable, Codable {
+        public var lowercase = true
+        public var stripAccents = true
+        public var maxCharactersPerWord = 100
+        public var continuationPrefix = "##"
+        public var unknownToken = "[UNK]"
+        public var classifyToken = "[CLS]"
+        public var separatorToken = "[SEP]"
+        public var paddingToken = "[PAD]"
+        public init() {}
+    }
+
+    public init(vocabulary: Vocabulary, options: Options = Options()) throws(VocabularyError) {
+        func special(_ token: String) throws(VocabularyError) -> Int32 {
+            guard let id = vocabulary.id(token) else { throw .missingSpecial(token) }
+            return id
+        }
+        self.vocabulary = vocabulary
+        self.options = options
+        unknownID = try special(options.unknownToken)
+        classifyID = try special(options.classifyToken)
+        separatorID = try special(options.separatorToken)
+        paddingID = try special(options.paddingToken)
+        var continuations = ByteTable(minimumCapacity: vocabulary.count / 4)
+        var prefix = options.continuationPrefix
+        let prefixBytes = prefix.withUTF8 { Array($0) }
+        for id in 0..<Int32(vocabulary.count) {
+            vocabulary.table.withKey(id) { key in
+                guard key.count > prefixBytes.count, key.starts(with: prefixBytes) else { return }
+                let (pieceID, inserted) = continuations.insert(UnsafeBufferPointer(rebasing: key[prefixBytes.count...]))
+                precondition(inserted && pieceID == Int32(continuations.count - 1))
+            }
+        }
+        // Continuation ids are dense in their own table; map them back to vocabulary ids.
+        var continuationIDs = [Int32](repeating: 0, count: continuations.count)
+        for id in 0..<Int32(vocabulary.count) {
+            vocabulary.table.withKey(id) { key in
+                guard key.count > prefixBytes.count, key.starts(with: prefixBytes),
+                      let pieceID = continuations.find(UnsafeBufferPointer(rebasing: key[prefixBytes.count...])) else { return }
+                continuationIDs[Int(pieceID)] = id
+            }
+        }
+        self.continuations = continuations
+        self.continuationVocabularyIDs = continuationIDs
+    }
+
+    private let continuationVocabularyIDs: [Int32]
+
+    /// Appends the ids of `text` (without `[CLS]`/`[SEP]`) to `ids`.
+    /// `scratch` is reused between calls so that encoding allocates nothing in steady state.
+    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], scratch: inout TokenizerScratch) {
+        normalize(text, into: &scratch)
+        scratch.forEachWord { word in appendPieces(of: word, to: &ids) }
+    }
+
+    /// Words after basic tokenization, for statistics and debugging.
+    public func words(_ text: UnsafeBufferPointer<UInt8>, scratch: inout TokenizerScratch, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        normalize(text, into: &scratch)
+        scratch.forEachWord(body)
+    }
+
+    private func normalize(_ text: UnsafeBufferPointer<UInt8>, into scratch: inout TokenizerScratch) {
+        scratch.reset()
+        var isASCII = true
+        for byte in text where byte >= 0x80 { isASCII = false; break }
+        if isASCII {
+            let lowercase = options.lowercase
+            for byte in text {
+                switch byte {
+                case 0x09, 0x0A, 0x0D, 0x20: scratch.separate()
+                case 0..<0x20, 0x7F: continue
+                default:
+                    if isASCIIPunctuation(byte) {
+                        scratch.isolate(byte)
+                    } else if lowercase, (0x41...0x5A).contains(byte) {
+                        scratch.append(byte | 0x20)
+                    } else {
+                        scratch.append(byte)
+                    }
+                }
+            }
+            return
+        }
+        // Full Unicode path, in Hugging Face's order: clean text, pad CJK,
+        // strip accents (NFD, drop Mn), lowercase, then split.
+        var cleaned: [Unicode.Scalar] = []
+        cleaned.reserveCapacity(text.count)
+        forEachScalar(text) { c in
+            if c.value == 0 || c.value == 0xFFFD || CharClass.isControl(c) { return }
+            if CharClass.isWhitespace(c) { cleaned.append(" ") }
+            else if CharClass.isCJK(c) { cleaned.append(" "); cleaned.append(c); cleaned.append(" ") }
+            else { cleaned.append(c) }
+        }
+        func emit(_ c: Unicode.Scalar) {
+            if !options.lowercase {
+                classify(c)
+            } else if c.value < 0x80 {
+                classify((0x41...0x5A).contains(c.value) ? Unicode.Scalar(UInt8(c.value) | 0x20) : c)
+            } else {
+                for lower in c.properties.lowercaseMapping.unicodeScalars { classify(lower) }
+            }
+        }
+        func classify(_ c: Unicode.Scalar) {
+            if CharClass.isWhitespace(c) { scratch.separate() }
+            else if CharClass.isPunctuation(c) { scratch.separate(); scratch.append(c); scratch.separate() }
+            else { scratch.append(c) }
+        }
+        if options.stripAccents {
+            for c in canonicalDecomposition(cleaned) where !CharClass.isNonspacingMark(c) { emit(c) }
+        } else {
+            for c in cleaned { emit(c) }
+        }
+    }
+
+    @inline(__always)
+    private func appendPieces(of word: UnsafeBufferPointer<UInt8>, to ids: inout [Int32]) {
+        var characters = 0
+        for byte in word where byte & 0xC0 != 0x80 { characters += 1 }
+        if characters > options.maxCharactersPerWord { ids.append(unknownID); return }
+        let firstPieceCount = ids.count
+        var start = 0
+        while start < word.count {
+            let table = start == 0 ? vocabulary.table : continuations
+            var end = min(word.count, start + table.maxKeyLength)
+            var match: Int32? = nil
+            while end > start {
+                if end == word.count || word[end] & 0xC0 != 0x80,
+                   let id = table.find(UnsafeBufferPointer(rebasing: word[start..<end])) {
+                    match = start == 0 ? id : continuationVocabularyIDs[Int(id)]
+                    break
+                }
+                end -= 1
+            }
+            guard let id = match else {
+                ids.removeSubrange(firstPieceCount...)
+                ids.append(unknownID)
+                return
+            }
+            ids.append(id)
+            start = end
+        }
+    }
+}
+
+/// Reusable working memory for a tokenizer: normalized text with words
+/// separated by single spaces. One per thread.
+public struct TokenizerScratch: Sendable {
+    var bytes: [UInt8] = []
+    private var pendingSeparator = false
+
+    public init() { bytes.reserveCapacity(4096) }
+
+    mutating func takeBuffer() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        return taken
+    }
+
+    mutating func returnBuffer(_ buffer: [UInt8]) { bytes = buffer }
+
+    @inline(__always) mutating func reset() { bytes.removeAll(keepingCapacity: true); pendingSeparator = false }
+    @inline(__always) mutating func separate() { pendingSeparator = true }
+
+    @inline(__always) mutating func append(_ byte: UInt8) {
+        if pendingSeparator {
+            if !bytes.isEmpty { bytes.append(0x20) }
+            pendingSeparator = false
+        }
+        bytes.append(byte)
+    }
+
+    @inline(__always) mutating func append(_ scalar: Unicode.Scalar) {
+        if pendingSeparator {
+            if !bytes.isEmpty { bytes.append(0x20) }
+            pendingSeparator = false
+        }
+        appendUTF8(scalar, to: &bytes)
+    }
+
+    /// A one-character word (punctuation).
+    @inline(__always) mutating func isolate(_ byte: UInt8) {
+        pendingSeparator = true
+        append(byte)
+        pendingSeparator = true
+    }
+
+    func forEachWord(_ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        bytes.withUnsafeBufferPointer { buffer in
+            var start = 0
+            for index in 0...buffer.count where index == buffer.count || buffer[index] == 0x20 {
+                if index > start { body(UnsafeBufferPointer(rebasing: buffer[start..<index])) }
+                start = index + 1
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import RNNData
+import RNNText
+
+@main
+struct PrepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prep",
+        abstract: "Turn raw text datasets into a vocabulary and checksummed binary shards.",
+        discussion: """
+            Output goes to artifacts/<dataset>/ (manifest.json, vocab.txt, <split>-NNNNN.shard); \
+            see Artifacts/ for the formats. Datasets are read from $RNNKIT_DATA (default data/).
+            """,
+        subcommands: [IMDB.self, AGNews.self, CSV.self, Show.self, Tokenize.self])
+}
+
+/// Options every dataset command shares; a flag given here beats the recipe.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Output directory (default: artifacts/<dataset>).")
+    var out: String?
+
+    @Flag(help: "Replace an existing output directory.")
+    var force = false
+
+    @Option(help: "Recipe name in Pipelines/ or a path to a recipe JSON (default: the dataset's own).")
+    var recipe: String?
+
+    @Option(help: "Tokenizer: word or wordpiece (default: from the recipe).")
+    var tokenizer: TokenizerSpec.Kind?
+
+    @Option(help: "Word-level: number of most frequent training words to keep (specials come on top).")
+    var vocabSize: Int?
+
+    @Option(help: "Word-level: minimum training count for a word to enter the vocabulary.")
+    var minFreq: Int?
+
+    @Option(help: "WordPiece: the vocab.txt to use (default: from the recipe, under the data directory).")
+    var vocabFile: String?
+
+    @Option(help: "Examples per shard file.")
+    var shardSize = 10_000
+
+    @Flag(help: "No progress display.")
+    var quiet = false
+
+    func validate() throws {
+        if let vocabSize, vocabSize < 1 { throw ValidationError("--vocab-size must be at least 1 (got \(vocabSize))") }
+        if let minFreq, minFreq < 1 { throw ValidationError("--min-freq must be at least 1 (got \(minFreq))") }
+        if shardSize < 1 { throw ValidationError("--shard-size must be at least 1 (got \(shardSize))") }
+    }
+
+    /// Runs prep with the recipe `defaultRecipe` overridden by these flags, and prints the summary.
+    func run(dataset: String, defaultRecipe: String, readers: () throws -> [ExampleReader]) throws {
+        try reportingErrors {
+            let (recipe, recipePath) = try Recipe.load(self.recipe ?? defaultRecipe)
+            let kind = tokenizer ?? recipe.tokenizer.kind
+            var spec = TokenizerSpec(kind: kind)
+            var vocabularyFile: String?
+            switch kind {
+            case .word:
+                spec.vocabularySize = vocabSize ?? recipe.tokenizer.vocabularySize ?? 5_000
+                spec.minimumCount = minFreq ?? recipe.tokenizer.minimumCount ?? 1
+            case .wordpiece:
+                var options = WordPieceTokenizer.Options()
+                options.lowercase = recipe.tokenizer.lowercase ?? true
+                options.stripAccents = recipe.tokenizer.stripAccents ?? options.lowercase
+                spec.wordPiece = options
+                if let vocabFile {
+                    vocabularyFile = vocabFile
+                } else {
+                    let relative = recipe.tokenizer.vocabularyFile ?? "bert-base-uncased/vocab.txt"
+                    vocabularyFile = relative.hasPrefix("/") ? relative : DataDirectory.url.appendingPathComponent(relative).path
+                }
+                vocabularyFile = try DataDirectory.require(vocabularyFile!, what: "a WordPiece vocab.txt (e.g. bert-base-uncased/vocab.txt)")
+            }
+            let configuration = PrepConfiguration(
+                dataset: dataset, tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize,
+                output: URL(fileURLWithPath: out ?? "artifacts/\(dataset)", isDirectory: true), replace: force, quiet: quiet,
+                command: CommandLine.arguments, recipe: recipePath)
+            var result = try Prep.run(readers: try readers(), configuration: configuration)
+            result.summary.output = configuration.output.path
+            print(result.summary.text)
+        }
+    }
+}
+
+extension TokenizerSpec.Kind: ExpressibleByArgument {}
+
+/// Data and usage errors end as one line on stderr and exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as DataError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,58 @@
+import XCTest
+@testable import RNNData
+
+final class ShardTests: XCTestCase {
+    func sample(labeled: Bool = true) -> Shard {
+        var shard = Shard()
+        shard.append(tokens: [5, 6, 7], label: labeled ? 1 : -1, source: 42, rating: 9)
+        shard.append(tokens: [], label: labeled ? 0 : -1, source: 7, rating: 0)
+        shard.append(tokens: [65_535, 3], label: labeled ? 1 : -1, source: 1, rating: 2)
+        return shard
+    }
+
+    func testRoundTripWithSixteenAndThirtyTwoBitIds() throws {
+        let shard = sample()
+        let narrow = ShardFormat.encode(shard, vocabularySize: 65_536)
+        XCTAssertEqual(narrow[12], 2)
+        XCTAssertEqual(try ShardFormat.decode(narrow, file: "s", vocabularySize: 65_536, labelCount: 2), shard)
+        var wide = shard
+        wide.append(tokens: [70_000], label: 0, source: 3, rating: 1)
+        let wideBytes = ShardFormat.encode(wide, vocabularySize: 70_001)
+        XCTAssertEqual(wideBytes[12], 4)
+        XCTAssertEqual(try ShardFormat.decode(wideBytes, file: "s", vocabularySize: 70_001, labelCount: 2), wide)
+        let unlabeled = sample(labeled: false)
+        XCTAssertEqual(try ShardFormat.decode(ShardFormat.encode(unlabeled, vocabularySize: 70_000), file: "s", vocabularySize: 70_000, labelCount: 2), unlabeled)
+    }
+
+    func testEveryTruncationAndEveryBitFlipIsRejected() {
+        let bytes = ShardFormat.encode(sample(), vocabularySize: 65_536)
+        for length in 0..<bytes.count {
+            XCTAssertThrowsError(try ShardFormat.decode(Array(bytes[0..<length]), file: "s", vocabularySize: 65_536, labelCount: 2), "length \(length)")
+        }
+        for byte in 0..<bytes.count {
+            for bit in 0..<8 {
+                var corrupt = bytes
+                corrupt[byte] ^= 1 << bit
+                XCTAssertThrowsError(try ShardFormat.decode(corrupt, file: "s", vocabularySize: 65_536, labelCount: 2), "byte \(byte) bit \(bit)")
+            }
+        }
+    }
+
+    func testValidatesIdsLabelsAndVersionWithClearMessages() {
+        let bytes = ShardFormat.encode(sample(), vocabularySize: 65_536)
+        Fixtures.assertDataError(["s.shard", "outside the vocabulary of 100"]) {
+            _ = try ShardFormat.decode(bytes, file: "s.shard", vocabularySize: 100, labelCount: 2)
+        }
+        Fixtures.assertDataError(["label 1 out of range"]) {
+            _ = try ShardFormat.decode(bytes, file: "s.shard", vocabularySize: 65_536, labelCount: 1)
+        }
+        var newer = bytes
+        newer[8] = 2
+        Fixtures.assertDataError(["shard format 2.0 is not supported", "1.x"]) {
+            _ = try ShardFormat.decode(newer, file: "s.shard", vocabularySize: 65_536, labelCount: 2)
+        }
+        Fixtures.assertDataError(["bad magic"]) {
+            _ = try ShardFormat.decode(Array(repeating: 0, count: 64), file: "s.shard", vocabularySize: 65_536, labelCount: 2)
+        }
+    }
+}
