@@ -6,7 +6,9 @@ import Glibc
 /// kernel pages the file in and out, so input size is not bounded by memory.
 public final class MappedFile {
     public let path: String
-    public let bytes: UnsafeBufferPointer<UInt8>
+    /// Valid only while `self` is alive: reach it through `withBytes`, which
+    /// keeps the mapping alive for the closure's duration.
+    private let bytes: UnsafeBufferPointer<UInt8>
     private let mappedLength: Int
 
     public init(path: String) throws {
@@ -28,6 +30,13 @@ public final class MappedFile {
         madvise(address, size, MADV_SEQUENTIAL)
         bytes = UnsafeBufferPointer(start: address.assumingMemoryBound(to: UInt8.self), count: size)
     }
+
+    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) { try body(bytes) }
+    }
+
+    /// A copy of the whole file.
+    public var contents: [UInt8] { withBytes { Array($0) } }
 
     deinit {
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }

@@ -229,8 +229,8 @@ struct Tokenization {
         self.spec = spec
         if spec.kind == .wordpiece {
             guard let vocabularyFile else { throw DataError(file: "--vocab-file", "WordPiece needs a vocab.txt (pass --vocab-file)") }
-            let bytes = try MappedFile(path: vocabularyFile)
-            do { wordPiece = try WordPieceTokenizer(vocabulary: Vocabulary(fileBytes: Array(bytes.bytes)), options: spec.wordPiece ?? .init()) }
+            let bytes = try MappedFile(path: vocabularyFile).contents
+            do { wordPiece = try WordPieceTokenizer(vocabulary: Vocabulary(fileBytes: bytes), options: spec.wordPiece ?? .init()) }
             catch { throw DataError(file: vocabularyFile, "\(error)") }
         }
     }

@@ -38,8 +38,11 @@ public struct AGNewsCSVReader: ExampleReader {
     }
 
     public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
-        let file = try MappedFile(path: path)
-        var parser = CSVParser(bytes: file.bytes, file: path)
+        try MappedFile(path: path).withBytes { try parse($0, progress: progress, body) }
+    }
+
+    private func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+        var parser = CSVParser(bytes: bytes, file: path)
         var fields: [[UInt8]] = []
         guard try parser.next(into: &fields) else { throw DataError(file: path, "the file is empty (expected AG News CSV rows)") }
         let isHuggingFaceExport = fields.count == 2 && fields[0] == Array("text".utf8) && fields[1] == Array("label".utf8)
@@ -125,8 +128,11 @@ public struct CSVTableReader: ExampleReader {
     }
 
     public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
-        let file = try MappedFile(path: path)
-        var parser = CSVParser(bytes: file.bytes, file: path)
+        try MappedFile(path: path).withBytes { try parse($0, progress: progress, body) }
+    }
+
+    private func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+        var parser = CSVParser(bytes: bytes, file: path)
         var fields: [[UInt8]] = []
         guard try parser.next(into: &fields) else { throw DataError(file: path, "the file is empty (expected CSV rows)") }
         let header = hasHeader ? fields.map { String(decoding: $0, as: UTF8.self) } : nil

@@ -69,9 +69,9 @@ extension PrepCommand {
                 if let artifacts {
                     tokenizer = try PreparedDataset(directory: URL(fileURLWithPath: artifacts, isDirectory: true)).tokenizer
                 } else {
-                    let file = try MappedFile(path: vocabFile!)
+                    let bytes = try MappedFile(path: vocabFile!).contents
                     do {
-                        tokenizer = try Tokenizer(spec: TokenizerSpec(kind: .wordpiece, wordPiece: .init()), vocabulary: Vocabulary(fileBytes: Array(file.bytes)))
+                        tokenizer = try Tokenizer(spec: TokenizerSpec(kind: .wordpiece, wordPiece: .init()), vocabulary: Vocabulary(fileBytes: bytes))
                     } catch { throw DataError(file: vocabFile!, "\(error)") }
                 }
                 let handle: FileHandle
