@@ -16,6 +16,10 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "RNNModel", dependencies: ["CBLAS"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "RNNText",
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "RNNData", dependencies: ["RNNText", "CArchive", "CZlib"],
@@ -25,9 +29,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "RNNTrain", dependencies: ["RNNModel", "RNNData", "RNNText"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNText", "TestSupport"]),
+        .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNData", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

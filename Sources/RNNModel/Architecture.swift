@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The recurrent cell. Gate order and equations follow PyTorch (and cuDNN),
+/// so weights are interchangeable with `torch.nn.RNN/LSTM/GRU`.
+public enum CellKind: String, Codable, Sendable, CaseIterable {
+    /// h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
+    case rnn
+    /// gates i, f, g, o; c' = f c + i g; h' = o tanh(c')
+    case lstm
+    /// gates r, z, n; n = tanh(x_n + r (W_hn h + b_hn)) ("linear before reset"); h' = (1 - z) n + z h
+    case gru
+
+    public var gateCount: Int {
+        switch self {
+        case .rnn: return 1
+        case .lstm: return 4
+        case .gru: return 3
+        }
+    }
+}
+
+public struct Architecture: Codable, Equatable, Sendable {
+    public var cell: CellKind
+    public var vocabularySize: Int
+    public var embedding: Int
+    public var hidden: Int
+    public var layers: Int
+    public var bidirectional: Bool
+    public var classes: Int
+    /// The embedding row that stays zero and gets no gradient (`padding_idx`).
+    public var paddingID: Int32
+
+    public init(cell: CellKind, vocabularySize: Int, embedding: Int, hidden: Int, layers: Int = 1,
+                bidirectional: Bool = false, classes: Int, paddingID: Int32 = 0) {
+        self.cell = cell
+        self.vocabularySize = vocabularySize
+        self.embedding = embedding
+        self.hidden = hidden
+        self.layers = layers
+        self.bidirectional = bidirectional
+        self.classes = classes
+        self.paddingID = paddingID
+    }
+
+    public var directions: Int { bidirectional ? 2 : 1 }
+    public var gateWidth: Int { cell.gateCount * hidden }
+    /// Width of what the head reads: the top layer's final state, both directions.
+    public var featureWidth: Int { hidden * directions }
+    public func inputWidth(layer: Int) -> Int { layer == 0 ? embedding : hidden * directions }
+
+    /// Why the architecture is unusable, or nil.
+    public var problem: String? {
+        if vocabularySize < 1 { return "vocabulary size must be at least 1" }
+        if embedding < 1 || hidden < 1 { return "embedding and hidden sizes must be at least 1" }
+        if layers < 1 { return "layers must be at least 1" }
+        if classes < 2 { return "a classifier needs at least 2 classes" }
+        if paddingID < 0 || Int(paddingID) >= vocabularySize { return "padding id \(paddingID) is outside the vocabulary" }
+        return nil
+    }
+}
+
+/// Where each weight tensor sits in one flat parameter vector. One vector
+/// keeps the optimizer, gradient summation across threads or processes, and
+/// checkpoints to a single loop each.
+public struct ParameterLayout: Equatable, Sendable {
+    public struct Tensor: Equatable, Sendable {
+        public var name: String
+        public var shape: [Int]
+        public var offset: Int
+        public var count: Int { shape.reduce(1, *) }
+    }
+
+    public let architecture: Architecture
+    public private(set) var tensors: [Tensor] = []
+    public private(set) var count = 0
+
+    public init(_ architecture: Architecture) {
+        self.architecture = architecture
+        let a = architecture
+        add("embedding", [a.vocabularySize, a.embedding])
+        for layer in 0..<a.layers {
+            for direction in 0..<a.directions {
+                let prefix = Self.prefix(layer: layer, direction: direction)
+                add(prefix + "w_ih", [a.gateWidth, a.inputWidth(layer: layer)])
+                add(prefix + "w_hh", [a.gateWidth, a.hidden])
+                add(prefix + "b_ih", [a.gateWidth])
+                add(prefix + "b_hh", [a.gateWidth])
+            }
+        }
+        add("head.weight", [a.classes, a.featureWidth])
+        add("head.bias", [a.classes])
+    }
+
+    /// PyTorch's names: layer 0 forward is `l0.`, backward `l0_reverse.`.
+    public static func prefix(layer: Int, direction: Int) -> String {
+        "l\(layer)\(direction == 1 ? "_reverse" : "")."
+    }
+
+    private mutating func add(_ name: String, _ shape: [Int]) {
+        tensors.append(Tensor(name: name, shape: shape, offset: count))
+        count += shape.reduce(1, *)
+    }
+
+    public func tensor(_ name: String) -> Tensor {
+        guard let tensor = tensors.first(where: { $0.name == name }) else { preconditionFailure("no tensor \(name)") }
+        return tensor
+    }
+
+    public func offset(_ name: String) -> Int { tensor(name).offset }
+}
+
+public enum Initialization: String, Codable, Sendable {
+    /// PyTorch's defaults: recurrent weights and biases uniform ±1/√hidden,
+    /// embedding N(0, 1), head uniform ±1/√in.
+    case pytorch
+    /// As `pytorch`, with orthogonal recurrent matrices (one per gate).
+    case orthogonal
+}
+
+extension ParameterLayout {
+    public func initialValues(seed: UInt64, scheme: Initialization = .pytorch) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        var values = [Float](repeating: 0, count: count)
+        let a = architecture
+        let bound = 1 / Float(a.hidden).squareRoot()
+        for tensor in tensors {
+            let range = tensor.offset..<tensor.offset + tensor.count
+            switch tensor.name {
+            case "embedding":
+                for i in range { values[i] = rng.nextGaussian() }
+                let pad = tensor.offset + Int(a.paddingID) * a.embedding
+                for i in pad..<pad + a.embedding { values[i] = 0 }
+            case "head.weight", "head.bias":
+                let headBound = 1 / Float(a.featureWidth).squareRoot()
+                for i in range { values[i] = rng.nextUniform(-headBound, headBound) }
+            default:
+                for i in range { values[i] = rng.nextUniform(-bound, bound) }
+                if scheme == .orthogonal && tensor.name.hasSuffix("w_hh") {
+                    for gate in 0..<a.cell.gateCount {
+                        let block = orthogonalMatrix(a.hidden, rng: &rng)
+                        for i in 0..<a.hidden * a.hidden { values[tensor.offset + gate * a.hidden * a.hidden + i] = block[i] }
+                    }
+                }
+            }
+        }
+        return values
+    }
+}
+
+/// A random n×n orthogonal matrix: Gram-Schmidt on Gaussian rows.
+func orthogonalMatrix(_ n: Int, rng: inout SplitMix64) -> [Float] {
+    var m = (0..<n * n).map { _ in Double(rng.nextGaussian()) }
+    for row in 0..<n {
+        for previous in 0..<row {
+            var dot = 0.0
+            for k in 0..<n { dot += m[row * n + k] * m[previous * n + k] }
+            for k in 0..<n { m[row * n + k] -= dot * m[previous * n + k] }
+        }
+        var norm = 0.0
+        for k in 0..<n { norm += m[row * n + k] * m[row * n + k] }
+        norm = norm.squareRoot()
+        for k in 0..<n { m[row * n + k] /= norm }
+    }
+    return m.map(Float.init)
+}
+
+/// A small, fast, seedable generator: the same seed gives the same run on any machine.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public private(set) var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 24 random bits.
+    public mutating func nextUnit() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
+
+    public mutating func nextUniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * nextUnit() }
+
+    public mutating func nextGaussian() -> Float {
+        // Box-Muller; 1 - u keeps the logarithm finite.
+        let u1 = 1 - Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+        let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    }
+}

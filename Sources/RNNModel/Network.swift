@@ -1,0 +1,194 @@
+/// The batched forward pass of an embedding → stacked (bi)RNN → linear head
+/// classifier over packed sequences. Training records what backpropagation
+/// needs in the same buffers inference uses, so there is one forward pass.
+public struct Network: Sendable {
+    public let layout: ParameterLayout
+    public var architecture: Architecture { layout.architecture }
+
+    public init(_ architecture: Architecture) { layout = ParameterLayout(architecture) }
+
+    /// Per-batch buffers; reused across batches so steady state allocates nothing.
+    public final class Workspace: @unchecked Sendable {
+        /// Per layer: its input rows (embeddings for layer 0), after dropout.
+        public var layerInput: [[Float]] = []
+        /// Per layer: output rows, directions side by side (width H·directions).
+        public var output: [[Float]] = []
+        /// Per layer·direction: cached gates (GRU: r z n hn; LSTM: i f g o).
+        public var gates: [[Float]] = []
+        /// Per layer·direction (LSTM): cell state of each row.
+        public var cells: [[Float]] = []
+        /// Per layer: dropout multipliers applied to that layer's input (empty when off).
+        public var inputMasks: [[Float]] = []
+        public var features: [Float] = []
+        public var featureMask: [Float] = []
+        public var logits: [Float] = []
+        var projection: [Float] = []
+        var recurrent: [Float] = []
+
+        public init() {}
+    }
+
+    /// Dropout for training: the rate and the generator drawing the masks.
+    public struct Dropout {
+        public var rate: Float
+        public var rng: SplitMix64
+        public init(rate: Float, rng: SplitMix64) {
+            self.rate = rate
+            self.rng = rng
+        }
+    }
+
+    /// Runs the batch; logits (count × classes) end in `workspace.logits`.
+    public func forward(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace, dropout: inout Dropout?) {
+        let a = architecture
+        let H = a.hidden, D = a.directions, G = a.gateWidth
+        let rows = batch.rows
+        resize(w, rows: rows, batch: batch.count)
+
+        // Embedding lookup for every packed row at once.
+        let embedding = parameters + layout.offset("embedding")
+        w.layerInput[0].withUnsafeMutableBufferPointer { input in
+            for r in 0..<rows {
+                (input.baseAddress! + r * a.embedding).update(from: embedding + Int(batch.tokens[r]) * a.embedding, count: a.embedding)
+            }
+        }
+        for layer in 0..<a.layers {
+            if layer > 0 { w.layerInput[layer] = w.output[layer - 1] }
+            applyDropout(&w.layerInput[layer], mask: &w.inputMasks[layer], dropout: &dropout)
+            let inputWidth = a.inputWidth(layer: layer)
+            for direction in 0..<D {
+                let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
+                let wih = parameters + layout.offset(prefix + "w_ih"), whh = parameters + layout.offset(prefix + "w_hh")
+                let bih = parameters + layout.offset(prefix + "b_ih"), bhh = parameters + layout.offset(prefix + "b_hh")
+                let slot = layer * D + direction
+                // One GEMM projects the inputs of every time step.
+                w.projection.withUnsafeMutableBufferPointer { xp in
+                    for r in 0..<rows { (xp.baseAddress! + r * G).update(from: bih, count: G) }
+                    w.layerInput[layer].withUnsafeBufferPointer { input in
+                        gemm(transposeB: true, m: rows, n: G, k: inputWidth, input.baseAddress!, lda: inputWidth, wih, ldb: inputWidth,
+                             beta: 1, xp.baseAddress!, ldc: G)
+                    }
+                }
+                runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, whh: whh, bhh: bhh, workspace: w)
+            }
+        }
+
+        // Features: each sequence's final state — forward direction at its last
+        // token, reverse direction at its first.
+        let F = a.featureWidth
+        w.output[a.layers - 1].withUnsafeBufferPointer { top in
+            for b in 0..<batch.count {
+                let destination = b * F
+                let length = batch.lengths[b]
+                for direction in 0..<D {
+                    let t = direction == 0 ? length - 1 : 0
+                    for j in 0..<H {
+                        w.features[destination + direction * H + j] = length == 0 ? 0 : top[batch.row(sequence: b, step: t) * H * D + direction * H + j]
+                    }
+                }
+            }
+        }
+        applyDropout(&w.features, mask: &w.featureMask, dropout: &dropout)
+        let headWeight = parameters + layout.offset("head.weight"), headBias = parameters + layout.offset("head.bias")
+        w.logits.withUnsafeMutableBufferPointer { logits in
+            for b in 0..<batch.count { (logits.baseAddress! + b * a.classes).update(from: headBias, count: a.classes) }
+            w.features.withUnsafeBufferPointer { features in
+                gemm(transposeB: true, m: batch.count, n: a.classes, k: F, features.baseAddress!, lda: F, headWeight, ldb: F,
+                     beta: 1, logits.baseAddress!, ldc: a.classes)
+            }
+        }
+    }
+
+    private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int,
+                          whh: UnsafePointer<Float>, bhh: UnsafePointer<Float>, workspace w: Workspace) {
+        let a = architecture
+        let H = a.hidden, G = a.gateWidth, ldo = H * a.directions
+        let order = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
+        w.output[layer].withUnsafeMutableBufferPointer { outputBuffer in
+        w.projection.withUnsafeBufferPointer { xp in
+        w.recurrent.withUnsafeMutableBufferPointer { recurrent in
+        w.gates[slot].withUnsafeMutableBufferPointer { gates in
+        w.cells[slot].withUnsafeMutableBufferPointer { cells in
+            let output = outputBuffer.baseAddress! + column
+            for (index, t) in order.enumerated() {
+                let n = batch.batchSizes[t], start = batch.stepOffsets[t]
+                // Rows that continue from the previous step taken, and where its states are.
+                let previousStep = index == 0 ? nil : order[index - 1]
+                let previousCount = previousStep.map { min(n, batch.batchSizes[$0]) } ?? 0
+                let previousStart = previousStep.map { batch.stepOffsets[$0] } ?? 0
+                let hg = recurrent.baseAddress!
+                for i in 0..<n { (hg + i * G).update(from: bhh, count: G) }
+                gemm(transposeB: true, m: previousCount, n: G, k: H, output + previousStart * ldo, lda: ldo, whh, ldb: H,
+                     beta: 1, hg, ldc: G)
+                let rows = CellStep.Rows(count: n, previousCount: previousCount, hidden: H)
+                let xg = xp.baseAddress! + start * G
+                let h = output + start * ldo
+                switch a.cell {
+                case .rnn:
+                    CellStep.rnn(rows, xg: xg, hg: hg, h: h, ldh: ldo)
+                case .gru:
+                    CellStep.gru(rows, xg: xg, hg: hg, hPrevious: output + previousStart * ldo, ldPrevious: ldo, h: h, ldh: ldo,
+                                 gateCache: gates.baseAddress! + start * 4 * H)
+                case .lstm:
+                    CellStep.lstm(rows, xg: xg, hg: hg, cPrevious: cells.baseAddress! + previousStart * H, ldPrevious: H,
+                                  h: h, ldh: ldo, c: cells.baseAddress! + start * H, ldc: H, gateCache: gates.baseAddress! + start * 4 * H)
+                }
+            }
+        }}}}}
+    }
+
+    private func applyDropout(_ values: inout [Float], mask: inout [Float], dropout: inout Dropout?) {
+        guard var active = dropout, active.rate > 0 else { mask.removeAll(); return }
+        let keep = 1 - active.rate, scale = 1 / keep
+        if mask.count != values.count { mask = [Float](repeating: 0, count: values.count) }
+        for i in 0..<values.count {
+            mask[i] = active.rng.nextUnit() < keep ? scale : 0
+            values[i] *= mask[i]
+        }
+        dropout = active
+    }
+
+    private func resize(_ w: Workspace, rows: Int, batch: Int) {
+        let a = architecture
+        let slots = a.layers * a.directions
+        func fit(_ array: inout [Float], _ count: Int) {
+            if array.count != count { array = [Float](repeating: 0, count: count) }
+        }
+        if w.layerInput.count != a.layers {
+            w.layerInput = Array(repeating: [], count: a.layers)
+            w.output = Array(repeating: [], count: a.layers)
+            w.inputMasks = Array(repeating: [], count: a.layers)
+            w.gates = Array(repeating: [], count: slots)
+            w.cells = Array(repeating: [], count: slots)
+        }
+        for layer in 0..<a.layers {
+            fit(&w.layerInput[layer], rows * a.inputWidth(layer: layer))
+            fit(&w.output[layer], rows * a.hidden * a.directions)
+        }
+        let cacheWidth = a.cell == .rnn ? 0 : 4 * a.hidden
+        for slot in 0..<slots {
+            fit(&w.gates[slot], rows * cacheWidth)
+            fit(&w.cells[slot], a.cell == .lstm ? rows * a.hidden : 0)
+        }
+        fit(&w.projection, rows * a.gateWidth)
+        fit(&w.recurrent, (rows > 0 ? batch : 0) * a.gateWidth)
+        fit(&w.features, batch * a.featureWidth)
+        fit(&w.logits, batch * a.classes)
+    }
+}
+
+/// Softmax of each row of `logits` (rows × classes), in place; stable for large logits.
+public func softmaxRows(_ logits: inout [Float], classes: Int) {
+    let rows = logits.count / classes
+    for r in 0..<rows {
+        var largest = -Float.infinity
+        for c in 0..<classes { largest = max(largest, logits[r * classes + c]) }
+        var sum: Float = 0
+        for c in 0..<classes {
+            let e = vexp(Vector(repeating: logits[r * classes + c] - largest))[0]
+            logits[r * classes + c] = e
+            sum += e
+        }
+        for c in 0..<classes { logits[r * classes + c] /= sum }
+    }
+}

@@ -1,0 +1,35 @@
+/// Sequences laid out time-major without padding, as PyTorch's PackedSequence:
+/// sequences are sorted by length (longest first), so at step t the active
+/// ones are the first `batchSizes[t]`, and step t's rows start at `stepOffsets[t]`.
+public struct PackedBatch: Sendable {
+    /// Length of each sequence, non-increasing.
+    public let lengths: [Int]
+    public let batchSizes: [Int]
+    public let stepOffsets: [Int]
+    public let tokens: [Int32]
+
+    public var count: Int { lengths.count }
+    public var steps: Int { batchSizes.count }
+    public var rows: Int { tokens.count }
+
+    /// `sequences` must be sorted by non-increasing length.
+    public init(sortedSequences sequences: [ArraySlice<Int32>]) {
+        lengths = sequences.map(\.count)
+        precondition(zip(lengths, lengths.dropFirst()).allSatisfy { $0 >= $1 }, "sequences must be sorted by length, longest first")
+        let steps = lengths.first ?? 0
+        var batchSizes = [Int](repeating: 0, count: steps)
+        for length in lengths { for t in 0..<length { batchSizes[t] += 1 } }
+        var stepOffsets = [0]
+        for size in batchSizes { stepOffsets.append(stepOffsets.last! + size) }
+        var tokens = [Int32](repeating: 0, count: stepOffsets.last!)
+        for (b, sequence) in sequences.enumerated() {
+            for (t, token) in sequence.enumerated() { tokens[stepOffsets[t] + b] = token }
+        }
+        self.batchSizes = batchSizes
+        self.stepOffsets = stepOffsets
+        self.tokens = tokens
+    }
+
+    /// The packed row of sequence `b` at step `t`.
+    @inline(__always) public func row(sequence b: Int, step t: Int) -> Int { stepOffsets[t] + b }
+}
