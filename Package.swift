@@ -7,6 +7,7 @@ let package = Package(
     name: "rnnkit",
     products: [
         .executable(name: "prep", targets: ["prep"]),
+        .executable(name: "train", targets: ["train"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -18,7 +19,7 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "RNNModel", dependencies: ["CBLAS"],
+        .target(name: "RNNModel", dependencies: ["CBLAS", "RNNText"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "RNNText",
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
@@ -31,6 +32,10 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "RNNTrain", dependencies: ["RNNModel", "RNNData", "RNNText"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .executableTarget(name: "train", dependencies: [
+            "RNNTrain", "RNNModel", "RNNData", "RNNText",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNText", "TestSupport"]),

@@ -48,3 +48,19 @@ public struct StagedDirectory {
         try? FileManager.default.removeItem(at: staging)
     }
 }
+
+/// Writes `bytes` to a temporary name beside `url`, then renames it over
+/// `url`: readers, and a run killed mid-write, see the old file or the new one.
+public func writeAtomically(_ bytes: [UInt8], to url: URL) throws {
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    do {
+        try Data(bytes).write(to: temporary)
+        if rename(temporary.path, url.path) != 0 { throw DataError(file: url.path, "cannot rename into place: \(String(cString: strerror(errno)))") }
+    } catch let error as DataError {
+        try? FileManager.default.removeItem(at: temporary)
+        throw error
+    } catch {
+        try? FileManager.default.removeItem(at: temporary)
+        throw DataError(file: url.path, "cannot write: \(error.localizedDescription)")
+    }
+}

@@ -8,6 +8,44 @@ public struct Recipe: Codable {
     public var description: String?
     public var dataset: String
     public var tokenizer: TokenizerSection
+    /// The trainer's sections; each key is optional and a flag overrides it.
+    public var lengths: LengthsSection?
+    public var model: ModelSection?
+    public var optimizer: OptimizerSection?
+    public var training: TrainingSection?
+
+    public struct LengthsSection: Codable {
+        public var maxLength: Int?
+        public var padding: String?
+        public var truncation: String?
+        public var startToken: Bool?
+    }
+
+    public struct ModelSection: Codable {
+        public var cell: String?
+        public var embedding: Int?
+        public var hidden: Int?
+        public var layers: Int?
+        public var bidirectional: Bool?
+        public var dropout: Float?
+        public var initialization: String?
+    }
+
+    public struct OptimizerSection: Codable {
+        public var name: String?
+        public var learningRate: Float?
+        public var momentum: Float?
+        public var weightDecay: Float?
+        public var schedule: String?
+        public var warmupSteps: Int?
+        public var clipNorm: Float?
+    }
+
+    public struct TrainingSection: Codable {
+        public var epochs: Int?
+        public var batchSize: Int?
+        public var seed: UInt64?
+    }
 
     public struct TokenizerSection: Codable {
         public var kind: TokenizerSpec.Kind

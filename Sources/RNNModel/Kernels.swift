@@ -19,11 +19,17 @@ public func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
 }
 
 /// e^x to about 2 ulp: range reduction to [-ln2/2, ln2/2], a degree-6
-/// polynomial, and the exponent put back into the float's bits.
+/// polynomial, and the exponent put back into the float's bits. Rounding uses
+/// the 1.5·2^23 trick so everything stays in vector registers (a float→int
+/// conversion would be scalarized on baseline x86-64).
 @inlinable @inline(__always)
 public func vexp(_ x: Vector) -> Vector {
-    let x = x.clamped(lowerBound: Vector(repeating: -87.0), upperBound: Vector(repeating: 88.0))
-    let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    var x = x
+    x.replace(with: -87, where: x .< -87)
+    x.replace(with: 88, where: x .> 88)
+    let magic = Vector(repeating: 12_582_912)  // 1.5 · 2^23
+    let shifted = x * 1.442_695_04 + magic
+    let n = shifted - magic                   // round(x / ln 2), ties to even
     let r = x - n * 0.693_145_751_953_125 - n * 1.428_606_765_330_187e-06
     var p = Vector(repeating: 1.0 / 720)
     p = p * r + 1.0 / 120
@@ -32,7 +38,8 @@ public func vexp(_ x: Vector) -> Vector {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let exponent = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+    // The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field.
+    let exponent = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
     return p * unsafeBitCast(exponent, to: Vector.self)
 }
 

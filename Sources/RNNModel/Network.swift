@@ -39,11 +39,13 @@ public struct Network: Sendable {
     }
 
     /// Runs the batch; logits (count × classes) end in `workspace.logits`.
-    public func forward(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace, dropout: inout Dropout?) {
+    /// `recordGates` keeps what backpropagation needs; inference leaves it off.
+    public func forward(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace, dropout: inout Dropout?,
+                        recordGates: Bool = true) {
         let a = architecture
         let H = a.hidden, D = a.directions, G = a.gateWidth
         let rows = batch.rows
-        resize(w, rows: rows, batch: batch.count)
+        resize(w, rows: rows, batch: batch.count, recordGates: recordGates)
 
         // Embedding lookup for every packed row at once.
         let embedding = parameters + layout.offset("embedding")
@@ -53,9 +55,13 @@ public struct Network: Sendable {
             }
         }
         for layer in 0..<a.layers {
-            if layer > 0 { w.layerInput[layer] = w.output[layer - 1] }
-            applyDropout(&w.layerInput[layer], mask: &w.inputMasks[layer], dropout: &dropout)
             let inputWidth = a.inputWidth(layer: layer)
+            if layer > 0 {
+                w.output[layer - 1].withUnsafeBufferPointer { previous in
+                    w.layerInput[layer].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: previous.baseAddress!, count: rows * inputWidth) }
+                }
+            }
+            applyDropout(&w.layerInput[layer], count: rows * inputWidth, mask: &w.inputMasks[layer], dropout: &dropout)
             for direction in 0..<D {
                 let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
                 let wih = parameters + layout.offset(prefix + "w_ih"), whh = parameters + layout.offset(prefix + "w_hh")
@@ -69,7 +75,8 @@ public struct Network: Sendable {
                              beta: 1, xp.baseAddress!, ldc: G)
                     }
                 }
-                runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, whh: whh, bhh: bhh, workspace: w)
+                runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, whh: whh, bhh: bhh,
+                         recordGates: recordGates, workspace: w)
             }
         }
 
@@ -88,7 +95,7 @@ public struct Network: Sendable {
                 }
             }
         }
-        applyDropout(&w.features, mask: &w.featureMask, dropout: &dropout)
+        applyDropout(&w.features, count: w.features.count, mask: &w.featureMask, dropout: &dropout)
         let headWeight = parameters + layout.offset("head.weight"), headBias = parameters + layout.offset("head.bias")
         w.logits.withUnsafeMutableBufferPointer { logits in
             for b in 0..<batch.count { (logits.baseAddress! + b * a.classes).update(from: headBias, count: a.classes) }
@@ -100,7 +107,7 @@ public struct Network: Sendable {
     }
 
     private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int,
-                          whh: UnsafePointer<Float>, bhh: UnsafePointer<Float>, workspace w: Workspace) {
+                          whh: UnsafePointer<Float>, bhh: UnsafePointer<Float>, recordGates: Bool, workspace w: Workspace) {
         let a = architecture
         let H = a.hidden, G = a.gateWidth, ldo = H * a.directions
         let order = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
@@ -128,30 +135,37 @@ public struct Network: Sendable {
                     CellStep.rnn(rows, xg: xg, hg: hg, h: h, ldh: ldo)
                 case .gru:
                     CellStep.gru(rows, xg: xg, hg: hg, hPrevious: output + previousStart * ldo, ldPrevious: ldo, h: h, ldh: ldo,
-                                 gateCache: gates.baseAddress! + start * 4 * H)
+                                 gateCache: recordGates ? gates.baseAddress! + start * 4 * H : nil)
                 case .lstm:
                     CellStep.lstm(rows, xg: xg, hg: hg, cPrevious: cells.baseAddress! + previousStart * H, ldPrevious: H,
-                                  h: h, ldh: ldo, c: cells.baseAddress! + start * H, ldc: H, gateCache: gates.baseAddress! + start * 4 * H)
+                                  h: h, ldh: ldo, c: cells.baseAddress! + start * H, ldc: H,
+                                  gateCache: recordGates ? gates.baseAddress! + start * 4 * H : nil)
                 }
             }
         }}}}}
     }
 
-    private func applyDropout(_ values: inout [Float], mask: inout [Float], dropout: inout Dropout?) {
+    /// Inverted dropout on the first `count` values; the mask is kept for backpropagation.
+    private func applyDropout(_ values: inout [Float], count: Int, mask: inout [Float], dropout: inout Dropout?) {
         guard var active = dropout, active.rate > 0 else { mask.removeAll(); return }
         let keep = 1 - active.rate, scale = 1 / keep
-        if mask.count != values.count { mask = [Float](repeating: 0, count: values.count) }
-        for i in 0..<values.count {
+        if mask.count < count { mask = [Float](repeating: 0, count: count) }
+        for i in 0..<count {
             mask[i] = active.rng.nextUnit() < keep ? scale : 0
             values[i] *= mask[i]
         }
         dropout = active
     }
 
-    private func resize(_ w: Workspace, rows: Int, batch: Int) {
+    private func resize(_ w: Workspace, rows: Int, batch: Int, recordGates: Bool) {
         let a = architecture
         let slots = a.layers * a.directions
+        // Per-row buffers only grow, so batches of varying length reuse them;
+        // the per-sequence ones are sized exactly, as callers read them whole.
         func fit(_ array: inout [Float], _ count: Int) {
+            if array.count < count { array = [Float](repeating: 0, count: count) }
+        }
+        func exact(_ array: inout [Float], _ count: Int) {
             if array.count != count { array = [Float](repeating: 0, count: count) }
         }
         if w.layerInput.count != a.layers {
@@ -165,15 +179,15 @@ public struct Network: Sendable {
             fit(&w.layerInput[layer], rows * a.inputWidth(layer: layer))
             fit(&w.output[layer], rows * a.hidden * a.directions)
         }
-        let cacheWidth = a.cell == .rnn ? 0 : 4 * a.hidden
+        let cacheWidth = a.cell == .rnn || !recordGates ? 0 : 4 * a.hidden
         for slot in 0..<slots {
             fit(&w.gates[slot], rows * cacheWidth)
             fit(&w.cells[slot], a.cell == .lstm ? rows * a.hidden : 0)
         }
         fit(&w.projection, rows * a.gateWidth)
         fit(&w.recurrent, (rows > 0 ? batch : 0) * a.gateWidth)
-        fit(&w.features, batch * a.featureWidth)
-        fit(&w.logits, batch * a.classes)
+        exact(&w.features, batch * a.featureWidth)
+        exact(&w.logits, batch * a.classes)
     }
 }
 

@@ -39,7 +39,7 @@ public struct Objective {
         let order = sequences.indices.sorted { sequences[$0].count != sequences[$1].count ? sequences[$0].count > sequences[$1].count : $0 < $1 }
         let batch = PackedBatch(sortedSequences: order.map { sequences[$0] })
         var dropout = dropout
-        network.forward(parameters, batch, workspace: scratch.workspace, dropout: &dropout)
+        network.forward(parameters, batch, workspace: scratch.workspace, dropout: &dropout, recordGates: gradient != nil)
         var probabilities = scratch.workspace.logits
         let logits = scratch.workspace.logits
         softmaxRows(&probabilities, classes: C)

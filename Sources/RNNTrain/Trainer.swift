@@ -1,0 +1,259 @@
+import Foundation
+import RNNData
+import RNNModel
+import RNNText
+
+/// Examples ready for the network: sequences after the sequence policy, and labels.
+public struct LabeledSequences: Sendable {
+    public var sequences: [[Int32]]
+    public var labels: [Int32]
+
+    public init(shard: Shard, policy: SequencePolicy, special: SpecialIDs) {
+        sequences = (0..<shard.count).map { policy.apply(shard.tokens(of: $0), special: special) }
+        labels = shard.labels
+    }
+
+    public var count: Int { labels.count }
+}
+
+/// Runs epochs: bucketed batches, data-parallel gradient computation across
+/// threads, optimizer steps, evaluation, metrics, checkpoints.
+public final class Trainer {
+    public let config: TrainConfig
+    public let architecture: Architecture
+    public let objective: Objective
+    public var parameters: [Float]
+    public var optimizer: Optimizer
+    public private(set) var history: [EpochRecord] = []
+    let labels: [String]
+    let scratches: [Objective.Scratch]
+    var gradients: [[Float]]
+
+    public init(config: TrainConfig, architecture: Architecture, labels: [String]) {
+        self.config = config
+        self.architecture = architecture
+        self.labels = labels
+        let network = Network(architecture)
+        objective = Objective(network: network)
+        parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
+        optimizer = Optimizer(config: config, count: parameters.count)
+        scratches = (0..<config.threads).map { _ in Objective.Scratch() }
+        gradients = Array(repeating: [Float](repeating: 0, count: parameters.count), count: config.threads)
+        useSingleThreadedBLAS()
+    }
+
+    /// The batches of an epoch: a seeded shuffle, then pools of 50 batches
+    /// sorted by length and cut, so each batch holds similar lengths (little
+    /// idle work in packing), then the batch order shuffled. Depends only on
+    /// (seed, epoch), so a resumed run sees the same batches.
+    public static func batches(lengths: [Int], batchSize: Int, seed: UInt64, epoch: Int) -> [[Int]] {
+        var rng = SplitMix64(seed: seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(epoch + 1))
+        var order = Array(lengths.indices)
+        order.shuffle(using: &rng)
+        var batches: [[Int]] = []
+        let pool = batchSize * 50
+        var start = 0
+        while start < order.count {
+            let sorted = order[start..<min(order.count, start + pool)].sorted { lengths[$0] > lengths[$1] }
+            var b = 0
+            while b < sorted.count {
+                batches.append(Array(sorted[b..<min(sorted.count, b + batchSize)]))
+                b += batchSize
+            }
+            start += pool
+        }
+        batches.shuffle(using: &rng)
+        return batches
+    }
+
+    public struct EpochTotals {
+        public var lossSum = 0.0
+        public var correct = 0
+        public var examples = 0
+    }
+
+    /// One optimizer step on `batch` (indices into `data`).
+    func step(_ data: LabeledSequences, batch: [Int], epoch: Int, batchIndex: Int, totalSteps: Int, totals: inout EpochTotals) {
+        let threads = min(config.threads, batch.count)
+        let scale = 1 / Float(batch.count)
+        var results = [Objective.Result?](repeating: nil, count: threads)
+        var slices: [[Int]] = Array(repeating: [], count: threads)
+        // Interleaved slices: each thread gets a similar mix of lengths.
+        for (i, index) in batch.enumerated() { slices[i % threads].append(index) }
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let seed = config.seed ^ (UInt64(epoch) << 40) ^ (UInt64(batchIndex) << 8) ^ UInt64(t)
+            let dropout = config.dropout > 0 ? Network.Dropout(rate: config.dropout, rng: SplitMix64(seed: seed)) : nil
+            let slice = slices[t]
+            let result = parameters.withUnsafeBufferPointer { p in
+                gradients[t].withUnsafeMutableBufferPointer { g in
+                    objective.evaluate(p.baseAddress!, sequences: slice.map { data.sequences[$0][...] }, labels: slice.map { data.labels[$0] },
+                                              gradient: g.baseAddress!, gradientScale: scale, dropout: dropout, scratch: scratches[t])
+                }
+            }
+            lock.lock()
+            results[t] = result
+            lock.unlock()
+        }
+        // Only the embedding rows of this batch's tokens can be nonzero: the
+        // passes over the gradient skip the rest of the (large) embedding table.
+        let regions = gradientRegions(tokens: batch.flatMap { data.sequences[$0] })
+        // Summed in a fixed order: the same thread count gives the same bits.
+        // (A multi-process run would sum these across processes here too.)
+        for t in 1..<max(threads, 1) {
+            gradients[0].withUnsafeMutableBufferPointer { total in
+                gradients[t].withUnsafeBufferPointer { part in
+                    for region in regions { for i in region { total[i] += part[i] } }
+                }
+            }
+        }
+        for t in 0..<threads {
+            let result = results[t]!
+            totals.lossSum += result.loss
+            for (k, index) in slices[t].enumerated() where result.predictions[k] == data.labels[index] { totals.correct += 1 }
+            totals.examples += slices[t].count
+        }
+        Optimizer.clip(&gradients[0], regions: regions, to: config.clipNorm)
+        let lr = config.learningRate(step: optimizer.steps, total: totalSteps)
+        optimizer.step(&parameters, gradient: gradients[0], learningRate: lr)
+        for t in 0..<threads {
+            gradients[t].withUnsafeMutableBufferPointer { g in
+                for region in regions { (g.baseAddress! + region.lowerBound).update(repeating: 0, count: region.count) }
+            }
+        }
+    }
+
+    /// The parts of the gradient a batch can touch: its tokens' embedding rows, and everything after the embedding.
+    func gradientRegions(tokens: [Int32]) -> [Range<Int>] {
+        let E = architecture.embedding
+        var seen = [Bool](repeating: false, count: architecture.vocabularySize)
+        var regions: [Range<Int>] = []
+        for token in tokens where !seen[Int(token)] {
+            seen[Int(token)] = true
+            regions.append(Int(token) * E..<(Int(token) + 1) * E)
+        }
+        regions.sort { $0.lowerBound < $1.lowerBound }
+        regions.append(architecture.vocabularySize * E..<parameters.count)
+        return regions
+    }
+
+    /// Trains epoch `epoch` (0-based) and evaluates; returns its record.
+    public func runEpoch(_ epoch: Int, train: LabeledSequences, evaluation: LabeledSequences, progress: ProgressReporter?) -> EpochRecord {
+        let started = Date()
+        let batches = Self.batches(lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch)
+        let totalSteps = batches.count * config.epochs
+        var totals = EpochTotals()
+        let learningRate = config.learningRate(step: optimizer.steps, total: totalSteps)
+        for (index, batch) in batches.enumerated() {
+            step(train, batch: batch, epoch: epoch, batchIndex: index, totalSteps: totalSteps, totals: &totals)
+            let elapsed = Date().timeIntervalSince(started)
+            progress?.update(Double(totals.examples), detail: String(format: "loss %.4f · %.0f samples/s", totals.lossSum / Double(max(totals.examples, 1)),
+                                                                      Double(totals.examples) / max(elapsed, 1e-9)))
+        }
+        progress?.finish()
+        let trainSeconds = Date().timeIntervalSince(started)
+        let metrics = evaluate(evaluation).metrics
+        return EpochRecord(epoch: epoch + 1, learningRate: learningRate, trainLoss: totals.lossSum / Double(max(totals.examples, 1)),
+                           trainAccuracy: Double(totals.correct) / Double(max(totals.examples, 1)), evaluation: metrics,
+                           seconds: Date().timeIntervalSince(started), samplesPerSecond: Double(totals.examples) / trainSeconds)
+    }
+
+    public func record(_ record: EpochRecord) { history.append(record) }
+
+    /// Metrics and probabilities (row per example) on `data`, no dropout, all threads.
+    public func evaluate(_ data: LabeledSequences) -> (metrics: Metrics, probabilities: [Float]) {
+        Self.evaluate(data, labels: labels, threads: config.threads, scratches: scratches) { sequences, labels, scratch in
+            parameters.withUnsafeBufferPointer {
+                objective.evaluate($0.baseAddress!, sequences: sequences, labels: labels, gradient: nil, keepProbabilities: true, scratch: scratch)
+            }
+        }
+    }
+
+    static func evaluate(_ data: LabeledSequences, labels: [String], threads: Int, scratches: [Objective.Scratch],
+                         run: ([ArraySlice<Int32>], [Int32], Objective.Scratch) -> Objective.Result) -> (metrics: Metrics, probabilities: [Float]) {
+        let C = labels.count
+        // Evaluation batches of similar lengths, in a fixed order, each at most
+        // 256 sequences and 32,768 tokens so memory stays bounded on long texts.
+        let order = data.sequences.indices.sorted { data.sequences[$0].count > data.sequences[$1].count }
+        var chunks: [[Int]] = [[]]
+        var tokens = 0
+        for index in order {
+            let length = data.sequences[index].count
+            if !chunks[chunks.count - 1].isEmpty && (chunks[chunks.count - 1].count == 256 || tokens + length > 32_768) {
+                chunks.append([])
+                tokens = 0
+            }
+            chunks[chunks.count - 1].append(index)
+            tokens += length
+        }
+        var lossSum = 0.0
+        var predictions = [Int32](repeating: 0, count: data.count)
+        var probabilities = [Float](repeating: 0, count: data.count * C)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var local = 0.0
+            for c in stride(from: t, to: chunks.count, by: threads) {
+                let indices = chunks[c]
+                let result = run(indices.map { data.sequences[$0][...] }, indices.map { data.labels[$0] }, scratches[t])
+                local += result.loss
+                lock.lock()
+                for (k, index) in indices.enumerated() {
+                    predictions[index] = result.predictions[k]
+                    for j in 0..<C { probabilities[index * C + j] = result.probabilities[k * C + j] }
+                }
+                lock.unlock()
+            }
+            lock.lock()
+            lossSum += local
+            lock.unlock()
+        }
+        return (Metrics(labels: labels, truth: data.labels, predictions: predictions, lossSum: lossSum), probabilities)
+    }
+
+    // MARK: Checkpoints
+
+    /// Parameters, optimizer state, history and configuration, in the model-file container.
+    public func checkpoint(epochsDone: Int, dataFingerprint: String) throws -> [UInt8] {
+        var file = ModelFile()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        file.set("checkpoint.epochs_done", .int(Int64(epochsDone)))
+        file.set("checkpoint.optimizer_steps", .int(Int64(optimizer.steps)))
+        file.set("checkpoint.config", .string(String(decoding: try encoder.encode(config), as: UTF8.self)))
+        file.set("checkpoint.history", .string(String(decoding: try encoder.encode(history), as: UTF8.self)))
+        file.set("checkpoint.data", .string(dataFingerprint))
+        file.tensors = [ModelFile.Tensor(name: "parameters", shape: [parameters.count], values: parameters),
+                        ModelFile.Tensor(name: "optimizer.first", shape: [optimizer.first.count], values: optimizer.first),
+                        ModelFile.Tensor(name: "optimizer.second", shape: [optimizer.second.count], values: optimizer.second)]
+        return file.encoded()
+    }
+
+    /// Restores a checkpoint written by the same configuration; returns the epochs it had done.
+    public func restore(_ bytes: [UInt8], file path: String, dataFingerprint: String) throws -> Int {
+        let file: ModelFile
+        do { file = try bytes.withUnsafeBytes { try ModelFile(bytes: $0) } }
+        catch { throw DataError(file: path, "\(error)") }
+        guard case .string(let configJSON)? = file["checkpoint.config"], case .string(let historyJSON)? = file["checkpoint.history"],
+              case .int(let done)? = file["checkpoint.epochs_done"], case .int(let steps)? = file["checkpoint.optimizer_steps"],
+              case .string(let fingerprint)? = file["checkpoint.data"],
+              let parameters = file.tensor("parameters")?.values, let first = file.tensor("optimizer.first")?.values,
+              let second = file.tensor("optimizer.second")?.values else {
+            throw DataError(file: path, "not a training checkpoint")
+        }
+        var saved = try JSONDecoder().decode(TrainConfig.self, from: Data(configJSON.utf8))
+        saved.epochs = config.epochs
+        guard saved == config else {
+            throw DataError(file: path, "was written with a different configuration; resume with the same options (only --epochs may change)")
+        }
+        guard fingerprint == dataFingerprint else { throw DataError(file: path, "was trained on different shards") }
+        guard parameters.count == self.parameters.count, first.count == optimizer.first.count, second.count == optimizer.second.count else {
+            throw DataError(file: path, "parameter count does not match the model")
+        }
+        self.parameters = parameters
+        optimizer.first = first
+        optimizer.second = second
+        optimizer.steps = Int(steps)
+        history = try JSONDecoder().decode([EpochRecord].self, from: Data(historyJSON.utf8))
+        return Int(done)
+    }
+}
