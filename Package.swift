@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .executable(name: "prep", targets: ["prep"]),
         .executable(name: "train", targets: ["train"]),
+        // Build with Tools/build-runtime: static Swift runtime, only rnn_* exported.
+        .library(name: "rnninfer", type: .dynamic, targets: ["RNNInfer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +33,8 @@ let package = Package(
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "RNNTrain", dependencies: ["RNNModel", "RNNData", "RNNText"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .target(name: "RNNInfer", dependencies: ["RNNModel", "RNNText"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .executableTarget(name: "train", dependencies: [
             "RNNTrain", "RNNModel", "RNNData", "RNNText",

@@ -13,6 +13,11 @@ public struct LabeledSequences: Sendable {
         labels = shard.labels
     }
 
+    public init(sequences: [[Int32]], labels: [Int32]) {
+        self.sequences = sequences
+        self.labels = labels
+    }
+
     public var count: Int { labels.count }
 }
 

@@ -70,6 +70,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Epoch lines should reach a log or a pipe as they happen.
+        setvbuf(stdout, nil, _IOLBF, 0)
         do {
             if let inspect { try Inspect.run(path: inspect); return }
             let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards!, isDirectory: true))

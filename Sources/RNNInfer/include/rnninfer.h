@@ -1,0 +1,82 @@
+/* librnninfer: load an rnnkit model file and classify text.
+ *
+ * Conventions
+ *  - Every fallible call returns rnn_status; RNN_OK is 0. On failure,
+ *    rnn_last_error() gives a message for the calling thread, valid until
+ *    that thread's next failing call.
+ *  - Text is UTF-8 given as (pointer, length); it need not be NUL-terminated.
+ *    Invalid bytes are replaced by U+FFFD, as the tokenizers do.
+ *  - Output buffers belong to the caller; their capacities are passed in.
+ *  - One loaded model may be used from many threads at once.
+ *  - Texts longer than RNN_MAX_TOKENS tokens (after tokenization) are cut to
+ *    that length by the model's truncation rule, so any input has a bounded cost.
+ */
+#ifndef RNNINFER_H
+#define RNNINFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RNN_ABI_VERSION 1
+#define RNN_MAX_TOKENS 65536
+
+typedef enum rnn_status {
+    RNN_OK = 0,
+    RNN_ERROR_INVALID_ARGUMENT = 1, /* NULL pointer, bad index, k out of range */
+    RNN_ERROR_IO = 2,               /* the file cannot be opened or read */
+    RNN_ERROR_FORMAT = 3,           /* not a model file, truncated, corrupt, checksum mismatch */
+    RNN_ERROR_VERSION = 4,          /* a model format major version this library does not read */
+    RNN_ERROR_BUFFER_TOO_SMALL = 5  /* the caller's buffer is smaller than needed; see the out count */
+} rnn_status;
+
+typedef struct rnn_model rnn_model;
+
+typedef struct rnn_model_info {
+    uint32_t format_major, format_minor;
+    uint32_t cell;          /* 0 rnn, 1 lstm, 2 gru */
+    uint32_t layers;
+    uint32_t bidirectional; /* 0 or 1 */
+    uint32_t embedding, hidden;
+    uint32_t vocabulary_size;
+    uint32_t labels;
+    uint32_t tokenizer;     /* 0 word-level, 1 WordPiece */
+    uint32_t max_length;    /* 0 = unlimited */
+} rnn_model_info;
+
+uint32_t rnn_abi_version(void);
+const char *rnn_library_version(void);
+/* The model file versions this library reads: major, and minor 0 through max_minor. */
+void rnn_supported_format(uint32_t *major, uint32_t *max_minor);
+const char *rnn_last_error(void);
+
+rnn_status rnn_model_load(const char *path, rnn_model **model);
+rnn_status rnn_model_load_buffer(const void *data, size_t size, rnn_model **model);
+void rnn_model_free(rnn_model *model); /* NULL is a no-op */
+
+rnn_status rnn_model_get_info(const rnn_model *model, rnn_model_info *info);
+size_t rnn_model_label_count(const rnn_model *model);
+/* Copies label `index`'s name, NUL-terminated, into name[capacity]; *length gets its byte length. */
+rnn_status rnn_model_label(const rnn_model *model, size_t index, char *name, size_t capacity, size_t *length);
+
+/* probabilities[capacity] receives one probability per label; *best the most likely label. */
+rnn_status rnn_classify(const rnn_model *model, const char *text, size_t length,
+                        float *probabilities, size_t capacity, int32_t *best);
+/* count texts; probabilities has count × labels entries (row per text), best has count entries (may be NULL). */
+rnn_status rnn_classify_batch(const rnn_model *model, const char *const *texts, const size_t *lengths, size_t count,
+                              float *probabilities, size_t capacity, int32_t *best);
+/* The k most likely labels, most likely first. */
+rnn_status rnn_top_k(const rnn_model *model, const char *text, size_t length, size_t k,
+                     int32_t *labels, float *probabilities);
+/* The ids the model reads for text (markers, truncation, padding applied). *count gets the number of ids,
+ * also when it exceeds capacity (then RNN_ERROR_BUFFER_TOO_SMALL). */
+rnn_status rnn_tokenize(const rnn_model *model, const char *text, size_t length,
+                        int32_t *ids, size_t capacity, size_t *count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

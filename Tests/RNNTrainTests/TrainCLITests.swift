@@ -1,0 +1,111 @@
+import Foundation
+import XCTest
+import TestSupport
+
+/// `prep csv` → `train` → `train --eval` / `--inspect` / `--resume`, as a user runs them.
+final class TrainCLITests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("rnnkit-train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    /// Reviews whose label is whether "good" outnumbers "bad".
+    func writeCSV(_ name: String, rows: Int, seed: UInt64) throws -> String {
+        var state = seed
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        let filler = ["the", "film", "plot", "was", "actors", "and", "a", "movie", "scene", "it"]
+        var csv = "text,label\n"
+        var written = 0
+        while written < rows {
+            var words: [String] = []
+            var good = 0, bad = 0
+            for _ in 0..<(4 + Int(next() % 20)) {
+                switch next() % 6 {
+                case 0: words.append("good"); good += 1
+                case 1: words.append("bad"); bad += 1
+                default: words.append(filler[Int(next() % UInt64(filler.count))])
+                }
+            }
+            if good == bad { continue }
+            csv += "\"\(words.joined(separator: " "))\",\(good > bad ? "pos" : "neg")\n"
+            written += 1
+        }
+        let url = directory.appendingPathComponent(name)
+        try Data(csv.utf8).write(to: url)
+        return url.path
+    }
+
+    func testPrepTrainEvaluateInspectAndResume() throws {
+        let train = try writeCSV("train.csv", rows: 1_500, seed: 1), test = try writeCSV("test.csv", rows: 400, seed: 2)
+        let shards = directory.appendingPathComponent("shards").path
+        let prep = try Command.run("prep", ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"])
+        XCTAssertEqual(prep.status, 0, prep.stderr)
+
+        let options = ["--shards", shards, "--recipe", "csv", "--cell", "gru", "--embed", "8", "--hidden", "16", "--optimizer", "adam",
+                       "--lr", "0.01", "--batch-size", "32", "--threads", "2", "--quiet", "--dropout", "0.1"]
+        let full = directory.appendingPathComponent("full").path
+        let run = try Command.run("train", options + ["--epochs", "3", "--out", full])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        for expected in ["epoch 3/3", "macro-F1", "confusion (rows: true, columns: predicted)", "model: "] {
+            XCTAssertTrue(run.stdout.contains(expected), "missing \(expected):\n\(run.stdout)")
+        }
+        let metricLines = try String(contentsOfFile: full + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(metricLines.count, 3)
+        let last = try JSONSerialization.jsonObject(with: Data(metricLines[2].utf8)) as! [String: Any]
+        let accuracy = (last["evaluation"] as! [String: Any])["accuracy"] as! Double
+        XCTAssertGreaterThanOrEqual(accuracy, 0.9, "the generated task is learnable to 90%")
+        XCTAssertTrue(try String(contentsOfFile: full + "/learning-curve.svg", encoding: .utf8).hasPrefix("<svg"))
+
+        let evaluation = try Command.run("train", ["--eval", full + "/model.rnnk", "--shards", shards])
+        XCTAssertEqual(evaluation.status, 0, evaluation.stderr)
+        XCTAssertTrue(evaluation.stdout.contains(String(format: "accuracy %.2f%%", 100 * accuracy)), evaluation.stdout)
+
+        let inspect = try Command.run("train", ["--inspect", full + "/model.rnnk"])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        for expected in ["rnnkit model format 1.0", "architecture.cell = gru", "l0.w_hh  f32 [48, 16]", "valid: yes"] {
+            XCTAssertTrue(inspect.stdout.contains(expected), "missing \(expected):\n\(inspect.stdout)")
+        }
+
+        // Two epochs, then a resumed third: the same metrics as three in one go.
+        let split = directory.appendingPathComponent("split").path
+        XCTAssertEqual(try Command.run("train", options + ["--epochs", "2", "--out", split]).status, 0)
+        let resumed = try Command.run("train", options + ["--epochs", "3", "--out", split, "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("resuming after epoch 2"))
+        func evaluations(_ path: String) throws -> [String] {
+            try String(contentsOfFile: path + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                let data = try JSONSerialization.data(withJSONObject: [object["evaluation"]!, object["trainLoss"]!], options: [.sortedKeys])
+                return String(decoding: data, as: UTF8.self)
+            }
+        }
+        XCTAssertEqual(try evaluations(split), try evaluations(full))
+        XCTAssertEqual(FileManager.default.contents(atPath: split + "/model.rnnk").map { $0.count }, FileManager.default.contents(atPath: full + "/model.rnnk").map { $0.count })
+    }
+
+    func testBadOptionsAndShardsFailBeforeTraining() throws {
+        let result = try Command.run("train", ["--shards", directory.path])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("manifest.json: not found"), result.stderr)
+        let usage = try Command.run("train", [])
+        XCTAssertNotEqual(usage.status, 0)
+        XCTAssertTrue(usage.stderr.contains("give --shards DIR to train"), usage.stderr)
+        let train = try writeCSV("train.csv", rows: 50, seed: 1), test = try writeCSV("test.csv", rows: 20, seed: 2)
+        let shards = directory.appendingPathComponent("shards").path
+        XCTAssertEqual(try Command.run("prep", ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]).status, 0)
+        let padding = try Command.run("train", ["--shards", shards, "--recipe", "csv", "--padding", "post"])
+        XCTAssertNotEqual(padding.status, 0)
+        XCTAssertTrue(padding.stderr.contains("padding post needs a --max-len"), padding.stderr)
+        let lr = try Command.run("train", ["--shards", shards, "--recipe", "csv", "--lr=-1"])
+        XCTAssertTrue(lr.stderr.contains("--lr must be positive"), lr.stderr)
+        let corrupt = directory.appendingPathComponent("bad.rnnk")
+        try Data("RNNKMODL not really".utf8).write(to: corrupt)
+        let inspect = try Command.run("train", ["--inspect", corrupt.path])
+        XCTAssertEqual(inspect.status, 1)
+        XCTAssertTrue(inspect.stderr.contains("bad.rnnk: truncated model file"), inspect.stderr)
+    }
+}

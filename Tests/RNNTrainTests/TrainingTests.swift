@@ -1,0 +1,212 @@
+import Foundation
+import XCTest
+@testable import RNNModel
+@testable import RNNText
+@testable import RNNTrain
+
+/// A task that needs memory across the sequence: is token 3 seen more often than token 4?
+/// Other tokens (5…11) are noise; lengths vary from 3 to 30.
+func syntheticTask(count: Int, seed: UInt64) -> LabeledSequences {
+    var rng = SplitMix64(seed: seed)
+    var sequences: [[Int32]] = [], labels: [Int32] = []
+    while sequences.count < count {
+        let length = 3 + Int(rng.next() % 28)
+        let sequence = (0..<length).map { _ in Int32(3 + rng.next() % 9) }
+        let threes = sequence.filter { $0 == 3 }.count, fours = sequence.filter { $0 == 4 }.count
+        if threes == fours { continue }
+        sequences.append([1] + sequence)
+        labels.append(threes > fours ? 1 : 0)
+    }
+    return LabeledSequences(sequences: sequences, labels: labels)
+}
+
+final class TrainingTests: XCTestCase {
+    func config(_ cell: CellKind, epochs: Int = 4, threads: Int = 2) -> TrainConfig {
+        var c = TrainConfig()
+        c.cell = cell
+        c.embedding = 8
+        c.hidden = 16
+        c.optimizer = .adam
+        c.learningRate = 0.01
+        c.epochs = epochs
+        c.batchSize = 32
+        c.clipNorm = 5
+        c.threads = threads
+        c.seed = 7
+        return c
+    }
+
+    func architecture(_ c: TrainConfig) -> Architecture {
+        Architecture(cell: c.cell, vocabularySize: 12, embedding: c.embedding, hidden: c.hidden, layers: c.layers,
+                     bidirectional: c.bidirectional, classes: 2)
+    }
+
+    func train(_ c: TrainConfig, _ train: LabeledSequences, _ test: LabeledSequences, epochs: Range<Int>? = nil, trainer: Trainer? = nil) -> Trainer {
+        let trainer = trainer ?? Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
+        for epoch in epochs ?? 0..<c.epochs { trainer.record(trainer.runEpoch(epoch, train: train, evaluation: test, progress: nil)) }
+        return trainer
+    }
+
+    func testEveryCellLearnsTheSyntheticTask() {
+        let trainSet = syntheticTask(count: 2_000, seed: 1), testSet = syntheticTask(count: 500, seed: 2)
+        for cell in CellKind.allCases {
+            var c = config(cell, epochs: cell == .rnn ? 8 : 6)
+            if cell == .rnn { c.learningRate = 0.005 }
+            let trainer = train(c, trainSet, testSet)
+            let accuracy = trainer.history.last!.evaluation.accuracy
+            XCTAssertGreaterThanOrEqual(accuracy, cell == .rnn ? 0.80 : 0.90, "\(cell) reached \(accuracy)")
+            XCTAssertTrue(trainer.history.allSatisfy { $0.trainLoss.isFinite })
+        }
+    }
+
+    func testBidirectionalStackedWithDropoutLearnsToo() {
+        var c = config(.gru, epochs: 6)
+        c.layers = 2
+        c.bidirectional = true
+        c.dropout = 0.1
+        let trainer = train(c, syntheticTask(count: 2_000, seed: 1), syntheticTask(count: 500, seed: 2))
+        XCTAssertGreaterThanOrEqual(trainer.history.last!.evaluation.accuracy, 0.90)
+    }
+
+    func testSameSeedAndThreadsGiveIdenticalRuns() {
+        let trainSet = syntheticTask(count: 600, seed: 1), testSet = syntheticTask(count: 200, seed: 2)
+        var c = config(.lstm, epochs: 2)
+        c.dropout = 0.2
+        let a = train(c, trainSet, testSet), b = train(c, trainSet, testSet)
+        XCTAssertEqual(a.parameters, b.parameters)
+        XCTAssertEqual(a.history.map(\.evaluation), b.history.map(\.evaluation))
+        c.seed = 8
+        XCTAssertNotEqual(train(c, trainSet, testSet).parameters, a.parameters)
+    }
+
+    func testResumeFromACheckpointEndsExactlyAsAnUninterruptedRun() throws {
+        let trainSet = syntheticTask(count: 600, seed: 1), testSet = syntheticTask(count: 200, seed: 2)
+        var c = config(.gru, epochs: 3)
+        c.dropout = 0.2
+        c.schedule = .linear
+        let uninterrupted = train(c, trainSet, testSet)
+        let first = train(c, trainSet, testSet, epochs: 0..<1)
+        let checkpoint = try first.checkpoint(epochsDone: 1, dataFingerprint: "data")
+        let resumed = Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
+        XCTAssertEqual(try resumed.restore(checkpoint, file: "ckpt", dataFingerprint: "data"), 1)
+        _ = train(c, trainSet, testSet, epochs: 1..<3, trainer: resumed)
+        XCTAssertEqual(resumed.parameters, uninterrupted.parameters)
+        XCTAssertEqual(resumed.history.map(\.evaluation), uninterrupted.history.map(\.evaluation))
+        XCTAssertEqual(resumed.history.map(\.trainLoss), uninterrupted.history.map(\.trainLoss))
+
+        var other = c
+        other.hidden = 17
+        XCTAssertThrowsError(try Trainer(config: other, architecture: architecture(other), labels: ["no", "yes"])
+            .restore(checkpoint, file: "ckpt", dataFingerprint: "data"))
+        XCTAssertThrowsError(try Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
+            .restore(checkpoint, file: "ckpt", dataFingerprint: "other data"))
+    }
+
+    func testOptimizerStepsMatchTheirFormulas() {
+        var c = TrainConfig()
+        c.weightDecay = 0.1
+        c.momentum = 0.9
+        let g: [Float] = [0.5, -1.0]
+        // SGD with momentum and L2: v = μv + g + λθ; θ -= lr v.
+        c.optimizer = .sgd
+        var sgd = Optimizer(config: c, count: 2)
+        var p: [Float] = [1, 2]
+        sgd.step(&p, gradient: g, learningRate: 0.1)
+        sgd.step(&p, gradient: g, learningRate: 0.1)
+        let v1: [Float] = [0.5 + 0.1, -1 + 0.2], p1 = [1 - 0.1 * v1[0], 2 - 0.1 * v1[1]]
+        let v2 = [0.9 * v1[0] + 0.5 + 0.1 * p1[0], 0.9 * v1[1] - 1 + 0.1 * p1[1]]
+        XCTAssertEqual(p[0], p1[0] - 0.1 * v2[0], accuracy: 1e-6)
+        XCTAssertEqual(p[1], p1[1] - 0.1 * v2[1], accuracy: 1e-6)
+        // Adam's first step moves each weight by lr·sign(g) (plus coupled decay in g).
+        c.optimizer = .adam
+        c.weightDecay = 0
+        var adam = Optimizer(config: c, count: 2)
+        p = [1, 2]
+        adam.step(&p, gradient: g, learningRate: 0.01)
+        XCTAssertEqual(p[0], 0.99, accuracy: 1e-5)
+        XCTAssertEqual(p[1], 2.01, accuracy: 1e-5)
+        // AdamW shrinks the weights by lr·λ first.
+        c.optimizer = .adamw
+        c.weightDecay = 0.5
+        var adamw = Optimizer(config: c, count: 2)
+        p = [1, 2]
+        adamw.step(&p, gradient: g, learningRate: 0.01)
+        XCTAssertEqual(p[0], 1 * (1 - 0.005) - 0.01, accuracy: 1e-5)
+        XCTAssertEqual(p[1], 2 * (1 - 0.005) + 0.01, accuracy: 1e-5)
+        // Clipping scales to the limit.
+        var gradient: [Float] = [3, 4]
+        XCTAssertEqual(Optimizer.clip(&gradient, regions: [0..<2], to: 1), 5, accuracy: 1e-6)
+        XCTAssertEqual(gradient[0], 0.6, accuracy: 1e-6)
+        XCTAssertEqual(gradient[1], 0.8, accuracy: 1e-6)
+    }
+
+    func testLearningRateSchedules() {
+        var c = TrainConfig()
+        c.learningRate = 1
+        c.warmupSteps = 10
+        c.schedule = .linear
+        XCTAssertEqual(c.learningRate(step: 0, total: 110), 0.1, accuracy: 1e-6)
+        XCTAssertEqual(c.learningRate(step: 9, total: 110), 1, accuracy: 1e-6)
+        XCTAssertEqual(c.learningRate(step: 60, total: 110), 0.5, accuracy: 1e-6)
+        c.schedule = .cosine
+        XCTAssertEqual(c.learningRate(step: 60, total: 110), 0.5, accuracy: 1e-6)
+        XCTAssertEqual(c.learningRate(step: 35, total: 110), 0.5 * (1 + cos(Float.pi / 4)), accuracy: 1e-6)
+        c.schedule = .constant
+        XCTAssertEqual(c.learningRate(step: 100, total: 110), 1)
+    }
+
+    func testSequencePolicyPadsTruncatesAndMarks() {
+        let word = SpecialIDs(padding: 0, unknown: 2, start: 1, end: nil)
+        let bert = SpecialIDs(padding: 0, unknown: 100, start: 101, end: 102)
+        let content: [Int32] = [7, 8, 9, 10]
+        XCTAssertEqual(SequencePolicy().apply(content, special: word), [1, 7, 8, 9, 10])
+        XCTAssertEqual(SequencePolicy(markers: false).apply(content, special: word), [7, 8, 9, 10])
+        XCTAssertEqual(SequencePolicy(maxLength: 3, truncation: .tail).apply(content, special: word), [1, 7, 8])
+        XCTAssertEqual(SequencePolicy(maxLength: 3, truncation: .head).apply(content, special: word), [1, 9, 10])
+        XCTAssertEqual(SequencePolicy(maxLength: 7, padding: .post).apply(content, special: word), [1, 7, 8, 9, 10, 0, 0])
+        XCTAssertEqual(SequencePolicy(maxLength: 7, padding: .pre).apply(content, special: word), [0, 0, 1, 7, 8, 9, 10])
+        XCTAssertEqual(SequencePolicy(maxLength: 4).apply(content, special: bert), [101, 7, 8, 102])
+        XCTAssertEqual(SequencePolicy(maxLength: 1).apply(content, special: bert), [101])
+        XCTAssertNotNil(SequencePolicy(padding: .post).problem)
+    }
+}
+
+final class ModelFileTests: XCTestCase {
+    func classifier() throws -> Classifier {
+        let architecture = Architecture(cell: .gru, vocabularySize: 6, embedding: 3, hidden: 4, layers: 2, bidirectional: true, classes: 2)
+        let vocabulary = try Vocabulary(tokens: ["<pad>", "<start>", "<unk>", "good", "bad", "film"])
+        return try Classifier(architecture: architecture, tokenizerSpec: TokenizerSpec(kind: .word, vocabularySize: 3), vocabulary: vocabulary,
+                              policy: SequencePolicy(maxLength: 10, padding: .pre, truncation: .head, markers: true), labels: ["neg", "pos"],
+                              parameters: ParameterLayout(architecture).initialValues(seed: 1), provenance: [("training.note", .string("test"))])
+    }
+
+    func testRoundTripKeepsEverything() throws {
+        let original = try classifier()
+        let bytes = original.file.encoded()
+        let decoded = try bytes.withUnsafeBytes { try ModelFile(bytes: $0) }
+        XCTAssertEqual(decoded, original.file)
+        let reloaded = try Classifier(file: decoded)
+        XCTAssertEqual(reloaded.parameters, original.parameters)
+        XCTAssertEqual(reloaded.policy, original.policy)
+        XCTAssertEqual(reloaded.labels, ["neg", "pos"])
+        XCTAssertEqual(reloaded.tokenizer.encode("Good film, bad!"), [3, 5, 2, 4, 2])
+        XCTAssertEqual(bytes.count % 4, 0)
+    }
+
+    func testEveryTruncationAndCorruptionFailsAtLoad() throws {
+        let bytes = try classifier().file.encoded()
+        for length in stride(from: 0, to: bytes.count, by: 7) {
+            XCTAssertThrowsError(try Array(bytes[0..<length]).withUnsafeBytes { try ModelFile(bytes: $0) }, "length \(length)")
+        }
+        for offset in stride(from: 0, to: bytes.count, by: 13) {
+            var corrupt = bytes
+            corrupt[offset] ^= 0x40
+            XCTAssertThrowsError(try corrupt.withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) }, "offset \(offset)")
+        }
+        var newer = bytes
+        newer[8] = 2
+        XCTAssertThrowsError(try newer.withUnsafeBytes { try ModelFile(bytes: $0) }) { error in
+            XCTAssertTrue("\(error)".contains("model format 2.0 is not supported"), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,186 @@
+"""ctypes binding for librnninfer.so: classify text with an rnnkit model file.
+
+    from rnninfer import Model
+    with Model("runs/imdb/model.rnnk") as model:
+        label, probabilities = model.classify("A wonderful film.")
+        print(model.labels[label], probabilities)
+
+The library is found through $RNNINFER_LIBRARY, else dist/lib/librnninfer.so of
+this checkout (Tools/build-runtime), else the system's library path.
+"""
+import ctypes
+import os
+import pathlib
+
+__all__ = ["Model", "RNNInferError", "library"]
+
+_STATUS = {1: "invalid argument", 2: "I/O error", 3: "format error", 4: "unsupported version", 5: "buffer too small"}
+
+
+class RNNInferError(Exception):
+    """A failed librnninfer call: `status` is the rnn_status code."""
+
+    def __init__(self, status, message):
+        super().__init__(f"{message} ({_STATUS.get(status, 'error')} {status})")
+        self.status = status
+
+
+class _Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint32) for name in (
+        "format_major", "format_minor", "cell", "layers", "bidirectional", "embedding",
+        "hidden", "vocabulary_size", "labels", "tokenizer", "max_length")]
+
+
+def _load_library():
+    candidates = [os.environ.get("RNNINFER_LIBRARY"),
+                  str(pathlib.Path(__file__).resolve().parents[2] / "dist" / "lib" / "librnninfer.so"),
+                  "librnninfer.so"]
+    errors = []
+    for candidate in filter(None, candidates):
+        try:
+            return ctypes.CDLL(candidate)
+        except OSError as error:
+            errors.append(f"{candidate}: {error}")
+    raise OSError("librnninfer.so not found (run Tools/build-runtime or set RNNINFER_LIBRARY): " + "; ".join(errors))
+
+
+library = _load_library()
+_model_p = ctypes.c_void_p
+_size = ctypes.c_size_t
+_signatures = {
+    "rnn_abi_version": ([], ctypes.c_uint32),
+    "rnn_library_version": ([], ctypes.c_char_p),
+    "rnn_supported_format": ([ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32)], None),
+    "rnn_last_error": ([], ctypes.c_char_p),
+    "rnn_model_load": ([ctypes.c_char_p, ctypes.POINTER(_model_p)], ctypes.c_int),
+    "rnn_model_load_buffer": ([ctypes.c_void_p, _size, ctypes.POINTER(_model_p)], ctypes.c_int),
+    "rnn_model_free": ([_model_p], None),
+    "rnn_model_get_info": ([_model_p, ctypes.POINTER(_Info)], ctypes.c_int),
+    "rnn_model_label_count": ([_model_p], _size),
+    "rnn_model_label": ([_model_p, _size, ctypes.c_char_p, _size, ctypes.POINTER(_size)], ctypes.c_int),
+    "rnn_classify": ([_model_p, ctypes.c_char_p, _size, ctypes.POINTER(ctypes.c_float), _size,
+                      ctypes.POINTER(ctypes.c_int32)], ctypes.c_int),
+    "rnn_classify_batch": ([_model_p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_size), _size,
+                            ctypes.POINTER(ctypes.c_float), _size, ctypes.POINTER(ctypes.c_int32)], ctypes.c_int),
+    "rnn_top_k": ([_model_p, ctypes.c_char_p, _size, _size, ctypes.POINTER(ctypes.c_int32),
+                   ctypes.POINTER(ctypes.c_float)], ctypes.c_int),
+    "rnn_tokenize": ([_model_p, ctypes.c_char_p, _size, ctypes.POINTER(ctypes.c_int32), _size,
+                      ctypes.POINTER(_size)], ctypes.c_int),
+}
+for _name, (_arguments, _result) in _signatures.items():
+    _function = getattr(library, _name)
+    _function.argtypes = _arguments
+    _function.restype = _result
+
+
+def _check(status):
+    if status != 0:
+        message = library.rnn_last_error()
+        raise RNNInferError(status, message.decode("utf-8", "replace") if message else "librnninfer error")
+
+
+def _utf8(text):
+    return text if isinstance(text, bytes) else text.encode("utf-8")
+
+
+def abi_version():
+    return library.rnn_abi_version()
+
+
+def library_version():
+    return library.rnn_library_version().decode()
+
+
+class Model:
+    """A loaded model. Safe to share between threads; close() (or `with`) frees it."""
+
+    def __init__(self, path=None, *, data=None):
+        if (path is None) == (data is None):
+            raise ValueError("give a path or data=bytes")
+        handle = _model_p()
+        if path is not None:
+            _check(library.rnn_model_load(os.fsencode(path), ctypes.byref(handle)))
+        else:
+            buffer = ctypes.create_string_buffer(bytes(data), len(data))
+            _check(library.rnn_model_load_buffer(buffer, len(data), ctypes.byref(handle)))
+        self._handle = handle
+        info = _Info()
+        _check(library.rnn_model_get_info(self._handle, ctypes.byref(info)))
+        self.metadata = {
+            "format_version": f"{info.format_major}.{info.format_minor}",
+            "cell": ("rnn", "lstm", "gru")[info.cell], "layers": info.layers,
+            "bidirectional": bool(info.bidirectional), "embedding": info.embedding, "hidden": info.hidden,
+            "vocabulary_size": info.vocabulary_size, "tokenizer": ("word", "wordpiece")[info.tokenizer],
+            "max_length": info.max_length or None,
+        }
+        self.labels = []
+        for index in range(library.rnn_model_label_count(self._handle)):
+            length = _size()
+            name = ctypes.create_string_buffer(256)
+            status = library.rnn_model_label(self._handle, index, name, 256, ctypes.byref(length))
+            if status == 5:
+                name = ctypes.create_string_buffer(length.value + 1)
+                status = library.rnn_model_label(self._handle, index, name, length.value + 1, ctypes.byref(length))
+            _check(status)
+            self.labels.append(name.value.decode())
+
+    def _live(self):
+        if not self._handle:
+            raise ValueError("the model is closed")
+        return self._handle
+
+    def classify(self, text):
+        """(best label index, [probability per label])"""
+        data = _utf8(text)
+        probabilities = (ctypes.c_float * len(self.labels))()
+        best = ctypes.c_int32()
+        _check(library.rnn_classify(self._live(), data, len(data), probabilities, len(self.labels), ctypes.byref(best)))
+        return best.value, list(probabilities)
+
+    def classify_batch(self, texts):
+        """[(best label index, [probability per label])] for each text."""
+        data = [_utf8(t) for t in texts]
+        count, labels = len(data), len(self.labels)
+        if count == 0:
+            return []
+        pointers = (ctypes.c_char_p * count)(*data)
+        lengths = (_size * count)(*map(len, data))
+        probabilities = (ctypes.c_float * (count * labels))()
+        best = (ctypes.c_int32 * count)()
+        _check(library.rnn_classify_batch(self._live(), pointers, lengths, count, probabilities, count * labels, best))
+        return [(best[i], list(probabilities[i * labels:(i + 1) * labels])) for i in range(count)]
+
+    def top_k(self, text, k):
+        """[(label index, probability)], most likely first."""
+        data = _utf8(text)
+        labels = (ctypes.c_int32 * k)()
+        probabilities = (ctypes.c_float * k)()
+        _check(library.rnn_top_k(self._live(), data, len(data), k, labels, probabilities))
+        return list(zip(labels, probabilities))
+
+    def tokenize(self, text):
+        """The ids the model reads for `text`."""
+        data = _utf8(text)
+        count = _size()
+        capacity = 256
+        while True:
+            ids = (ctypes.c_int32 * capacity)()
+            status = library.rnn_tokenize(self._live(), data, len(data), ids, capacity, ctypes.byref(count))
+            if status != 5:
+                _check(status)
+                return list(ids[:count.value])
+            capacity = count.value
+
+    def close(self):
+        if self._handle:
+            library.rnn_model_free(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
