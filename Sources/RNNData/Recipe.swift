@@ -57,16 +57,27 @@ public struct Recipe: Codable {
         public var stripAccents: Bool?
     }
 
-    /// Where recipes are looked up: `$RNNKIT_PIPELINES`, else `Pipelines/` in the working directory.
-    public static var directory: URL {
-        URL(fileURLWithPath: ProcessInfo.processInfo.environment["RNNKIT_PIPELINES"] ?? "Pipelines", isDirectory: true)
+    /// Where recipes are looked up, in order: `$RNNKIT_PIPELINES`; `Pipelines/` in
+    /// the working directory; `Pipelines/` in a folder above the executable
+    /// (a checkout's `.build/…/release/prep` finds the checkout's recipes).
+    public static var directories: [URL] {
+        if let configured = ProcessInfo.processInfo.environment["RNNKIT_PIPELINES"] {
+            return [URL(fileURLWithPath: configured, isDirectory: true)]
+        }
+        var found = [URL(fileURLWithPath: "Pipelines", isDirectory: true)]
+        var folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            folder = folder.deletingLastPathComponent()
+            found.append(folder.appendingPathComponent("Pipelines", isDirectory: true))
+        }
+        return found
     }
 
     /// A recipe by name (`imdb` → `Pipelines/imdb.json`) or by path.
     public static func load(_ nameOrPath: String) throws -> (recipe: Recipe, path: String) {
         let candidates = nameOrPath.hasSuffix(".json") || nameOrPath.contains("/")
             ? [URL(fileURLWithPath: nameOrPath)]
-            : [directory.appendingPathComponent("\(nameOrPath).json")]
+            : directories.map { $0.appendingPathComponent("\(nameOrPath).json") }
         guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }),
               let data = FileManager.default.contents(atPath: url.path) else {
             throw DataError(file: candidates[0].path, "recipe not found (run from the rnnkit checkout, set RNNKIT_PIPELINES, or pass --recipe PATH)")

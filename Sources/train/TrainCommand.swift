@@ -22,6 +22,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Evaluate this model file on --shards instead of training.")
     var eval: String?
 
+    @Option(help: "With --eval: write each example's source, label, prediction and probabilities to this TSV file.")
+    var predictions: String?
+
     @Option(help: "Print this model file's header, metadata and tensor table.")
     var inspect: String?
 
@@ -75,7 +78,11 @@ struct TrainCommand: ParsableCommand {
         do {
             if let inspect { try Inspect.run(path: inspect); return }
             let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards!, isDirectory: true))
-            if let eval { try Evaluate.run(model: eval, dataset: dataset, split: split, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount); return }
+            if let eval {
+                try Evaluate.run(model: eval, dataset: dataset, split: split, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                 predictions: predictions)
+                return
+            }
             try Training.run(self, dataset: dataset)
         } catch let error as DataError {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))

@@ -94,7 +94,7 @@ enum Training {
 }
 
 enum Evaluate {
-    static func run(model path: String, dataset: PreparedDataset, split: String, threads: Int) throws {
+    static func run(model path: String, dataset: PreparedDataset, split: String, threads: Int, predictions: String?) throws {
         let classifier = try loadClassifier(path)
         let manifest = dataset.manifest
         guard classifier.labels == manifest.labels else {
@@ -106,7 +106,17 @@ enum Evaluate {
         let shard = try dataset.load(split: split)
         let data = LabeledSequences(shard: shard, policy: classifier.policy, special: classifier.tokenizer.specialIDs)
         useSingleThreadedBLAS()
-        let metrics = evaluate(classifier, data, threads: threads).metrics
+        let (metrics, probabilities) = evaluate(classifier, data, threads: threads)
+        if let predictions {
+            let C = classifier.labels.count
+            var tsv = "source\tlabel\tpredicted\t" + classifier.labels.map { "p_\($0)" }.joined(separator: "\t") + "\n"
+            for i in 0..<data.count {
+                let row = probabilities[i * C..<(i + 1) * C]
+                let predicted = row.indices.max { row[$0] < row[$1] }! - i * C
+                tsv += "\(shard.sources[i])\t\(shard.labels[i])\t\(predicted)\t" + row.map { String(format: "%.9g", $0) }.joined(separator: "\t") + "\n"
+            }
+            try writeAtomically(Array(tsv.utf8), to: URL(fileURLWithPath: predictions))
+        }
         print(String(format: "%@ on %@ %@: loss %.4f accuracy %.2f%% macro-F1 %.4f (%d examples)", path, manifest.dataset, split,
                      metrics.loss, 100 * metrics.accuracy, metrics.macroF1, metrics.examples))
         print(metrics.table)

@@ -12,7 +12,7 @@ import ctypes
 import os
 import pathlib
 
-__all__ = ["Model", "RNNInferError", "library"]
+__all__ = ["Model", "RNNInferError", "library", "library_path"]
 
 _STATUS = {1: "invalid argument", 2: "I/O error", 3: "format error", 4: "unsupported version", 5: "buffer too small"}
 
@@ -45,6 +45,7 @@ def _load_library():
 
 
 library = _load_library()
+library_path = library._name
 _model_p = ctypes.c_void_p
 _size = ctypes.c_size_t
 _signatures = {
@@ -95,6 +96,7 @@ class Model:
     """A loaded model. Safe to share between threads; close() (or `with`) frees it."""
 
     def __init__(self, path=None, *, data=None):
+        self._handle = None
         if (path is None) == (data is None):
             raise ValueError("give a path or data=bytes")
         handle = _model_p()

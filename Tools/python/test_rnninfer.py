@@ -1,0 +1,237 @@
+"""Tests of librnninfer through the Python binding and the C programs.
+
+Run by Tools/test, which builds the library (Tools/build-runtime), the C example
+and the stress test, and sets RNNKIT_BIN (the prep/train binaries), RNNKIT_CLASSIFY,
+RNNKIT_STRESS and RNNKIT_DATA.
+"""
+import ctypes
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import threading
+import unittest
+
+import parity
+import rnninfer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("RNNKIT_BIN", ROOT / ".build" / "release"))
+DATA = pathlib.Path(os.environ.get("RNNKIT_DATA", ROOT / "data"))
+CLASSIFY = os.environ.get("RNNKIT_CLASSIFY")
+STRESS = os.environ.get("RNNKIT_STRESS")
+FIXTURE = ROOT / "Tests" / "Fixtures" / "models" / "model-v1.0.rnnk"
+
+
+def run(*arguments):
+    result = subprocess.run([str(a) for a in arguments], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{arguments[0]} failed: {result.stderr}")
+    return result.stdout
+
+
+class TrainedModel(unittest.TestCase):
+    """A small model trained here on generated reviews (label: more "good" than "bad")."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = pathlib.Path(tempfile.mkdtemp(prefix="rnninfer-test-"))
+        import random
+        rng = random.Random(5)
+        words = ["the", "film", "plot", "was", "actors", "and", "a", "movie", "scene"]
+        for name, rows in (("train", 1500), ("test", 300)):
+            with open(cls.work / f"{name}.csv", "w") as f:
+                f.write("text,label\n")
+                while rows:
+                    text = [rng.choice(words + ["good", "bad"]) for _ in range(rng.randint(3, 20))]
+                    if text.count("good") != text.count("bad"):
+                        f.write(f"\"{' '.join(text)}\",{'pos' if text.count('good') > text.count('bad') else 'neg'}\n")
+                        rows -= 1
+        run(BIN / "prep", "csv", cls.work / "train.csv", cls.work / "test.csv", "--text-column", "text",
+            "--label-column", "label", "--out", cls.work / "shards", "--quiet")
+        run(BIN / "train", "--shards", cls.work / "shards", "--recipe", "csv", "--cell", "lstm", "--embed", "8", "--hidden", "12",
+            "--bidirectional", "--epochs", "3", "--lr", "0.01", "--optimizer", "adam", "--out", cls.work / "run", "--quiet")
+        cls.path = str(cls.work / "run" / "model.rnnk")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+
+class BindingTests(TrainedModel):
+    def test_classify_metadata_and_labels(self):
+        with rnninfer.Model(self.path) as model:
+            self.assertEqual(model.labels, ["neg", "pos"])
+            self.assertEqual(model.metadata["cell"], "lstm")
+            self.assertTrue(model.metadata["bidirectional"])
+            self.assertEqual((model.metadata["embedding"], model.metadata["hidden"]), (8, 12))
+            self.assertEqual(model.metadata["tokenizer"], "word")
+            best, probabilities = model.classify("good good film")
+            self.assertEqual(model.labels[best], "pos")
+            self.assertAlmostEqual(sum(probabilities), 1.0, places=5)
+            self.assertEqual(model.labels[model.classify("bad bad bad movie")[0]], "neg")
+
+    def test_batch_top_k_and_tokenize_agree_with_single_calls(self):
+        texts = ["good film", "bad", "the plot was good and good", "", "bad movie bad scene good"]
+        with rnninfer.Model(self.path) as model:
+            batch = model.classify_batch(texts)
+            for text, (best, probabilities) in zip(texts, batch):
+                single_best, single = model.classify(text)
+                self.assertEqual(best, single_best)
+                for p, q in zip(probabilities, single):
+                    self.assertAlmostEqual(p, q, delta=1e-6)
+                top = model.top_k(text, 2)
+                self.assertEqual(top[0][0], best)
+                self.assertGreaterEqual(top[0][1], top[1][1])
+            ids = model.tokenize("Good FILM, zzz")
+            self.assertEqual(ids[0], 1)  # <start>
+            self.assertEqual(ids[-1], 2)  # zzz is <unk>
+            self.assertEqual(len(ids), 5)
+
+    def test_tokenize_matches_prep(self):
+        result = subprocess.run([str(BIN / "prep"), "tokenize", "--artifacts", str(self.work / "shards")],
+                                input="Good FILM, bad zzz\nthe plot\n", capture_output=True, text=True, check=True)
+        expected = [[int(i) for i in line.split()] for line in result.stdout.splitlines()]
+        with rnninfer.Model(self.path) as model:
+            self.assertEqual([model.tokenize("Good FILM, bad zzz"), model.tokenize("the plot")], expected)
+
+    def test_bad_texts_get_defined_results(self):
+        with rnninfer.Model(self.path) as model:
+            for text in [b"\xff\xfe good \xc3", b"", "x" * 10_000_000, "good " * 200_000]:
+                best, probabilities = model.classify(text)
+                self.assertIn(best, (0, 1))
+                self.assertAlmostEqual(sum(probabilities), 1.0, places=5)
+            # More tokens than RNN_MAX_TOKENS are cut by the model's truncation rule.
+            self.assertEqual(len(model.tokenize("good " * 100_000)), 65536)
+
+    def test_load_from_buffer_equals_load_from_path(self):
+        data = pathlib.Path(self.path).read_bytes()
+        with rnninfer.Model(self.path) as a, rnninfer.Model(data=data) as b:
+            self.assertEqual(a.classify("good movie"), b.classify("good movie"))
+
+    def test_errors_raise_with_messages(self):
+        with self.assertRaises(rnninfer.RNNInferError) as missing:
+            rnninfer.Model(self.work / "absent.rnnk")
+        self.assertEqual(missing.exception.status, 2)
+        self.assertIn("absent.rnnk", str(missing.exception))
+        model = rnninfer.Model(self.path)
+        with self.assertRaises(rnninfer.RNNInferError) as k:
+            model.top_k("good", 3)
+        self.assertEqual(k.exception.status, 1)
+        model.close()
+        model.close()
+        with self.assertRaises(ValueError):
+            model.classify("good")
+        rnninfer.library.rnn_model_free(None)  # a no-op
+        self.assertEqual(rnninfer.abi_version(), 1)
+        major, minor = ctypes.c_uint32(), ctypes.c_uint32()
+        rnninfer.library.rnn_supported_format(ctypes.byref(major), ctypes.byref(minor))
+        self.assertEqual((major.value, minor.value), (1, 0))
+
+    def test_corrupt_files_fail_at_load(self):
+        data = pathlib.Path(self.path).read_bytes()
+        for length in range(0, len(data), max(1, len(data) // 500)):
+            with self.assertRaises(rnninfer.RNNInferError) as error:
+                rnninfer.Model(data=data[:length] if length else b"\0")
+            self.assertEqual(error.exception.status, 3, f"truncated to {length}")
+        for offset in range(0, len(data), max(1, len(data) // 300)):
+            corrupt = bytearray(data)
+            corrupt[offset] ^= 0x10
+            with self.assertRaises(rnninfer.RNNInferError, msg=f"flipped byte {offset}"):
+                rnninfer.Model(data=bytes(corrupt))
+        newer = bytearray(data)
+        newer[8] = 2
+        with self.assertRaises(rnninfer.RNNInferError) as version:
+            rnninfer.Model(data=bytes(newer))
+        self.assertEqual(version.exception.status, 4)
+        self.assertIn("1.0", str(version.exception))
+
+    def test_many_threads_share_one_model(self):
+        texts = [f"{'good ' * (i % 5)} film {'bad ' * (i % 3)} plot {i}" for i in range(200)]
+        with rnninfer.Model(self.path) as model:
+            expected = [model.classify(t) for t in texts]
+            failures = []
+
+            def work(offset):
+                for round in range(3):
+                    for i in range(len(texts)):
+                        j = (i + offset) % len(texts)
+                        if model.classify(texts[j]) != expected[j]:
+                            failures.append(j)
+
+            threads = [threading.Thread(target=work, args=(7 * t,)) for t in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(failures, [])
+
+    @unittest.skipUnless(STRESS, "RNNKIT_STRESS not set")
+    def test_c_stress_threads_equal_single_threaded(self):
+        texts = "\n".join(f"{'good ' * (i % 4)}the movie {'bad ' * (i % 3)}{i}" for i in range(300)) + "\n"
+        result = subprocess.run([STRESS, self.path, "8", "4"], input=texts, capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("0 mismatches", result.stdout)
+
+    @unittest.skipUnless(CLASSIFY, "RNNKIT_CLASSIFY not set")
+    def test_c_example(self):
+        out = subprocess.run([CLASSIFY, self.path, "good good film", "bad movie"], capture_output=True, text=True, check=True).stdout
+        lines = out.splitlines()
+        self.assertTrue(lines[0].startswith("pos\t") and lines[1].startswith("neg\t"), out)
+        bad = subprocess.run([CLASSIFY, str(self.work / "absent.rnnk"), "x"], capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("absent.rnnk", bad.stderr)
+
+
+class LibraryTests(unittest.TestCase):
+    def test_library_is_self_contained_and_exports_only_the_c_abi(self):
+        linked = subprocess.run(["ldd", rnninfer.library_path], capture_output=True, text=True, check=True).stdout
+        self.assertNotIn("libswift", linked)
+        self.assertNotIn("Foundation", linked)
+        exported = subprocess.run(["nm", "-D", "--defined-only", "--extern-only", rnninfer.library_path],
+                                  capture_output=True, text=True, check=True).stdout.split("\n")
+        names = [line.split()[-1] for line in exported if line.strip()]
+        self.assertIn("rnn_classify", names)
+        self.assertEqual([n for n in names if not n.startswith("rnn_")], [])
+
+
+class CommittedModelTests(unittest.TestCase):
+    """Every released format version stays readable: model-v1.0.rnnk classifies as when it was made."""
+
+    def test_version_1_0_fixture(self):
+        expected_lines = (FIXTURE.parent / "model-v1.0.expected.tsv").read_text().splitlines()
+        with rnninfer.Model(FIXTURE) as model:
+            self.assertEqual(model.metadata["format_version"], "1.0")
+            self.assertEqual(model.labels, ["neg", "pos"])
+            for line in expected_lines:
+                text, best, *probabilities = line.split("\t")
+                got_best, got = model.classify(text)
+                self.assertEqual(got_best, int(best), text)
+                for p, q in zip(got, map(float, probabilities)):
+                    self.assertAlmostEqual(p, q, delta=1e-5)
+
+
+class RealDataParityTests(unittest.TestCase):
+    """On AG News: the runtime's probabilities equal the trainer's evaluation on every test text."""
+
+    def test_agnews_runtime_equals_trainer_on_every_test_example(self):
+        for required in ("agnews/train.csv", "agnews/test.csv", "bert-base-uncased/vocab.txt"):
+            self.assertTrue((DATA / required).exists(), f"missing {DATA / required}: set RNNKIT_DATA")
+        work = pathlib.Path(tempfile.mkdtemp(prefix="rnninfer-parity-"))
+        try:
+            env_data = {"RNNKIT_DATA": str(DATA)}
+            subprocess.run([str(BIN / "prep"), "agnews", str(DATA / "agnews/train.csv"), str(DATA / "agnews/test.csv"),
+                            "--out", str(work / "shards"), "--quiet"], check=True, capture_output=True, env={**os.environ, **env_data})
+            run(BIN / "train", "--shards", work / "shards", "--epochs", "1", "--out", work / "run", "--quiet", "--padding", "none")
+            run(BIN / "train", "--eval", work / "run" / "model.rnnk", "--shards", work / "shards",
+                "--predictions", work / "predictions.tsv")
+            texts = parity.agnews_texts(DATA / "agnews/test.csv")
+            self.assertEqual(len(texts), 7600)
+            self.assertTrue(parity.check(str(work / "run" / "model.rnnk"), str(work / "predictions.tsv"), texts, CLASSIFY))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
