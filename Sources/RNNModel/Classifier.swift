@@ -10,6 +10,8 @@ public struct Classifier: Sendable {
     public let labels: [String]
     public let parameters: [Float]
     public let file: ModelFile
+    /// Layer 0's per-token input projections (see `Network.tokenProjectionTables`).
+    let tokenProjections: [[Float]]
 
     public var architecture: Architecture { network.architecture }
 
@@ -112,13 +114,15 @@ public struct Classifier: Sendable {
             guard tensor.values.allSatisfy(\.isFinite) else { throw .invalid("tensor \(expected.name) holds NaN or infinity") }
             parameters.replaceSubrange(expected.offset..<expected.offset + expected.count, with: tensor.values)
         }
-        network = Network(architecture)
+        let network = Network(architecture)
+        self.network = network
         self.tokenizer = tokenizer
         tokenizerSpec = spec
         self.policy = policy
         self.labels = labels
         self.parameters = parameters
         self.file = file
+        tokenProjections = parameters.withUnsafeBufferPointer { network.tokenProjectionTables($0.baseAddress!) }
     }
 
     /// The ids the network reads for `text`.
@@ -134,7 +138,9 @@ public struct Classifier: Sendable {
         let order = sequences.indices.sorted { sequences[$0].count != sequences[$1].count ? sequences[$0].count > sequences[$1].count : $0 < $1 }
         let batch = PackedBatch(sortedSequences: order.map { sequences[$0] })
         var noDropout: Network.Dropout? = nil
-        parameters.withUnsafeBufferPointer { network.forward($0.baseAddress!, batch, workspace: workspace, dropout: &noDropout, recordGates: false) }
+        parameters.withUnsafeBufferPointer {
+            network.forward($0.baseAddress!, batch, workspace: workspace, dropout: &noDropout, recordGates: false, tokenProjections: tokenProjections)
+        }
         var probabilities = workspace.logits
         softmaxRows(&probabilities, classes: C)
         var out = [Float](repeating: 0, count: sequences.count * C)

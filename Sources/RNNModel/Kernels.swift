@@ -2,11 +2,11 @@ import CBLAS
 
 /// Vectorized elementwise math. SIMD8 compiles to SSE on baseline x86-64 (and
 /// wider where the compiler may), so the runtime stays portable.
-public typealias Vector = SIMD8<Float>
+public typealias Vector = SIMD16<Float>
 
 @inlinable @inline(__always)
 public func load(_ p: UnsafePointer<Float>, _ count: Int) -> Vector {
-    if count == 8 { return UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+    if count == Vector.scalarCount { return UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
     var v = Vector.zero
     for i in 0..<count { v[i] = p[i] }
     return v
@@ -14,7 +14,7 @@ public func load(_ p: UnsafePointer<Float>, _ count: Int) -> Vector {
 
 @inlinable @inline(__always)
 public func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    if count == 8 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self); return }
+    if count == Vector.scalarCount { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self); return }
     for i in 0..<count { p[i] = v[i] }
 }
 
@@ -39,7 +39,7 @@ public func vexp(_ x: Vector) -> Vector {
     p = p * r + 1
     p = p * r + 1
     // The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field.
-    let exponent = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
     return p * unsafeBitCast(exponent, to: Vector.self)
 }
 
@@ -57,6 +57,17 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
     guard m > 0, n > 0 else { return }
     if k == 0 {
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+        return
+    }
+    if m == 1 && !transposeA {
+        // One row: a matrix-vector product. sgemm would repack all of B on every
+        // call, which costs as much as the product itself at this size.
+        // c = a·Bᵀ is B·a (B is n×k); c = a·B is Bᵀ·a (B is k×n).
+        if transposeB {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+        } else {
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+        }
         return
     }
     cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
@@ -92,9 +103,9 @@ public enum CellStep {
         for i in 0..<rows.count {
             var j = 0
             while j < H {
-                let w = min(8, H - j)
+                let w = min(Vector.scalarCount, H - j)
                 store(vtanh(load(xg + i * H + j, w) + load(hg + i * H + j, w)), h + i * ldh + j, w)
-                j += 8
+                j += Vector.scalarCount
             }
         }
     }
@@ -110,7 +121,7 @@ public enum CellStep {
             let continues = i < rows.previousCount
             var j = 0
             while j < H {
-                let w = min(8, H - j)
+                let w = min(Vector.scalarCount, H - j)
                 let r = vsigmoid(load(x + j, w) + load(r0 + j, w))
                 let z = vsigmoid(load(x + H + j, w) + load(r0 + H + j, w))
                 let hn = load(r0 + 2 * H + j, w)
@@ -124,7 +135,7 @@ public enum CellStep {
                     store(n, c + 2 * H + j, w)
                     store(hn, c + 3 * H + j, w)
                 }
-                j += 8
+                j += Vector.scalarCount
             }
         }
     }
@@ -141,7 +152,7 @@ public enum CellStep {
             let continues = row < rows.previousCount
             var j = 0
             while j < H {
-                let w = min(8, H - j)
+                let w = min(Vector.scalarCount, H - j)
                 let i = vsigmoid(load(x + j, w) + load(r0 + j, w))
                 let f = vsigmoid(load(x + H + j, w) + load(r0 + H + j, w))
                 let g = vtanh(load(x + 2 * H + j, w) + load(r0 + 2 * H + j, w))
@@ -157,7 +168,7 @@ public enum CellStep {
                     store(g, k + 2 * H + j, w)
                     store(o, k + 3 * H + j, w)
                 }
-                j += 8
+                j += Vector.scalarCount
             }
         }
     }

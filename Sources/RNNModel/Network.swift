@@ -38,20 +38,42 @@ public struct Network: Sendable {
         }
     }
 
+    /// Layer 0's input projection W_ih·embedding(v) + b_ih for every token v,
+    /// one table per direction (V × gates·H): inference turns that GEMM into row copies.
+    public func tokenProjectionTables(_ parameters: UnsafePointer<Float>) -> [[Float]] {
+        let a = architecture
+        let V = a.vocabularySize, E = a.embedding, G = a.gateWidth
+        return (0..<a.directions).map { direction in
+            let prefix = ParameterLayout.prefix(layer: 0, direction: direction)
+            var table = [Float](repeating: 0, count: V * G)
+            table.withUnsafeMutableBufferPointer { t in
+                let bih = parameters + layout.offset(prefix + "b_ih")
+                for v in 0..<V { (t.baseAddress! + v * G).update(from: bih, count: G) }
+                gemm(transposeB: true, m: V, n: G, k: E, parameters + layout.offset("embedding"), lda: E,
+                     parameters + layout.offset(prefix + "w_ih"), ldb: E, beta: 1, t.baseAddress!, ldc: G)
+            }
+            return table
+        }
+    }
+
     /// Runs the batch; logits (count × classes) end in `workspace.logits`.
-    /// `recordGates` keeps what backpropagation needs; inference leaves it off.
+    /// `recordGates` keeps what backpropagation needs; inference leaves it off,
+    /// and may pass `tokenProjections` (see `tokenProjectionTables`) for layer 0.
     public func forward(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace, dropout: inout Dropout?,
-                        recordGates: Bool = true) {
+                        recordGates: Bool = true, tokenProjections: [[Float]]? = nil) {
         let a = architecture
         let H = a.hidden, D = a.directions, G = a.gateWidth
         let rows = batch.rows
         resize(w, rows: rows, batch: batch.count, recordGates: recordGates)
 
+        precondition(tokenProjections == nil || dropout == nil, "token projection tables are for inference")
         // Embedding lookup for every packed row at once.
         let embedding = parameters + layout.offset("embedding")
-        w.layerInput[0].withUnsafeMutableBufferPointer { input in
-            for r in 0..<rows {
-                (input.baseAddress! + r * a.embedding).update(from: embedding + Int(batch.tokens[r]) * a.embedding, count: a.embedding)
+        if tokenProjections == nil {
+            w.layerInput[0].withUnsafeMutableBufferPointer { input in
+                for r in 0..<rows {
+                    (input.baseAddress! + r * a.embedding).update(from: embedding + Int(batch.tokens[r]) * a.embedding, count: a.embedding)
+                }
             }
         }
         for layer in 0..<a.layers {
@@ -67,8 +89,15 @@ public struct Network: Sendable {
                 let wih = parameters + layout.offset(prefix + "w_ih"), whh = parameters + layout.offset(prefix + "w_hh")
                 let bih = parameters + layout.offset(prefix + "b_ih"), bhh = parameters + layout.offset(prefix + "b_hh")
                 let slot = layer * D + direction
-                // One GEMM projects the inputs of every time step.
+                // One GEMM projects the inputs of every time step (or, for layer 0
+                // at inference, one table row per token).
                 w.projection.withUnsafeMutableBufferPointer { xp in
+                    if layer == 0, let tables = tokenProjections {
+                        tables[direction].withUnsafeBufferPointer { table in
+                            for r in 0..<rows { (xp.baseAddress! + r * G).update(from: table.baseAddress! + Int(batch.tokens[r]) * G, count: G) }
+                        }
+                        return
+                    }
                     for r in 0..<rows { (xp.baseAddress! + r * G).update(from: bih, count: G) }
                     w.layerInput[layer].withUnsafeBufferPointer { input in
                         gemm(transposeB: true, m: rows, n: G, k: inputWidth, input.baseAddress!, lda: inputWidth, wih, ldb: inputWidth,

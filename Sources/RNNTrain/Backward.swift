@@ -176,10 +176,10 @@ struct GradientStep {
         for row in 0..<count {
             var j = 0
             while j < H {
-                let w = min(8, H - j)
+                let w = min(Vector.scalarCount, H - j)
                 let y = load(h + row * ldo + j, w)
                 store(incoming(dOut, ldo: ldo, carry, row: row, at: j, w) * (1 - y * y), dx + row * H + j, w)
-                j += 8
+                j += Vector.scalarCount
             }
         }
     }
@@ -192,7 +192,7 @@ struct GradientStep {
             let cache = gates + row * 4 * H
             var j = 0
             while j < H {
-                let w = min(8, H - j)
+                let w = min(Vector.scalarCount, H - j)
                 let r = load(cache + j, w), z = load(cache + H + j, w), n = load(cache + 2 * H + j, w), hn = load(cache + 3 * H + j, w)
                 let previous = row < previousCount ? load(hPrevious + row * ldo + j, w) : .zero
                 let d = incoming(dOut, ldo: ldo, carry, row: row, at: j, w)
@@ -206,7 +206,7 @@ struct GradientStep {
                 store(dzPre, dh + row * G + H + j, w)
                 store(dnPre * r, dh + row * G + 2 * H + j, w)
                 if row < previousCount { store(d * z, directPrevious + row * H + j, w) }
-                j += 8
+                j += Vector.scalarCount
             }
         }
     }
@@ -219,7 +219,7 @@ struct GradientStep {
             let cache = gates + row * G
             var j = 0
             while j < H {
-                let w = min(8, H - j)
+                let w = min(Vector.scalarCount, H - j)
                 let i = load(cache + j, w), f = load(cache + H + j, w), g = load(cache + 2 * H + j, w), o = load(cache + 3 * H + j, w)
                 let tc = vtanh(load(c + row * H + j, w))
                 let previous = row < previousCount ? load(cPrevious + row * H + j, w) : .zero
@@ -231,7 +231,7 @@ struct GradientStep {
                 store(dc * i * (1 - g * g), dx + row * G + 2 * H + j, w)
                 store(dhTotal * tc * o * (1 - o), dx + row * G + 3 * H + j, w)
                 if row < previousCount { store(dc * f, nextCarryC + row * H + j, w) }
-                j += 8
+                j += Vector.scalarCount
             }
         }
     }
