@@ -40,7 +40,7 @@ let package = Package(
             "RNNTrain", "RNNModel", "RNNData", "RNNText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText"]),
+        .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNText", "TestSupport"]),
         .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNData", "TestSupport"]),

@@ -50,9 +50,13 @@ public struct Architecture: Codable, Equatable, Sendable {
     public var featureWidth: Int { hidden * directions }
     public func inputWidth(layer: Int) -> Int { layer == 0 ? embedding : hidden * directions }
 
-    /// Why the architecture is unusable, or nil.
+    /// Why the architecture is unusable, or nil. The upper bounds keep every
+    /// size product far from overflow, whatever a (possibly corrupt) file claims.
     public var problem: String? {
-        if vocabularySize < 1 { return "vocabulary size must be at least 1" }
+        if vocabularySize < 1 || vocabularySize > 1 << 24 { return "vocabulary size must be 1…16,777,216" }
+        if embedding > 1 << 16 || hidden > 1 << 16 { return "embedding and hidden sizes must be at most 65,536" }
+        if layers > 64 { return "at most 64 layers" }
+        if classes > 1 << 20 { return "at most 1,048,576 classes" }
         if embedding < 1 || hidden < 1 { return "embedding and hidden sizes must be at least 1" }
         if layers < 1 { return "layers must be at least 1" }
         if classes < 2 { return "a classifier needs at least 2 classes" }

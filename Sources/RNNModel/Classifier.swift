@@ -11,7 +11,7 @@ public struct Classifier: Sendable {
     public let parameters: [Float]
     public let file: ModelFile
     /// Layer 0's per-token input projections (see `Network.tokenProjectionTables`).
-    let tokenProjections: [[Float]]
+    let tokenProjections: [[Float]]?
 
     public var architecture: Architecture { network.architecture }
 
@@ -107,12 +107,16 @@ public struct Classifier: Sendable {
         let labels = try strings("labels")
         guard labels.count == architecture.classes else { throw .invalid("\(labels.count) labels for \(architecture.classes) classes") }
         let layout = ParameterLayout(architecture)
-        var parameters = [Float](repeating: 0, count: layout.count)
+        // Shapes first: the sizes the header claims are only believed once the
+        // file has shown the tensors, so a corrupt header cannot make us allocate.
         for expected in layout.tensors {
             guard let tensor = file.tensor(expected.name) else { throw .invalid("missing tensor \(expected.name)") }
             guard tensor.shape == expected.shape else { throw .invalid("tensor \(expected.name) has shape \(tensor.shape), expected \(expected.shape)") }
             guard tensor.values.allSatisfy(\.isFinite) else { throw .invalid("tensor \(expected.name) holds NaN or infinity") }
-            parameters.replaceSubrange(expected.offset..<expected.offset + expected.count, with: tensor.values)
+        }
+        var parameters = [Float](repeating: 0, count: layout.count)
+        for expected in layout.tensors {
+            parameters.replaceSubrange(expected.offset..<expected.offset + expected.count, with: file.tensor(expected.name)!.values)
         }
         let network = Network(architecture)
         self.network = network
@@ -122,7 +126,12 @@ public struct Classifier: Sendable {
         self.labels = labels
         self.parameters = parameters
         self.file = file
-        tokenProjections = parameters.withUnsafeBufferPointer { network.tokenProjectionTables($0.baseAddress!) }
+        // The per-token tables trade memory for speed; past 64 Mi floats per
+        // direction (256 MiB) the input GEMM is used instead.
+        let tableSize = architecture.vocabularySize * architecture.gateWidth
+        tokenProjections = tableSize <= 1 << 26
+            ? parameters.withUnsafeBufferPointer { network.tokenProjectionTables($0.baseAddress!) }
+            : nil
     }
 
     /// The ids the network reads for `text`.

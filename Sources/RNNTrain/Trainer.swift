@@ -142,13 +142,13 @@ public final class Trainer {
         return regions
     }
 
-    /// Trains epoch `epoch` (0-based) and evaluates; returns its record.
-    public func runEpoch(_ epoch: Int, train: LabeledSequences, evaluation: LabeledSequences, progress: ProgressReporter?) -> EpochRecord {
+    /// The optimizer steps of epoch `epoch` (0-based), without evaluation.
+    @discardableResult
+    public func trainEpoch(_ epoch: Int, train: LabeledSequences, progress: ProgressReporter? = nil) -> EpochTotals {
         let started = Date()
         let batches = Self.batches(lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch)
         let totalSteps = batches.count * config.epochs
         var totals = EpochTotals()
-        let learningRate = config.learningRate(step: optimizer.steps, total: totalSteps)
         for (index, batch) in batches.enumerated() {
             step(train, batch: batch, epoch: epoch, batchIndex: index, totalSteps: totalSteps, totals: &totals)
             let elapsed = Date().timeIntervalSince(started)
@@ -156,6 +156,15 @@ public final class Trainer {
                                                                       Double(totals.examples) / max(elapsed, 1e-9)))
         }
         progress?.finish()
+        return totals
+    }
+
+    /// Trains epoch `epoch` (0-based) and evaluates; returns its record.
+    public func runEpoch(_ epoch: Int, train: LabeledSequences, evaluation: LabeledSequences, progress: ProgressReporter?) -> EpochRecord {
+        let started = Date()
+        let stepsPerEpoch = Self.batches(lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch).count
+        let learningRate = config.learningRate(step: optimizer.steps, total: stepsPerEpoch * config.epochs)
+        let totals = trainEpoch(epoch, train: train, progress: progress)
         let trainSeconds = Date().timeIntervalSince(started)
         let metrics = evaluate(evaluation).metrics
         return EpochRecord(epoch: epoch + 1, learningRate: learningRate, trainLoss: totals.lossSum / Double(max(totals.examples, 1)),

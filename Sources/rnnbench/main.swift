@@ -1,9 +1,14 @@
 import Foundation
 import RNNData
+import RNNModel
 import RNNText
+import RNNTrain
 
 // Micro-benchmarks behind Tools/bench. Usage:
 //   rnnbench wordpiece VOCAB CSV...   single-thread WordPiece tokens/s on the CSV texts
+//   rnnbench sgemm                    OpenBLAS sgemm GFLOP/s on one thread (the peak we compare with)
+//   rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN PADDING THREADS EXAMPLES
+//                                     training samples/s and GFLOP/s (no evaluation)
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("rnnbench: \(message)\n".utf8))
     exit(2)
@@ -39,6 +44,53 @@ case "wordpiece":
         }
         print(String(format: "rnnkit wordpiece: %d texts, %.1f MB, %d tokens (with [CLS]/[SEP]) in %.3f s: %.2f M tokens/s, %.1f MB/s (best of 5, 1 thread)",
                      texts.count, Double(bytes) / 1e6, tokens, best, Double(tokens) / best / 1e6, Double(bytes) / best / 1e6))
+    } catch {
+        fail("\(error)")
+    }
+case "sgemm":
+    useSingleThreadedBLAS()
+    let n = 1024
+    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+    var c = [Float](repeating: 0, count: n * n)
+    var best = Double.infinity
+    for _ in 0..<5 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        c.withUnsafeMutableBufferPointer { gemm(m: n, n: n, k: n, a, lda: n, b, ldb: n, beta: 0, $0.baseAddress!, ldc: n) }
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    print(String(format: "sgemm %d³, 1 thread: %.1f GFLOP/s (best of 5)", n, 2 * Double(n * n * n) / best / 1e9))
+case "train":
+    let rest = Array(arguments.dropFirst())
+    guard rest.count == 8, let embed = Int(rest[2]), let hidden = Int(rest[3]), let threads = Int(rest[6]), let examples = Int(rest[7]),
+          let cell = CellKind(rawValue: rest[1]), let padding = SequencePolicy.Padding(rawValue: rest[5]) else {
+        fail("usage: rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN(0=none) PADDING THREADS EXAMPLES")
+    }
+    do {
+        let dataset = try PreparedDataset(directory: URL(fileURLWithPath: rest[0], isDirectory: true))
+        var config = TrainConfig()
+        config.cell = cell
+        config.embedding = embed
+        config.hidden = hidden
+        config.threads = threads
+        config.policy = SequencePolicy(maxLength: Int(rest[4]).flatMap { $0 > 0 ? $0 : nil }, padding: padding)
+        config.epochs = 1
+        let shard = try dataset.load(split: "train")
+        var data = LabeledSequences(shard: shard, policy: config.policy, special: dataset.tokenizer.specialIDs)
+        var rng = SplitMix64(seed: 1)
+        let chosen = Array(0..<data.count).shuffled(using: &rng).prefix(examples)
+        data = LabeledSequences(sequences: chosen.map { data.sequences[$0] }, labels: chosen.map { data.labels[$0] })
+        let architecture = Architecture(cell: cell, vocabularySize: dataset.manifest.tokenizer.vocabularySize, embedding: embed, hidden: hidden,
+                                        classes: dataset.manifest.labels.count, paddingID: dataset.tokenizer.specialIDs.padding)
+        let trainer = Trainer(config: config, architecture: architecture, labels: dataset.manifest.labels)
+        let tokens = data.sequences.reduce(0) { $0 + $1.count }
+        // Multiply-adds per token: W_ih and W_hh forward; backward twice that (weight and input gradients).
+        let flops = 3 * 2 * Double(architecture.gateWidth * (embed + hidden)) * Double(tokens)
+        let start = DispatchTime.now().uptimeNanoseconds
+        trainer.trainEpoch(0, train: data)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print(String(format: "train %@ embed %d hidden %d, max length %@, padding %@, %d threads: %d examples (%.1f tokens each) in %.2f s: %.0f samples/s, %.1f GFLOP/s",
+                     cell.rawValue, embed, hidden, rest[4] == "0" ? "none" : rest[4], padding.rawValue, threads, data.count,
+                     Double(tokens) / Double(data.count), seconds, Double(data.count) / seconds, flops / seconds / 1e9))
     } catch {
         fail("\(error)")
     }
