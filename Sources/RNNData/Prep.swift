@@ -51,24 +51,33 @@ public enum Prep {
     }
 
     private static func build(readers: [ExampleReader], configuration: PrepConfiguration, staged: StagedDirectory, started: Date) throws -> PrepResult {
-        var tokenization = try Tokenization(spec: configuration.tokenizer, vocabularyFile: configuration.vocabularyFile)
+        let tokenization = try Tokenization(spec: configuration.tokenizer, vocabularyFile: configuration.vocabularyFile)
         let totalBytes = readers.reduce(Int64(0)) { $0 + $1.totalBytes }
         let progress = ProgressReporter(title: "prep \(configuration.dataset)", total: Double(totalBytes), unit: .bytes, quiet: configuration.quiet)
 
-        let queue = BoundedQueue<(reader: UInt16, examples: [RawExample])>(capacity: 64)
+        // One thread reads (decompression, parsing); tokenizer workers on every
+        // core take numbered batches, and a merge restores reading order, so the
+        // output never depends on thread timing.
+        let queue = BoundedQueue<Batch>(capacity: 64)
         let readFailure = FailureBox()
         let producerDone = DispatchSemaphore(value: 0)
         let producer = Thread {
             var bytesBefore: Int64 = 0
+            var sequence = 0
             do {
                 for (readerIndex, reader) in readers.enumerated() {
                     var batch: [RawExample] = []
                     batch.reserveCapacity(64)
+                    func send() {
+                        queue.push(Batch(sequence: sequence, reader: UInt16(readerIndex), examples: batch))
+                        sequence += 1
+                        batch.removeAll(keepingCapacity: true)
+                    }
                     try reader.read(progress: { progress.update(Double(bytesBefore + $0)) }) { example in
                         batch.append(example)
-                        if batch.count == 64 { queue.push((UInt16(readerIndex), batch)); batch.removeAll(keepingCapacity: true) }
+                        if batch.count == 64 { send() }
                     }
-                    if !batch.isEmpty { queue.push((UInt16(readerIndex), batch)) }
+                    if !batch.isEmpty { send() }
                     bytesBefore += reader.totalBytes
                 }
             } catch {
@@ -80,26 +89,15 @@ public enum Prep {
         producer.stackSize = 8 << 20
         producer.start()
 
-        var splits: [String: SplitBuilder] = [:]
-        var labelKinds = Set<String>()
-        while let batch = queue.pop() {
-            for example in batch.examples {
-                let split: SplitBuilder
-                if let existing = splits[example.split] { split = existing } else {
-                    split = SplitBuilder(name: example.split)
-                    splits[example.split] = split
-                }
-                tokenization.add(example, to: split, reader: batch.reader)
-                switch example.label {
-                case .index: labelKinds.insert("index")
-                case .name: labelKinds.insert("name")
-                case .unlabeled: break
-                }
-            }
+        let workers = (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map { _ in TokenizerWorker(tokenization) }
+        DispatchQueue.concurrentPerform(iterations: workers.count) { w in
+            while let batch = queue.pop() { workers[w].process(batch) }
         }
         producerDone.wait()
         progress.finish()
         if let error = readFailure.error { throw error }
+        let labelKinds = workers.reduce(Set<String>()) { $0.union($1.labelKinds) }
+        let (splits, vocabulary, distinctTrainWords) = TokenizerWorker.merge(workers, spec: configuration.tokenizer)
 
         for reader in readers {
             for name in reader.splits where (splits[name]?.count ?? 0) == 0 {
@@ -114,7 +112,6 @@ public enum Prep {
             throw DataError(file: readers.map(\.inputDescription).joined(separator: ", "), "inputs mix class indices and label names")
         }
         let labelNames = try resolveLabels(splits: splits, train: train, readers: readers)
-        let vocabulary = tokenization.finish(splits: Array(splits.values), train: train)
         let tokenizer = try Tokenizer(spec: configuration.tokenizer, vocabulary: vocabulary)
 
         let ordered = splits.values.sorted { splitOrder($0.name) < splitOrder($1.name) || (splitOrder($0.name) == splitOrder($1.name) && $0.name < $1.name) }
@@ -143,7 +140,7 @@ public enum Prep {
         try staged.write(Array(try encoder.encode(manifest)) + [0x0A], to: "manifest.json")
 
         let summary = DatasetSummary(manifest: manifest, splits: ordered, unknownID: tokenizer.specialIDs.unknown,
-                                     distinctTrainWords: tokenization.distinctTrainWords, seconds: Date().timeIntervalSince(started))
+                                     distinctTrainWords: distinctTrainWords, seconds: Date().timeIntervalSince(started))
         return PrepResult(manifest: manifest, summary: summary)
     }
 
@@ -214,16 +211,16 @@ final class SplitBuilder {
     var count: Int { labels.count }
 }
 
-/// The tokenizer side of prep. Word-level vocabularies depend on the whole
-/// training split, so words are interned during the pass and mapped to final
-/// ids at the end; WordPiece ids are final at once.
+/// The tokenizer side of prep, one per worker. Word-level vocabularies depend
+/// on the whole training split, so words are interned during the pass and
+/// mapped to final ids in the merge; WordPiece ids are final at once.
 struct Tokenization {
     let spec: TokenizerSpec
     private var scratch = TokenizerScratch()
-    private var wordPiece: WordPieceTokenizer?
-    private var interned = ByteTable(minimumCapacity: 1 << 16)
-    private var trainCounts: [Int] = []
-    private(set) var distinctTrainWords = 0
+    private(set) var wordPiece: WordPieceTokenizer?
+    /// Word-level: this worker's words, by first appearance, and their training counts.
+    private(set) var interned = ByteTable(minimumCapacity: 1 << 16)
+    private(set) var trainCounts: [Int] = []
 
     init(spec: TokenizerSpec, vocabularyFile: String?) throws {
         self.spec = spec
@@ -263,23 +260,112 @@ struct Tokenization {
         split.readerIndex.append(reader)
     }
 
-    /// The final vocabulary; word-level splits are rewritten from interned to vocabulary ids.
-    mutating func finish(splits: [SplitBuilder], train: SplitBuilder) -> Vocabulary {
-        if let wordPiece { return wordPiece.vocabulary }
-        let counts = trainCounts.enumerated().filter { $0.element > 0 }.map { (word: interned.key(Int32($0.offset)), count: $0.element) }
-        distinctTrainWords = counts.count
-        let vocabulary = WordLevelTokenizer.buildVocabulary(counts: counts, size: spec.vocabularySize ?? 5_000,
-                                                            minimumCount: spec.minimumCount ?? 1)
-        var mapping = [Int32](repeating: WordLevelTokenizer.unknownID, count: interned.count)
-        for id in 0..<Int32(interned.count) {
-            if let vocabularyID = interned.withKey(id, { vocabulary.table.find($0) }) { mapping[Int(id)] = vocabularyID }
-        }
-        for split in splits {
-            split.tokens.withUnsafeMutableBufferPointer { tokens in
-                for i in tokens.indices { tokens[i] = mapping[Int(tokens[i])] }
+}
+
+/// A numbered batch of examples from one reader.
+struct Batch {
+    var sequence: Int
+    var reader: UInt16
+    var examples: [RawExample]
+}
+
+/// One tokenizer thread's share: its own splits, word table and counts, and
+/// which batches it handled.
+final class TokenizerWorker {
+    var tokenization: Tokenization
+    var splits: [String: SplitBuilder] = [:]
+    var labelKinds = Set<String>()
+    /// Each run of consecutive examples of one split in one batch, where it sits in `splits`.
+    var chunks: [(sequence: Int, split: String, range: Range<Int>)] = []
+
+    init(_ tokenization: Tokenization) { self.tokenization = tokenization }
+
+    func process(_ batch: Batch) {
+        for example in batch.examples {
+            let split: SplitBuilder
+            if let existing = splits[example.split] { split = existing } else {
+                split = SplitBuilder(name: example.split)
+                splits[example.split] = split
+            }
+            let index = split.count
+            tokenization.add(example, to: split, reader: batch.reader)
+            if let last = chunks.last, last.sequence == batch.sequence, last.split == example.split, last.range.upperBound == index {
+                chunks[chunks.count - 1].range = last.range.lowerBound..<index + 1
+            } else {
+                chunks.append((batch.sequence, example.split, index..<index + 1))
+            }
+            switch example.label {
+            case .index: labelKinds.insert("index")
+            case .name: labelKinds.insert("name")
+            case .unlabeled: break
             }
         }
-        return vocabulary
+    }
+
+    /// The splits in reading order with final token ids, the vocabulary, and
+    /// (word-level) the number of distinct training words. Word-level ids are
+    /// mapped worker-local → shared table → vocabulary in one pass.
+    static func merge(_ workers: [TokenizerWorker], spec: TokenizerSpec) -> (splits: [String: SplitBuilder], vocabulary: Vocabulary, distinctTrainWords: Int) {
+        var vocabulary: Vocabulary
+        var toVocabulary: [[Int32]?] = Array(repeating: nil, count: workers.count)
+        var distinctTrainWords = 0
+        if let wordPiece = workers[0].tokenization.wordPiece {
+            vocabulary = wordPiece.vocabulary
+        } else {
+            var shared = ByteTable(minimumCapacity: 1 << 16)
+            var counts: [Int] = []
+            let toShared: [[Int32]] = workers.map { worker in
+                let t = worker.tokenization
+                return (0..<Int32(t.interned.count)).map { local in
+                    let id = t.interned.withKey(local) { shared.insert($0).id }
+                    while Int(id) >= counts.count { counts.append(0) }
+                    if Int(local) < t.trainCounts.count { counts[Int(id)] += t.trainCounts[Int(local)] }
+                    return id
+                }
+            }
+            let trainWords = counts.enumerated().filter { $0.element > 0 }.map { (word: shared.key(Int32($0.offset)), count: $0.element) }
+            distinctTrainWords = trainWords.count
+            vocabulary = WordLevelTokenizer.buildVocabulary(counts: trainWords, size: spec.vocabularySize ?? 5_000, minimumCount: spec.minimumCount ?? 1)
+            let sharedToVocabulary = (0..<Int32(shared.count)).map { id in
+                shared.withKey(id) { vocabulary.table.find($0) } ?? WordLevelTokenizer.unknownID
+            }
+            toVocabulary = toShared.map { map in map.map { sharedToVocabulary[Int($0)] } }
+        }
+        var merged: [String: SplitBuilder] = [:]
+        var order: [(worker: Int, chunk: (sequence: Int, split: String, range: Range<Int>))] = []
+        for (w, worker) in workers.enumerated() { for chunk in worker.chunks { order.append((w, chunk)) } }
+        // A batch goes to one worker, so (sequence, position in that worker) is reading order.
+        order.sort { a, b in
+            if a.chunk.sequence != b.chunk.sequence { return a.chunk.sequence < b.chunk.sequence }
+            return a.chunk.range.lowerBound < b.chunk.range.lowerBound
+        }
+        for (w, chunk) in order {
+            let source = workers[w].splits[chunk.split]!
+            let target: SplitBuilder
+            if let existing = merged[chunk.split] { target = existing } else {
+                target = SplitBuilder(name: chunk.split)
+                merged[chunk.split] = target
+            }
+            let tokens = source.tokens[source.offsets[chunk.range.lowerBound]..<source.offsets[chunk.range.upperBound]]
+            if let map = toVocabulary[w] {
+                target.tokens.append(contentsOf: tokens.lazy.map { map[Int($0)] })
+            } else {
+                target.tokens.append(contentsOf: tokens)
+            }
+            var end = target.offsets.last!
+            for i in chunk.range {
+                end += source.offsets[i + 1] - source.offsets[i]
+                target.offsets.append(end)
+                let code = source.labels[i]
+                // Label texts are interned per worker; re-intern them in the merged split.
+                target.labels.append(source.labelTexts.count > 0 && code >= 0 ? target.labelTexts.insert(source.labelTexts.key(code)).id : code)
+            }
+            target.sources.append(contentsOf: source.sources[chunk.range])
+            target.ratings.append(contentsOf: source.ratings[chunk.range])
+            target.wordCounts.append(contentsOf: source.wordCounts[chunk.range])
+            target.readerIndex.append(contentsOf: source.readerIndex[chunk.range])
+        }
+        return (merged, vocabulary, distinctTrainWords)
     }
 }
 

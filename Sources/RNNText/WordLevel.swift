@@ -22,7 +22,7 @@ public struct WordLevelTokenizer: Sendable {
     public static func buildVocabulary(counts: [(word: String, count: Int)], size: Int, minimumCount: Int = 1) -> Vocabulary {
         let ranked = counts
             .filter { $0.count >= minimumCount && !specialTokens.contains($0.word) }
-            .sorted { $0.count != $1.count ? $0.count > $1.count : Array($0.word.utf8).lexicographicallyPrecedes(Array($1.word.utf8)) }
+            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.word.utf8.lexicographicallyPrecedes($1.word.utf8) }
             .prefix(size)
         // Specials and counted words are disjoint, so this cannot fail.
         return try! Vocabulary(tokens: specialTokens + ranked.map(\.word))
