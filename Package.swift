@@ -25,7 +25,11 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "RNNText",
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
-        .target(name: "RNNData", dependencies: ["RNNText", "CArchive", "CZlib"],
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "RNNParquet", dependencies: ["CSnappy", "CZstd", "CZlib"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        .target(name: "RNNData", dependencies: ["RNNText", "RNNParquet", "CArchive", "CZlib"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .executableTarget(name: "prep", dependencies: [
             "RNNData", "RNNText",
@@ -42,7 +46,7 @@ let package = Package(
         ]),
         .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNText", "TestSupport"]),
+        .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNText", "RNNParquet", "TestSupport"]),
         .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNData", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -29,10 +29,10 @@ extension PrepCommand {
     struct AGNews: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "agnews",
-            abstract: "Prepare AG News from its original CSV (class,title,description) or the Hugging Face CSV export (text,label).",
+            abstract: "Prepare AG News from its original CSV (class,title,description), or the Hugging Face CSV (text,label) or Parquet export.",
             discussion: "The split comes from each file name (train…, test…) unless --split is given. Class names come from classes.txt beside the file when present.")
 
-        @Argument(help: "CSV files, e.g. train.csv test.csv.")
+        @Argument(help: "CSV or Parquet files, e.g. train.csv test.csv or train-00000-of-00001.parquet test-00000-of-00001.parquet.")
         var files: [String]
 
         @Option(help: "The split of every file given (default: from the file names).")
@@ -46,7 +46,57 @@ extension PrepCommand {
 
         func run() throws {
             try common.run(dataset: "agnews", defaultRecipe: "agnews") {
-                try files.map { try AGNewsCSVReader(path: try DataDirectory.require($0, what: "the AG News CSV file"), split: split) }
+                try files.map { file -> ExampleReader in
+                    let path = try DataDirectory.require(file, what: "the AG News file")
+                    if path.hasSuffix(".parquet") {
+                        return try ParquetTableReader(path: path, split: split, textColumn: .name("text"), labelColumn: .name("label"),
+                                                      fallbackNames: AGNewsCSVReader.defaultLabelNames)
+                    }
+                    return try AGNewsCSVReader(path: path, split: split)
+                }
+            }
+        }
+    }
+
+    struct Parquet: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "parquet",
+            abstract: "Prepare any Parquet table with a text column and a label column.",
+            discussion: "Integer labels are named by --label-names, else by the file's Hugging Face ClassLabel metadata, else taken as text; text labels are taken as they are (the label set is then the training split's).")
+
+        @Argument(help: "Parquet files; the split comes from each name (train…, test…) unless --split is given.")
+        var files: [String]
+
+        @Option(help: "The text column: a name or a 0-based index.")
+        var textColumn: String
+
+        @Option(help: "The label column: a name or a 0-based index.")
+        var labelColumn: String
+
+        @Option(help: "Names of integer labels 0, 1, …, comma-separated.")
+        var labelNames: String?
+
+        @Option(help: "Dataset name, used for the default output directory.")
+        var name = "parquet"
+
+        @Option(help: "The split of every file given (default: from the file names).")
+        var split: String?
+
+        @Flag(help: "Fail on a row whose text is null instead of skipping it.")
+        var strict = false
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            if files.isEmpty { throw ValidationError("give at least one Parquet file") }
+        }
+
+        func run() throws {
+            try common.run(dataset: name, defaultRecipe: "csv") {
+                try files.map {
+                    try ParquetTableReader(path: $0, split: split, textColumn: ColumnReference(textColumn), labelColumn: ColumnReference(labelColumn),
+                                           explicitNames: labelNames.map { $0.split(separator: ",").map(String.init) }, strict: strict)
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ struct PrepCommand: ParsableCommand {
             Output goes to artifacts/<dataset>/ (manifest.json, vocab.txt, <split>-NNNNN.shard); \
             see Artifacts/ for the formats. Datasets are read from $RNNKIT_DATA (default data/).
             """,
-        subcommands: [IMDB.self, AGNews.self, CSV.self, Show.self, Tokenize.self])
+        subcommands: [IMDB.self, AGNews.self, CSV.self, Parquet.self, Show.self, Tokenize.self])
 }
 
 /// Options every dataset command shares; a flag given here beats the recipe.
