@@ -209,8 +209,9 @@ struct Values {
     var integers: [Int64?] = []
     var booleans: [Bool?] = []
 
-    init(type: PhysicalType, capacity: Int) {
+    init(type: PhysicalType, capacity requested: Int) {
         self.type = type
+        let capacity = min(requested, 1 << 16)
         switch type {
         case .byteArray: strings.reserveCapacity(capacity)
         case .boolean: booleans.reserveCapacity(capacity)

@@ -67,6 +67,7 @@ public final class ParquetFile {
         var compressedSize: Int64
     }
 
+    public static let maximumRowsPerGroup: Int64 = 1 << 24
     public let path: String
     public private(set) var columns: [Column] = []
     public private(set) var rowGroupSizes: [Int] = []
@@ -157,7 +158,11 @@ public final class ParquetFile {
                             default: try r.skip(type)
                             }
                         }
-                        guard rows >= 0, rows < 1 << 40 else { throw CompactReader.Failure(message: "row count \(rows)") }
+                        // A few bytes of RLE can stand for billions of nulls; a generous
+                        // cap (pyarrow writes 2^20 rows per group) bounds what a file can make us build.
+                        guard rows >= 0, rows <= ParquetFile.maximumRowsPerGroup else {
+                            throw CompactReader.Failure(message: "row group of \(rows) rows (at most \(ParquetFile.maximumRowsPerGroup) are read)")
+                        }
                         return (Int(rows), chunks)
                     }
                     rowGroupSizes = groups.map(\.0)

@@ -6,6 +6,7 @@ import RNNTrain
 
 // Micro-benchmarks behind Tools/bench. Usage:
 //   rnnbench wordpiece VOCAB CSV...   single-thread WordPiece tokens/s on the CSV texts
+//   rnnbench parquet FILE TEXT LABEL  decoding a Parquet file to (text, label) pairs, best of 5
 //   rnnbench sgemm                    OpenBLAS sgemm GFLOP/s on one thread (the peak we compare with)
 //   rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN PADDING THREADS EXAMPLES
 //                                     training samples/s and GFLOP/s (no evaluation)
@@ -44,6 +45,24 @@ case "wordpiece":
         }
         print(String(format: "rnnkit wordpiece: %d texts, %.1f MB, %d tokens (with [CLS]/[SEP]) in %.3f s: %.2f M tokens/s, %.1f MB/s (best of 5, 1 thread)",
                      texts.count, Double(bytes) / 1e6, tokens, best, Double(tokens) / best / 1e6, Double(bytes) / best / 1e6))
+    } catch {
+        fail("\(error)")
+    }
+case "parquet":
+    let rest = Array(arguments.dropFirst())
+    guard rest.count == 3 else { fail("usage: rnnbench parquet FILE TEXT-COLUMN LABEL-COLUMN") }
+    do {
+        var best = Double.infinity
+        var rows = 0
+        for _ in 0..<5 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let reader = try ParquetTableReader(path: rest[0], split: "train", textColumn: ColumnReference(rest[1]), labelColumn: ColumnReference(rest[2]))
+            var pairs: [([UInt8], RawLabel)] = []
+            try reader.read(progress: { _ in }) { pairs.append(($0.text, $0.label)) }
+            rows = pairs.count
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        print(String(format: "rnnkit: %d (text, label) pairs in %.1f ms (best of 5)", rows, best * 1e3))
     } catch {
         fail("\(error)")
     }
