@@ -48,6 +48,23 @@ final class PrepCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 
+    func testPrepParquetWithLabelNames() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/parquet")
+        let train = directory.appendingPathComponent("train.parquet"), test = directory.appendingPathComponent("test.parquet")
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("polars.parquet"), to: train)
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("duckdb.parquet"), to: test)
+        let out = directory.appendingPathComponent("out").path
+        let result = try Command.run("prep", ["parquet", train.path, test.path, "--text-column", "text", "--label-column", "label",
+                                              "--label-names", "a,b,c,d", "--out", out, "--quiet"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("labels train: a "), result.stdout)
+        let bad = try Command.run("prep", ["parquet", train.path, "--text-column", "text", "--label-column", "label", "--label-names", "a,b",
+                                           "--out", directory.appendingPathComponent("bad").path, "--quiet"])
+        assertOneLineError(bad, mentions: ["train.parquet", "row group 0, row 0: label 3 is out of range (expected 0-1)"])
+    }
+
     func testPrepShowAndTokenizeOnAGeneratedDataset() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
