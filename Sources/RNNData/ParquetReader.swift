@@ -36,18 +36,8 @@ public struct ParquetTableReader: ExampleReader {
     }
 
     static func resolve(_ reference: ColumnReference, in file: ParquetFile) throws -> (index: Int, name: String) {
-        switch reference {
-        case .index(let index):
-            guard index < file.columns.count else {
-                throw DataError(file: file.path, "column \(index) does not exist (the file has \(file.columns.count) columns, numbered from 0)")
-            }
-            return (index, file.columns[index].name)
-        case .name(let name):
-            guard let index = file.columnIndex(name) else {
-                throw DataError(file: file.path, "no column named \"\(name)\" (found: \(file.columns.map(\.name).joined(separator: ", ")))")
-            }
-            return (index, name)
-        }
+        let index = try reference.resolve(count: file.columns.count, names: file.columns.map(\.name), file: file.path)
+        return (index, file.columns[index].name)
     }
 
     /// The ClassLabel names `datasets` stores under the `huggingface` key.

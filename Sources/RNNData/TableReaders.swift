@@ -98,6 +98,20 @@ public enum ColumnReference: Equatable, Sendable, CustomStringConvertible {
         case .index(let index): return "#\(index)"
         }
     }
+
+    /// The column's index among `count` columns named `names` (nil: no header).
+    func resolve(count: Int, names: [String]?, file: String, place: String? = nil) throws -> Int {
+        switch self {
+        case .index(let index):
+            guard index < count else { throw DataError(file: file, place: place, "column \(index) does not exist (the file has \(count) columns, numbered from 0)") }
+            return index
+        case .name(let name):
+            guard let index = names?.firstIndex(of: name) else {
+                throw DataError(file: file, place: place, "no column named \"\(name)\" (found: \(names?.joined(separator: ", ") ?? "no header"))")
+            }
+            return index
+        }
+    }
 }
 
 /// Any CSV with a text column and a label column. Labels are kept as text and
@@ -137,19 +151,8 @@ public struct CSVTableReader: ExampleReader {
         guard try parser.next(into: &fields) else { throw DataError(file: path, "the file is empty (expected CSV rows)") }
         let header = hasHeader ? fields.map { String(decoding: $0, as: UTF8.self) } : nil
         let columns = fields.count
-        func resolve(_ reference: ColumnReference) throws -> Int {
-            switch reference {
-            case .index(let index):
-                guard index < columns else { throw DataError(file: path, place: "line 1", "column \(index) does not exist (the file has \(columns) columns, numbered from 0)") }
-                return index
-            case .name(let name):
-                guard let index = header?.firstIndex(of: name) else {
-                    throw DataError(file: path, place: "line 1", "no column named \"\(name)\" in the header (found: \(header?.joined(separator: ", ") ?? ""))")
-                }
-                return index
-            }
-        }
-        let textIndex = try resolve(textColumn), labelIndex = try resolve(labelColumn)
+        let textIndex = try textColumn.resolve(count: columns, names: header, file: path, place: "line 1")
+        let labelIndex = try labelColumn.resolve(count: columns, names: header, file: path, place: "line 1")
         if hasHeader { guard try parser.next(into: &fields) else { return } }
         var row: UInt32 = 0
         repeat {
