@@ -38,8 +38,10 @@ public protocol ExampleReader {
     var splits: [String] { get }
     /// Total input bytes, for the progress display.
     var totalBytes: Int64 { get }
-    /// Calls `body` for each example in order, `progress` with the bytes consumed so far.
-    func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws
+    /// Calls `body` for each example in order, `progress` with the bytes consumed
+    /// so far; returns how many rows it skipped (null texts in Parquet).
+    @discardableResult
+    func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int
 }
 
 /// Checks UTF-8 and names the place of the first bad byte.

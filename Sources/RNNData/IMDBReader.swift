@@ -21,7 +21,8 @@ public struct IMDBReader: ExampleReader {
         self.totalBytes = try fileSize(path)
     }
 
-    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+    @discardableResult
+    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
         guard let archive = archive_read_new() else { throw DataError(file: path, "libarchive could not start") }
         defer { archive_read_free(archive) }
         archive_read_support_filter_all(archive)
@@ -66,6 +67,7 @@ public struct IMDBReader: ExampleReader {
         guard sawLayout else {
             throw DataError(file: path, "no review files found (expected entries like aclImdb/train/pos/0_9.txt)")
         }
+        return 0
     }
 
     static func mayBeReview(_ path: UnsafePointer<CChar>) -> Bool {

@@ -73,11 +73,12 @@ public enum Prep {
                         sequence += 1
                         batch.removeAll(keepingCapacity: true)
                     }
-                    try reader.read(progress: { progress.update(Double(bytesBefore + $0)) }) { example in
+                    let skipped = try reader.read(progress: { progress.update(Double(bytesBefore + $0)) }) { example in
                         batch.append(example)
                         if batch.count == 64 { send() }
                     }
                     if !batch.isEmpty { send() }
+                    if skipped > 0 { readFailure.skipped.append((reader.inputDescription, skipped)) }
                     bytesBefore += reader.totalBytes
                 }
             } catch {
@@ -140,7 +141,7 @@ public enum Prep {
         try staged.write(Array(try encoder.encode(manifest)) + [0x0A], to: "manifest.json")
 
         let summary = DatasetSummary(manifest: manifest, splits: ordered, unknownID: tokenizer.specialIDs.unknown,
-                                     distinctTrainWords: distinctTrainWords, seconds: Date().timeIntervalSince(started))
+                                     distinctTrainWords: distinctTrainWords, skipped: readFailure.skipped, seconds: Date().timeIntervalSince(started))
         return PrepResult(manifest: manifest, summary: summary)
     }
 
@@ -402,4 +403,6 @@ final class ConcurrentResults<Value>: @unchecked Sendable {
 /// producer signals after setting it orders the write before the read.
 final class FailureBox: @unchecked Sendable {
     var error: Error?
+    /// Inputs whose reader skipped rows, and how many.
+    var skipped: [(input: String, rows: Int)] = []
 }

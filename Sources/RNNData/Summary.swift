@@ -35,8 +35,12 @@ public struct DatasetSummary {
     public var vocabularySize: Int
     public var tokenizer: String
     public var seconds: Double
+    /// Rows readers left out (null texts), per input.
+    public var skipped: [(input: String, rows: Int)]
 
-    init(manifest: Manifest, splits builders: [SplitBuilder], unknownID: Int32, distinctTrainWords: Int, seconds: Double) {
+    init(manifest: Manifest, splits builders: [SplitBuilder], unknownID: Int32, distinctTrainWords: Int,
+         skipped: [(input: String, rows: Int)], seconds: Double) {
+        self.skipped = skipped
         dataset = manifest.dataset
         labels = manifest.labels
         vocabularySize = manifest.tokenizer.vocabularySize
@@ -79,6 +83,7 @@ public struct DatasetSummary {
             let counts = zip(labels, split.labelCounts).map { "\($0) \(grouped($1))" }.joined(separator: " · ")
             lines.append("labels \(split.name): \(counts)")
         }
+        for (input, rows) in skipped { lines.append("skipped: \(grouped(rows)) rows of \(input) whose text is null (--strict makes this an error)") }
         lines.append("vocabulary: \(grouped(vocabularySize)) tokens (\(tokenizer))")
         lines.append("tokens are content tokens, without <start>/[CLS]/[SEP]")
         lines.append(String(format: "time: %.2f s", seconds) + (output.isEmpty ? "" : " → \(output)"))

@@ -37,8 +37,10 @@ public struct AGNewsCSVReader: ExampleReader {
         }
     }
 
-    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+    @discardableResult
+    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
         try MappedFile(path: path).withBytes { try parse($0, progress: progress, body) }
+        return 0
     }
 
     private func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
@@ -141,8 +143,10 @@ public struct CSVTableReader: ExampleReader {
         self.totalBytes = try fileSize(path)
     }
 
-    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+    @discardableResult
+    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
         try MappedFile(path: path).withBytes { try parse($0, progress: progress, body) }
+        return 0
     }
 
     private func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {

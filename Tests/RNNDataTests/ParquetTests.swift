@@ -54,9 +54,15 @@ final class ParquetTests: XCTestCase {
         let nulls = directory.appendingPathComponent("test.parquet")
         try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("pyarrow-nulls.parquet"), to: nulls)
         var count = 0
-        try ParquetTableReader(path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"))
+        let skipped = try ParquetTableReader(path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"))
             .read(progress: { _ in }) { _ in count += 1 }
-        XCTAssertEqual(count, 300 - 18, "18 of 300 texts are null and skipped")
+        XCTAssertEqual(count, 300 - 18)
+        XCTAssertEqual(skipped, 18, "18 of 300 texts are null and skipped")
+        let summary = try Prep.run(readers: [ParquetTableReader(path: train.path, split: nil, textColumn: .name("text"), labelColumn: .name("label")),
+                                             ParquetTableReader(path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"),
+                                                                fallbackNames: ["World", "Sports", "Business", "Sci/Tech"])],
+                                   configuration: Fixtures.configuration(directory.appendingPathComponent("out"))).summary.text
+        XCTAssertTrue(summary.contains("skipped: 18 rows of \(nulls.path) whose text is null"), summary)
         Fixtures.assertDataError(["test.parquet", "row group 0, row 5", "null text"]) {
             try ParquetTableReader(path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"), strict: true)
                 .read(progress: { _ in }) { _ in }
@@ -105,6 +111,14 @@ final class ParquetTests: XCTestCase {
         }
         XCTAssertThrowsError(try ParquetFile(path: Self.fixtures.appendingPathComponent("unsupported-nested.parquet").path)) { error in
             XCTAssertTrue("\(error)".contains("column text is"), "\(error)")
+        }
+        let delta = try ParquetFile(path: Self.fixtures.appendingPathComponent("unsupported-delta.parquet").path)
+        XCTAssertThrowsError(try delta.read(rowGroup: 0, column: 0)) { error in
+            XCTAssertTrue("\(error)".contains("row group 0, column text, page 0: encoding deltaLengthByteArray is not supported"), "\(error)")
+        }
+        let double = try ParquetFile(path: Self.fixtures.appendingPathComponent("unsupported-double.parquet").path)
+        XCTAssertThrowsError(try double.read(rowGroup: 0, column: double.columnIndex("label")!)) { error in
+            XCTAssertTrue("\(error)".contains("column label, page 0: physical type double is not supported"), "\(error)")
         }
         // Every truncation of a real file is refused, never a crash.
         for length in stride(from: 0, to: good.count, by: 97) { XCTAssertThrowsError(try open(good.prefix(length))) }
