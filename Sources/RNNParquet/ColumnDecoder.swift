@@ -164,7 +164,9 @@ struct ColumnDecoder {
     }
 
     func decompress(_ data: UnsafeRawBufferPointer, size: Int) throws -> [UInt8] {
-        guard size >= 0, size < 1 << 31 else { throw fail("page size \(size)") }
+        guard size >= 0, size <= ParquetFile.maximumPageSize else {
+            throw fail("page of \(size) bytes uncompressed (at most \(ParquetFile.maximumPageSize) are read)")
+        }
         if chunk.codec == 0 {
             guard data.count == size else { throw fail("uncompressed page of \(data.count) bytes, header says \(size)") }
             return Array(data)

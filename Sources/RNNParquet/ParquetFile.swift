@@ -67,7 +67,11 @@ public final class ParquetFile {
         var compressedSize: Int64
     }
 
-    public static let maximumRowsPerGroup: Int64 = 1 << 24
+    /// Limits that bound what a (possibly hostile) file can make the reader
+    /// allocate; common writers stay far below them (pyarrow writes 2^20 rows
+    /// per row group, polars 2^18, DuckDB 122,880; pages of about 1 MiB).
+    public static let maximumRowsPerGroup: Int64 = 1 << 22
+    public static let maximumPageSize = 256 << 20
     public let path: String
     public private(set) var columns: [Column] = []
     public private(set) var rowGroupSizes: [Int] = []
@@ -158,8 +162,7 @@ public final class ParquetFile {
                             default: try r.skip(type)
                             }
                         }
-                        // A few bytes of RLE can stand for billions of nulls; a generous
-                        // cap (pyarrow writes 2^20 rows per group) bounds what a file can make us build.
+                        // A few bytes of RLE can stand for millions of nulls.
                         guard rows >= 0, rows <= ParquetFile.maximumRowsPerGroup else {
                             throw CompactReader.Failure(message: "row group of \(rows) rows (at most \(ParquetFile.maximumRowsPerGroup) are read)")
                         }
