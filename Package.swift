@@ -2,7 +2,12 @@
 import PackageDescription
 
 // Module layout follows the pipeline: text (tokenizers, Foundation-free so the
-// inference runtime can embed it) -> data (readers, shards, manifest) -> executables.
+// inference runtime can embed it) -> data (readers, shards, manifest) -> model
+// (shared forward pass) -> training / runtime -> executables.
+
+// The numeric and parsing modules are optimized in debug builds too, so that
+// `swift run prep …` and `swift run train …` (debug by default) finish in minutes.
+let fast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"]), .unsafeFlags(["-O"], .when(configuration: .debug))]
 let package = Package(
     name: "rnnkit",
     products: [
@@ -22,24 +27,24 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "RNNModel", dependencies: ["CBLAS", "RNNText"],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: fast),
         .target(name: "RNNText",
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: fast),
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "RNNParquet", dependencies: ["CSnappy", "CZstd", "CZlib"],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: fast),
         .target(name: "RNNData", dependencies: ["RNNText", "RNNParquet", "CArchive", "CZlib"],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: fast),
         .executableTarget(name: "prep", dependencies: [
             "RNNData", "RNNText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .target(name: "RNNTrain", dependencies: ["RNNModel", "RNNData", "RNNText"],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: fast),
         .target(name: "RNNInfer", dependencies: ["RNNModel", "RNNText"],
-                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: fast),
         .executableTarget(name: "train", dependencies: [
             "RNNTrain", "RNNModel", "RNNData", "RNNText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
