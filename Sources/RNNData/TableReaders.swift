@@ -12,7 +12,21 @@ public func splitName(for path: String, override: String?) throws -> String {
 
 /// AG News as the original CSV (no header; class 1-4, title, description) or
 /// as the Hugging Face CSV export (header `text,label`, labels 0-3).
-public struct AGNewsCSVReader: ExampleReader {
+/// A CSV reader parses its memory-mapped file in one pass.
+protocol MappedCSVReader: ExampleReader {
+    var path: String { get }
+    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws
+}
+
+extension MappedCSVReader {
+    @discardableResult
+    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
+        try MappedFile(path: path).withBytes { try parse($0, progress: progress, body) }
+        return 0
+    }
+}
+
+public struct AGNewsCSVReader: MappedCSVReader {
     public static let defaultLabelNames = ["World", "Sports", "Business", "Sci/Tech"]
     public let path: String
     public let split: String
@@ -37,13 +51,7 @@ public struct AGNewsCSVReader: ExampleReader {
         }
     }
 
-    @discardableResult
-    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
-        try MappedFile(path: path).withBytes { try parse($0, progress: progress, body) }
-        return 0
-    }
-
-    private func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
         var parser = CSVParser(bytes: bytes, file: path)
         var fields: [[UInt8]] = []
         guard try parser.next(into: &fields) else { throw DataError(file: path, "the file is empty (expected AG News CSV rows)") }
@@ -118,7 +126,7 @@ public enum ColumnReference: Equatable, Sendable, CustomStringConvertible {
 
 /// Any CSV with a text column and a label column. Labels are kept as text and
 /// mapped to indices from the training split (see `LabelSet`).
-public struct CSVTableReader: ExampleReader {
+public struct CSVTableReader: MappedCSVReader {
     public let path: String
     public let split: String
     public let textColumn: ColumnReference
@@ -143,13 +151,7 @@ public struct CSVTableReader: ExampleReader {
         self.totalBytes = try fileSize(path)
     }
 
-    @discardableResult
-    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
-        try MappedFile(path: path).withBytes { try parse($0, progress: progress, body) }
-        return 0
-    }
-
-    private func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
         var parser = CSVParser(bytes: bytes, file: path)
         var fields: [[UInt8]] = []
         guard try parser.next(into: &fields) else { throw DataError(file: path, "the file is empty (expected CSV rows)") }

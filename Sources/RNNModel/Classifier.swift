@@ -144,8 +144,7 @@ public struct Classifier: Sendable {
     /// Class probabilities (row per sequence) for model-ready sequences.
     public func probabilities(_ sequences: [ArraySlice<Int32>], workspace: Network.Workspace) -> [Float] {
         let C = architecture.classes
-        let order = sequences.indices.sorted { sequences[$0].count != sequences[$1].count ? sequences[$0].count > sequences[$1].count : $0 < $1 }
-        let batch = PackedBatch(sortedSequences: order.map { sequences[$0] })
+        let (batch, order) = PackedBatch.packing(sequences)
         var noDropout: Network.Dropout? = nil
         parameters.withUnsafeBufferPointer {
             network.forward($0.baseAddress!, batch, workspace: workspace, dropout: &noDropout, recordGates: false, tokenProjections: tokenProjections)

@@ -30,6 +30,13 @@ public struct PackedBatch: Sendable {
         self.tokens = tokens
     }
 
+    /// Packs sequences in any order: `order[i]` is the input index of packed
+    /// sequence i (longest first; ties keep input order, so results are reproducible).
+    public static func packing(_ sequences: [ArraySlice<Int32>]) -> (batch: PackedBatch, order: [Int]) {
+        let order = sequences.indices.sorted { sequences[$0].count != sequences[$1].count ? sequences[$0].count > sequences[$1].count : $0 < $1 }
+        return (PackedBatch(sortedSequences: order.map { sequences[$0] }), order)
+    }
+
     /// The packed row of sequence `b` at step `t`.
     @inline(__always) public func row(sequence b: Int, step t: Int) -> Int { stepOffsets[t] + b }
 }

@@ -35,9 +35,7 @@ public struct Objective {
                          gradient: UnsafeMutablePointer<Float>?, gradientScale: Float = 1, dropout: Network.Dropout? = nil,
                          keepProbabilities: Bool = false, scratch: Scratch) -> Result {
         let C = network.architecture.classes
-        // Packing wants the longest first; a stable order keeps results reproducible.
-        let order = sequences.indices.sorted { sequences[$0].count != sequences[$1].count ? sequences[$0].count > sequences[$1].count : $0 < $1 }
-        let batch = PackedBatch(sortedSequences: order.map { sequences[$0] })
+        let (batch, order) = PackedBatch.packing(sequences)
         var dropout = dropout
         network.forward(parameters, batch, workspace: scratch.workspace, dropout: &dropout, recordGates: gradient != nil)
         var probabilities = scratch.workspace.logits
