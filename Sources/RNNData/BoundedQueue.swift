@@ -1,7 +1,8 @@
 import Foundation
 
-/// A blocking FIFO with a capacity, for a producer thread handing work to a
-/// consumer: the producer stalls instead of buffering the whole input.
+/// A FIFO with a capacity, for a producer thread handing work to consumers:
+/// when it is full the producer does the work itself instead of buffering the
+/// whole input.
 final class BoundedQueue<Element> {
     private var items: [Element] = []
     private var head = 0
@@ -11,12 +12,15 @@ final class BoundedQueue<Element> {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    func push(_ item: Element) {
+    /// Appends `item` unless the queue is full (then the caller can do the
+    /// work itself instead of waiting for a consumer).
+    func tryPush(_ item: Element) -> Bool {
         condition.lock()
-        while items.count - head >= capacity && !closed { condition.wait() }
+        defer { condition.unlock() }
+        guard items.count - head < capacity || closed else { return false }
         if !closed { items.append(item) }
         condition.broadcast()
-        condition.unlock()
+        return true
     }
 
     /// The next item, or nil once the queue is closed and drained.

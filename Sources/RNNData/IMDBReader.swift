@@ -44,10 +44,9 @@ public struct IMDBReader: ExampleReader {
             }
             entryCount += 1
             if entryCount % 1024 == 0 { progress(archive_filter_bytes(archive, -1)) }
-            // Most of the 100,000 entries are skipped; test the path before making a String of it.
-            guard let pathname = archive_entry_pathname(entry), Self.mayBeReview(pathname) else { continue }
+            guard let pathname = archive_entry_pathname(entry),
+                  let target = Self.target(pathname, includeUnlabeled: includeUnlabeled) else { continue }
             let name = String(cString: pathname)
-            guard let target = Self.classify(name, includeUnlabeled: includeUnlabeled) else { continue }
             sawLayout = true
             let size = Int(archive_entry_size(entry))
             var failure: String?
@@ -70,38 +69,48 @@ public struct IMDBReader: ExampleReader {
         return 0
     }
 
-    static func mayBeReview(_ path: UnsafePointer<CChar>) -> Bool {
-        var path = path
-        if path[0] == CChar(UInt8(ascii: ".")) && path[1] == CChar(UInt8(ascii: "/")) { path += 2 }
-        let prefix = "aclImdb/t"
-        for (i, c) in prefix.utf8.enumerated() where path[i] != CChar(bitPattern: c) { return false }
-        let length = strlen(path)
-        return length > 4 && path[length - 4] == CChar(UInt8(ascii: ".")) && path[length - 1] == CChar(UInt8(ascii: "t"))
-    }
-
     struct Target { var split: String; var label: RawLabel; var id: UInt32; var rating: UInt8 }
 
-    /// Maps `aclImdb/<split>/<pos|neg|unsup>/<id>_<rating>.txt` to its example fields.
-    static func classify(_ name: String, includeUnlabeled: Bool) -> Target? {
+    /// Maps `aclImdb/<train|test>/<neg|pos|unsup>/<id>_<rating>.txt` to its
+    /// example fields, or nil for every other entry. It reads the C string in
+    /// place: most of the 100,000 entries are skipped, and none needs a String.
+    static func target(_ pathname: UnsafePointer<CChar>, includeUnlabeled: Bool) -> Target? {
+        let path = UnsafeBufferPointer(start: UnsafeRawPointer(pathname).assumingMemoryBound(to: UInt8.self), count: strlen(pathname))
         // Archives made with `tar -C dir .` prefix every path with "./".
-        let parts = name.split(separator: "/").drop { $0 == "." }
-        guard parts.count == 4, parts[parts.startIndex] == "aclImdb", parts.last!.hasSuffix(".txt") else { return nil }
-        let folder = parts[parts.startIndex + 1], labelFolder = parts[parts.startIndex + 2], file = parts.last!
+        let parts = path.split(separator: UInt8(ascii: "/")).drop { $0.elementsEqual(".".utf8) }
+        guard parts.count == 4 else { return nil }
+        let root = parts[parts.startIndex], folder = parts[parts.startIndex + 1]
+        let labelFolder = parts[parts.startIndex + 2], file = parts[parts.startIndex + 3]
+        guard root.elementsEqual("aclImdb".utf8), file.count > 4, file.suffix(4).elementsEqual(".txt".utf8) else { return nil }
+        let split: String
+        if folder.elementsEqual("train".utf8) { split = "train" } else if folder.elementsEqual("test".utf8) { split = "test" } else { return nil }
         let label: RawLabel
-        switch labelFolder {
-        case "neg": label = .index(0)
-        case "pos": label = .index(1)
-        case "unsup" where includeUnlabeled: label = .unlabeled
-        default: return nil
-        }
-        guard folder == "train" || folder == "test" else { return nil }
-        let stem = file.dropLast(4).split(separator: "_")
-        guard stem.count == 2, let id = UInt32(stem[0]), let rating = UInt8(stem[1]) else { return nil }
-        let split = label == .unlabeled ? "unsup" : String(folder)
-        return Target(split: split, label: label, id: id, rating: rating)
+        if labelFolder.elementsEqual("neg".utf8) { label = .index(0) }
+        else if labelFolder.elementsEqual("pos".utf8) { label = .index(1) }
+        else if includeUnlabeled && labelFolder.elementsEqual("unsup".utf8) { label = .unlabeled }
+        else { return nil }
+        let stem = file.dropLast(4).split(separator: UInt8(ascii: "_"), omittingEmptySubsequences: false)
+        guard stem.count == 2, let id = UInt32(decimal: stem[0]), let rating = UInt8(decimal: stem[1]) else { return nil }
+        return Target(split: label == .unlabeled ? "unsup" : split, label: label, id: id, rating: rating)
     }
 
     static func message(_ archive: OpaquePointer) -> String {
         archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+    }
+}
+
+extension FixedWidthInteger where Self: UnsignedInteger {
+    /// A non-empty run of ASCII digits, or nil (also on overflow).
+    init?<Digits: Collection>(decimal digits: Digits) where Digits.Element == UInt8 {
+        guard !digits.isEmpty else { return nil }
+        var value: Self = 0
+        for byte in digits {
+            guard byte &- 0x30 < 10 else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Self(byte &- 0x30))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+        }
+        self = value
     }
 }

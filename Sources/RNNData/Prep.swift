@@ -55,9 +55,14 @@ public enum Prep {
         let totalBytes = readers.reduce(Int64(0)) { $0 + $1.totalBytes }
         let progress = ProgressReporter(title: "prep \(configuration.dataset)", total: Double(totalBytes), unit: .bytes, quiet: configuration.quiet)
 
-        // One thread reads (decompression, parsing); tokenizer workers on every
-        // core take numbered batches, and a merge restores reading order, so the
-        // output never depends on thread timing.
+        // One thread reads (decompression, parsing) and tokenizer workers on
+        // the other cores take numbered batches; a merge restores reading
+        // order, so the output never depends on thread timing. Reading is the
+        // sequential part, so it gets a core of its own: when the workers fall
+        // behind, the reader tokenizes a batch itself rather than wait.
+        let workerThreads = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+        let workers = (0...workerThreads).map { _ in TokenizerWorker(tokenization) }
+        let readersWorker = workers[workerThreads]
         let queue = BoundedQueue<Batch>(capacity: 64)
         let readFailure = FailureBox()
         let producerDone = DispatchSemaphore(value: 0)
@@ -69,7 +74,8 @@ public enum Prep {
                     var batch: [RawExample] = []
                     batch.reserveCapacity(64)
                     func send() {
-                        queue.push(Batch(sequence: sequence, reader: UInt16(readerIndex), examples: batch))
+                        let numbered = Batch(sequence: sequence, reader: UInt16(readerIndex), examples: batch)
+                        if !queue.tryPush(numbered) { readersWorker.process(numbered) }
                         sequence += 1
                         batch.removeAll(keepingCapacity: true)
                     }
@@ -90,8 +96,7 @@ public enum Prep {
         producer.stackSize = 8 << 20
         producer.start()
 
-        let workers = (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map { _ in TokenizerWorker(tokenization) }
-        DispatchQueue.concurrentPerform(iterations: workers.count) { w in
+        DispatchQueue.concurrentPerform(iterations: workerThreads) { w in
             while let batch = queue.pop() { workers[w].process(batch) }
         }
         producerDone.wait()
@@ -239,13 +244,15 @@ struct Tokenization {
             if let wordPiece {
                 wordPiece.encode(text, into: &split.tokens, scratch: &scratch)
             } else {
-                WordLevelTokenizer.words(text, scratch: &scratch) { word in
-                    let id = interned.insert(word).id
-                    if isTrain {
-                        while Int(id) >= trainCounts.count { trainCounts.append(0) }
-                        trainCounts[Int(id)] += 1
+                let first = split.tokens.count
+                WordLevelTokenizer.intern(text, into: &interned, appendingTo: &split.tokens, scratch: &scratch)
+                if isTrain {
+                    if trainCounts.count < interned.count { trainCounts.append(contentsOf: repeatElement(0, count: 2 * interned.count - trainCounts.count)) }
+                    split.tokens.withUnsafeBufferPointer { tokens in
+                        trainCounts.withUnsafeMutableBufferPointer { counts in
+                            for id in tokens[first...] { counts[Int(id)] &+= 1 }
+                        }
                     }
-                    split.tokens.append(id)
                 }
             }
             split.wordCounts.append(Int32(whitespaceSeparatedWords(text)))
@@ -332,7 +339,6 @@ final class TokenizerWorker {
             }
             toVocabulary = toShared.map { map in map.map { sharedToVocabulary[Int($0)] } }
         }
-        var merged: [String: SplitBuilder] = [:]
         var order: [(worker: Int, chunk: (sequence: Int, split: String, range: Range<Int>))] = []
         for (w, worker) in workers.enumerated() { for chunk in worker.chunks { order.append((w, chunk)) } }
         // A batch goes to one worker, so (sequence, position in that worker) is reading order.
@@ -340,32 +346,43 @@ final class TokenizerWorker {
             if a.chunk.sequence != b.chunk.sequence { return a.chunk.sequence < b.chunk.sequence }
             return a.chunk.range.lowerBound < b.chunk.range.lowerBound
         }
-        for (w, chunk) in order {
-            let source = workers[w].splits[chunk.split]!
-            let target: SplitBuilder
-            if let existing = merged[chunk.split] { target = existing } else {
-                target = SplitBuilder(name: chunk.split)
-                merged[chunk.split] = target
+        // Splits are independent: each is assembled on its own core.
+        let names = Array(Set(order.map(\.chunk.split))).sorted()
+        let assembled = names.map { SplitBuilder(name: $0) }
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in
+            let target = assembled[i]
+            let chunks = order.filter { $0.chunk.split == target.name }
+            target.tokens.reserveCapacity(chunks.reduce(0) { total, entry in
+                let source = workers[entry.worker].splits[target.name]!
+                return total + source.offsets[entry.chunk.range.upperBound] - source.offsets[entry.chunk.range.lowerBound]
+            })
+            for (w, chunk) in chunks {
+                let source = workers[w].splits[chunk.split]!
+                let tokens = source.tokens[source.offsets[chunk.range.lowerBound]..<source.offsets[chunk.range.upperBound]]
+                if let map = toVocabulary[w] {
+                    map.withUnsafeBufferPointer { map in
+                        tokens.withUnsafeBufferPointer { tokens in
+                            for id in tokens { target.tokens.append(map[Int(id)]) }
+                        }
+                    }
+                } else {
+                    target.tokens.append(contentsOf: tokens)
+                }
+                var end = target.offsets.last!
+                for i in chunk.range {
+                    end += source.offsets[i + 1] - source.offsets[i]
+                    target.offsets.append(end)
+                    let code = source.labels[i]
+                    // Label texts are interned per worker; re-intern them in the merged split.
+                    target.labels.append(source.labelTexts.count > 0 && code >= 0 ? target.labelTexts.insert(source.labelTexts.key(code)).id : code)
+                }
+                target.sources.append(contentsOf: source.sources[chunk.range])
+                target.ratings.append(contentsOf: source.ratings[chunk.range])
+                target.wordCounts.append(contentsOf: source.wordCounts[chunk.range])
+                target.readerIndex.append(contentsOf: source.readerIndex[chunk.range])
             }
-            let tokens = source.tokens[source.offsets[chunk.range.lowerBound]..<source.offsets[chunk.range.upperBound]]
-            if let map = toVocabulary[w] {
-                target.tokens.append(contentsOf: tokens.lazy.map { map[Int($0)] })
-            } else {
-                target.tokens.append(contentsOf: tokens)
-            }
-            var end = target.offsets.last!
-            for i in chunk.range {
-                end += source.offsets[i + 1] - source.offsets[i]
-                target.offsets.append(end)
-                let code = source.labels[i]
-                // Label texts are interned per worker; re-intern them in the merged split.
-                target.labels.append(source.labelTexts.count > 0 && code >= 0 ? target.labelTexts.insert(source.labelTexts.key(code)).id : code)
-            }
-            target.sources.append(contentsOf: source.sources[chunk.range])
-            target.ratings.append(contentsOf: source.ratings[chunk.range])
-            target.wordCounts.append(contentsOf: source.wordCounts[chunk.range])
-            target.readerIndex.append(contentsOf: source.readerIndex[chunk.range])
         }
+        let merged = Dictionary(uniqueKeysWithValues: zip(names, assembled))
         return (merged, vocabulary, distinctTrainWords)
     }
 }

@@ -54,7 +54,7 @@ public struct DatasetSummary {
         splits = builders.map { split in
             let record = manifest.split(split.name)!
             let tokenLengths = (0..<split.count).map { Int32(split.offsets[$0 + 1] - split.offsets[$0]) }
-            let unknown = split.tokens.lazy.filter { $0 == unknownID }.count
+            let unknown = split.tokens.withUnsafeBufferPointer { tokens in tokens.reduce(0) { $0 &+ ($1 == unknownID ? 1 : 0) } }
             return Split(name: split.name, examples: split.count, labelCounts: record.labelCounts,
                          words: Lengths(split.wordCounts), tokens: Lengths(tokenLengths),
                          unknownRate: split.tokens.isEmpty ? 0 : Double(unknown) / Double(split.tokens.count))

@@ -20,8 +20,12 @@ public struct WordLevelTokenizer: Sendable {
     /// The `size` most frequent words (at least `minimumCount` occurrences),
     /// ties broken by byte order so the result never depends on input order.
     public static func buildVocabulary(counts: [(word: String, count: Int)], size: Int, minimumCount: Int = 1) -> Vocabulary {
-        let ranked = counts
-            .filter { $0.count >= minimumCount && !specialTokens.contains($0.word) }
+        let eligible = counts.filter { $0.count >= minimumCount && !specialTokens.contains($0.word) }
+        // Only words that can make the cut are sorted by their bytes: those
+        // counted at least as often as the size-th most frequent word.
+        let cut = size > 0 && eligible.count > size ? eligible.map(\.count).sorted(by: >)[size - 1] : 0
+        let ranked = eligible
+            .filter { $0.count >= cut }
             .sorted { $0.count != $1.count ? $0.count > $1.count : $0.word.utf8.lexicographicallyPrecedes($1.word.utf8) }
             .prefix(size)
         // Specials and counted words are disjoint, so this cannot fail.
@@ -29,59 +33,104 @@ public struct WordLevelTokenizer: Sendable {
     }
 
     public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], scratch: inout TokenizerScratch) {
-        Self.words(text, scratch: &scratch) { word in
-            ids.append(vocabulary.table.find(word) ?? Self.unknownID)
-        }
+        let words = scratch.wordList()
+        Self.split(text, into: words)
+        for index in 0..<words.count { ids.append(vocabulary.table.find(words.key(index)) ?? Self.unknownID) }
     }
 
-    /// Calls `body` with each word of `text`, normalized, in one pass: the
-    /// word is built in `scratch` and handed over as soon as it ends.
+    /// Appends the id of each word of `text` in `table`, adding the words it
+    /// lacks: prep's pass over the corpus, before the vocabulary is known.
+    public static func intern(_ text: UnsafeBufferPointer<UInt8>, into table: inout ByteTable, appendingTo ids: inout [Int32], scratch: inout TokenizerScratch) {
+        let words = scratch.wordList()
+        split(text, into: words)
+        // Hash every word and load its first slot before probing: the loads
+        // are independent, so their cache misses overlap instead of queueing.
+        // Hashing again in the probe loop is cheaper than storing the keys.
+        var touched: UInt64 = 0
+        for index in 0..<words.count { touched |= table.touch(words.key(index)) }
+        words.touched = touched
+        for index in 0..<words.count { ids.append(table.insert(words.key(index)).id) }
+    }
+
+    /// Calls `body` with each word of `text`, normalized.
     public static func words(_ text: UnsafeBufferPointer<UInt8>, scratch: inout TokenizerScratch, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        withoutActuallyEscaping(body) { body in
-            var word = WordEmitter(scratch: scratch.takeBuffer(), body: body)
-            split(text, into: &word)
-            scratch.returnBuffer(word.finish())
-        }
+        let words = scratch.wordList()
+        split(text, into: words)
+        for index in 0..<words.count { body(words[index]) }
     }
 
-    @inline(__always)
-    private static func split(_ text: UnsafeBufferPointer<UInt8>, into word: inout WordEmitter) {
+    /// Normalizes `text` into `words`. Room is reserved for one output byte
+    /// per input byte up front (the ASCII path never writes more), and the
+    /// rare scalars whose lowercase form is longer reserve their own.
+    private static func split(_ text: UnsafeBufferPointer<UInt8>, into words: WordList) {
+        words.reset(reserving: text.count)
         var index = 0
         while index < text.count {
             let byte = text[index]
             if byte < 0x80 {
                 // ASCII fast path: the same rules as below without Unicode table lookups.
                 if isASCIIWordCharacter(byte) {
-                    word.appendToWord((0x41...0x5A).contains(byte) ? byte | 0x20 : byte)
+                    index = appendASCIIWordRun(text, from: index, to: words)
+                    continue
                 } else if byte == 0x20 || (0x09...0x0D).contains(byte) {
-                    word.end()
+                    words.end()
                 } else if byte == UInt8(ascii: "<"), let breakLength = lineBreakTagLength(text, at: index) {
-                    word.end()
+                    words.end()
                     index += breakLength
                     continue
-                } else if byte == UInt8(ascii: "'") && word.isOpen && index + 1 < text.count
+                } else if byte == UInt8(ascii: "'") && words.isOpen && index + 1 < text.count
                             && isWordCharacter(decodeScalar(text, at: index + 1).scalar) {
-                    word.appendToWord(byte)
+                    words.append(byte)
                 } else if byte < 0x20 || byte == 0x7F {
-                    word.end()
+                    words.end()
                 } else {
-                    word.single(byte)
+                    words.end()
+                    words.append(byte)
+                    words.end()
                 }
                 index += 1
                 continue
             }
             let (scalar, length) = decodeScalar(text, at: index)
-            if isWordCharacter(scalar) {
-                forEachLowercased(scalar) { word.appendToWord($0) }
-            } else if CharClass.isWhitespace(scalar) || CharClass.isControl(scalar) || scalar == "\u{FFFD}" {
-                word.end()
-            } else {
-                word.end()
-                forEachLowercased(scalar) { word.appendToWord($0) }
-                word.end()
-            }
             index += length
+            let remaining = text.count - index
+            if isWordCharacter(scalar) {
+                forEachLowercased(scalar) { append($0, to: words, remaining: remaining) }
+            } else if CharClass.isWhitespace(scalar) || CharClass.isControl(scalar) || scalar == "\u{FFFD}" {
+                words.end()
+            } else {
+                words.end()
+                forEachLowercased(scalar) { append($0, to: words, remaining: remaining) }
+                words.end()
+            }
         }
+        words.end()
+    }
+
+    /// Runs of ASCII letters and digits are most of any text: they are copied
+    /// lowercased in one tight loop that only mispredicts where the run ends.
+    /// Returns the index of the first byte after the run.
+    @inline(__always)
+    private static func appendASCIIWordRun(_ text: UnsafeBufferPointer<UInt8>, from start: Int, to words: WordList) -> Int {
+        let input = text.baseAddress!, output = words.bytes
+        var index = start, count = words.byteCount
+        while index < text.count {
+            let byte = input[index]
+            let folded = byte | 0x20
+            let isLetter = folded &- 0x61 < 26
+            guard isLetter || byte &- 0x30 < 10 else { break }
+            output[count] = isLetter ? folded : byte
+            count &+= 1
+            index &+= 1
+        }
+        words.byteCount = count
+        return index
+    }
+
+    @inline(__always)
+    private static func append(_ scalar: Unicode.Scalar, to words: WordList, remaining: Int) {
+        words.reserve(4 + remaining)
+        UTF8.encode(scalar) { words.append($0) }
     }
 
     @inline(__always)
@@ -143,40 +192,4 @@ func decodeScalar(_ text: UnsafeBufferPointer<UInt8>, at index: Int) -> (scalar:
     let minimum: UInt32 = length == 2 ? 0x80 : length == 3 ? 0x800 : 0x10000
     guard value >= minimum, let scalar = Unicode.Scalar(value) else { return ("\u{FFFD}", 1) }
     return (scalar, length)
-}
-
-/// Collects the bytes of the current word and hands each finished word to its consumer.
-struct WordEmitter {
-    private var buffer: [UInt8]
-    private let body: (UnsafeBufferPointer<UInt8>) -> Void
-
-    init(scratch: [UInt8], body: @escaping (UnsafeBufferPointer<UInt8>) -> Void) {
-        buffer = scratch
-        buffer.removeAll(keepingCapacity: true)
-        self.body = body
-    }
-
-    var isOpen: Bool { !buffer.isEmpty }
-
-    @inline(__always) mutating func appendToWord(_ byte: UInt8) { buffer.append(byte) }
-
-    @inline(__always) mutating func appendToWord(_ scalar: Unicode.Scalar) { appendUTF8(scalar, to: &buffer) }
-
-    @inline(__always) mutating func end() {
-        guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBufferPointer(body)
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    /// A one-character word (punctuation, symbols).
-    @inline(__always) mutating func single(_ byte: UInt8) {
-        end()
-        buffer.append(byte)
-        end()
-    }
-
-    mutating func finish() -> [UInt8] {
-        end()
-        return buffer
-    }
 }

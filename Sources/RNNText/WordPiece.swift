@@ -156,21 +156,24 @@ public struct WordPieceTokenizer: Sendable {
     }
 }
 
-/// Reusable working memory for a tokenizer: normalized text with words
-/// separated by single spaces. One per thread.
+/// Reusable working memory for a tokenizer: for WordPiece, normalized text
+/// with words separated by single spaces; for word-level, a `WordList`. One
+/// per thread.
 public struct TokenizerScratch: Sendable {
     var bytes: [UInt8] = []
     private var pendingSeparator = false
+    private var words: WordList?
 
     public init() { bytes.reserveCapacity(4096) }
 
-    mutating func takeBuffer() -> [UInt8] {
-        var taken: [UInt8] = []
-        swap(&taken, &bytes)
-        return taken
+    /// This scratch's word list. Copies of a scratch would share it, so a
+    /// copy gets a list of its own on first use.
+    mutating func wordList() -> WordList {
+        if let words, isKnownUniquelyReferenced(&self.words) { return words }
+        let fresh = WordList()
+        words = fresh
+        return fresh
     }
-
-    mutating func returnBuffer(_ buffer: [UInt8]) { bytes = buffer }
 
     @inline(__always) mutating func reset() { bytes.removeAll(keepingCapacity: true); pendingSeparator = false }
     @inline(__always) mutating func separate() { pendingSeparator = true }

@@ -6,6 +6,8 @@ import RNNTrain
 
 // Micro-benchmarks behind Tools/bench. Usage:
 //   rnnbench wordpiece VOCAB CSV...   single-thread WordPiece tokens/s on the CSV texts
+//   rnnbench imdb TARBALL             the IMDB prep's two halves apart: reading the tarball, then
+//                                     word-level tokenizing + interning on one thread
 //   rnnbench parquet FILE TEXT LABEL  decoding a Parquet file to (text, label) pairs, best of 5
 //   rnnbench sgemm                    OpenBLAS sgemm GFLOP/s on one thread (the peak we compare with)
 //   rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN PADDING THREADS EXAMPLES
@@ -45,6 +47,35 @@ case "wordpiece":
         }
         print(String(format: "rnnkit wordpiece: %d texts, %.1f MB, %d tokens (with [CLS]/[SEP]) in %.3f s: %.2f M tokens/s, %.1f MB/s (best of 5, 1 thread)",
                      texts.count, Double(bytes) / 1e6, tokens, best, Double(tokens) / best / 1e6, Double(bytes) / best / 1e6))
+    } catch {
+        fail("\(error)")
+    }
+case "imdb":
+    let rest = Array(arguments.dropFirst())
+    guard rest.count == 1 else { fail("usage: rnnbench imdb TARBALL") }
+    do {
+        var texts: [[UInt8]] = []
+        var start = DispatchTime.now().uptimeNanoseconds
+        try IMDBReader(path: rest[0]).read(progress: { _ in }) { texts.append($0.text) }
+        let readSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let bytes = texts.reduce(0) { $0 + $1.count }
+        var best = Double.infinity
+        var tokens = 0, distinct = 0
+        for _ in 0..<5 {
+            var table = ByteTable(minimumCapacity: 1 << 16)
+            var ids: [Int32] = []
+            var scratch = TokenizerScratch()
+            start = DispatchTime.now().uptimeNanoseconds
+            for text in texts {
+                text.withUnsafeBufferPointer { WordLevelTokenizer.intern($0, into: &table, appendingTo: &ids, scratch: &scratch) }
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            tokens = ids.count
+            distinct = table.count
+        }
+        print(String(format: "reading %d reviews (%.1f MB of text) from the tarball: %.3f s", texts.count, Double(bytes) / 1e6, readSeconds))
+        print(String(format: "word-level tokenize + intern, 1 thread: %d tokens, %d distinct words in %.3f s: %.1f M tokens/s, %.0f MB/s (best of 5)",
+                     tokens, distinct, best, Double(tokens) / best / 1e6, Double(bytes) / best / 1e6))
     } catch {
         fail("\(error)")
     }

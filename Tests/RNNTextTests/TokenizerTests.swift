@@ -92,6 +92,25 @@ final class WordLevelTests: XCTestCase {
         }
     }
 
+    func testInterningMatchesTheWordsOnLongTextsAndLongerLowercaseForms() {
+        // U+0130 and U+023A lowercase to longer UTF-8; one word outgrows the
+        // initial word buffer; thousands of words outgrow the initial word list.
+        let samples = ["İstanbul", "ȺȺȺ", "Don't", "a", String(repeating: "Ab", count: 5_000)]
+            + (1...40).map { "W" + String(repeating: "q", count: $0 - 1) }
+        let spelled = (0..<6_000).map { samples[$0 % samples.count] }
+        let expected = spelled.map { $0.lowercased() }
+        var text = spelled.joined(separator: " \n")
+        var table = ByteTable(minimumCapacity: 4)
+        var ids: [Int32] = []
+        var scratch = TokenizerScratch()
+        text.withUTF8 { WordLevelTokenizer.intern($0, into: &table, appendingTo: &ids, scratch: &scratch) }
+        XCTAssertEqual(ids.map { table.key($0) }, expected)
+        XCTAssertEqual(words(text), expected)
+        // Interning hashes words with whole-word loads, lookups by String byte by byte: the two must agree.
+        for (id, word) in zip(ids, expected) { XCTAssertEqual(table.find(word), id) }
+        XCTAssertEqual(table.count, samples.count)
+    }
+
     func testByteTableHoldsManyKeysOfAllLengths() {
         var table = ByteTable(minimumCapacity: 4)
         let keys = (0..<20_000).map { "k\($0)" + String(repeating: "x", count: $0 % 23) }
