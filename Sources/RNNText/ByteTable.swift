@@ -64,9 +64,9 @@ public struct ByteTable: Sendable {
         count >= 8 ? ~0 : (1 << (8 * UInt64(count))) &- 1
     }
 
-    /// `tail` holds the bytes from `count & ~7` on (zero when the count is a
-    /// multiple of eight); keys of up to eight bytes, most
-    /// words, take one multiply and the final mix.
+    /// Eight bytes per multiply, then a final mix so that both the slot index
+    /// (low bits) and the tag (high bits) use every byte. `tail` holds the
+    /// bytes from `count & ~7` on (zero when the count is a multiple of eight).
     @inline(__always)
     static func hash(_ bytes: UnsafeBufferPointer<UInt8>, prefix: UInt64, tail: UInt64) -> UInt64 {
         var h = (0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count) ^ prefix) &* 0xBF58_476D_1CE4_E5B9
