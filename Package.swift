@@ -26,8 +26,16 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "RNNModel", dependencies: ["CBLAS", "RNNText"],
+        .target(name: "RNNModel", dependencies: ["CBLAS", "CCPUID", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512"],
                 swiftSettings: fast),
+        // The step kernels' source, and its instantiation per instruction set:
+        // each of those modules is compiled for its CPU and chosen at run time.
+        .systemLibrary(name: "CCPUID", path: "Sources/CCPUID"),
+        .target(name: "RNNKernels", swiftSettings: fast),
+        .target(name: "RNNKernelsAVX2", dependencies: ["RNNKernels"],
+                swiftSettings: fast + [.unsafeFlags(["-target-cpu", "haswell"])]),
+        .target(name: "RNNKernelsAVX512", dependencies: ["RNNKernels"],
+                swiftSettings: fast + [.unsafeFlags(["-target-cpu", "skylake-avx512"])]),
         .target(name: "RNNText",
                 swiftSettings: fast),
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),
@@ -52,7 +60,7 @@ let package = Package(
         .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNText", "RNNParquet", "TestSupport"]),
-        .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNData", "TestSupport"]),
+        .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNKernels", "RNNData", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,3 +1,4 @@
+import RNNKernels
 import RNNText
 
 /// A trained classifier: everything in a model file, checked and ready to run.
@@ -12,6 +13,8 @@ public struct Classifier: Sendable {
     public let file: ModelFile
     /// Layer 0's per-token input projections (see `Network.tokenProjectionTables`).
     let tokenProjections: [[Float]]?
+    /// W_hh and b_hh packed for the step kernel once, at load.
+    let recurrentWeights: [PackedRecurrentWeights]
 
     public var architecture: Architecture { network.architecture }
 
@@ -129,6 +132,7 @@ public struct Classifier: Sendable {
         // The per-token tables trade memory for speed; past 64 Mi floats per
         // direction (256 MiB) the input GEMM is used instead.
         let tableSize = architecture.vocabularySize * architecture.gateWidth
+        recurrentWeights = parameters.withUnsafeBufferPointer { network.packedRecurrentWeights($0.baseAddress!) }
         tokenProjections = tableSize <= 1 << 26
             ? parameters.withUnsafeBufferPointer { network.tokenProjectionTables($0.baseAddress!) }
             : nil
@@ -147,7 +151,8 @@ public struct Classifier: Sendable {
         let (batch, order) = PackedBatch.packing(sequences)
         var noDropout: Network.Dropout? = nil
         parameters.withUnsafeBufferPointer {
-            network.forward($0.baseAddress!, batch, workspace: workspace, dropout: &noDropout, recordGates: false, tokenProjections: tokenProjections)
+            network.forward($0.baseAddress!, batch, workspace: workspace, dropout: &noDropout, recordGates: false,
+                            tokenProjections: tokenProjections, recurrentWeights: recurrentWeights)
         }
         var probabilities = workspace.logits
         softmaxRows(&probabilities, classes: C)

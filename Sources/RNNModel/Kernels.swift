@@ -1,53 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CBLAS
-
-/// Vectorized elementwise math. SIMD8 compiles to SSE on baseline x86-64 (and
-/// wider where the compiler may), so the runtime stays portable.
-public typealias Vector = SIMD16<Float>
-
-@inlinable @inline(__always)
-public func load(_ p: UnsafePointer<Float>, _ count: Int) -> Vector {
-    if count == Vector.scalarCount { return UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
-    var v = Vector.zero
-    for i in 0..<count { v[i] = p[i] }
-    return v
-}
-
-@inlinable @inline(__always)
-public func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    if count == Vector.scalarCount { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self); return }
-    for i in 0..<count { p[i] = v[i] }
-}
-
-/// e^x to about 2 ulp: range reduction to [-ln2/2, ln2/2], a degree-6
-/// polynomial, and the exponent put back into the float's bits. Rounding uses
-/// the 1.5·2^23 trick so everything stays in vector registers (a float→int
-/// conversion would be scalarized on baseline x86-64).
-@inlinable @inline(__always)
-public func vexp(_ x: Vector) -> Vector {
-    var x = x
-    x.replace(with: -87, where: x .< -87)
-    x.replace(with: 88, where: x .> 88)
-    let magic = Vector(repeating: 12_582_912)  // 1.5 · 2^23
-    let shifted = x * 1.442_695_04 + magic
-    let n = shifted - magic                   // round(x / ln 2), ties to even
-    let r = x - n * 0.693_145_751_953_125 - n * 1.428_606_765_330_187e-06
-    var p = Vector(repeating: 1.0 / 720)
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
-    // The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field.
-    let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
-    return p * unsafeBitCast(exponent, to: Vector.self)
-}
-
-@inlinable @inline(__always)
-public func vsigmoid(_ x: Vector) -> Vector { 1 / (1 + vexp(-x)) }
-
-@inlinable @inline(__always)
-public func vtanh(_ x: Vector) -> Vector { 2 / (1 + vexp(-2 * x)) - 1 }
+import CCPUID
+import RNNKernels
+import RNNKernelsAVX2
+import RNNKernelsAVX512
 
 /// Row-major C = alpha·op(A)·op(B) + beta·C through OpenBLAS.
 @inline(__always)
@@ -78,98 +36,24 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
 /// splitting batches across our own threads instead.
 public func useSingleThreadedBLAS() { openblas_set_num_threads(1) }
 
-/// The per-time-step cell equations, shared by training and inference.
-/// `xg` holds the input projection W_ih x + b_ih of the rows (stride `gates`·H),
-/// `hg` the recurrent projection W_hh h + b_hh (same stride); rows `< previousCount`
-/// continue a sequence whose previous state is in `hPrevious`/`cPrevious`, the
-/// others start from zero. Post-activation gates go to `gateCache` when given.
-public enum CellStep {
-    public struct Rows {
-        public var count: Int
-        public var previousCount: Int
-        public var hidden: Int
-        public init(count: Int, previousCount: Int, hidden: Int) {
-            self.count = count
-            self.previousCount = previousCount
-            self.hidden = hidden
-        }
-    }
+extension RecurrentKernels {
+    /// The step kernels this CPU runs, widest first; baseline is always there.
+    public static let available: [RecurrentKernels] = {
+        let features = rnnkit_cpu_features()
+        var kernels: [RecurrentKernels] = []
+        if features & UInt32(RNNKIT_CPU_AVX512) != 0 { kernels.append(avx512Kernels) }
+        if features & UInt32(RNNKIT_CPU_AVX2) != 0 { kernels.append(avx2Kernels) }
+        kernels.append(.baseline)
+        return kernels
+    }()
 
-    /// h' = tanh(x + h-projection)
-    @inline(__always)
-    public static func rnn(_ rows: Rows, xg: UnsafePointer<Float>, hg: UnsafePointer<Float>,
-                           h: UnsafeMutablePointer<Float>, ldh: Int) {
-        let H = rows.hidden
-        for i in 0..<rows.count {
-            var j = 0
-            while j < H {
-                let w = min(Vector.scalarCount, H - j)
-                store(vtanh(load(xg + i * H + j, w) + load(hg + i * H + j, w)), h + i * ldh + j, w)
-                j += Vector.scalarCount
-            }
+    /// The widest available, unless RNNKIT_KERNELS names another available one
+    /// (baseline, avx2, avx512) — for comparing them, or ruling one out.
+    public static let selected: RecurrentKernels = {
+        if let requested = getenv("RNNKIT_KERNELS").map({ String(cString: $0) }),
+           let match = available.first(where: { $0.instructionSet == requested }) {
+            return match
         }
-    }
-
-    /// PyTorch's GRU. Caches r, z, n and the recurrent n-projection (4H per row).
-    @inline(__always)
-    public static func gru(_ rows: Rows, xg: UnsafePointer<Float>, hg: UnsafePointer<Float>,
-                           hPrevious: UnsafePointer<Float>?, ldPrevious: Int,
-                           h: UnsafeMutablePointer<Float>, ldh: Int, gateCache: UnsafeMutablePointer<Float>?) {
-        let H = rows.hidden, G = 3 * H
-        for i in 0..<rows.count {
-            let x = xg + i * G, r0 = hg + i * G
-            let continues = i < rows.previousCount
-            var j = 0
-            while j < H {
-                let w = min(Vector.scalarCount, H - j)
-                let r = vsigmoid(load(x + j, w) + load(r0 + j, w))
-                let z = vsigmoid(load(x + H + j, w) + load(r0 + H + j, w))
-                let hn = load(r0 + 2 * H + j, w)
-                let n = vtanh(load(x + 2 * H + j, w) + r * hn)
-                let previous = continues ? load(hPrevious! + i * ldPrevious + j, w) : .zero
-                store((1 - z) * n + z * previous, h + i * ldh + j, w)
-                if let cache = gateCache {
-                    let c = cache + i * 4 * H
-                    store(r, c + j, w)
-                    store(z, c + H + j, w)
-                    store(n, c + 2 * H + j, w)
-                    store(hn, c + 3 * H + j, w)
-                }
-                j += Vector.scalarCount
-            }
-        }
-    }
-
-    /// PyTorch's LSTM. Caches i, f, g, o (4H per row); writes c' to `c`.
-    @inline(__always)
-    public static func lstm(_ rows: Rows, xg: UnsafePointer<Float>, hg: UnsafePointer<Float>,
-                            cPrevious: UnsafePointer<Float>?, ldPrevious: Int,
-                            h: UnsafeMutablePointer<Float>, ldh: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-                            gateCache: UnsafeMutablePointer<Float>?) {
-        let H = rows.hidden, G = 4 * H
-        for row in 0..<rows.count {
-            let x = xg + row * G, r0 = hg + row * G
-            let continues = row < rows.previousCount
-            var j = 0
-            while j < H {
-                let w = min(Vector.scalarCount, H - j)
-                let i = vsigmoid(load(x + j, w) + load(r0 + j, w))
-                let f = vsigmoid(load(x + H + j, w) + load(r0 + H + j, w))
-                let g = vtanh(load(x + 2 * H + j, w) + load(r0 + 2 * H + j, w))
-                let o = vsigmoid(load(x + 3 * H + j, w) + load(r0 + 3 * H + j, w))
-                let previous = continues ? load(cPrevious! + row * ldPrevious + j, w) : .zero
-                let cell = f * previous + i * g
-                store(cell, c + row * ldc + j, w)
-                store(o * vtanh(cell), h + row * ldh + j, w)
-                if let cache = gateCache {
-                    let k = cache + row * G
-                    store(i, k + j, w)
-                    store(f, k + H + j, w)
-                    store(g, k + 2 * H + j, w)
-                    store(o, k + 3 * H + j, w)
-                }
-                j += Vector.scalarCount
-            }
-        }
-    }
+        return available[0]
+    }()
 }

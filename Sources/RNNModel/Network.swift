@@ -1,3 +1,5 @@
+import RNNKernels
+
 /// The batched forward pass of an embedding → stacked (bi)RNN → linear head
 /// classifier over packed sequences. Training records what backpropagation
 /// needs in the same buffers inference uses, so there is one forward pass.
@@ -23,7 +25,8 @@ public struct Network: Sendable {
         public var featureMask: [Float] = []
         public var logits: [Float] = []
         var projection: [Float] = []
-        var recurrent: [Float] = []
+        /// Per layer·direction: W_hh and b_hh packed for the step kernel, when the caller has none.
+        var packedRecurrent: [PackedRecurrentWeights] = []
 
         public init() {}
     }
@@ -56,15 +59,40 @@ public struct Network: Sendable {
         }
     }
 
+    /// W_hh and b_hh of every layer·direction, packed for the step kernel.
+    public func packedRecurrentWeights(_ parameters: UnsafePointer<Float>) -> [PackedRecurrentWeights] {
+        var packed = (0..<architecture.layers * architecture.directions).map { _ in
+            PackedRecurrentWeights(hidden: architecture.hidden, gates: architecture.cell.gateCount)
+        }
+        pack(parameters, into: &packed)
+        return packed
+    }
+
+    private func pack(_ parameters: UnsafePointer<Float>, into packed: inout [PackedRecurrentWeights]) {
+        for layer in 0..<architecture.layers {
+            for direction in 0..<architecture.directions {
+                let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
+                packed[layer * architecture.directions + direction].pack(whh: parameters + layout.offset(prefix + "w_hh"),
+                                                                        bhh: parameters + layout.offset(prefix + "b_hh"))
+            }
+        }
+    }
+
     /// Runs the batch; logits (count × classes) end in `workspace.logits`.
-    /// `recordGates` keeps what backpropagation needs; inference leaves it off,
-    /// and may pass `tokenProjections` (see `tokenProjectionTables`) for layer 0.
+    /// `recordGates` keeps what backpropagation needs. Inference leaves it off and
+    /// passes what it prepared at load: `tokenProjections` (see `tokenProjectionTables`)
+    /// for layer 0 and `recurrentWeights` (see `packedRecurrentWeights`); training
+    /// packs the recurrent weights afresh on every call, as they change every step.
     public func forward(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace, dropout: inout Dropout?,
-                        recordGates: Bool = true, tokenProjections: [[Float]]? = nil) {
+                        recordGates: Bool = true, tokenProjections: [[Float]]? = nil,
+                        recurrentWeights: [PackedRecurrentWeights]? = nil) {
         let a = architecture
         let H = a.hidden, D = a.directions, G = a.gateWidth
         let rows = batch.rows
         resize(w, rows: rows, batch: batch.count, recordGates: recordGates)
+        if recurrentWeights == nil {
+            if w.packedRecurrent.isEmpty { w.packedRecurrent = packedRecurrentWeights(parameters) } else { pack(parameters, into: &w.packedRecurrent) }
+        }
 
         precondition(tokenProjections == nil || dropout == nil, "token projection tables are for inference")
         // Embedding lookup for every packed row at once.
@@ -86,8 +114,7 @@ public struct Network: Sendable {
             applyDropout(&w.layerInput[layer], count: rows * inputWidth, mask: &w.inputMasks[layer], dropout: &dropout)
             for direction in 0..<D {
                 let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
-                let wih = parameters + layout.offset(prefix + "w_ih"), whh = parameters + layout.offset(prefix + "w_hh")
-                let bih = parameters + layout.offset(prefix + "b_ih"), bhh = parameters + layout.offset(prefix + "b_hh")
+                let wih = parameters + layout.offset(prefix + "w_ih"), bih = parameters + layout.offset(prefix + "b_ih")
                 let slot = layer * D + direction
                 // One GEMM projects the inputs of every time step (or, for layer 0
                 // at inference, one table row per token).
@@ -104,8 +131,8 @@ public struct Network: Sendable {
                              beta: 1, xp.baseAddress!, ldc: G)
                     }
                 }
-                runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, whh: whh, bhh: bhh,
-                         recordGates: recordGates, workspace: w)
+                runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H,
+                         recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
             }
         }
 
@@ -136,13 +163,18 @@ public struct Network: Sendable {
     }
 
     private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int,
-                          whh: UnsafePointer<Float>, bhh: UnsafePointer<Float>, recordGates: Bool, workspace w: Workspace) {
+                          recurrentWeights: PackedRecurrentWeights, recordGates: Bool, workspace w: Workspace) {
         let a = architecture
         let H = a.hidden, G = a.gateWidth, ldo = H * a.directions
+        let kernels = RecurrentKernels.selected
+        let step = switch a.cell {
+        case .rnn: kernels.rnn
+        case .gru: kernels.gru
+        case .lstm: kernels.lstm
+        }
         let order = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
         w.output[layer].withUnsafeMutableBufferPointer { outputBuffer in
         w.projection.withUnsafeBufferPointer { xp in
-        w.recurrent.withUnsafeMutableBufferPointer { recurrent in
         w.gates[slot].withUnsafeMutableBufferPointer { gates in
         w.cells[slot].withUnsafeMutableBufferPointer { cells in
             let output = outputBuffer.baseAddress! + column
@@ -152,26 +184,15 @@ public struct Network: Sendable {
                 let previousStep = index == 0 ? nil : order[index - 1]
                 let previousCount = previousStep.map { min(n, batch.batchSizes[$0]) } ?? 0
                 let previousStart = previousStep.map { batch.stepOffsets[$0] } ?? 0
-                let hg = recurrent.baseAddress!
-                for i in 0..<n { (hg + i * G).update(from: bhh, count: G) }
-                gemm(transposeB: true, m: previousCount, n: G, k: H, output + previousStart * ldo, lda: ldo, whh, ldb: H,
-                     beta: 1, hg, ldc: G)
-                let rows = CellStep.Rows(count: n, previousCount: previousCount, hidden: H)
-                let xg = xp.baseAddress! + start * G
-                let h = output + start * ldo
-                switch a.cell {
-                case .rnn:
-                    CellStep.rnn(rows, xg: xg, hg: hg, h: h, ldh: ldo)
-                case .gru:
-                    CellStep.gru(rows, xg: xg, hg: hg, hPrevious: output + previousStart * ldo, ldPrevious: ldo, h: h, ldh: ldo,
-                                 gateCache: recordGates ? gates.baseAddress! + start * 4 * H : nil)
-                case .lstm:
-                    CellStep.lstm(rows, xg: xg, hg: hg, cPrevious: cells.baseAddress! + previousStart * H, ldPrevious: H,
-                                  h: h, ldh: ldo, c: cells.baseAddress! + start * H, ldc: H,
-                                  gateCache: recordGates ? gates.baseAddress! + start * 4 * H : nil)
-                }
+                let isLSTM = a.cell == .lstm
+                step(StepArguments(rows: n, continuing: previousCount, hidden: H, input: xp.baseAddress! + start * G,
+                                   previous: output + previousStart * ldo, ldPrevious: ldo, output: output + start * ldo, ldOutput: ldo,
+                                   previousCell: isLSTM ? cells.baseAddress! + previousStart * H : nil,
+                                   cell: isLSTM ? cells.baseAddress! + start * H : nil, ldCell: H,
+                                   gateCache: recordGates && a.cell != .rnn ? gates.baseAddress! + start * 4 * H : nil),
+                     recurrentWeights)
             }
-        }}}}}
+        }}}}
     }
 
     /// Inverted dropout on the first `count` values; the mask is kept for backpropagation.
@@ -214,7 +235,6 @@ public struct Network: Sendable {
             fit(&w.cells[slot], a.cell == .lstm ? rows * a.hidden : 0)
         }
         fit(&w.projection, rows * a.gateWidth)
-        fit(&w.recurrent, (rows > 0 ? batch : 0) * a.gateWidth)
         exact(&w.features, batch * a.featureWidth)
         exact(&w.logits, batch * a.classes)
     }

@@ -1,3 +1,4 @@
+import RNNKernels
 import RNNModel
 
 /// Backpropagation through time over packed sequences, the exact reverse of

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RNNKernels
 import RNNModel
 
 /// Softmax cross-entropy of a classifier on a set of sequences, and its gradient.

@@ -1,0 +1,27 @@
+// Which vector instruction sets the CPU and the OS both support, read with
+// CPUID and XGETBV (Swift has no inline assembly). Header-only: static inline.
+#include <cpuid.h>
+
+enum {
+    RNNKIT_CPU_AVX2 = 1,    // x86-64-v3: AVX, AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT, and the OS saves ymm
+    RNNKIT_CPU_AVX512 = 2,  // x86-64-v4: AVX-512 F, CD, BW, DQ, VL, and the OS saves zmm
+};
+
+static inline unsigned rnnkit_cpu_features(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned osxsave = 1u << 27, avx = 1u << 28, fma = 1u << 12, f16c = 1u << 29, movbe = 1u << 22, popcnt = 1u << 23;
+    if ((ecx & (osxsave | avx | fma | f16c | movbe | popcnt)) != (osxsave | avx | fma | f16c | movbe | popcnt)) return 0;
+    unsigned xcr0_low, xcr0_high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    if ((xcr0_low & 0x6) != 0x6) return 0;  // SSE and AVX state
+    unsigned ext_ecx = 0;
+    if (__get_cpuid(0x80000001, &eax, &ebx, &ext_ecx, &edx) == 0 || !(ext_ecx & (1u << 5))) return 0;  // LZCNT
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return 0;
+    const unsigned bmi1 = 1u << 3, avx2 = 1u << 5, bmi2 = 1u << 8;
+    if ((ebx & (bmi1 | avx2 | bmi2)) != (bmi1 | avx2 | bmi2)) return 0;
+    unsigned features = RNNKIT_CPU_AVX2;
+    const unsigned f = 1u << 16, dq = 1u << 17, cd = 1u << 28, bw = 1u << 30, vl = 1u << 31;
+    if ((ebx & (f | dq | cd | bw | vl)) == (f | dq | cd | bw | vl) && (xcr0_low & 0xE0) == 0xE0) features |= RNNKIT_CPU_AVX512;
+    return features;
+}

@@ -1,0 +1,321 @@
+// One time step of a recurrent layer, fused: the recurrent product W_hh·h of
+// every row, the gate activations and the new state, in one pass whose
+// accumulators never leave registers.
+//
+// The source is written once and compiled once per instruction set: the
+// generic kernels here are `@inlinable`, and each instruction-set module
+// (RNNKernelsAVX2, RNNKernelsAVX512) instantiates them with its own
+// `InstructionSet` type and tile sizes while being compiled for that CPU.
+// Specializations are named after that type, so the linker can never mix a
+// wide copy into the baseline path. `RecurrentKernels.selected` (RNNModel)
+// picks one at run
+// time from what the CPU reports.
+
+/// What differs between instruction sets inside the kernels.
+public protocol InstructionSet {
+    /// a·b + c, fused where the CPU has FMA (Swift never contracts on its own).
+    static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
+}
+
+/// Baseline x86-64 (SSE2): no FMA.
+public enum Baseline: InstructionSet {
+    @inlinable @inline(__always)
+    public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { a * b + c }
+}
+
+/// W_hh and b_hh laid out for the step kernels. Hidden units are taken in
+/// chunks of 16 (one vector); a chunk's panel holds, for every k, the 16 rows
+/// of each gate side by side — [chunk][k][gate][16] — so one tile streams one
+/// contiguous panel and finishes its units' gates without a second pass.
+/// Units past `hidden` in the last chunk have zero weights.
+public struct PackedRecurrentWeights: Sendable {
+    public let hidden: Int
+    public let gates: Int
+    public private(set) var weights: [Float]
+    public private(set) var bias: [Float]
+
+    @inlinable public static var lanes: Int { Vector.scalarCount }
+
+    public var chunks: Int { (hidden + Self.lanes - 1) / Self.lanes }
+
+    public init(hidden: Int, gates: Int) {
+        self.hidden = hidden
+        self.gates = gates
+        let chunks = (hidden + Self.lanes - 1) / Self.lanes
+        weights = [Float](repeating: 0, count: chunks * hidden * gates * Self.lanes)
+        bias = [Float](repeating: 0, count: chunks * gates * Self.lanes)
+    }
+
+    /// Packs W_hh (gates·hidden × hidden, row-major, gate blocks in the model's order) and b_hh.
+    public init(whh: UnsafePointer<Float>, bhh: UnsafePointer<Float>, hidden: Int, gates: Int) {
+        self.init(hidden: hidden, gates: gates)
+        pack(whh: whh, bhh: bhh)
+    }
+
+    /// Repacks in place (training repacks after every optimizer step; no allocation).
+    public mutating func pack(whh: UnsafePointer<Float>, bhh: UnsafePointer<Float>) {
+        let H = hidden, L = Self.lanes, gates = gates, chunks = chunks
+        weights.withUnsafeMutableBufferPointer { w in
+            bias.withUnsafeMutableBufferPointer { b in
+                for chunk in 0..<chunks {
+                    let panel = w.baseAddress! + chunk * H * gates * L
+                    for gate in 0..<gates {
+                        for lane in 0..<L {
+                            let unit = chunk * L + lane
+                            guard unit < H else { continue }
+                            let source = whh + (gate * H + unit) * H
+                            for k in 0..<H { panel[(k * gates + gate) * L + lane] = source[k] }
+                            b[(chunk * gates + gate) * L + lane] = bhh[gate * H + unit]
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Everything one step reads and writes. Rows are the step's packed rows;
+/// rows below `continuing` carry on from `previous` (and `previousCell`), the
+/// others start from a zero state.
+public struct StepArguments {
+    public var rows: Int
+    public var continuing: Int
+    public var hidden: Int
+    /// W_ih·x + b_ih of each row, stride gates·hidden.
+    public var input: UnsafePointer<Float>
+    public var previous: UnsafePointer<Float>
+    public var ldPrevious: Int
+    public var output: UnsafeMutablePointer<Float>
+    public var ldOutput: Int
+    /// LSTM cell states (stride `ldCell`); nil for the other cells.
+    public var previousCell: UnsafePointer<Float>?
+    public var cell: UnsafeMutablePointer<Float>?
+    public var ldCell: Int
+    /// Post-activation gates for backpropagation, 4·hidden per row (GRU: r z n and
+    /// the recurrent n-projection; LSTM: i f g o); nil at inference.
+    public var gateCache: UnsafeMutablePointer<Float>?
+
+    public init(rows: Int, continuing: Int, hidden: Int, input: UnsafePointer<Float>,
+                previous: UnsafePointer<Float>, ldPrevious: Int, output: UnsafeMutablePointer<Float>, ldOutput: Int,
+                previousCell: UnsafePointer<Float>? = nil, cell: UnsafeMutablePointer<Float>? = nil, ldCell: Int = 0,
+                gateCache: UnsafeMutablePointer<Float>? = nil) {
+        self.rows = rows
+        self.continuing = continuing
+        self.hidden = hidden
+        self.input = input
+        self.previous = previous
+        self.ldPrevious = ldPrevious
+        self.output = output
+        self.ldOutput = ldOutput
+        self.previousCell = previousCell
+        self.cell = cell
+        self.ldCell = ldCell
+        self.gateCache = gateCache
+    }
+}
+
+/// A cell's equations on one chunk of one row, given the recurrent
+/// pre-activations W_hh·h + b_hh of its gates.
+public protocol RecurrentCell {
+    static var gates: Int { get }
+    static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                       continues: Bool, _ a: borrowing StepArguments)
+}
+
+/// h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
+public enum RNNCell: RecurrentCell {
+    public static var gates: Int { 1 }
+
+    @inlinable @inline(__always)
+    public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                              continues: Bool, _ a: borrowing StepArguments) {
+        let x = a.input + row * a.hidden
+        store(vtanh(load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
+    }
+}
+
+/// PyTorch's GRU (gate order r, z, n; the reset gate scales the recurrent n-projection).
+public enum GRUCell: RecurrentCell {
+    public static var gates: Int { 3 }
+
+    @inlinable @inline(__always)
+    public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                              continues: Bool, _ a: borrowing StepArguments) {
+        let H = a.hidden, x = a.input + row * 3 * H
+        let r = vsigmoid(load(x + j, lanes) + recurrent[0])
+        let z = vsigmoid(load(x + H + j, lanes) + recurrent[1])
+        let hn = recurrent[2]
+        let n = vtanh(load(x + 2 * H + j, lanes) + r * hn)
+        let previous = continues ? load(a.previous + row * a.ldPrevious + j, lanes) : .zero
+        store((1 - z) * n + z * previous, a.output + row * a.ldOutput + j, lanes)
+        if let cache = a.gateCache {
+            let c = cache + row * 4 * H + j
+            store(r, c, lanes)
+            store(z, c + H, lanes)
+            store(n, c + 2 * H, lanes)
+            store(hn, c + 3 * H, lanes)
+        }
+    }
+}
+
+/// PyTorch's LSTM (gate order i, f, g, o).
+public enum LSTMCell: RecurrentCell {
+    public static var gates: Int { 4 }
+
+    @inlinable @inline(__always)
+    public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                              continues: Bool, _ a: borrowing StepArguments) {
+        let H = a.hidden, x = a.input + row * 4 * H
+        let i = vsigmoid(load(x + j, lanes) + recurrent[0])
+        let f = vsigmoid(load(x + H + j, lanes) + recurrent[1])
+        let g = vtanh(load(x + 2 * H + j, lanes) + recurrent[2])
+        let o = vsigmoid(load(x + 3 * H + j, lanes) + recurrent[3])
+        let previous = continues ? load(a.previousCell! + row * a.ldCell + j, lanes) : .zero
+        let cell = f * previous + i * g
+        store(cell, a.cell! + row * a.ldCell + j, lanes)
+        store(o * vtanh(cell), a.output + row * a.ldOutput + j, lanes)
+        if let cache = a.gateCache {
+            let c = cache + row * 4 * H + j
+            store(i, c, lanes)
+            store(f, c + H, lanes)
+            store(g, c + 2 * H, lanes)
+            store(o, c + 3 * H, lanes)
+        }
+    }
+}
+
+/// The step kernel for one instruction set and cell. `G` is the cell's gate
+/// count; a tile is `Rows` rows × one chunk when there are that many rows,
+/// else one row × `Chunks` chunks — each keeps Rows·G (or Chunks·G) vector
+/// accumulators in registers, sized per instruction set to fill its register
+/// file while giving the FMA units enough independent chains.
+public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let G: Int, let Rows: Int, let Chunks: Int> {
+    @inlinable @inline(__always)
+    public static func run(_ a: StepArguments, _ packed: borrowing PackedRecurrentWeights) {
+        precondition(Cell.gates == G && packed.gates == G && packed.hidden == a.hidden, "packed weights do not match the cell")
+        packed.weights.withUnsafeBufferPointer { weights in
+            packed.bias.withUnsafeBufferPointer { bias in
+                let chunks = packed.chunks
+                schedule(from: 0, to: a.continuing, k: a.hidden, a, weights.baseAddress!, bias.baseAddress!, chunks: chunks)
+                schedule(from: a.continuing, to: a.rows, k: 0, a, weights.baseAddress!, bias.baseAddress!, chunks: chunks)
+            }
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func schedule(from first: Int, to end: Int, k: Int, _ a: borrowing StepArguments,
+                         _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, chunks: Int) {
+        let panelSize = a.hidden * G * PackedRecurrentWeights.lanes
+        let previous = a.previous, ldPrevious = a.ldPrevious
+        var row = first
+        let tiledEnd = first + (end - first) / Rows * Rows
+        if tiledEnd > first {
+            // Chunk-outer: one chunk's panel stays in L1 while every row tile uses it.
+            for chunk in 0..<chunks {
+                var r = first
+                while r < tiledEnd {
+                    let rowStart = r
+                    tile(InlineArray<Rows, UnsafePointer<Float>> { previous + (rowStart + $0) * ldPrevious }, firstRow: r,
+                         [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>, firstChunk: chunk,
+                         k: k, a, bias)
+                    r += Rows
+                }
+            }
+            row = tiledEnd
+        }
+        while row < end {
+            let rowPointer = [previous + row * ldPrevious] as InlineArray<1, UnsafePointer<Float>>
+            var chunk = 0
+            while chunk + Chunks <= chunks {
+                let firstChunk = chunk
+                tile(rowPointer, firstRow: row, InlineArray<Chunks, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
+                     firstChunk: chunk, k: k, a, bias)
+                chunk += Chunks
+            }
+            while chunk < chunks {
+                tile(rowPointer, firstRow: row, [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>,
+                     firstChunk: chunk, k: k, a, bias)
+                chunk += 1
+            }
+            row += 1
+        }
+    }
+
+    /// TR rows × TC chunks: accumulate b_hh + Σ_k h[k]·panel[k], then finish each (row, chunk).
+    /// k = 0 is a tile of rows that start from a zero state.
+    @inlinable @inline(__always)
+    static func tile<let TR: Int, let TC: Int>(_ rowPointers: InlineArray<TR, UnsafePointer<Float>>, firstRow: Int,
+                                               _ panels: InlineArray<TC, UnsafePointer<Float>>, firstChunk: Int,
+                                               k K: Int, _ a: borrowing StepArguments, _ bias: UnsafePointer<Float>) {
+        let L = PackedRecurrentWeights.lanes
+        var accumulators = InlineArray<TR, InlineArray<TC, InlineArray<G, Vector>>>(
+            repeating: InlineArray(repeating: InlineArray(repeating: .zero)))
+        for c in 0..<TC {
+            for g in 0..<G {
+                let b = load(bias + ((firstChunk + c) * G + g) * L, L)
+                for r in 0..<TR { accumulators[r][c][g] = b }
+            }
+        }
+        for k in 0..<K {
+            for c in 0..<TC {
+                let w = panels[c] + k * G * L
+                let weights = InlineArray<G, Vector> { load(w + $0 * L, L) }
+                for r in 0..<TR {
+                    let x = Vector(repeating: rowPointers[r][k])
+                    for g in 0..<G { accumulators[r][c][g] = ISA.multiplyAdd(x, weights[g], accumulators[r][c][g]) }
+                }
+            }
+        }
+        // The epilogue reads the sums from memory: were it to take the
+        // accumulators' address, they would be stored on every k above.
+        let arguments = copy a
+        withUnsafeTemporaryAllocation(of: Vector.self, capacity: TR * TC * G) { sums in
+            for r in 0..<TR { for c in 0..<TC { for g in 0..<G { sums[(r * TC + c) * G + g] = accumulators[r][c][g] } } }
+            for r in 0..<TR {
+                for c in 0..<TC {
+                    finish(sums.baseAddress! + (r * TC + c) * G, row: firstRow + r, unit: (firstChunk + c) * L,
+                           continues: K > 0, arguments)
+                }
+            }
+        }
+    }
+}
+
+extension RecurrentStep {
+    /// One (row, chunk): out of line, as a tile has up to 24 of them; a
+    /// whole chunk gets the branch-free path.
+    @inlinable @inline(never)
+    static func finish(_ sums: UnsafePointer<Vector>, row: Int, unit j: Int, continues: Bool, _ a: StepArguments) {
+        let L = PackedRecurrentWeights.lanes
+        if a.hidden - j >= L {
+            Cell.finish(sums, row: row, unit: j, lanes: L, continues: continues, a)
+        } else {
+            Cell.finish(sums, row: row, unit: j, lanes: a.hidden - j, continues: continues, a)
+        }
+    }
+}
+
+/// The step kernels of one instruction set.
+public struct RecurrentKernels: Sendable {
+    public let instructionSet: String
+    public let rnn: @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
+    public let gru: @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
+    public let lstm: @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
+
+    public init(instructionSet: String,
+                rnn: @escaping @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void,
+                gru: @escaping @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void,
+                lstm: @escaping @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void) {
+        self.instructionSet = instructionSet
+        self.rnn = rnn
+        self.gru = gru
+        self.lstm = lstm
+    }
+
+    /// Runs on any x86-64. One row per tile: SSE has 16 registers of 4 floats.
+    public static let baseline = RecurrentKernels(
+        instructionSet: "baseline",
+        rnn: { RecurrentStep<Baseline, RNNCell, 1, 2, 2>.run($0, $1) },
+        gru: { RecurrentStep<Baseline, GRUCell, 3, 1, 1>.run($0, $1) },
+        lstm: { RecurrentStep<Baseline, LSTMCell, 4, 1, 1>.run($0, $1) })
+}

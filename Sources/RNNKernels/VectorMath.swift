@@ -1,0 +1,61 @@
+/// Vectorized elementwise math. The same source is compiled once per
+/// instruction set (see `RecurrentKernels`): SSE on baseline x86-64, AVX2 and
+/// AVX-512 in the modules that are selected at run time.
+public typealias Vector = SIMD16<Float>
+
+@inlinable @inline(__always)
+public func load(_ p: UnsafePointer<Float>, _ count: Int) -> Vector {
+    if count == Vector.scalarCount { return UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+    var v = Vector.zero
+    for i in 0..<count { v[i] = p[i] }
+    return v
+}
+
+@inlinable @inline(__always)
+public func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    if count == Vector.scalarCount { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self); return }
+    for i in 0..<count { p[i] = v[i] }
+}
+
+/// x limited to [low, high] by a compare-and-blend on the bits. The standard
+/// library's pointwiseMin/replace(with:where:) either go through per-lane mask
+/// shuffles or stay generic calls, and a generic specialization compiled into
+/// an instruction-set module could be merged by the linker into baseline code.
+@_transparent
+public func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
+    let bits = unsafeBitCast(x, to: SIMD16<Int32>.self)
+    let below = unsafeBitCast(x .< low, to: SIMD16<Int32>.self)
+    let above = unsafeBitCast(x .> high, to: SIMD16<Int32>.self)
+    let lowBits = unsafeBitCast(Vector(repeating: low), to: SIMD16<Int32>.self)
+    let highBits = unsafeBitCast(Vector(repeating: high), to: SIMD16<Int32>.self)
+    return unsafeBitCast((bits & ~(below | above)) | (lowBits & below) | (highBits & above), to: Vector.self)
+}
+
+/// e^x to about 2 ulp: range reduction to [-ln2/2, ln2/2], a degree-6
+/// polynomial, and the exponent put back into the float's bits. Rounding uses
+/// the 1.5·2^23 trick so everything stays in vector registers (a float→int
+/// conversion would be scalarized on baseline x86-64).
+@_transparent
+public func vexp(_ x: Vector) -> Vector {
+    let x = clamp(x, -87, 88)
+    let magic = Vector(repeating: 12_582_912)  // 1.5 · 2^23
+    let shifted = x * 1.442_695_04 + magic
+    let n = shifted - magic                   // round(x / ln 2), ties to even
+    let r = x - n * 0.693_145_751_953_125 - n * 1.428_606_765_330_187e-06
+    var p = Vector(repeating: 1.0 / 720)
+    p = p * r + 1.0 / 120
+    p = p * r + 1.0 / 24
+    p = p * r + 1.0 / 6
+    p = p * r + 0.5
+    p = p * r + 1
+    p = p * r + 1
+    // The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field.
+    let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+    return p * unsafeBitCast(exponent, to: Vector.self)
+}
+
+@_transparent
+public func vsigmoid(_ x: Vector) -> Vector { 1 / (1 + vexp(-x)) }
+
+@_transparent
+public func vtanh(_ x: Vector) -> Vector { 2 / (1 + vexp(-2 * x)) - 1 }

@@ -1,0 +1,15 @@
+import RNNKernels
+
+/// AVX2 with FMA (x86-64-v3). This module is compiled for haswell and only
+/// entered when the CPU reports those features (see `RecurrentKernels.available`).
+public enum AVX2: InstructionSet {
+    @inline(__always)
+    public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { c.addingProduct(a, b) }
+}
+
+/// 16 ymm registers, two per vector: 6 to 8 vector accumulators per tile.
+public let avx2Kernels = RecurrentKernels(
+    instructionSet: "avx2",
+    rnn: { RecurrentStep<AVX2, RNNCell, 1, 4, 4>.run($0, $1) },
+    gru: { RecurrentStep<AVX2, GRUCell, 3, 2, 2>.run($0, $1) },
+    lstm: { RecurrentStep<AVX2, LSTMCell, 4, 1, 2>.run($0, $1) })

@@ -1,0 +1,17 @@
+import RNNKernels
+
+/// AVX-512 (F, CD, BW, DQ, VL: what every AVX-512 CPU has). This module is
+/// compiled for skylake-avx512 and only entered when the CPU reports those
+/// features (see `RecurrentKernels.available`).
+public enum AVX512: InstructionSet {
+    @inline(__always)
+    public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { c.addingProduct(a, b) }
+}
+
+/// 32 zmm registers: 24 accumulators (8 rows × 3 GRU gates, 6 × 4 LSTM gates),
+/// the gate weights of one k and a broadcast.
+public let avx512Kernels = RecurrentKernels(
+    instructionSet: "avx512",
+    rnn: { RecurrentStep<AVX512, RNNCell, 1, 8, 8>.run($0, $1) },
+    gru: { RecurrentStep<AVX512, GRUCell, 3, 8, 8>.run($0, $1) },
+    lstm: { RecurrentStep<AVX512, LSTMCell, 4, 6, 6>.run($0, $1) })

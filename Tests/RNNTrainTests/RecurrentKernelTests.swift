@@ -1,0 +1,92 @@
+import XCTest
+import RNNKernels
+import RNNModel
+
+/// Every step kernel this CPU can run (AVX-512, AVX2, baseline) against the
+/// cell equations evaluated in Double from the unpacked weights. Sizes cover
+/// full row tiles, leftover single rows, rows starting from a zero state and
+/// a last chunk narrower than a vector.
+final class RecurrentKernelTests: XCTestCase {
+    func reference(_ cell: CellKind, rows: Int, continuing: Int, hidden H: Int, input: [Float], previous: [Float],
+                   previousCell: [Float], whh: [Float], bhh: [Float]) -> (h: [Float], c: [Float], gates: [Float]) {
+        let gates = cell.gateCount
+        var h = [Float](repeating: 0, count: rows * H), c = h, cache = [Float](repeating: 0, count: rows * 4 * H)
+        func sigmoid(_ x: Double) -> Double { 1 / (1 + Foundation.exp(-x)) }
+        for row in 0..<rows {
+            let continues = row < continuing
+            var recurrent = [Double](repeating: 0, count: gates * H)
+            for unit in 0..<gates * H {
+                var sum = Double(bhh[unit])
+                if continues { for k in 0..<H { sum += Double(whh[unit * H + k]) * Double(previous[row * H + k]) } }
+                recurrent[unit] = sum
+            }
+            for j in 0..<H {
+                let x = { (gate: Int) in Double(input[row * gates * H + gate * H + j]) }
+                let hPrevious = continues ? Double(previous[row * H + j]) : 0
+                switch cell {
+                case .rnn:
+                    h[row * H + j] = Float(Foundation.tanh(x(0) + recurrent[j]))
+                case .gru:
+                    let r = sigmoid(x(0) + recurrent[j]), z = sigmoid(x(1) + recurrent[H + j])
+                    let n = Foundation.tanh(x(2) + r * recurrent[2 * H + j])
+                    h[row * H + j] = Float((1 - z) * n + z * hPrevious)
+                    for (g, value) in [r, z, n, recurrent[2 * H + j]].enumerated() { cache[row * 4 * H + g * H + j] = Float(value) }
+                case .lstm:
+                    let i = sigmoid(x(0) + recurrent[j]), f = sigmoid(x(1) + recurrent[H + j])
+                    let g = Foundation.tanh(x(2) + recurrent[2 * H + j]), o = sigmoid(x(3) + recurrent[3 * H + j])
+                    let cellState = f * (continues ? Double(previousCell[row * H + j]) : 0) + i * g
+                    c[row * H + j] = Float(cellState)
+                    h[row * H + j] = Float(o * Foundation.tanh(cellState))
+                    for (gate, value) in [i, f, g, o].enumerated() { cache[row * 4 * H + gate * H + j] = Float(value) }
+                }
+            }
+        }
+        return (h, c, cache)
+    }
+
+    func testEveryAvailableKernelMatchesTheCellEquations() {
+        XCTAssertEqual(RecurrentKernels.available.last?.instructionSet, "baseline")
+        var rng = SplitMix64(seed: 3)
+        func values(_ count: Int, scale: Float) -> [Float] { (0..<count).map { _ in (Float(rng.nextUnit()) * 2 - 1) * scale } }
+        for cell in [CellKind.rnn, .gru, .lstm] {
+            for (hidden, rows, continuing) in [(20, 19, 13), (128, 9, 9), (16, 3, 0), (37, 1, 1)] {
+                let G = cell.gateCount
+                let whh = values(G * hidden * hidden, scale: 0.3), bhh = values(G * hidden, scale: 0.5)
+                let input = values(rows * G * hidden, scale: 2), previous = values(rows * hidden, scale: 1)
+                let previousCell = values(rows * hidden, scale: 1.5)
+                let expected = reference(cell, rows: rows, continuing: continuing, hidden: hidden, input: input, previous: previous,
+                                         previousCell: previousCell, whh: whh, bhh: bhh)
+                let packed = PackedRecurrentWeights(whh: whh, bhh: bhh, hidden: hidden, gates: G)
+                for kernels in RecurrentKernels.available {
+                    var h = [Float](repeating: .nan, count: rows * hidden), c = h
+                    var cache = [Float](repeating: .nan, count: rows * 4 * hidden)
+                    input.withUnsafeBufferPointer { input in
+                    previous.withUnsafeBufferPointer { previous in
+                    previousCell.withUnsafeBufferPointer { previousCell in
+                    h.withUnsafeMutableBufferPointer { h in
+                    c.withUnsafeMutableBufferPointer { c in
+                    cache.withUnsafeMutableBufferPointer { cache in
+                        let arguments = StepArguments(rows: rows, continuing: continuing, hidden: hidden, input: input.baseAddress!,
+                                                      previous: previous.baseAddress!, ldPrevious: hidden,
+                                                      output: h.baseAddress!, ldOutput: hidden,
+                                                      previousCell: previousCell.baseAddress!, cell: c.baseAddress!, ldCell: hidden,
+                                                      gateCache: cache.baseAddress!)
+                        switch cell {
+                        case .rnn: kernels.rnn(arguments, packed)
+                        case .gru: kernels.gru(arguments, packed)
+                        case .lstm: kernels.lstm(arguments, packed)
+                        }
+                    }}}}}}
+                    let what = "\(kernels.instructionSet) \(cell) hidden \(hidden) rows \(rows) continuing \(continuing)"
+                    func compare(_ actual: [Float], _ wanted: [Float], _ name: String) {
+                        let worst = zip(actual, wanted).map { abs($0 - $1) }.max() ?? 0
+                        XCTAssert(worst <= 2e-5, "\(what): \(name) differs by \(worst)")
+                    }
+                    compare(h, expected.h, "h")
+                    if cell == .lstm { compare(c, expected.c, "c") }
+                    if cell != .rnn { compare(cache, expected.gates, "gate cache") }
+                }
+            }
+        }
+    }
+}
