@@ -8,8 +8,7 @@
 // `InstructionSet` type and tile sizes while being compiled for that CPU.
 // Specializations are named after that type, so the linker can never mix a
 // wide copy into the baseline path. `RecurrentKernels.selected` (RNNModel)
-// picks one at run
-// time from what the CPU reports.
+// picks one at run time from what the CPU reports.
 
 /// What differs between instruction sets inside the kernels.
 public protocol InstructionSet {
