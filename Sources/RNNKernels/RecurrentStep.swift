@@ -80,8 +80,11 @@ public struct StepArguments {
     public var rows: Int
     public var continuing: Int
     public var hidden: Int
-    /// W_ih·x + b_ih of each row, stride gates·hidden.
+    /// W_ih·x + b_ih of each row, stride gates·hidden — or, when `inputTokens`
+    /// is set, a per-token table of them (see Network.tokenProjectionTables)
+    /// read at each row's token: at inference no row is copied out of it.
     public var input: UnsafePointer<Float>
+    public var inputTokens: UnsafePointer<Int32>?
     public var previous: UnsafePointer<Float>
     public var ldPrevious: Int
     public var output: UnsafeMutablePointer<Float>
@@ -95,6 +98,7 @@ public struct StepArguments {
     public var gateCache: UnsafeMutablePointer<Float>?
 
     public init(rows: Int, continuing: Int, hidden: Int, input: UnsafePointer<Float>,
+                inputTokens: UnsafePointer<Int32>? = nil,
                 previous: UnsafePointer<Float>, ldPrevious: Int, output: UnsafeMutablePointer<Float>, ldOutput: Int,
                 previousCell: UnsafePointer<Float>? = nil, cell: UnsafeMutablePointer<Float>? = nil, ldCell: Int = 0,
                 gateCache: UnsafeMutablePointer<Float>? = nil) {
@@ -102,6 +106,7 @@ public struct StepArguments {
         self.continuing = continuing
         self.hidden = hidden
         self.input = input
+        self.inputTokens = inputTokens
         self.previous = previous
         self.ldPrevious = ldPrevious
         self.output = output
@@ -110,6 +115,16 @@ public struct StepArguments {
         self.cell = cell
         self.ldCell = ldCell
         self.gateCache = gateCache
+    }
+}
+
+extension StepArguments {
+    /// Where `row`'s input projection starts, for a cell of `gates` gates.
+    @inlinable @inline(__always)
+    public func input(row: Int, gates: Int) -> UnsafePointer<Float> {
+        let width = gates * hidden
+        if let tokens = inputTokens { return input + Int(tokens[row]) * width }
+        return input + row * width
     }
 }
 
@@ -128,7 +143,7 @@ public enum RNNCell: RecurrentCell {
     @inlinable @inline(__always)
     public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
                               continues: Bool, _ a: borrowing StepArguments) {
-        let x = a.input + row * a.hidden
+        let x = a.input(row: row, gates: 1)
         store(vtanh(load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
     }
 }
@@ -140,7 +155,7 @@ public enum GRUCell: RecurrentCell {
     @inlinable @inline(__always)
     public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
                               continues: Bool, _ a: borrowing StepArguments) {
-        let H = a.hidden, x = a.input + row * 3 * H
+        let H = a.hidden, x = a.input(row: row, gates: 3)
         let r = vsigmoid(load(x + j, lanes) + recurrent[0])
         let z = vsigmoid(load(x + H + j, lanes) + recurrent[1])
         let hn = recurrent[2]
@@ -164,7 +179,7 @@ public enum LSTMCell: RecurrentCell {
     @inlinable @inline(__always)
     public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
                               continues: Bool, _ a: borrowing StepArguments) {
-        let H = a.hidden, x = a.input + row * 4 * H
+        let H = a.hidden, x = a.input(row: row, gates: 4)
         let i = vsigmoid(load(x + j, lanes) + recurrent[0])
         let f = vsigmoid(load(x + H + j, lanes) + recurrent[1])
         let g = vtanh(load(x + 2 * H + j, lanes) + recurrent[2])

@@ -118,20 +118,19 @@ public struct Network: Sendable {
                 let slot = layer * D + direction
                 // One GEMM projects the inputs of every time step (or, for layer 0
                 // at inference, one table row per token).
+                if layer == 0, let tables = tokenProjections {
+                    runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, tokenTable: tables[direction],
+                             recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
+                    continue
+                }
                 w.projection.withUnsafeMutableBufferPointer { xp in
-                    if layer == 0, let tables = tokenProjections {
-                        tables[direction].withUnsafeBufferPointer { table in
-                            for r in 0..<rows { (xp.baseAddress! + r * G).update(from: table.baseAddress! + Int(batch.tokens[r]) * G, count: G) }
-                        }
-                        return
-                    }
                     for r in 0..<rows { (xp.baseAddress! + r * G).update(from: bih, count: G) }
                     w.layerInput[layer].withUnsafeBufferPointer { input in
                         gemm(transposeB: true, m: rows, n: G, k: inputWidth, input.baseAddress!, lda: inputWidth, wih, ldb: inputWidth,
                              beta: 1, xp.baseAddress!, ldc: G)
                     }
                 }
-                runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H,
+                runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, tokenTable: nil,
                          recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
             }
         }
@@ -162,7 +161,8 @@ public struct Network: Sendable {
         }
     }
 
-    private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int,
+    /// `tokenTable`: layer 0's inputs are read from it at each row's token instead of from the projection buffer.
+    private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int, tokenTable: [Float]?,
                           recurrentWeights: PackedRecurrentWeights, recordGates: Bool, workspace w: Workspace) {
         let a = architecture
         let H = a.hidden, G = a.gateWidth, ldo = H * a.directions
@@ -174,7 +174,8 @@ public struct Network: Sendable {
         }
         let order = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
         w.output[layer].withUnsafeMutableBufferPointer { outputBuffer in
-        w.projection.withUnsafeBufferPointer { xp in
+        (tokenTable ?? w.projection).withUnsafeBufferPointer { inputs in
+        batch.tokens.withUnsafeBufferPointer { tokens in
         w.gates[slot].withUnsafeMutableBufferPointer { gates in
         w.cells[slot].withUnsafeMutableBufferPointer { cells in
             let output = outputBuffer.baseAddress! + column
@@ -185,14 +186,16 @@ public struct Network: Sendable {
                 let previousCount = previousStep.map { min(n, batch.batchSizes[$0]) } ?? 0
                 let previousStart = previousStep.map { batch.stepOffsets[$0] } ?? 0
                 let isLSTM = a.cell == .lstm
-                step(StepArguments(rows: n, continuing: previousCount, hidden: H, input: xp.baseAddress! + start * G,
+                step(StepArguments(rows: n, continuing: previousCount, hidden: H,
+                                   input: inputs.baseAddress! + (tokenTable == nil ? start * G : 0),
+                                   inputTokens: tokenTable == nil ? nil : tokens.baseAddress! + start,
                                    previous: output + previousStart * ldo, ldPrevious: ldo, output: output + start * ldo, ldOutput: ldo,
                                    previousCell: isLSTM ? cells.baseAddress! + previousStart * H : nil,
                                    cell: isLSTM ? cells.baseAddress! + start * H : nil, ldCell: H,
                                    gateCache: recordGates && a.cell != .rnn ? gates.baseAddress! + start * 4 * H : nil),
                      recurrentWeights)
             }
-        }}}}
+        }}}}}
     }
 
     /// Inverted dropout on the first `count` values; the mask is kept for backpropagation.
