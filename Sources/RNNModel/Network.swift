@@ -89,7 +89,9 @@ public struct Network: Sendable {
         let a = architecture
         let H = a.hidden, D = a.directions, G = a.gateWidth
         let rows = batch.rows
-        resize(w, rows: rows, batch: batch.count, recordGates: recordGates)
+        // With token tables, a one-layer network never fills the projection buffer.
+        let needsProjection = tokenProjections == nil || a.layers > 1
+        resize(w, rows: rows, batch: batch.count, recordGates: recordGates, projection: needsProjection)
         if recurrentWeights == nil {
             if w.packedRecurrent.isEmpty { w.packedRecurrent = packedRecurrentWeights(parameters) } else { pack(parameters, into: &w.packedRecurrent) }
         }
@@ -116,13 +118,13 @@ public struct Network: Sendable {
                 let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
                 let wih = parameters + layout.offset(prefix + "w_ih"), bih = parameters + layout.offset(prefix + "b_ih")
                 let slot = layer * D + direction
-                // One GEMM projects the inputs of every time step (or, for layer 0
-                // at inference, one table row per token).
+                // Layer 0 at inference reads its inputs from the per-token table.
                 if layer == 0, let tables = tokenProjections {
                     runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, tokenTable: tables[direction],
                              recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
                     continue
                 }
+                // One GEMM projects the inputs of every time step.
                 w.projection.withUnsafeMutableBufferPointer { xp in
                     for r in 0..<rows { (xp.baseAddress! + r * G).update(from: bih, count: G) }
                     w.layerInput[layer].withUnsafeBufferPointer { input in
@@ -210,7 +212,7 @@ public struct Network: Sendable {
         dropout = active
     }
 
-    private func resize(_ w: Workspace, rows: Int, batch: Int, recordGates: Bool) {
+    private func resize(_ w: Workspace, rows: Int, batch: Int, recordGates: Bool, projection: Bool) {
         let a = architecture
         let slots = a.layers * a.directions
         // Per-row buffers only grow, so batches of varying length reuse them;
@@ -237,7 +239,7 @@ public struct Network: Sendable {
             fit(&w.gates[slot], rows * cacheWidth)
             fit(&w.cells[slot], a.cell == .lstm ? rows * a.hidden : 0)
         }
-        fit(&w.projection, rows * a.gateWidth)
+        fit(&w.projection, projection ? rows * a.gateWidth : 0)
         exact(&w.features, batch * a.featureWidth)
         exact(&w.logits, batch * a.classes)
     }
