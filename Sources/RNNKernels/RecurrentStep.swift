@@ -119,6 +119,17 @@ public struct StepArguments {
 }
 
 extension StepArguments {
+    /// Keeps four gate vectors of one chunk for backpropagation, when training.
+    @inlinable @inline(__always)
+    public func cacheGates(_ g0: Vector, _ g1: Vector, _ g2: Vector, _ g3: Vector, row: Int, unit j: Int, lanes: Int) {
+        guard let cache = gateCache else { return }
+        let c = cache + row * 4 * hidden + j
+        store(g0, c, lanes)
+        store(g1, c + hidden, lanes)
+        store(g2, c + 2 * hidden, lanes)
+        store(g3, c + 3 * hidden, lanes)
+    }
+
     /// Where `row`'s input projection starts, for a cell of `gates` gates.
     @inlinable @inline(__always)
     public func input(row: Int, gates: Int) -> UnsafePointer<Float> {
@@ -143,7 +154,7 @@ public enum RNNCell: RecurrentCell {
     @inlinable @inline(__always)
     public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
                               continues: Bool, _ a: borrowing StepArguments) {
-        let x = a.input(row: row, gates: 1)
+        let x = a.input(row: row, gates: gates)
         store(vtanh(load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
     }
 }
@@ -155,20 +166,14 @@ public enum GRUCell: RecurrentCell {
     @inlinable @inline(__always)
     public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
                               continues: Bool, _ a: borrowing StepArguments) {
-        let H = a.hidden, x = a.input(row: row, gates: 3)
+        let H = a.hidden, x = a.input(row: row, gates: gates)
         let r = vsigmoid(load(x + j, lanes) + recurrent[0])
         let z = vsigmoid(load(x + H + j, lanes) + recurrent[1])
         let hn = recurrent[2]
         let n = vtanh(load(x + 2 * H + j, lanes) + r * hn)
         let previous = continues ? load(a.previous + row * a.ldPrevious + j, lanes) : .zero
         store((1 - z) * n + z * previous, a.output + row * a.ldOutput + j, lanes)
-        if let cache = a.gateCache {
-            let c = cache + row * 4 * H + j
-            store(r, c, lanes)
-            store(z, c + H, lanes)
-            store(n, c + 2 * H, lanes)
-            store(hn, c + 3 * H, lanes)
-        }
+        a.cacheGates(r, z, n, hn, row: row, unit: j, lanes: lanes)
     }
 }
 
@@ -179,7 +184,7 @@ public enum LSTMCell: RecurrentCell {
     @inlinable @inline(__always)
     public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
                               continues: Bool, _ a: borrowing StepArguments) {
-        let H = a.hidden, x = a.input(row: row, gates: 4)
+        let H = a.hidden, x = a.input(row: row, gates: gates)
         let i = vsigmoid(load(x + j, lanes) + recurrent[0])
         let f = vsigmoid(load(x + H + j, lanes) + recurrent[1])
         let g = vtanh(load(x + 2 * H + j, lanes) + recurrent[2])
@@ -188,13 +193,7 @@ public enum LSTMCell: RecurrentCell {
         let cell = f * previous + i * g
         store(cell, a.cell! + row * a.ldCell + j, lanes)
         store(o * vtanh(cell), a.output + row * a.ldOutput + j, lanes)
-        if let cache = a.gateCache {
-            let c = cache + row * 4 * H + j
-            store(i, c, lanes)
-            store(f, c + H, lanes)
-            store(g, c + 2 * H, lanes)
-            store(o, c + 3 * H, lanes)
-        }
+        a.cacheGates(i, f, g, o, row: row, unit: j, lanes: lanes)
     }
 }
 
