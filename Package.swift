@@ -26,12 +26,12 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "RNNModel", dependencies: ["CBLAS", "CCPUID", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512"],
+        .target(name: "RNNModel", dependencies: ["CBLAS", "CHardware", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512"],
                 swiftSettings: fast),
         // The step kernels' source, and its instantiation per instruction set:
         // each of those modules is compiled for its CPU and chosen at run time.
-        .systemLibrary(name: "CCPUID", path: "Sources/CCPUID"),
-        .target(name: "RNNKernels", swiftSettings: fast),
+        .systemLibrary(name: "CHardware", path: "Sources/CHardware"),
+        .target(name: "RNNKernels", dependencies: ["CHardware"], swiftSettings: fast),
         .target(name: "RNNKernelsAVX2", dependencies: ["RNNKernels"],
                 swiftSettings: fast + [.unsafeFlags(["-target-cpu", "haswell"])]),
         .target(name: "RNNKernelsAVX512", dependencies: ["RNNKernels"],

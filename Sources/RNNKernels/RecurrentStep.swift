@@ -10,6 +10,8 @@
 // wide copy into the baseline path. `RecurrentKernels.selected` (RNNModel)
 // picks one at run time from what the CPU reports.
 
+import CHardware
+
 /// What differs between instruction sets inside the kernels.
 public protocol InstructionSet {
     /// a·b + c, fused where the CPU has FMA (Swift never contracts on its own).
@@ -30,8 +32,8 @@ public enum Baseline: InstructionSet {
 public struct PackedRecurrentWeights: Sendable {
     public let hidden: Int
     public let gates: Int
-    public private(set) var weights: [Float]
-    public private(set) var bias: [Float]
+    public private(set) var weights: AlignedFloats
+    public private(set) var bias: AlignedFloats
 
     @inlinable public static var lanes: Int { Vector.scalarCount }
 
@@ -41,8 +43,8 @@ public struct PackedRecurrentWeights: Sendable {
         self.hidden = hidden
         self.gates = gates
         let chunks = (hidden + Self.lanes - 1) / Self.lanes
-        weights = [Float](repeating: 0, count: chunks * hidden * gates * Self.lanes)
-        bias = [Float](repeating: 0, count: chunks * gates * Self.lanes)
+        weights = AlignedFloats(count: chunks * hidden * gates * Self.lanes)
+        bias = AlignedFloats(count: chunks * gates * Self.lanes)
     }
 
     /// Packs W_hh (gates·hidden × hidden, row-major, gate blocks in the model's order) and b_hh.
@@ -51,22 +53,22 @@ public struct PackedRecurrentWeights: Sendable {
         pack(whh: whh, bhh: bhh)
     }
 
-    /// Repacks in place (training repacks after every optimizer step; no allocation).
+    /// Repacks in place (training repacks after every optimizer step; no
+    /// allocation unless a copy of this value still shares the buffers).
     public mutating func pack(whh: UnsafePointer<Float>, bhh: UnsafePointer<Float>) {
+        if !isKnownUniquelyReferenced(&weights) { weights = weights.copy() }
+        if !isKnownUniquelyReferenced(&bias) { bias = bias.copy() }
         let H = hidden, L = Self.lanes, gates = gates, chunks = chunks
-        weights.withUnsafeMutableBufferPointer { w in
-            bias.withUnsafeMutableBufferPointer { b in
-                for chunk in 0..<chunks {
-                    let panel = w.baseAddress! + chunk * H * gates * L
-                    for gate in 0..<gates {
-                        for lane in 0..<L {
-                            let unit = chunk * L + lane
-                            guard unit < H else { continue }
-                            let source = whh + (gate * H + unit) * H
-                            for k in 0..<H { panel[(k * gates + gate) * L + lane] = source[k] }
-                            b[(chunk * gates + gate) * L + lane] = bhh[gate * H + unit]
-                        }
-                    }
+        let w = weights.baseAddress, b = bias.baseAddress
+        for chunk in 0..<chunks {
+            let panel = w + chunk * H * gates * L
+            for gate in 0..<gates {
+                for lane in 0..<L {
+                    let unit = chunk * L + lane
+                    guard unit < H else { continue }
+                    let source = whh + (gate * H + unit) * H
+                    for k in 0..<H { panel[(k * gates + gate) * L + lane] = source[k] }
+                    b[(chunk * gates + gate) * L + lane] = bhh[gate * H + unit]
                 }
             }
         }
@@ -143,8 +145,8 @@ extension StepArguments {
 /// pre-activations W_hh·h + b_hh of its gates.
 public protocol RecurrentCell {
     static var gates: Int { get }
-    static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
-                       continues: Bool, _ a: borrowing StepArguments)
+    static func finish<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                                            continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type)
 }
 
 /// h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
@@ -152,10 +154,10 @@ public enum RNNCell: RecurrentCell {
     public static var gates: Int { 1 }
 
     @inlinable @inline(__always)
-    public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
-                              continues: Bool, _ a: borrowing StepArguments) {
+    public static func finish<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                                                   continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
         let x = a.input(row: row, gates: gates)
-        store(vtanh(load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
+        store(ISA.tanh(load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
     }
 }
 
@@ -164,13 +166,13 @@ public enum GRUCell: RecurrentCell {
     public static var gates: Int { 3 }
 
     @inlinable @inline(__always)
-    public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
-                              continues: Bool, _ a: borrowing StepArguments) {
+    public static func finish<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                                                   continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
         let H = a.hidden, x = a.input(row: row, gates: gates)
-        let r = vsigmoid(load(x + j, lanes) + recurrent[0])
-        let z = vsigmoid(load(x + H + j, lanes) + recurrent[1])
+        let r = ISA.sigmoid(load(x + j, lanes) + recurrent[0])
+        let z = ISA.sigmoid(load(x + H + j, lanes) + recurrent[1])
         let hn = recurrent[2]
-        let n = vtanh(load(x + 2 * H + j, lanes) + r * hn)
+        let n = ISA.tanh(load(x + 2 * H + j, lanes) + r * hn)
         let previous = continues ? load(a.previous + row * a.ldPrevious + j, lanes) : .zero
         store((1 - z) * n + z * previous, a.output + row * a.ldOutput + j, lanes)
         a.cacheGates(r, z, n, hn, row: row, unit: j, lanes: lanes)
@@ -182,17 +184,17 @@ public enum LSTMCell: RecurrentCell {
     public static var gates: Int { 4 }
 
     @inlinable @inline(__always)
-    public static func finish(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
-                              continues: Bool, _ a: borrowing StepArguments) {
+    public static func finish<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                                                   continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
         let H = a.hidden, x = a.input(row: row, gates: gates)
-        let i = vsigmoid(load(x + j, lanes) + recurrent[0])
-        let f = vsigmoid(load(x + H + j, lanes) + recurrent[1])
-        let g = vtanh(load(x + 2 * H + j, lanes) + recurrent[2])
-        let o = vsigmoid(load(x + 3 * H + j, lanes) + recurrent[3])
+        let i = ISA.sigmoid(load(x + j, lanes) + recurrent[0])
+        let f = ISA.sigmoid(load(x + H + j, lanes) + recurrent[1])
+        let g = ISA.tanh(load(x + 2 * H + j, lanes) + recurrent[2])
+        let o = ISA.sigmoid(load(x + 3 * H + j, lanes) + recurrent[3])
         let previous = continues ? load(a.previousCell! + row * a.ldCell + j, lanes) : .zero
         let cell = f * previous + i * g
         store(cell, a.cell! + row * a.ldCell + j, lanes)
-        store(o * vtanh(cell), a.output + row * a.ldOutput + j, lanes)
+        store(o * ISA.tanh(cell), a.output + row * a.ldOutput + j, lanes)
         a.cacheGates(i, f, g, o, row: row, unit: j, lanes: lanes)
     }
 }
@@ -206,13 +208,9 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let G: Int, 
     @inlinable @inline(__always)
     public static func run(_ a: StepArguments, _ packed: borrowing PackedRecurrentWeights) {
         precondition(Cell.gates == G && packed.gates == G && packed.hidden == a.hidden, "packed weights do not match the cell")
-        packed.weights.withUnsafeBufferPointer { weights in
-            packed.bias.withUnsafeBufferPointer { bias in
-                let chunks = packed.chunks
-                schedule(from: 0, to: a.continuing, k: a.hidden, a, weights.baseAddress!, bias.baseAddress!, chunks: chunks)
-                schedule(from: a.continuing, to: a.rows, k: 0, a, weights.baseAddress!, bias.baseAddress!, chunks: chunks)
-            }
-        }
+        let weights = UnsafePointer(packed.weights.baseAddress), bias = UnsafePointer(packed.bias.baseAddress)
+        schedule(from: 0, to: a.continuing, k: a.hidden, a, weights, bias, chunks: packed.chunks)
+        schedule(from: a.continuing, to: a.rows, k: 0, a, weights, bias, chunks: packed.chunks)
     }
 
     @inlinable @inline(__always)
@@ -261,6 +259,13 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let G: Int, 
                                                _ panels: InlineArray<TC, UnsafePointer<Float>>, firstChunk: Int,
                                                k K: Int, _ a: borrowing StepArguments, _ bias: UnsafePointer<Float>) {
         let L = PackedRecurrentWeights.lanes
+        // At inference the input projections are rows of a per-token table too
+        // large for L2, read at random tokens: ask for them now, and the k loop
+        // below hides the latency (without it, a third of the step waits on them).
+        for r in 0..<TR {
+            let x = a.input(row: firstRow + r, gates: G)
+            for c in 0..<TC { for g in 0..<G { rnnkit_prefetch(x + g * a.hidden + (firstChunk + c) * L) } }
+        }
         var accumulators = InlineArray<TR, InlineArray<TC, InlineArray<G, Vector>>>(
             repeating: InlineArray(repeating: InlineArray(repeating: .zero)))
         for c in 0..<TC {
@@ -301,9 +306,9 @@ extension RecurrentStep {
     static func finish(_ sums: UnsafePointer<Vector>, row: Int, unit j: Int, continues: Bool, _ a: StepArguments) {
         let L = PackedRecurrentWeights.lanes
         if a.hidden - j >= L {
-            Cell.finish(sums, row: row, unit: j, lanes: L, continues: continues, a)
+            Cell.finish(sums, row: row, unit: j, lanes: L, continues: continues, a, ISA.self)
         } else {
-            Cell.finish(sums, row: row, unit: j, lanes: a.hidden - j, continues: continues, a)
+            Cell.finish(sums, row: row, unit: j, lanes: a.hidden - j, continues: continues, a, ISA.self)
         }
     }
 }

@@ -31,31 +31,36 @@ public func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
     return unsafeBitCast((bits & ~(below | above)) | (lowBits & below) | (highBits & above), to: Vector.self)
 }
 
-/// e^x to about 2 ulp: range reduction to [-ln2/2, ln2/2], a degree-6
-/// polynomial, and the exponent put back into the float's bits. Rounding uses
-/// the 1.5·2^23 trick so everything stays in vector registers (a float→int
-/// conversion would be scalarized on baseline x86-64).
-@_transparent
-public func vexp(_ x: Vector) -> Vector {
-    let x = clamp(x, -87, 88)
-    let magic = Vector(repeating: 12_582_912)  // 1.5 · 2^23
-    let shifted = x * 1.442_695_04 + magic
-    let n = shifted - magic                   // round(x / ln 2), ties to even
-    let r = x - n * 0.693_145_751_953_125 - n * 1.428_606_765_330_187e-06
-    var p = Vector(repeating: 1.0 / 720)
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
-    // The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field.
-    let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
-    return p * unsafeBitCast(exponent, to: Vector.self)
+extension InstructionSet {
+    /// e^x to about 2 ulp: range reduction to [-ln2/2, ln2/2], a degree-6
+    /// polynomial (fused multiply-adds where the instruction set has them: they
+    /// shorten its dependency chain, which is what the step epilogue waits on),
+    /// and the exponent put back into the float's bits. Rounding uses the
+    /// 1.5·2^23 trick so everything stays in vector registers (a float→int
+    /// conversion would be scalarized on baseline x86-64).
+    @_transparent
+    public static func exp(_ x: Vector) -> Vector {
+        let x = clamp(x, -87, 88)
+        let magic = Vector(repeating: 12_582_912)  // 1.5 · 2^23
+        let shifted = multiplyAdd(x, Vector(repeating: 1.442_695_04), magic)
+        let n = shifted - magic                   // round(x / ln 2), ties to even
+        let r = multiplyAdd(n, Vector(repeating: -1.428_606_765_330_187e-06),
+                            multiplyAdd(n, Vector(repeating: -0.693_145_751_953_125), x))
+        var p = Vector(repeating: 1.0 / 720)
+        p = multiplyAdd(p, r, Vector(repeating: 1.0 / 120))
+        p = multiplyAdd(p, r, Vector(repeating: 1.0 / 24))
+        p = multiplyAdd(p, r, Vector(repeating: 1.0 / 6))
+        p = multiplyAdd(p, r, Vector(repeating: 0.5))
+        p = multiplyAdd(p, r, Vector(repeating: 1))
+        p = multiplyAdd(p, r, Vector(repeating: 1))
+        // The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field.
+        let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+        return p * unsafeBitCast(exponent, to: Vector.self)
+    }
+
+    @_transparent
+    public static func sigmoid(_ x: Vector) -> Vector { 1 / (1 + exp(-x)) }
+
+    @_transparent
+    public static func tanh(_ x: Vector) -> Vector { 2 / (1 + exp(-2 * x)) - 1 }
 }
-
-@_transparent
-public func vsigmoid(_ x: Vector) -> Vector { 1 / (1 + vexp(-x)) }
-
-@_transparent
-public func vtanh(_ x: Vector) -> Vector { 2 / (1 + vexp(-2 * x)) - 1 }

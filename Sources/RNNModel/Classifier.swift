@@ -12,7 +12,7 @@ public struct Classifier: Sendable {
     public let parameters: [Float]
     public let file: ModelFile
     /// Layer 0's per-token input projections (see `Network.tokenProjectionTables`).
-    let tokenProjections: [[Float]]?
+    let tokenProjections: [AlignedFloats]?
     /// W_hh and b_hh packed for the step kernel once, at load.
     let recurrentWeights: [PackedRecurrentWeights]
 

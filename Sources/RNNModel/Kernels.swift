@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CBLAS
-import CCPUID
+import CHardware
 import RNNKernels
 import RNNKernelsAVX2
 import RNNKernelsAVX512

@@ -43,18 +43,17 @@ public struct Network: Sendable {
 
     /// Layer 0's input projection W_ih·embedding(v) + b_ih for every token v,
     /// one table per direction (V × gates·H): inference turns that GEMM into row copies.
-    public func tokenProjectionTables(_ parameters: UnsafePointer<Float>) -> [[Float]] {
+    /// Aligned, so that a chunk of a row is one cache line (the step kernel prefetches it).
+    public func tokenProjectionTables(_ parameters: UnsafePointer<Float>) -> [AlignedFloats] {
         let a = architecture
         let V = a.vocabularySize, E = a.embedding, G = a.gateWidth
         return (0..<a.directions).map { direction in
             let prefix = ParameterLayout.prefix(layer: 0, direction: direction)
-            var table = [Float](repeating: 0, count: V * G)
-            table.withUnsafeMutableBufferPointer { t in
-                let bih = parameters + layout.offset(prefix + "b_ih")
-                for v in 0..<V { (t.baseAddress! + v * G).update(from: bih, count: G) }
-                gemm(transposeB: true, m: V, n: G, k: E, parameters + layout.offset("embedding"), lda: E,
-                     parameters + layout.offset(prefix + "w_ih"), ldb: E, beta: 1, t.baseAddress!, ldc: G)
-            }
+            let table = AlignedFloats(count: V * G)
+            let bih = parameters + layout.offset(prefix + "b_ih")
+            for v in 0..<V { (table.baseAddress + v * G).update(from: bih, count: G) }
+            gemm(transposeB: true, m: V, n: G, k: E, parameters + layout.offset("embedding"), lda: E,
+                 parameters + layout.offset(prefix + "w_ih"), ldb: E, beta: 1, table.baseAddress, ldc: G)
             return table
         }
     }
@@ -84,7 +83,7 @@ public struct Network: Sendable {
     /// for layer 0 and `recurrentWeights` (see `packedRecurrentWeights`); training
     /// packs the recurrent weights afresh on every call, as they change every step.
     public func forward(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace, dropout: inout Dropout?,
-                        recordGates: Bool = true, tokenProjections: [[Float]]? = nil,
+                        recordGates: Bool = true, tokenProjections: [AlignedFloats]? = nil,
                         recurrentWeights: [PackedRecurrentWeights]? = nil) {
         let a = architecture
         let H = a.hidden, D = a.directions, G = a.gateWidth
@@ -164,7 +163,7 @@ public struct Network: Sendable {
     }
 
     /// `tokenTable`: layer 0's inputs are read from it at each row's token instead of from the projection buffer.
-    private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int, tokenTable: [Float]?,
+    private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int, tokenTable: AlignedFloats?,
                           recurrentWeights: PackedRecurrentWeights, recordGates: Bool, workspace w: Workspace) {
         let a = architecture
         let H = a.hidden, G = a.gateWidth, ldo = H * a.directions
@@ -176,11 +175,12 @@ public struct Network: Sendable {
         }
         let order = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
         w.output[layer].withUnsafeMutableBufferPointer { outputBuffer in
-        (tokenTable ?? w.projection).withUnsafeBufferPointer { inputs in
+        w.projection.withUnsafeBufferPointer { projection in
         batch.tokens.withUnsafeBufferPointer { tokens in
         w.gates[slot].withUnsafeMutableBufferPointer { gates in
         w.cells[slot].withUnsafeMutableBufferPointer { cells in
             let output = outputBuffer.baseAddress! + column
+            let inputs = tokenTable.map { UnsafePointer($0.baseAddress) } ?? projection.baseAddress!
             for (index, t) in order.enumerated() {
                 let n = batch.batchSizes[t], start = batch.stepOffsets[t]
                 // Rows that continue from the previous step taken, and where its states are.
@@ -189,7 +189,7 @@ public struct Network: Sendable {
                 let previousStart = previousStep.map { batch.stepOffsets[$0] } ?? 0
                 let isLSTM = a.cell == .lstm
                 step(StepArguments(rows: n, continuing: previousCount, hidden: H,
-                                   input: inputs.baseAddress! + (tokenTable == nil ? start * G : 0),
+                                   input: inputs + (tokenTable == nil ? start * G : 0),
                                    inputTokens: tokenTable == nil ? nil : tokens.baseAddress! + start,
                                    previous: output + previousStart * ldo, ldPrevious: ldo, output: output + start * ldo, ldOutput: ldo,
                                    previousCell: isLSTM ? cells.baseAddress! + previousStart * H : nil,
@@ -253,7 +253,7 @@ public func softmaxRows(_ logits: inout [Float], classes: Int) {
         for c in 0..<classes { largest = max(largest, logits[r * classes + c]) }
         var sum: Float = 0
         for c in 0..<classes {
-            let e = vexp(Vector(repeating: logits[r * classes + c] - largest))[0]
+            let e = Baseline.exp(Vector(repeating: logits[r * classes + c] - largest))[0]
             logits[r * classes + c] = e
             sum += e
         }

@@ -222,7 +222,7 @@ struct GradientStep {
             while j < H {
                 let w = min(Vector.scalarCount, H - j)
                 let i = load(cache + j, w), f = load(cache + H + j, w), g = load(cache + 2 * H + j, w), o = load(cache + 3 * H + j, w)
-                let tc = vtanh(load(c + row * H + j, w))
+                let tc = Baseline.tanh(load(c + row * H + j, w))
                 let previous = row < previousCount ? load(cPrevious + row * H + j, w) : .zero
                 let dhTotal = incoming(dOut, ldo: ldo, carryH, row: row, at: j, w)
                 var dc = dhTotal * o * (1 - tc * tc)

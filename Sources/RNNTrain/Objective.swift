@@ -53,7 +53,7 @@ public struct Objective {
             var largest = -Float.infinity
             for c in 0..<C { largest = max(largest, logits[row + c]) }
             var sum = 0.0
-            for c in 0..<C { sum += Double(vexp(Vector(repeating: logits[row + c] - largest))[0]) }
+            for c in 0..<C { sum += Double(Baseline.exp(Vector(repeating: logits[row + c] - largest))[0]) }
             loss += Double(largest) + log(sum) - Double(logits[row + label])
             var best = 0
             for c in 1..<C where probabilities[row + c] > probabilities[row + best] { best = c }

@@ -1,5 +1,6 @@
-// Which vector instruction sets the CPU and the OS both support, read with
-// CPUID and XGETBV (Swift has no inline assembly). Header-only: static inline.
+// What Swift cannot say about the hardware: which vector instruction sets the
+// CPU and the OS both support (CPUID, XGETBV), and a prefetch hint. Header-only:
+// static inline, so the hint is inlined into the kernels that use it.
 #include <cpuid.h>
 
 enum {
@@ -25,3 +26,6 @@ static inline unsigned rnnkit_cpu_features(void) {
     if ((ebx & (f | dq | cd | bw | vl)) == (f | dq | cd | bw | vl) && (xcr0_low & 0xE0) == 0xE0) features |= RNNKIT_CPU_AVX512;
     return features;
 }
+
+// Asks for the cache line holding `address` ahead of its use (read, keep in all levels).
+static inline void rnnkit_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
