@@ -98,12 +98,16 @@ public struct StepArguments {
     /// Post-activation gates for backpropagation, 4·hidden per row (GRU: r z n and
     /// the recurrent n-projection; LSTM: i f g o); nil at inference.
     public var gateCache: UnsafeMutablePointer<Float>?
+    /// Sums W_hh·h from the last k to the first. Alternate steps set it: at
+    /// batch 1 W_hh (196 KB at hidden 128) streams from L2 every step, and the
+    /// part the previous step read last is still in L1 if it comes first.
+    public var descending: Bool
 
     public init(rows: Int, continuing: Int, hidden: Int, input: UnsafePointer<Float>,
                 inputTokens: UnsafePointer<Int32>? = nil,
                 previous: UnsafePointer<Float>, ldPrevious: Int, output: UnsafeMutablePointer<Float>, ldOutput: Int,
                 previousCell: UnsafePointer<Float>? = nil, cell: UnsafeMutablePointer<Float>? = nil, ldCell: Int = 0,
-                gateCache: UnsafeMutablePointer<Float>? = nil) {
+                gateCache: UnsafeMutablePointer<Float>? = nil, descending: Bool = false) {
         self.rows = rows
         self.continuing = continuing
         self.hidden = hidden
@@ -117,6 +121,7 @@ public struct StepArguments {
         self.cell = cell
         self.ldCell = ldCell
         self.gateCache = gateCache
+        self.descending = descending
     }
 }
 
@@ -274,7 +279,9 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let G: Int, 
                 for r in 0..<TR { accumulators[r][c][g] = b }
             }
         }
-        for k in 0..<K {
+        let descending = a.descending
+        for i in 0..<K {
+            let k = descending ? K - 1 - i : i
             for c in 0..<TC {
                 let w = panels[c] + k * G * L
                 let weights = InlineArray<G, Vector> { load(w + $0 * L, L) }

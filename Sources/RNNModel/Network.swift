@@ -194,7 +194,8 @@ public struct Network: Sendable {
                                    previous: output + previousStart * ldo, ldPrevious: ldo, output: output + start * ldo, ldOutput: ldo,
                                    previousCell: isLSTM ? cells.baseAddress! + previousStart * H : nil,
                                    cell: isLSTM ? cells.baseAddress! + start * H : nil, ldCell: H,
-                                   gateCache: recordGates && a.cell != .rnn ? gates.baseAddress! + start * 4 * H : nil),
+                                   gateCache: recordGates && a.cell != .rnn ? gates.baseAddress! + start * 4 * H : nil,
+                                   descending: index % 2 == 1),
                      recurrentWeights)
             }
         }}}}}

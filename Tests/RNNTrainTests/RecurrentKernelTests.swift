@@ -5,7 +5,8 @@ import RNNModel
 /// Every step kernel this CPU can run (AVX-512, AVX2, baseline) against the
 /// cell equations evaluated in Double from the unpacked weights. Sizes cover
 /// full row tiles, leftover single rows, rows starting from a zero state and
-/// a last chunk narrower than a vector.
+/// a last chunk narrower than a vector; k summed in both directions; inputs
+/// given per row or read from a per-token table.
 final class RecurrentKernelTests: XCTestCase {
     func reference(_ cell: CellKind, rows: Int, continuing: Int, hidden H: Int, input: [Float], previous: [Float],
                    previousCell: [Float], whh: [Float], bhh: [Float]) -> (h: [Float], c: [Float], gates: [Float]) {
@@ -57,27 +58,34 @@ final class RecurrentKernelTests: XCTestCase {
                 let expected = reference(cell, rows: rows, continuing: continuing, hidden: hidden, input: input, previous: previous,
                                          previousCell: previousCell, whh: whh, bhh: bhh)
                 let packed = PackedRecurrentWeights(whh: whh, bhh: bhh, hidden: hidden, gates: G)
+                // The table holds the rows' inputs in reverse order; row r reads token rows - 1 - r.
+                let table = (0..<rows).reversed().flatMap { input[$0 * G * hidden..<($0 + 1) * G * hidden] }
+                let tokens = (0..<rows).map { Int32(rows - 1 - $0) }
                 for kernels in RecurrentKernels.available {
+                for descending in [false, true] {
+                for fromTable in [false, true] {
                     var h = [Float](repeating: .nan, count: rows * hidden), c = h
                     var cache = [Float](repeating: .nan, count: rows * 4 * hidden)
-                    input.withUnsafeBufferPointer { input in
+                    (fromTable ? table : input).withUnsafeBufferPointer { input in
+                    tokens.withUnsafeBufferPointer { tokens in
                     previous.withUnsafeBufferPointer { previous in
                     previousCell.withUnsafeBufferPointer { previousCell in
                     h.withUnsafeMutableBufferPointer { h in
                     c.withUnsafeMutableBufferPointer { c in
                     cache.withUnsafeMutableBufferPointer { cache in
                         let arguments = StepArguments(rows: rows, continuing: continuing, hidden: hidden, input: input.baseAddress!,
-                                                      previous: previous.baseAddress!, ldPrevious: hidden,
+                                                      inputTokens: fromTable ? tokens.baseAddress! : nil, previous: previous.baseAddress!, ldPrevious: hidden,
                                                       output: h.baseAddress!, ldOutput: hidden,
                                                       previousCell: previousCell.baseAddress!, cell: c.baseAddress!, ldCell: hidden,
-                                                      gateCache: cache.baseAddress!)
+                                                      gateCache: cache.baseAddress!, descending: descending)
                         switch cell {
                         case .rnn: kernels.rnn(arguments, packed)
                         case .gru: kernels.gru(arguments, packed)
                         case .lstm: kernels.lstm(arguments, packed)
                         }
-                    }}}}}}
+                    }}}}}}}
                     let what = "\(kernels.instructionSet) \(cell) hidden \(hidden) rows \(rows) continuing \(continuing)"
+                        + (descending ? " descending" : "") + (fromTable ? " from a token table" : "")
                     func compare(_ actual: [Float], _ wanted: [Float], _ name: String) {
                         let worst = zip(actual, wanted).map { abs($0 - $1) }.max() ?? 0
                         XCTAssert(worst <= 2e-5, "\(what): \(name) differs by \(worst)")
@@ -85,7 +93,7 @@ final class RecurrentKernelTests: XCTestCase {
                     compare(h, expected.h, "h")
                     if cell == .lstm { compare(c, expected.c, "c") }
                     if cell != .rnn { compare(cache, expected.gates, "gate cache") }
-                }
+                }}}
             }
         }
     }
