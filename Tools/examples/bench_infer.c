@@ -2,7 +2,8 @@
  *
  *   bench_infer MODEL THREADS < texts.txt      (one text per line)
  *
- * Prints: model load time; single-text latency (tokenization included) median
+ * Prints: model load time; the mean number of ids the model reads per text
+ * (the recurrent steps it runs); single-text latency (tokenization included) median
  * and p99 with texts/s on one thread; batch-256 texts/s on THREADS threads, each
  * classifying its own share; and peak RSS.
  */
@@ -78,6 +79,14 @@ int main(int argc, char **argv) {
     if (rnn_model_load(argv[1], &model) != RNN_OK) { fprintf(stderr, "bench_infer: %s\n", rnn_last_error()); return 1; }
     double load = now() - start;
     labels = rnn_model_label_count(model);
+    size_t id_capacity = 1 << 20, steps = 0;
+    int32_t *ids = malloc(id_capacity * sizeof(int32_t));
+    for (size_t i = 0; i < count; i++) {
+        size_t n = 0;
+        if (rnn_tokenize(model, texts[i], lengths[i], ids, id_capacity, &n) != RNN_OK) { fprintf(stderr, "bench_infer: %s\n", rnn_last_error()); return 1; }
+        steps += n;
+    }
+    free(ids);
 
     float *probabilities = malloc(labels * sizeof(float));
     int32_t best;
@@ -93,6 +102,7 @@ int main(int argc, char **argv) {
     }
     qsort(latency, single, sizeof(double), compare);
     printf("load %.1f ms\n", load * 1e3);
+    printf("steps %.1f per text (mean over %zu texts)\n", (double)steps / count, count);
     printf("batch 1, 1 thread: median %.3f ms, p99 %.3f ms, %.0f texts/s (%zu texts)\n",
            latency[single / 2] * 1e3, latency[(size_t)(single * 0.99)] * 1e3, single / total, single);
     printf("batch 1, %d threads: %.0f texts/s\n", threads, run_threads(threads, 1));
