@@ -41,7 +41,8 @@ public final class Trainer {
         let network = Network(architecture)
         objective = Objective(network: network)
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
-        optimizer = Optimizer(config: config, count: parameters.count)
+        precondition(network.layout.offset("embedding") == 0, "the optimizer's lazy rows are the embedding, first in the layout")
+        optimizer = Optimizer(config: config, count: parameters.count, lazyRows: architecture.vocabularySize, rowWidth: architecture.embedding)
         scratches = (0..<config.threads).map { _ in Objective.Scratch() }
         gradients = Array(repeating: [Float](repeating: 0, count: parameters.count), count: config.threads)
         useSingleThreadedBLAS()
@@ -85,6 +86,9 @@ public final class Trainer {
         var slices: [[Int]] = Array(repeating: [], count: threads)
         // Interleaved slices: each thread gets a similar mix of lengths.
         for (i, index) in batch.enumerated() { slices[i % threads].append(index) }
+        // The embedding rows this batch reads, brought up to date first (see Optimizer).
+        let rows = embeddingRows(tokens: batch.flatMap { data.sequences[$0] })
+        optimizer.catchUp(&parameters, rows: rows)
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             let seed = config.seed ^ (UInt64(epoch) << 40) ^ (UInt64(batchIndex) << 8) ^ UInt64(t)
@@ -102,7 +106,8 @@ public final class Trainer {
         }
         // Only the embedding rows of this batch's tokens can be nonzero: the
         // passes over the gradient skip the rest of the (large) embedding table.
-        let regions = gradientRegions(tokens: batch.flatMap { data.sequences[$0] })
+        let E = architecture.embedding
+        let regions = rows.map { $0 * E..<($0 + 1) * E } + [architecture.vocabularySize * E..<parameters.count]
         // Summed in a fixed order: the same thread count gives the same bits.
         // (A multi-process run would sum these across processes here too.)
         for t in 1..<max(threads, 1) {
@@ -120,7 +125,7 @@ public final class Trainer {
         }
         Optimizer.clip(&gradients[0], regions: regions, to: config.clipNorm)
         let lr = config.learningRate(step: optimizer.steps, total: totalSteps)
-        optimizer.step(&parameters, gradient: gradients[0], learningRate: lr)
+        optimizer.step(&parameters, gradient: gradients[0], learningRate: lr, rows: rows)
         for t in 0..<threads {
             gradients[t].withUnsafeMutableBufferPointer { g in
                 for region in regions { (g.baseAddress! + region.lowerBound).update(repeating: 0, count: region.count) }
@@ -128,18 +133,15 @@ public final class Trainer {
         }
     }
 
-    /// The parts of the gradient a batch can touch: its tokens' embedding rows, and everything after the embedding.
-    func gradientRegions(tokens: [Int32]) -> [Range<Int>] {
-        let E = architecture.embedding
+    /// The distinct tokens of a batch, in order: the embedding rows it reads and can move.
+    func embeddingRows(tokens: [Int32]) -> [Int] {
         var seen = [Bool](repeating: false, count: architecture.vocabularySize)
-        var regions: [Range<Int>] = []
+        var rows: [Int] = []
         for token in tokens where !seen[Int(token)] {
             seen[Int(token)] = true
-            regions.append(Int(token) * E..<(Int(token) + 1) * E)
+            rows.append(Int(token))
         }
-        regions.sort { $0.lowerBound < $1.lowerBound }
-        regions.append(architecture.vocabularySize * E..<parameters.count)
-        return regions
+        return rows.sorted()
     }
 
     /// The optimizer steps of epoch `epoch` (0-based), without evaluation.
@@ -155,6 +157,7 @@ public final class Trainer {
             progress?.update(Double(totals.examples), detail: String(format: "loss %.4f · %.0f samples/s", totals.lossSum / Double(max(totals.examples, 1)),
                                                                       Double(totals.examples) / max(elapsed, 1e-9)))
         }
+        optimizer.settle(&parameters)
         progress?.finish()
         return totals
     }
@@ -264,9 +267,7 @@ public final class Trainer {
             throw DataError(file: path, "parameter count does not match the model")
         }
         self.parameters = parameters
-        optimizer.first = first
-        optimizer.second = second
-        optimizer.steps = Int(steps)
+        optimizer.restore(first: first, second: second, steps: Int(steps))
         history = try JSONDecoder().decode([EpochRecord].self, from: Data(historyJSON.utf8))
         return Int(done)
     }

@@ -11,7 +11,7 @@ import RNNTrain
 //   rnnbench parquet FILE TEXT LABEL  decoding a Parquet file to (text, label) pairs, best of 5
 //   rnnbench sgemm                    OpenBLAS sgemm GFLOP/s on one thread (the peak we compare with)
 //   rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN PADDING THREADS EXAMPLES
-//                                     training samples/s and GFLOP/s (no evaluation)
+//                                     training samples/s and GFLOP/s of a second epoch (no evaluation)
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("rnnbench: \(message)\n".utf8))
     exit(2)
@@ -123,7 +123,7 @@ case "train":
         config.hidden = hidden
         config.threads = threads
         config.policy = SequencePolicy(maxLength: Int(rest[4]).flatMap { $0 > 0 ? $0 : nil }, padding: padding)
-        config.epochs = 1
+        config.epochs = 2
         let shard = try dataset.load(split: "train")
         var data = LabeledSequences(shard: shard, policy: config.policy, special: dataset.tokenizer.specialIDs)
         var rng = SplitMix64(seed: 1)
@@ -135,8 +135,11 @@ case "train":
         let tokens = data.sequences.reduce(0) { $0 + $1.count }
         // Multiply-adds per token: W_ih and W_hh forward; backward twice that (weight and input gradients).
         let flops = 3 * 2 * Double(architecture.gateWidth * (embed + hidden)) * Double(tokens)
-        let start = DispatchTime.now().uptimeNanoseconds
+        // The second epoch is timed: by then the batches have read most of the
+        // vocabulary, so the optimizer's lazy rows cost what they do in a long run.
         trainer.trainEpoch(0, train: data)
+        let start = DispatchTime.now().uptimeNanoseconds
+        trainer.trainEpoch(1, train: data)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         print(String(format: "train %@ embed %d hidden %d, max length %@, padding %@, %d threads: %d examples (%.1f tokens each) in %.2f s: %.0f samples/s, %.1f GFLOP/s",
                      cell.rawValue, embed, hidden, rest[4] == "0" ? "none" : rest[4], padding.rawValue, threads, data.count,

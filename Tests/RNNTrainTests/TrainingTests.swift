@@ -140,6 +140,50 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(gradient[1], 0.8, accuracy: 1e-6)
     }
 
+    /// The embedding rows are updated lazily (replayed when next read); the
+    /// result must be the dense update's, bit for bit — for every rule, with
+    /// and without decay, across a save and restore.
+    func testLazyRowsEndExactlyAsTheDenseUpdate() {
+        let rows = 9, width = 20, count = rows * width + 37
+        for (rule, decay) in [(TrainConfig.OptimizerKind.sgd, Float(0)), (.sgd, 0.01), (.adam, 0), (.adam, 0.01), (.adamw, 0), (.adamw, 0.1)] {
+            var c = TrainConfig()
+            c.optimizer = rule
+            c.weightDecay = decay
+            c.momentum = 0.9
+            c.threads = 2
+            var rng = SplitMix64(seed: 11)
+            let initial = (0..<count).map { _ in Float(rng.nextUnit()) - 0.5 }
+            var dense = Optimizer(config: c, count: count), lazy = Optimizer(config: c, count: count, lazyRows: rows, rowWidth: width)
+            var denseParameters = initial, lazyParameters = initial
+            for step in 0..<40 {
+                // Rows 7 and 8 are never read; the others now and then.
+                let touched = (0..<7).filter { _ in rng.next() % 3 == 0 }
+                var gradient = [Float](repeating: 0, count: count)
+                for row in touched { for i in row * width..<(row + 1) * width { gradient[i] = Float(rng.nextUnit()) - 0.5 } }
+                for i in rows * width..<count { gradient[i] = Float(rng.nextUnit()) - 0.5 }
+                let lr = 0.01 * Float(40 - step) / 40
+                lazy.catchUp(&lazyParameters, rows: touched)
+                for row in touched {
+                    XCTAssertEqual(lazyParameters[row * width..<(row + 1) * width], denseParameters[row * width..<(row + 1) * width],
+                                   "\(rule) decay \(decay): row \(row) caught up before step \(step + 1)")
+                }
+                dense.step(&denseParameters, gradient: gradient, learningRate: lr)
+                lazy.step(&lazyParameters, gradient: gradient, learningRate: lr, rows: touched)
+                if step == 25 {
+                    lazy.settle(&lazyParameters)
+                    var restored = Optimizer(config: c, count: count, lazyRows: rows, rowWidth: width)
+                    restored.restore(first: lazy.first, second: lazy.second, steps: lazy.steps)
+                    lazy = restored
+                }
+            }
+            lazy.settle(&lazyParameters)
+            XCTAssertEqual(lazyParameters, denseParameters, "\(rule) decay \(decay): parameters")
+            XCTAssertEqual(lazy.first, dense.first, "\(rule) decay \(decay): first moments")
+            XCTAssertEqual(lazy.second, dense.second, "\(rule) decay \(decay): second moments")
+            XCTAssertNotEqual(lazyParameters, initial)
+        }
+    }
+
     func testLearningRateSchedules() {
         var c = TrainConfig()
         c.learningRate = 1
