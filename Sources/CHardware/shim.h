@@ -1,6 +1,7 @@
 // What Swift cannot say about the hardware: which vector instruction sets the
-// CPU and the OS both support (CPUID, XGETBV), and a prefetch hint. Header-only:
-// static inline, so the hint is inlined into the kernels that use it.
+// CPU and the OS both support (CPUID, XGETBV), a prefetch hint, and square roots
+// the loop vectorizer can widen. Header-only: static inline, so each is inlined
+// (and compiled for the instruction set) of the Swift code that calls it.
 #include <cpuid.h>
 
 enum {
@@ -29,3 +30,9 @@ static inline unsigned rnnkit_cpu_features(void) {
 
 // Asks for the cache line holding `address` ahead of its use (read, keep in all levels).
 static inline void rnnkit_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
+
+// x[i] = √x[i]. Swift's Float.squareRoot() keeps a libm fallback for errno that
+// stops LLVM from vectorizing it; the elementwise builtin has none.
+static inline void rnnkit_square_roots(float *x, long count) {
+    for (long i = 0; i < count; i++) x[i] = __builtin_elementwise_sqrt(x[i]);
+}

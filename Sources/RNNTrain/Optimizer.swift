@@ -1,3 +1,4 @@
+import CHardware
 import Foundation
 
 /// SGD with momentum, Adam and AdamW over one flat parameter vector, with
@@ -194,15 +195,21 @@ public struct Optimizer: Sendable {
             let v = v!
             let coupled: Float = c.optimizer == .adam ? decay : 0
             let b1 = c.beta1, b2 = c.beta2, eps = c.epsilon, stepSize = s.stepSize, ic2 = s.inverseCorrection2, shrink = s.shrink
-            while i + V.scalarCount <= range.upperBound {
-                let weights = load(p, i)
-                let gi = (g.map { load($0, i) } ?? .zero) + coupled * weights
-                let mi = b1 * load(m, i) + (1 - b1) * gi
-                let vi = b2 * load(v, i) + (1 - b2) * gi * gi
-                store(mi, m, i)
-                store(vi, v, i)
-                store(weights * shrink - stepSize * mi / ((vi * ic2).squareRoot() + eps), p, i)
-                i += V.scalarCount
+            // Square roots in one vectorized pass over a scratch row (see rnnkit_square_roots).
+            withUnsafeTemporaryAllocation(of: V.self, capacity: 1) { scratch in
+                let roots = UnsafeMutableRawPointer(scratch.baseAddress!).assumingMemoryBound(to: Float.self)
+                while i + V.scalarCount <= range.upperBound {
+                    let weights = load(p, i)
+                    let gi = (g.map { load($0, i) } ?? .zero) + coupled * weights
+                    let mi = b1 * load(m, i) + (1 - b1) * gi
+                    let vi = b2 * load(v, i) + (1 - b2) * gi * gi
+                    store(mi, m, i)
+                    store(vi, v, i)
+                    store(vi * ic2, roots, 0)
+                    rnnkit_square_roots(roots, V.scalarCount)
+                    store(weights * shrink - stepSize * mi / (load(roots, 0) + eps), p, i)
+                    i += V.scalarCount
+                }
             }
             while i < range.upperBound {
                 let gi = (g?[i] ?? 0) + coupled * p[i]
