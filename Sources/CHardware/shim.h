@@ -1,7 +1,7 @@
 // What Swift cannot say about the hardware: which vector instruction sets the
 // CPU and the OS both support (CPUID, XGETBV), a prefetch hint, and square roots
 // the loop vectorizer can widen. Header-only: static inline, so each is inlined
-// (and compiled for the instruction set) of the Swift code that calls it.
+// into, and compiled for the instruction set of, the Swift code that calls it.
 #include <cpuid.h>
 
 enum {
