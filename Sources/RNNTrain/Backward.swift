@@ -18,6 +18,8 @@ struct Backward {
         var carryC: [Float] = []
         var nextCarryC: [Float] = []
         var dFeatures: [Float] = []
+        /// Layer 0's projection gradients summed per distinct token (see Workspace.distinctTokens).
+        var dDistinct: [Float] = []
     }
 
     /// Adds the gradient of the summed loss whose logit gradient is `dLogits` to `gradient`.
@@ -58,7 +60,10 @@ struct Backward {
 
         for layer in stride(from: a.layers - 1, through: 0, by: -1) {
             let inputWidth = a.inputWidth(layer: layer)
-            fit(&b.dInput, rows * inputWidth)
+            // Layer 0 may have one input row per distinct token: its rows' gradients are summed per token first.
+            let distinct = layer == 0 && !w.distinctTokens.isEmpty
+            let inputRows = distinct ? w.distinctTokens.count : rows
+            fit(&b.dInput, inputRows * inputWidth)
             for direction in 0..<D {
                 let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
                 let wih = layout.offset(prefix + "w_ih"), whh = layout.offset(prefix + "w_hh")
@@ -66,15 +71,23 @@ struct Backward {
                 fit(&b.dProjection, rows * G)
                 steps(batch, layer: layer, direction: direction, whh: parameters + whh, dWhh: gradient + whh, dBhh: gradient + bhh,
                       workspace: w, buffers: b)
+                if distinct {
+                    fit(&b.dDistinct, inputRows * G)
+                    b.dDistinct.withUnsafeMutableBufferPointer { dd in
+                        b.dProjection.withUnsafeBufferPointer { dp in
+                            for r in 0..<rows { addRow(dp.baseAddress! + r * G, into: dd.baseAddress! + Int(w.rowDistinct[r]) * G, count: G) }
+                        }
+                    }
+                }
                 // The input projection's gradients, one GEMM each for all steps.
-                b.dProjection.withUnsafeBufferPointer { dp in
+                (distinct ? b.dDistinct : b.dProjection).withUnsafeBufferPointer { dp in
                     w.layerInput[layer].withUnsafeBufferPointer { input in
-                        gemm(transposeA: true, m: G, n: inputWidth, k: rows, dp.baseAddress!, lda: G, input.baseAddress!, ldb: inputWidth,
+                        gemm(transposeA: true, m: G, n: inputWidth, k: inputRows, dp.baseAddress!, lda: G, input.baseAddress!, ldb: inputWidth,
                              beta: 1, gradient + wih, ldc: inputWidth)
                     }
-                    for r in 0..<rows { for g in 0..<G { gradient[bih + g] += dp[r * G + g] } }
+                    for r in 0..<inputRows { addRow(dp.baseAddress! + r * G, into: gradient + bih, count: G) }
                     b.dInput.withUnsafeMutableBufferPointer { di in
-                        gemm(m: rows, n: inputWidth, k: G, dp.baseAddress!, lda: G, parameters + wih, ldb: inputWidth,
+                        gemm(m: inputRows, n: inputWidth, k: G, dp.baseAddress!, lda: G, parameters + wih, ldb: inputWidth,
                              beta: 1, di.baseAddress!, ldc: inputWidth)
                     }
                 }
@@ -86,9 +99,11 @@ struct Backward {
             } else {
                 // Embedding rows get their tokens' gradients; the padding row gets none.
                 let embedding = layout.offset("embedding"), E = a.embedding
-                for r in 0..<rows where batch.tokens[r] != a.paddingID {
-                    let target = embedding + Int(batch.tokens[r]) * E
-                    for j in 0..<E { gradient[target + j] += b.dInput[r * E + j] }
+                let tokens = distinct ? w.distinctTokens[...] : batch.tokens[0..<rows]
+                b.dInput.withUnsafeBufferPointer { di in
+                    for (r, token) in tokens.enumerated() where token != a.paddingID {
+                        addRow(di.baseAddress! + r * E, into: gradient + embedding + Int(token) * E, count: E)
+                    }
                 }
             }
         }
@@ -155,6 +170,17 @@ struct Backward {
             swap(&b.carryC, &b.nextCarryC)
             carried = previousCount
         }
+    }
+}
+
+/// target[0..<count] += source[0..<count], a vector at a time.
+@inline(__always)
+func addRow(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
+    var j = 0
+    while j < count {
+        let w = min(Vector.scalarCount, count - j)
+        store(load(target + j, w) + load(source + j, w), target + j, w)
+        j += Vector.scalarCount
     }
 }
 
