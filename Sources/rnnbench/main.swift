@@ -11,7 +11,7 @@ import RNNTrain
 //   rnnbench parquet FILE TEXT LABEL  decoding a Parquet file to (text, label) pairs, best of 5
 //   rnnbench sgemm                    OpenBLAS sgemm GFLOP/s on one thread (the peak we compare with)
 //   rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN PADDING THREADS EXAMPLES
-//                                     training samples/s and GFLOP/s of a second epoch (no evaluation)
+//                                     training samples/s and dense-equivalent GFLOP/s of a second epoch (no evaluation)
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("rnnbench: \(message)\n".utf8))
     exit(2)
@@ -133,7 +133,9 @@ case "train":
                                         classes: dataset.manifest.labels.count, paddingID: dataset.tokenizer.specialIDs.padding)
         let trainer = Trainer(config: config, architecture: architecture, labels: dataset.manifest.labels)
         let tokens = data.sequences.reduce(0) { $0 + $1.count }
-        // Multiply-adds per token: W_ih and W_hh forward; backward twice that (weight and input gradients).
+        // Multiply-adds per token: W_ih and W_hh forward; backward twice that (weight and input
+        // gradients). Counted for every row, as the dense formulation does them: without input
+        // dropout layer 0 works per distinct token, so fewer are done.
         let flops = 3 * 2 * Double(architecture.gateWidth * (embed + hidden)) * Double(tokens)
         // The second epoch is timed: by then the batches have read most of the
         // vocabulary, so the optimizer's lazy rows cost what they do in a long run.
@@ -141,7 +143,7 @@ case "train":
         let start = DispatchTime.now().uptimeNanoseconds
         trainer.trainEpoch(1, train: data)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print(String(format: "train %@ embed %d hidden %d, max length %@, padding %@, %d threads: %d examples (%.1f tokens each) in %.2f s: %.0f samples/s, %.1f GFLOP/s",
+        print(String(format: "train %@ embed %d hidden %d, max length %@, padding %@, %d threads: %d examples (%.1f tokens each) in %.2f s: %.0f samples/s, %.1f GFLOP/s dense-equivalent",
                      cell.rawValue, embed, hidden, rest[4] == "0" ? "none" : rest[4], padding.rawValue, threads, data.count,
                      Double(tokens) / Double(data.count), seconds, Double(data.count) / seconds, flops / seconds / 1e9))
     } catch {
