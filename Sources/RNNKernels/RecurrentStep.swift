@@ -320,21 +320,23 @@ extension RecurrentStep {
     }
 }
 
-/// The step kernels of one instruction set.
+/// The kernels of one instruction set: the recurrent steps, and the
+/// per-step matrix products of their backpropagation.
 public struct RecurrentKernels: Sendable {
+    public typealias Step = @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
     public let instructionSet: String
-    public let rnn: @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
-    public let gru: @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
-    public let lstm: @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
+    public let rnn: Step
+    public let gru: Step
+    public let lstm: Step
+    public let product: @Sendable (MatrixArguments) -> Void
 
-    public init(instructionSet: String,
-                rnn: @escaping @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void,
-                gru: @escaping @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void,
-                lstm: @escaping @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void) {
+    public init(instructionSet: String, rnn: @escaping Step, gru: @escaping Step, lstm: @escaping Step,
+                product: @escaping @Sendable (MatrixArguments) -> Void) {
         self.instructionSet = instructionSet
         self.rnn = rnn
         self.gru = gru
         self.lstm = lstm
+        self.product = product
     }
 
     /// Runs on any x86-64. One row per tile: SSE has 16 registers of 4 floats.
@@ -342,5 +344,6 @@ public struct RecurrentKernels: Sendable {
         instructionSet: "baseline",
         rnn: { RecurrentStep<Baseline, RNNCell, 1, 2, 2>.run($0, $1) },
         gru: { RecurrentStep<Baseline, GRUCell, 3, 1, 1>.run($0, $1) },
-        lstm: { RecurrentStep<Baseline, LSTMCell, 4, 1, 1>.run($0, $1) })
+        lstm: { RecurrentStep<Baseline, LSTMCell, 4, 1, 1>.run($0, $1) },
+        product: { MatrixProduct<Baseline, 2, 1>.run($0) })
 }

@@ -14,4 +14,5 @@ public let avx2Kernels = RecurrentKernels(
     instructionSet: "avx2",
     rnn: { RecurrentStep<AVX2, RNNCell, 1, 4, 4>.run($0, $1) },
     gru: { RecurrentStep<AVX2, GRUCell, 3, 1, 2>.run($0, $1) },
-    lstm: { RecurrentStep<AVX2, LSTMCell, 4, 1, 2>.run($0, $1) })
+    lstm: { RecurrentStep<AVX2, LSTMCell, 4, 1, 2>.run($0, $1) },
+    product: { MatrixProduct<AVX2, 4, 1>.run($0) })

@@ -14,4 +14,5 @@ public let avx512Kernels = RecurrentKernels(
     instructionSet: "avx512",
     rnn: { RecurrentStep<AVX512, RNNCell, 1, 8, 8>.run($0, $1) },
     gru: { RecurrentStep<AVX512, GRUCell, 3, 8, 8>.run($0, $1) },
-    lstm: { RecurrentStep<AVX512, LSTMCell, 4, 6, 6>.run($0, $1) })
+    lstm: { RecurrentStep<AVX512, LSTMCell, 4, 6, 6>.run($0, $1) },
+    product: { MatrixProduct<AVX512, 8, 2>.run($0) })

@@ -123,6 +123,7 @@ struct Backward {
         }
         if b.dRecurrent.count < maxRows * G { b.dRecurrent = [Float](repeating: 0, count: maxRows * G) }
         let slot = layer * a.directions + direction
+        let product = RecurrentKernels.selected.product
         var carried = 0  // rows of this step that a later step continued from
         for index in stride(from: forwardOrder.count - 1, through: 0, by: -1) {
             let t = forwardOrder[index]
@@ -160,11 +161,13 @@ struct Backward {
                               nextCarryC: nextCarryC.baseAddress!)
                 }
                 // Recurrent projection: every row's bias, the continuing rows' weights and states.
-                for i in 0..<n { for g in 0..<G { dBhh[g] += dh[i * G + g] } }
-                gemm(transposeA: true, m: G, n: H, k: previousCount, dh, lda: G, out + previousStart * ldo, ldb: ldo,
-                     beta: 1, dWhh, ldc: H)
+                for i in 0..<n { addRow(dh + i * G, into: dBhh, count: G) }
+                guard previousCount > 0 else { return }
+                product(MatrixArguments(m: G, n: H, k: previousCount, a: dh, aRowStride: 1, aColumnStride: G,
+                                        b: out + previousStart * ldo, ldb: ldo, c: dWhh, ldc: H, accumulate: true))
                 // dL/dh of the previous step = direct path (GRU's z·dh) + dRecurrent · W_hh.
-                gemm(m: previousCount, n: H, k: G, dh, lda: G, whh, ldb: H, beta: a.cell == .gru ? 1 : 0, nextCarryH.baseAddress!, ldc: H)
+                product(MatrixArguments(m: previousCount, n: H, k: G, a: dh, aRowStride: G, aColumnStride: 1,
+                                        b: whh, ldb: H, c: nextCarryH.baseAddress!, ldc: H, accumulate: a.cell == .gru))
             }}}}}}}}}}
             swap(&b.carryH, &b.nextCarryH)
             swap(&b.carryC, &b.nextCarryC)

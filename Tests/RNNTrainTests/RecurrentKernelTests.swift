@@ -97,4 +97,43 @@ final class RecurrentKernelTests: XCTestCase {
             }
         }
     }
+
+    /// The per-step products of backpropagation: C (+)= A·B with A read row-major or
+    /// transposed, sizes with full and leftover row tiles and a partial last vector.
+    func testEveryAvailableMatrixProductMatchesDoubleArithmetic() {
+        var rng = SplitMix64(seed: 5)
+        for (m, n, k) in [(32, 128, 384), (19, 20, 7), (3, 37, 50), (1, 16, 1), (40, 33, 0)] {
+            for transposedA in [false, true] {
+                let a = (0..<m * k).map { _ in Float(rng.nextUnit()) * 2 - 1 }
+                let b = (0..<k * (n + 3)).map { _ in Float(rng.nextUnit()) * 2 - 1 }  // ldb = n + 3
+                let start = (0..<m * n).map { _ in Float(rng.nextUnit()) }
+                // Stored k × m when transposed: A[i][p] = a[p·m + i].
+                let (rowStride, columnStride) = transposedA ? (1, m) : (k, 1)
+                for accumulate in [false, true] {
+                    var expected = [Float](repeating: 0, count: m * n)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum = accumulate ? Double(start[i * n + j]) : 0
+                            for p in 0..<k { sum += Double(a[i * rowStride + p * columnStride]) * Double(b[p * (n + 3) + j]) }
+                            expected[i * n + j] = Float(sum)
+                        }
+                    }
+                    for kernels in RecurrentKernels.available {
+                        var c = start
+                        a.withUnsafeBufferPointer { a in
+                            b.withUnsafeBufferPointer { b in
+                                c.withUnsafeMutableBufferPointer { c in
+                                    kernels.product(MatrixArguments(m: m, n: n, k: k, a: a.baseAddress!, aRowStride: rowStride,
+                                                                    aColumnStride: columnStride, b: b.baseAddress!, ldb: n + 3,
+                                                                    c: c.baseAddress!, ldc: n, accumulate: accumulate))
+                                }
+                            }
+                        }
+                        let worst = zip(c, expected).map { abs($0 - $1) }.max() ?? 0
+                        XCTAssert(worst <= 1e-4, "\(kernels.instructionSet) \(m)×\(k)·\(k)×\(n) transposed \(transposedA) accumulate \(accumulate): off by \(worst)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,99 @@
+/// C (m × n, row-major) = A (m × k) · B (k × n, row-major), or C += it.
+/// A is read through two strides, so Aᵀ of a row-major matrix is A too.
+public struct MatrixArguments {
+    public var m: Int
+    public var n: Int
+    public var k: Int
+    public var a: UnsafePointer<Float>
+    /// A[i][p] is a[i·aRowStride + p·aColumnStride].
+    public var aRowStride: Int
+    public var aColumnStride: Int
+    public var b: UnsafePointer<Float>
+    public var ldb: Int
+    public var c: UnsafeMutablePointer<Float>
+    public var ldc: Int
+    public var accumulate: Bool
+
+    public init(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+                b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        self.m = m
+        self.n = n
+        self.k = k
+        self.a = a
+        self.aRowStride = aRowStride
+        self.aColumnStride = aColumnStride
+        self.b = b
+        self.ldb = ldb
+        self.c = c
+        self.ldc = ldc
+        self.accumulate = accumulate
+    }
+}
+
+/// The products of backpropagation through time, one step at a time: dW_hh
+/// += dGatesᵀ·h and dh = dGates·W_hh, with a batch slice (about 32 rows) on
+/// one side. OpenBLAS packs both operands on every such call; these tiles
+/// read them in place, Rows rows × Chunks vectors of columns in registers.
+public enum MatrixProduct<ISA: InstructionSet, let Rows: Int, let Chunks: Int> {
+    @inlinable @inline(__always)
+    public static func run(_ x: MatrixArguments) {
+        let L = Vector.scalarCount
+        let chunks = (x.n + L - 1) / L
+        let tiledRows = x.m / Rows * Rows
+        var chunk = 0
+        // Chunk-outer: a group's columns of B stay in cache while every row tile uses them.
+        while chunk < chunks {
+            let group = chunk
+            if chunk + Chunks <= chunks {
+                var row = 0
+                while row < tiledRows { tile(row, Rows, group, Chunks, x); row += Rows }
+                while row < x.m { tile(row, 1, group, Chunks, x); row += 1 }
+                chunk += Chunks
+            } else {
+                var row = 0
+                while row < tiledRows { tile(row, Rows, group, 1, x); row += Rows }
+                while row < x.m { tile(row, 1, group, 1, x); row += 1 }
+                chunk += 1
+            }
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func tile(_ firstRow: Int, _ rows: Int, _ firstChunk: Int, _ chunks: Int, _ x: MatrixArguments) {
+        if rows == Rows && chunks == Chunks {
+            block(firstRow, firstChunk, x, InlineArray<Rows, Int>.self, InlineArray<Chunks, Int>.self)
+        } else if rows == Rows {
+            block(firstRow, firstChunk, x, InlineArray<Rows, Int>.self, InlineArray<1, Int>.self)
+        } else if chunks == Chunks {
+            block(firstRow, firstChunk, x, InlineArray<1, Int>.self, InlineArray<Chunks, Int>.self)
+        } else {
+            block(firstRow, firstChunk, x, InlineArray<1, Int>.self, InlineArray<1, Int>.self)
+        }
+    }
+
+    /// TR rows × TC chunks (the metatypes only carry the sizes).
+    @inlinable @inline(never)
+    static func block<let TR: Int, let TC: Int>(_ firstRow: Int, _ firstChunk: Int, _ x: MatrixArguments,
+                                                _: InlineArray<TR, Int>.Type, _: InlineArray<TC, Int>.Type) {
+        let L = Vector.scalarCount
+        let lanes = InlineArray<TC, Int> { min(L, x.n - (firstChunk + $0) * L) }
+        var sums = InlineArray<TR, InlineArray<TC, Vector>>(repeating: InlineArray(repeating: .zero))
+        var aRows = InlineArray<TR, UnsafePointer<Float>> { x.a + (firstRow + $0) * x.aRowStride }
+        var b = x.b + firstChunk * L
+        for _ in 0..<x.k {
+            let columns = InlineArray<TC, Vector> { load(b + $0 * L, lanes[$0]) }
+            for r in 0..<TR {
+                let factor = Vector(repeating: aRows[r].pointee)
+                for c in 0..<TC { sums[r][c] = ISA.multiplyAdd(factor, columns[c], sums[r][c]) }
+                aRows[r] += x.aColumnStride
+            }
+            b += x.ldb
+        }
+        for r in 0..<TR {
+            for c in 0..<TC {
+                let target = x.c + (firstRow + r) * x.ldc + (firstChunk + c) * L
+                store(x.accumulate ? load(target, lanes[c]) + sums[r][c] : sums[r][c], target, lanes[c])
+            }
+        }
+    }
+}
