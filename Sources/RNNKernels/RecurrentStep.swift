@@ -320,8 +320,8 @@ extension RecurrentStep {
     }
 }
 
-/// The kernels of one instruction set: the recurrent steps, and the
-/// per-step matrix products of their backpropagation.
+/// The kernels of one instruction set: the recurrent steps, the per-step
+/// matrix products of their backpropagation, and the Adam update.
 public struct RecurrentKernels: Sendable {
     public typealias Step = @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
     public let instructionSet: String
@@ -329,14 +329,18 @@ public struct RecurrentKernels: Sendable {
     public let gru: Step
     public let lstm: Step
     public let product: @Sendable (MatrixArguments) -> Void
+    public typealias Adam = @Sendable (AdamStep, _ count: Int, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>?,
+                                       _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>) -> Void
+    public let adam: Adam
 
     public init(instructionSet: String, rnn: @escaping Step, gru: @escaping Step, lstm: @escaping Step,
-                product: @escaping @Sendable (MatrixArguments) -> Void) {
+                product: @escaping @Sendable (MatrixArguments) -> Void, adam: @escaping Adam) {
         self.instructionSet = instructionSet
         self.rnn = rnn
         self.gru = gru
         self.lstm = lstm
         self.product = product
+        self.adam = adam
     }
 
     /// Runs on any x86-64. One row per tile: SSE has 16 registers of 4 floats.
@@ -345,5 +349,6 @@ public struct RecurrentKernels: Sendable {
         rnn: { RecurrentStep<Baseline, RNNCell, 1, 2, 2>.run($0, $1) },
         gru: { RecurrentStep<Baseline, GRUCell, 3, 1, 1>.run($0, $1) },
         lstm: { RecurrentStep<Baseline, LSTMCell, 4, 1, 1>.run($0, $1) },
-        product: { MatrixProduct<Baseline, 2, 1>.run($0) })
+        product: { MatrixProduct<Baseline, 2, 1>.run($0) },
+        adam: { AdamUpdate<Baseline>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })
 }

@@ -15,4 +15,5 @@ public let avx2Kernels = RecurrentKernels(
     rnn: { RecurrentStep<AVX2, RNNCell, 1, 4, 4>.run($0, $1) },
     gru: { RecurrentStep<AVX2, GRUCell, 3, 1, 2>.run($0, $1) },
     lstm: { RecurrentStep<AVX2, LSTMCell, 4, 1, 2>.run($0, $1) },
-    product: { MatrixProduct<AVX2, 4, 1>.run($0) })
+    product: { MatrixProduct<AVX2, 4, 1>.run($0) },
+    adam: { AdamUpdate<AVX2>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })

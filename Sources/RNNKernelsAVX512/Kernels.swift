@@ -15,4 +15,5 @@ public let avx512Kernels = RecurrentKernels(
     rnn: { RecurrentStep<AVX512, RNNCell, 1, 8, 8>.run($0, $1) },
     gru: { RecurrentStep<AVX512, GRUCell, 3, 8, 8>.run($0, $1) },
     lstm: { RecurrentStep<AVX512, LSTMCell, 4, 6, 6>.run($0, $1) },
-    product: { MatrixProduct<AVX512, 8, 2>.run($0) })
+    product: { MatrixProduct<AVX512, 8, 2>.run($0) },
+    adam: { AdamUpdate<AVX512>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })

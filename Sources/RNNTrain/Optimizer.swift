@@ -1,5 +1,6 @@
-import CHardware
 import Foundation
+import RNNKernels
+import RNNModel
 
 /// SGD with momentum, Adam and AdamW over one flat parameter vector, with
 /// PyTorch's dense semantics: every parameter moves on every step, also where
@@ -165,59 +166,25 @@ public struct Optimizer: Sendable {
         }
     }
 
-    /// One step on `range`; `g` nil is a zero gradient. The vector body and the
-    /// scalar tail do the same IEEE operations, so the split point changes no bit.
+    /// One step on `range`; `g` nil is a zero gradient. Adam runs in the
+    /// instruction-set kernels (square roots and divisions 16 wide); both give
+    /// the same bits whether a row is updated densely or replayed.
     private static func update(_ c: TrainConfig, _ s: StepScalars, range: Range<Int>, p: UnsafeMutablePointer<Float>,
                                g: UnsafePointer<Float>?, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>?) {
-        typealias V = SIMD16<Float>
-        func load(_ pointer: UnsafePointer<Float>, _ i: Int) -> V { UnsafeRawPointer(pointer + i).loadUnaligned(as: V.self) }
-        func store(_ value: V, _ pointer: UnsafeMutablePointer<Float>, _ i: Int) {
-            UnsafeMutableRawPointer(pointer + i).storeBytes(of: value, as: V.self)
-        }
         let decay = c.weightDecay
-        var i = range.lowerBound
         switch c.optimizer {
         case .sgd:
             let momentum = c.momentum, lr = s.learningRate
-            while i + V.scalarCount <= range.upperBound {
-                let gi = g.map { load($0, i) } ?? .zero
-                let velocity = momentum * load(m, i) + gi + decay * load(p, i)
-                store(velocity, m, i)
-                store(load(p, i) - lr * velocity, p, i)
-                i += V.scalarCount
-            }
-            while i < range.upperBound {
+            for i in range {
                 m[i] = momentum * m[i] + (g?[i] ?? 0) + decay * p[i]
                 p[i] -= lr * m[i]
-                i += 1
             }
         case .adam, .adamw:
-            let v = v!
-            let coupled: Float = c.optimizer == .adam ? decay : 0
-            let b1 = c.beta1, b2 = c.beta2, eps = c.epsilon, stepSize = s.stepSize, ic2 = s.inverseCorrection2, shrink = s.shrink
-            // Square roots in one vectorized pass over a scratch row (see rnnkit_square_roots).
-            withUnsafeTemporaryAllocation(of: V.self, capacity: 1) { scratch in
-                let roots = UnsafeMutableRawPointer(scratch.baseAddress!).assumingMemoryBound(to: Float.self)
-                while i + V.scalarCount <= range.upperBound {
-                    let weights = load(p, i)
-                    let gi = (g.map { load($0, i) } ?? .zero) + coupled * weights
-                    let mi = b1 * load(m, i) + (1 - b1) * gi
-                    let vi = b2 * load(v, i) + (1 - b2) * gi * gi
-                    store(mi, m, i)
-                    store(vi, v, i)
-                    store(vi * ic2, roots, 0)
-                    rnnkit_square_roots(roots, V.scalarCount)
-                    store(weights * shrink - stepSize * mi / (load(roots, 0) + eps), p, i)
-                    i += V.scalarCount
-                }
-            }
-            while i < range.upperBound {
-                let gi = (g?[i] ?? 0) + coupled * p[i]
-                m[i] = b1 * m[i] + (1 - b1) * gi
-                v[i] = b2 * v[i] + (1 - b2) * gi * gi
-                p[i] = p[i] * shrink - stepSize * m[i] / ((v[i] * ic2).squareRoot() + eps)
-                i += 1
-            }
+            let step = AdamStep(beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, stepSize: s.stepSize,
+                                inverseCorrection2: s.inverseCorrection2, shrink: s.shrink,
+                                coupledDecay: c.optimizer == .adam ? decay : 0)
+            RecurrentKernels.selected.adam(step, range.count, p + range.lowerBound, g.map { $0 + range.lowerBound },
+                                           m + range.lowerBound, v! + range.lowerBound)
         }
     }
 }
