@@ -20,6 +20,11 @@ struct Backward {
         var dFeatures: [Float] = []
         /// Layer 0's projection gradients summed per distinct token (see Workspace.distinctTokens).
         var dDistinct: [Float] = []
+        /// Rows of dL/d(W_hh·h) and of the h they multiply, gathered over steps:
+        /// dW_hh is one product per `window` rows instead of one per step.
+        var windowGradients: [Float] = []
+        var windowStates: [Float] = []
+        var window = 512
     }
 
     /// Adds the gradient of the summed loss whose logit gradient is `dLogits` to `gradient`.
@@ -124,6 +129,20 @@ struct Backward {
         if b.dRecurrent.count < maxRows * G { b.dRecurrent = [Float](repeating: 0, count: maxRows * G) }
         let slot = layer * a.directions + direction
         let product = RecurrentKernels.selected.product
+        let window = max(b.window, maxRows)
+        if b.windowGradients.count < window * G { b.windowGradients = [Float](repeating: 0, count: window * G) }
+        if b.windowStates.count < window * H { b.windowStates = [Float](repeating: 0, count: window * H) }
+        var gathered = 0
+        func flush() {
+            guard gathered > 0 else { return }
+            b.windowGradients.withUnsafeBufferPointer { d in
+                b.windowStates.withUnsafeBufferPointer { h in
+                    product(MatrixArguments(m: G, n: H, k: gathered, a: d.baseAddress!, aRowStride: 1, aColumnStride: G,
+                                            b: h.baseAddress!, ldb: H, c: dWhh, ldc: H, accumulate: true))
+                }
+            }
+            gathered = 0
+        }
         var carried = 0  // rows of this step that a later step continued from
         for index in stride(from: forwardOrder.count - 1, through: 0, by: -1) {
             let t = forwardOrder[index]
@@ -131,6 +150,7 @@ struct Backward {
             let previousStep = index == 0 ? nil : forwardOrder[index - 1]
             let previousCount = previousStep.map { min(n, batch.batchSizes[$0]) } ?? 0
             let previousStart = previousStep.map { batch.stepOffsets[$0] } ?? 0
+            if gathered + previousCount > window { flush() }
             w.output[layer].withUnsafeBufferPointer { output in
             w.gates[slot].withUnsafeBufferPointer { gates in
             w.cells[slot].withUnsafeBufferPointer { cells in
@@ -141,6 +161,8 @@ struct Backward {
             b.nextCarryH.withUnsafeMutableBufferPointer { nextCarryH in
             b.carryC.withUnsafeMutableBufferPointer { carryC in
             b.nextCarryC.withUnsafeMutableBufferPointer { nextCarryC in
+            b.windowGradients.withUnsafeMutableBufferPointer { windowGradients in
+            b.windowStates.withUnsafeMutableBufferPointer { windowStates in
                 let out = output.baseAddress! + column
                 let step = GradientStep(hidden: H, count: n, carried: carried, previousCount: previousCount)
                 let dx = dProjection.baseAddress! + start * G
@@ -160,19 +182,24 @@ struct Backward {
                               carryH: carryH.baseAddress!, carryC: carryC.baseAddress!, dx: dx,
                               nextCarryC: nextCarryC.baseAddress!)
                 }
-                // Recurrent projection: every row's bias, the continuing rows' weights and states.
+                // Recurrent projection: every row's bias; the continuing rows' gradients
+                // and previous states are gathered for dW_hh.
                 for i in 0..<n { addRow(dh + i * G, into: dBhh, count: G) }
                 guard previousCount > 0 else { return }
-                product(MatrixArguments(m: G, n: H, k: previousCount, a: dh, aRowStride: 1, aColumnStride: G,
-                                        b: out + previousStart * ldo, ldb: ldo, c: dWhh, ldc: H, accumulate: true))
+                (windowGradients.baseAddress! + gathered * G).update(from: dh, count: previousCount * G)
+                for i in 0..<previousCount {
+                    (windowStates.baseAddress! + (gathered + i) * H).update(from: out + (previousStart + i) * ldo, count: H)
+                }
                 // dL/dh of the previous step = direct path (GRU's z·dh) + dRecurrent · W_hh.
                 product(MatrixArguments(m: previousCount, n: H, k: G, a: dh, aRowStride: G, aColumnStride: 1,
                                         b: whh, ldb: H, c: nextCarryH.baseAddress!, ldc: H, accumulate: a.cell == .gru))
-            }}}}}}}}}}
+            }}}}}}}}}}}}
+            gathered += previousCount
             swap(&b.carryH, &b.nextCarryH)
             swap(&b.carryC, &b.nextCarryC)
             carried = previousCount
         }
+        flush()
     }
 }
 

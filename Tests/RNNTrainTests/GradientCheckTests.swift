@@ -10,7 +10,7 @@ final class GradientCheckTests: XCTestCase {
     let padded: [[Int32]] = [[0, 0, 3, 1, 4], [0, 0, 0, 2, 6], [5, 3, 5, 6, 1]]
 
     func check(_ cell: CellKind, layers: Int = 1, bidirectional: Bool = false, hidden: Int = 5,
-               sequences: [[Int32]], dropout: Float = 0, file: StaticString = #filePath, line: UInt = #line) {
+               sequences: [[Int32]], dropout: Float = 0, window: Int? = nil, file: StaticString = #filePath, line: UInt = #line) {
         let architecture = Architecture(cell: cell, vocabularySize: 7, embedding: 3, hidden: hidden, layers: layers,
                                         bidirectional: bidirectional, classes: 3)
         let network = Network(architecture)
@@ -20,6 +20,7 @@ final class GradientCheckTests: XCTestCase {
         let labels: [Int32] = sequences.indices.map { Int32($0 % 3) }
         let slices = sequences.map { $0[...] }
         let scratch = Objective.Scratch()
+        if let window { scratch.buffers.window = window }
         func loss(_ p: [Float]) -> Double {
             let dropoutState = dropout > 0 ? Network.Dropout(rate: dropout, rng: SplitMix64(seed: 5)) : nil
             return p.withUnsafeBufferPointer {
@@ -78,6 +79,14 @@ final class GradientCheckTests: XCTestCase {
         check(.lstm, layers: 2, sequences: packed)
         check(.lstm, bidirectional: true, hidden: 9, sequences: packed)
         check(.lstm, layers: 2, bidirectional: true, sequences: padded)
+    }
+
+    /// dW_hh gathers rows over steps; a window of one row per step flushes on every step.
+    func testRecurrentWeightGradientsGatheredInSmallWindows() {
+        for cell in CellKind.allCases {
+            check(cell, sequences: packed, window: 1)
+            check(cell, bidirectional: true, sequences: padded, window: 4)
+        }
     }
 
     func testWithDropoutMasksHeldFixed() {
