@@ -30,10 +30,11 @@ public struct MatrixArguments {
     }
 }
 
-/// The products of backpropagation through time, one step at a time: dW_hh
-/// += dGatesᵀ·h and dh = dGates·W_hh, with a batch slice (about 32 rows) on
-/// one side. OpenBLAS packs both operands on every such call; these tiles
-/// read them in place, Rows rows × Chunks vectors of columns in registers.
+/// The recurrent products of backpropagation through time: dh = dGates·W_hh
+/// on every step, and dW_hh += dGatesᵀ·h over a few steps' rows — each with
+/// a batch slice (about 32 rows) or a few hundred rows on one side. OpenBLAS
+/// packs both operands on every such call; these tiles read them in place,
+/// Rows rows × Chunks vectors of columns in registers.
 public enum MatrixProduct<ISA: InstructionSet, let Rows: Int, let Chunks: Int> {
     @inlinable @inline(__always)
     public static func run(_ x: MatrixArguments) {

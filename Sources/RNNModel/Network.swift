@@ -114,16 +114,17 @@ public struct Network: Sendable {
             findDistinctTokens(batch, workspace: w)
         }
         if tokenProjections == nil {
-            let inputRows = w.distinctTokens.isEmpty ? batch.tokens[0..<rows] : w.distinctTokens[...]
+            let inputTokens = w.distinctTokens.isEmpty ? batch.tokens[0..<rows] : w.distinctTokens[...]
             w.layerInput[0].withUnsafeMutableBufferPointer { input in
-                for (r, token) in inputRows.enumerated() {
+                for (r, token) in inputTokens.enumerated() {
                     (input.baseAddress! + r * a.embedding).update(from: embedding + Int(token) * a.embedding, count: a.embedding)
                 }
             }
         }
         for layer in 0..<a.layers {
             let inputWidth = a.inputWidth(layer: layer)
-            let inputRows = layer == 0 && !w.distinctTokens.isEmpty ? w.distinctTokens.count : rows
+            let perDistinctToken = layer == 0 && !w.distinctTokens.isEmpty
+            let inputRows = perDistinctToken ? w.distinctTokens.count : rows
             if layer > 0 {
                 w.output[layer - 1].withUnsafeBufferPointer { previous in
                     w.layerInput[layer].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: previous.baseAddress!, count: rows * inputWidth) }
@@ -150,7 +151,7 @@ public struct Network: Sendable {
                     }
                 }
                 w.projection.withUnsafeBufferPointer { xp in
-                    let inputs: StepInputs = inputRows == rows ? .rows(xp.baseAddress!) : .table(xp.baseAddress!, index: w.rowDistinct)
+                    let inputs: StepInputs = perDistinctToken ? .table(xp.baseAddress!, index: w.rowDistinct) : .rows(xp.baseAddress!)
                     runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, inputs: inputs,
                              recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
                 }
