@@ -138,7 +138,7 @@ public struct Network: Sendable {
                 // Layer 0 at inference reads its inputs from the per-token table.
                 if layer == 0, let tables = tokenProjections {
                     runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H,
-                             inputs: .table(UnsafePointer(tables[direction].baseAddress), index: batch.tokens),
+                             input: tables[direction].baseAddress, index: batch.tokens,
                              recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
                     continue
                 }
@@ -151,8 +151,8 @@ public struct Network: Sendable {
                     }
                 }
                 w.projection.withUnsafeBufferPointer { xp in
-                    let inputs: StepInputs = perDistinctToken ? .table(xp.baseAddress!, index: w.rowDistinct) : .rows(xp.baseAddress!)
-                    runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H, inputs: inputs,
+                    runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H,
+                             input: xp.baseAddress!, index: perDistinctToken ? w.rowDistinct : nil,
                              recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
                 }
             }
@@ -184,13 +184,6 @@ public struct Network: Sendable {
         }
     }
 
-    /// Where a layer's input projections are: one row per packed row, or rows
-    /// of a table read at each packed row's index (a token, or a distinct token's slot).
-    enum StepInputs {
-        case rows(UnsafePointer<Float>)
-        case table(UnsafePointer<Float>, index: [Int32])
-    }
-
     /// Fills `distinctTokens` and `rowDistinct` for the batch's rows.
     private func findDistinctTokens(_ batch: PackedBatch, workspace w: Workspace) {
         if w.tokenSlot.count != architecture.vocabularySize { w.tokenSlot = [Int32](repeating: -1, count: architecture.vocabularySize) }
@@ -205,8 +198,11 @@ public struct Network: Sendable {
         for token in w.distinctTokens { w.tokenSlot[Int(token)] = -1 }
     }
 
-    private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int, inputs: StepInputs,
-                          recurrentWeights: PackedRecurrentWeights, recordGates: Bool, workspace w: Workspace) {
+    /// `input`: the layer's input projections, one row per packed row; or, with
+    /// `index`, rows of a table read at each packed row's index (its token, or
+    /// its distinct token's slot).
+    private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int, input: UnsafePointer<Float>,
+                          index: [Int32]?, recurrentWeights: PackedRecurrentWeights, recordGates: Bool, workspace w: Workspace) {
         let a = architecture
         let H = a.hidden, G = a.gateWidth, ldo = H * a.directions
         let kernels = RecurrentKernels.selected
@@ -216,12 +212,9 @@ public struct Network: Sendable {
         case .lstm: kernels.lstm
         }
         let order = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
-        let (table, indices): (UnsafePointer<Float>, [Int32]?) = switch inputs {
-        case .rows(let projection): (projection, nil)
-        case .table(let table, let index): (table, index)
-        }
+        let indexed = index != nil
         w.output[layer].withUnsafeMutableBufferPointer { outputBuffer in
-        (indices ?? []).withUnsafeBufferPointer { indices in
+        (index ?? []).withUnsafeBufferPointer { indices in
         w.gates[slot].withUnsafeMutableBufferPointer { gates in
         w.cells[slot].withUnsafeMutableBufferPointer { cells in
             let output = outputBuffer.baseAddress! + column
@@ -233,8 +226,8 @@ public struct Network: Sendable {
                 let previousStart = previousStep.map { batch.stepOffsets[$0] } ?? 0
                 let isLSTM = a.cell == .lstm
                 step(StepArguments(rows: n, continuing: previousCount, hidden: H,
-                                   input: table + (indices.isEmpty ? start * G : 0),
-                                   inputTokens: indices.isEmpty ? nil : indices.baseAddress! + start,
+                                   input: input + (indexed ? 0 : start * G),
+                                   inputTokens: indexed ? indices.baseAddress! + start : nil,
                                    previous: output + previousStart * ldo, ldPrevious: ldo, output: output + start * ldo, ldOutput: ldo,
                                    previousCell: isLSTM ? cells.baseAddress! + previousStart * H : nil,
                                    cell: isLSTM ? cells.baseAddress! + start * H : nil, ldCell: H,
