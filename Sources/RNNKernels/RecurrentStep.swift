@@ -292,14 +292,16 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let G: Int, 
             }
         }
         // The epilogue reads the sums from memory: were it to take the
-        // accumulators' address, they would be stored on every k above.
+        // accumulators' address, they would be stored on every k above. The
+        // copy is a stack variable: a temporary allocation of over 1 KiB
+        // would be a malloc per tile on Linux.
         let arguments = copy a
-        withUnsafeTemporaryAllocation(of: Vector.self, capacity: TR * TC * G) { sums in
-            for r in 0..<TR { for c in 0..<TC { for g in 0..<G { sums[(r * TC + c) * G + g] = accumulators[r][c][g] } } }
+        var sums = accumulators
+        withUnsafeMutablePointer(to: &sums) { tilePointer in
+            let vectors = UnsafeMutableRawPointer(tilePointer).assumingMemoryBound(to: Vector.self)
             for r in 0..<TR {
                 for c in 0..<TC {
-                    finish(sums.baseAddress! + (r * TC + c) * G, row: firstRow + r, unit: (firstChunk + c) * L,
-                           continues: K > 0, arguments)
+                    finish(vectors + (r * TC + c) * G, row: firstRow + r, unit: (firstChunk + c) * L, continues: K > 0, arguments)
                 }
             }
         }
