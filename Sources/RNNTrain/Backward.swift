@@ -33,9 +33,9 @@ struct Backward {
         let a = architecture
         let H = a.hidden, D = a.directions, F = a.featureWidth, C = a.classes, G = a.gateWidth
         let rows = batch.rows
-        func fit(_ array: inout [Float], _ count: Int) {
+        func fit(_ array: inout [Float], _ count: Int, zeroed: Bool = true) {
             if array.count < count { array = [Float](repeating: 0, count: count) }
-            array.withUnsafeMutableBufferPointer { $0.baseAddress!.update(repeating: 0, count: count) }
+            if zeroed { array.withUnsafeMutableBufferPointer { $0.baseAddress!.update(repeating: 0, count: count) } }
         }
 
         // Head: logits = features · Wᵀ + b.
@@ -73,7 +73,8 @@ struct Backward {
                 let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
                 let wih = layout.offset(prefix + "w_ih"), whh = layout.offset(prefix + "w_hh")
                 let bih = layout.offset(prefix + "b_ih"), bhh = layout.offset(prefix + "b_hh")
-                fit(&b.dProjection, rows * G)
+                // Every row's gate gradients are written by its step: no zeroing (3 MB a batch).
+                fit(&b.dProjection, rows * G, zeroed: false)
                 steps(batch, layer: layer, direction: direction, whh: parameters + whh, dWhh: gradient + whh, dBhh: gradient + bhh,
                       workspace: w, buffers: b)
                 if distinct {
