@@ -13,9 +13,11 @@ public struct AdamStep: Sendable {
     public var shrink: Float
     /// Adam's L2 decay folded into the gradient (0 for AdamW).
     public var coupledDecay: Float
+    /// Multiplies the gradient first: gradient clipping's factor, 1 without.
+    public var gradientScale: Float
 
     public init(beta1: Float, beta2: Float, epsilon: Float, stepSize: Float, inverseCorrection2: Float, shrink: Float,
-                coupledDecay: Float) {
+                coupledDecay: Float, gradientScale: Float = 1) {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
@@ -23,6 +25,7 @@ public struct AdamStep: Sendable {
         self.inverseCorrection2 = inverseCorrection2
         self.shrink = shrink
         self.coupledDecay = coupledDecay
+        self.gradientScale = gradientScale
     }
 }
 
@@ -37,7 +40,7 @@ public enum AdamUpdate<ISA: InstructionSet> {
                            m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
         let L = Vector.scalarCount
         let b1 = s.beta1, b2 = s.beta2, eps = s.epsilon, stepSize = s.stepSize, ic2 = s.inverseCorrection2
-        let shrink = s.shrink, decay = s.coupledDecay
+        let shrink = s.shrink, decay = s.coupledDecay, scale = s.gradientScale
         var i = 0
         // SIMD squareRoot() is per lane (a libm fallback for errno blocks vectorizing it);
         // rnnkit_square_roots is a loop the vectorizer widens.
@@ -45,7 +48,7 @@ public enum AdamUpdate<ISA: InstructionSet> {
             let roots = UnsafeMutableRawPointer(scratch.baseAddress!).assumingMemoryBound(to: Float.self)
             while i + L <= count {
                 let weights = load(p + i, L)
-                let gi = (g.map { load($0 + i, L) } ?? .zero) + decay * weights
+                let gi = (g.map { load($0 + i, L) * scale } ?? .zero) + decay * weights
                 let first = b1 * load(m + i, L) + (1 - b1) * gi
                 let second = b2 * load(v + i, L) + (1 - b2) * gi * gi
                 store(first, m + i, L)
@@ -57,7 +60,7 @@ public enum AdamUpdate<ISA: InstructionSet> {
             }
         }
         while i < count {
-            let gi = (g?[i] ?? 0) + decay * p[i]
+            let gi = (g.map { $0[i] * scale } ?? 0) + decay * p[i]
             m[i] = b1 * m[i] + (1 - b1) * gi
             v[i] = b2 * v[i] + (1 - b2) * gi * gi
             p[i] = p[i] * shrink - stepSize * m[i] / ((v[i] * ic2).squareRoot() + eps)

@@ -1,5 +1,6 @@
 import Foundation
 import RNNData
+import RNNKernels
 import RNNModel
 import RNNText
 
@@ -32,7 +33,10 @@ public final class Trainer {
     public private(set) var history: [EpochRecord] = []
     let labels: [String]
     let scratches: [Objective.Scratch]
-    var gradients: [[Float]]
+    /// Per thread, zero between steps.
+    let gradients: [AlignedFloats]
+    /// Their sum, valid on the regions a step reads.
+    var total: [Float]
 
     public init(config: TrainConfig, architecture: Architecture, labels: [String]) {
         self.config = config
@@ -44,7 +48,9 @@ public final class Trainer {
         precondition(network.layout.offset("embedding") == 0, "the optimizer's lazy rows are the embedding, first in the layout")
         optimizer = Optimizer(config: config, count: parameters.count, lazyRows: architecture.vocabularySize, rowWidth: architecture.embedding)
         scratches = (0..<config.threads).map { _ in Objective.Scratch() }
-        gradients = Array(repeating: [Float](repeating: 0, count: parameters.count), count: config.threads)
+        let count = parameters.count
+        gradients = (0..<config.threads).map { _ in AlignedFloats(count: count) }
+        total = [Float](repeating: 0, count: count)
         useSingleThreadedBLAS()
     }
 
@@ -95,10 +101,8 @@ public final class Trainer {
             let dropout = config.dropout > 0 ? Network.Dropout(rate: config.dropout, rng: SplitMix64(seed: seed)) : nil
             let slice = slices[t]
             let result = parameters.withUnsafeBufferPointer { p in
-                gradients[t].withUnsafeMutableBufferPointer { g in
-                    objective.evaluate(p.baseAddress!, sequences: slice.map { data.sequences[$0][...] }, labels: slice.map { data.labels[$0] },
-                                              gradient: g.baseAddress!, gradientScale: scale, dropout: dropout, scratch: scratches[t])
-                }
+                objective.evaluate(p.baseAddress!, sequences: slice.map { data.sequences[$0][...] }, labels: slice.map { data.labels[$0] },
+                                   gradient: gradients[t].baseAddress, gradientScale: scale, dropout: dropout, scratch: scratches[t])
             }
             lock.lock()
             results[t] = result
@@ -108,14 +112,9 @@ public final class Trainer {
         // passes over the gradient skip the rest of the (large) embedding table.
         let E = architecture.embedding
         let regions = rows.map { $0 * E..<($0 + 1) * E } + [architecture.vocabularySize * E..<parameters.count]
-        // Summed in a fixed order: the same thread count gives the same bits.
-        // (A multi-process run would sum these across processes here too.)
-        for t in 1..<max(threads, 1) {
-            gradients[0].withUnsafeMutableBufferPointer { total in
-                gradients[t].withUnsafeBufferPointer { part in
-                    for region in regions { for i in region { total[i] += part[i] } }
-                }
-            }
+        // (A multi-process run would sum `total` across processes here too.)
+        let squaredNorm = total.withUnsafeMutableBufferPointer {
+            GradientSum.run(gradients.map(\.baseAddress), into: $0.baseAddress!, regions: regions, threads: config.threads)
         }
         for t in 0..<threads {
             let result = results[t]!
@@ -123,14 +122,9 @@ public final class Trainer {
             for (k, index) in slices[t].enumerated() where result.predictions[k] == data.labels[index] { totals.correct += 1 }
             totals.examples += slices[t].count
         }
-        Optimizer.clip(&gradients[0], regions: regions, to: config.clipNorm)
+        let clip = Optimizer.clipFactor(norm: Float(squaredNorm.squareRoot()), limit: config.clipNorm)
         let lr = config.learningRate(step: optimizer.steps, total: totalSteps)
-        optimizer.step(&parameters, gradient: gradients[0], learningRate: lr, rows: rows)
-        for t in 0..<threads {
-            gradients[t].withUnsafeMutableBufferPointer { g in
-                for region in regions { (g.baseAddress! + region.lowerBound).update(repeating: 0, count: region.count) }
-            }
-        }
+        optimizer.step(&parameters, gradient: total, gradientScale: clip, learningRate: lr, rows: rows)
     }
 
     /// The distinct tokens of a batch, in order: the embedding rows it reads and can move.

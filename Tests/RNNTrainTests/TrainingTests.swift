@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import RNNKernels
 @testable import RNNModel
 @testable import RNNText
 @testable import RNNTrain
@@ -133,11 +134,56 @@ final class TrainingTests: XCTestCase {
         adamw.step(&p, gradient: g, learningRate: 0.01)
         XCTAssertEqual(p[0], 1 * (1 - 0.005) - 0.01, accuracy: 1e-5)
         XCTAssertEqual(p[1], 2 * (1 - 0.005) + 0.01, accuracy: 1e-5)
-        // Clipping scales to the limit.
-        var gradient: [Float] = [3, 4]
-        XCTAssertEqual(Optimizer.clip(&gradient, regions: [0..<2], to: 1), 5, accuracy: 1e-6)
-        XCTAssertEqual(gradient[0], 0.6, accuracy: 1e-6)
-        XCTAssertEqual(gradient[1], 0.8, accuracy: 1e-6)
+        // Clipping scales the gradient down to the limit, never up.
+        XCTAssertEqual(Optimizer.clipFactor(norm: 5, limit: 1), 0.2, accuracy: 1e-7)
+        XCTAssertEqual(Optimizer.clipFactor(norm: 0.5, limit: 1), 1)
+        XCTAssertEqual(Optimizer.clipFactor(norm: 5, limit: nil), 1)
+        // The step applies that factor to the gradient: AdamW's decay stays unscaled.
+        var scaled = Optimizer(config: c, count: 2), halved = Optimizer(config: c, count: 2), unscaled = Optimizer(config: c, count: 2)
+        var scaledParameters: [Float] = [1, 2], halvedParameters: [Float] = [1, 2], unscaledParameters: [Float] = [1, 2]
+        for _ in 0..<3 {
+            scaled.step(&scaledParameters, gradient: g, gradientScale: 0.5, learningRate: 0.01)
+            halved.step(&halvedParameters, gradient: g.map { $0 * 0.5 }, learningRate: 0.01)
+            unscaled.step(&unscaledParameters, gradient: g, learningRate: 0.01)
+        }
+        XCTAssertEqual(scaledParameters, halvedParameters)
+        XCTAssertEqual(scaled.second, halved.second)
+        XCTAssertNotEqual(scaled.second, unscaled.second)
+    }
+
+    /// The per-thread gradients are summed where they can be nonzero, and left zero there for the next step.
+    func testGradientSumCoversItsRegionsAndResetsTheParts() {
+        let regions = [3..<10, 12..<13, 20..<57, 60..<61]
+        for parts in 1...5 {
+            let spans = GradientSum.spans(of: regions, parts: parts)
+            XCTAssertEqual(spans.count, parts)
+            XCTAssertEqual(spans.flatMap { $0 }.flatMap { Array($0) }, regions.flatMap { Array($0) }, "\(parts) spans cover the regions in order")
+            let sizes = spans.map { $0.reduce(0) { $0 + $1.count } }
+            XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "\(parts) spans of near-equal size")
+        }
+        var rng = SplitMix64(seed: 5)
+        let count = 70_000
+        let wide = [0..<5, 100..<40_100, 50_000..<70_000]
+        let parts = (0..<3).map { _ in AlignedFloats(count: count) }
+        for part in parts { for i in 0..<count { part.baseAddress[i] = Float(rng.nextUnit()) - 0.5 } }
+        let expected = (0..<count).map { i in parts.reduce(Float(0)) { $0 + $1.baseAddress[i] } }
+        let before = parts.map { Array($0.buffer) }
+        var total = [Float](repeating: 7, count: count)
+        let squares = total.withUnsafeMutableBufferPointer {
+            GradientSum.run(parts.map(\.baseAddress), into: $0.baseAddress!, regions: wide, threads: 2)
+        }
+        var expectedSquares = 0.0
+        for i in 0..<count {
+            if wide.contains(where: { $0.contains(i) }) {
+                XCTAssertEqual(total[i], expected[i], "sum at \(i)")
+                XCTAssertTrue(parts.allSatisfy { $0.baseAddress[i] == 0 }, "parts zeroed at \(i)")
+                expectedSquares += Double(expected[i]) * Double(expected[i])
+            } else {
+                XCTAssertEqual(total[i], 7, "untouched at \(i)")
+                XCTAssertEqual(parts.map { $0.baseAddress[i] }, before.map { $0[i] }, "parts kept at \(i)")
+            }
+        }
+        XCTAssertEqual(squares, expectedSquares, accuracy: expectedSquares * 1e-5)
     }
 
     /// The embedding rows are updated lazily (replayed when next read); the
