@@ -1,3 +1,4 @@
+import CHardware
 /// Vectorized elementwise math. The same source is compiled once per
 /// instruction set (see `RecurrentKernels`): SSE on baseline x86-64, AVX2 and
 /// AVX-512 in the modules that are selected at run time.
@@ -9,6 +10,17 @@ public func load(_ p: UnsafePointer<Float>, _ count: Int) -> Vector {
     var v = Vector.zero
     for i in 0..<count { v[i] = p[i] }
     return v
+}
+
+/// Asks for the cache lines of `count` floats from `p` (a pass over scattered
+/// rows fetches the next row while it works on this one).
+@inlinable @inline(__always)
+public func prefetch(_ p: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i < count {
+        rnnkit_prefetch(p + i)
+        i += 16
+    }
 }
 
 @inlinable @inline(__always)

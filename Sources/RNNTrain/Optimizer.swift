@@ -121,7 +121,7 @@ public struct Optimizer: Sendable {
     /// on `gradientScale` × `gradient` (the clipping factor). The threads share
     /// the rows as well as the dense part: run on one core, the rows alone were
     /// a few percent of an AG News step.
-    public mutating func step(_ parameters: inout [Float], gradient: [Float], gradientScale: Float = 1, learningRate lr: Float,
+    public mutating func step(_ parameters: inout [Float], gradient g: UnsafePointer<Float>, gradientScale: Float = 1, learningRate lr: Float,
                               rows: [Int] = []) {
         catchUp(&parameters, rows: rows)
         steps += 1
@@ -131,10 +131,9 @@ public struct Optimizer: Sendable {
         let dense = lazyRows * E..<count
         let threads = max(1, min(c.threads, (dense.count + rows.count * E) / 65_536))
         parameters.withUnsafeMutableBufferPointer { pb in
-        gradient.withUnsafeBufferPointer { gb in
         first.withUnsafeMutableBufferPointer { mb in
         second.withUnsafeMutableBufferPointer { vb in
-            let p = pb.baseAddress!, g = gb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress
+            let p = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 let range = dense.lowerBound + dense.count * t / threads..<dense.lowerBound + dense.count * (t + 1) / threads
                 Self.update(c, scalars, range: range, p: p, g: g, gradientScale: gradientScale, m: m, v: v)
@@ -142,7 +141,7 @@ public struct Optimizer: Sendable {
                     Self.update(c, scalars, range: row * E..<(row + 1) * E, p: p, g: g, gradientScale: gradientScale, m: m, v: v)
                 }
             }
-        }}}}
+        }}}
         for row in rows {
             rowSteps[row] = steps
             rowMoved[row] = true

@@ -33,10 +33,8 @@ public final class Trainer {
     public private(set) var history: [EpochRecord] = []
     let labels: [String]
     let scratches: [Objective.Scratch]
-    /// Per thread, zero between steps.
+    /// Per thread, zero between steps; the first holds their sum during a step.
     let gradients: [AlignedFloats]
-    /// Their sum, valid on the regions a step reads.
-    var total: [Float]
 
     public init(config: TrainConfig, architecture: Architecture, labels: [String]) {
         self.config = config
@@ -50,7 +48,6 @@ public final class Trainer {
         scratches = (0..<config.threads).map { _ in Objective.Scratch() }
         let count = parameters.count
         gradients = (0..<config.threads).map { _ in AlignedFloats(count: count) }
-        total = [Float](repeating: 0, count: count)
         useSingleThreadedBLAS()
     }
 
@@ -112,10 +109,8 @@ public final class Trainer {
         // passes over the gradient skip the rest of the (large) embedding table.
         let E = architecture.embedding
         let regions = rows.map { $0 * E..<($0 + 1) * E } + [architecture.vocabularySize * E..<parameters.count]
-        // (A multi-process run would sum `total` across processes here too.)
-        let squaredNorm = total.withUnsafeMutableBufferPointer {
-            GradientSum.run(gradients.map(\.baseAddress), into: $0.baseAddress!, regions: regions, threads: config.threads)
-        }
+        // (A multi-process run would sum the first across processes here too.)
+        let squaredNorm = GradientSum.run(gradients.map(\.baseAddress), regions: regions, threads: config.threads)
         for t in 0..<threads {
             let result = results[t]!
             totals.lossSum += result.loss
@@ -124,7 +119,8 @@ public final class Trainer {
         }
         let clip = Optimizer.clipFactor(norm: Float(squaredNorm.squareRoot()), limit: config.clipNorm)
         let lr = config.learningRate(step: optimizer.steps, total: totalSteps)
-        optimizer.step(&parameters, gradient: total, gradientScale: clip, learningRate: lr, rows: rows)
+        optimizer.step(&parameters, gradient: UnsafePointer(gradients[0].baseAddress), gradientScale: clip, learningRate: lr, rows: rows)
+        GradientSum.clear(gradients[0].baseAddress, regions: regions, threads: config.threads)
     }
 
     /// The distinct tokens of a batch, in order: the embedding rows it reads and can move.

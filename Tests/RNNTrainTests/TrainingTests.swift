@@ -164,26 +164,24 @@ final class TrainingTests: XCTestCase {
         var rng = SplitMix64(seed: 5)
         let count = 70_000
         let wide = [0..<5, 100..<40_100, 50_000..<70_000]
+        let inside = (0..<count).map { i in wide.contains { $0.contains(i) } }
         let parts = (0..<3).map { _ in AlignedFloats(count: count) }
         for part in parts { for i in 0..<count { part.baseAddress[i] = Float(rng.nextUnit()) - 0.5 } }
-        let expected = (0..<count).map { i in parts.reduce(Float(0)) { $0 + $1.baseAddress[i] } }
         let before = parts.map { Array($0.buffer) }
-        var total = [Float](repeating: 7, count: count)
-        let squares = total.withUnsafeMutableBufferPointer {
-            GradientSum.run(parts.map(\.baseAddress), into: $0.baseAddress!, regions: wide, threads: 2)
-        }
+        let squares = GradientSum.run(parts.map(\.baseAddress), regions: wide, threads: 2)
         var expectedSquares = 0.0
-        for i in 0..<count {
-            if wide.contains(where: { $0.contains(i) }) {
-                XCTAssertEqual(total[i], expected[i], "sum at \(i)")
-                XCTAssertTrue(parts.allSatisfy { $0.baseAddress[i] == 0 }, "parts zeroed at \(i)")
-                expectedSquares += Double(expected[i]) * Double(expected[i])
-            } else {
-                XCTAssertEqual(total[i], 7, "untouched at \(i)")
-                XCTAssertEqual(parts.map { $0.baseAddress[i] }, before.map { $0[i] }, "parts kept at \(i)")
-            }
+        for i in 0..<count where inside[i] {
+            let sum = before[0][i] + before[1][i] + before[2][i]
+            expectedSquares += Double(sum) * Double(sum)
         }
+        let after = parts.map { Array($0.buffer) }
+        XCTAssertEqual((0..<count).filter { inside[$0] && after[0][$0] != before[0][$0] + before[1][$0] + before[2][$0] }, [], "sums")
+        XCTAssertEqual((0..<count).filter { inside[$0] && (after[1][$0] != 0 || after[2][$0] != 0) }, [], "parts left zero")
+        XCTAssertEqual((0..<count).filter { i in !inside[i] && (0..<3).contains { after[$0][i] != before[$0][i] } }, [], "untouched outside")
         XCTAssertEqual(squares, expectedSquares, accuracy: expectedSquares * 1e-5)
+        GradientSum.clear(parts[0].baseAddress, regions: wide, threads: 2)
+        XCTAssertEqual((0..<count).filter { inside[$0] ? parts[0].baseAddress[$0] != 0 : parts[0].baseAddress[$0] != after[0][$0] }, [],
+                       "cleared on the regions only")
     }
 
     /// The embedding rows are updated lazily (replayed when next read); the
