@@ -1,5 +1,6 @@
 import Foundation
 import RNNData
+import RNNKernels
 import RNNModel
 import RNNText
 import RNNTrain
@@ -10,6 +11,7 @@ import RNNTrain
 //                                     word-level tokenizing + interning on one thread
 //   rnnbench parquet FILE TEXT LABEL  decoding a Parquet file to (text, label) pairs, best of 5
 //   rnnbench sgemm                    OpenBLAS sgemm GFLOP/s on one thread (the peak we compare with)
+//   rnnbench kernels HIDDEN ROWS      GFLOP/s of our recurrent kernels at one thread's training shapes
 //   rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN PADDING THREADS EXAMPLES
 //                                     training samples/s and dense-equivalent GFLOP/s of a second epoch (no evaluation)
 func fail(_ message: String) -> Never {
@@ -109,6 +111,57 @@ case "sgemm":
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
     print(String(format: "sgemm %d³, 1 thread: %.1f GFLOP/s (best of 5)", n, 2 * Double(n * n * n) / best / 1e9))
+case "kernels":
+    let rest = Array(arguments.dropFirst())
+    guard rest.count == 2, let H = Int(rest[0]), let rows = Int(rest[1]) else { fail("usage: rnnbench kernels HIDDEN ROWS") }
+    let kernels = RecurrentKernels.selected
+    var rng = SplitMix64(seed: 3)
+    func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit()) - 0.5 } }
+    /// GFLOP/s of `body` (`flops` per call): the best of 5 runs of `repeats` calls.
+    func rate(_ flops: Double, repeats: Int, _ body: () -> Void) -> Double {
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<repeats { body() }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(repeats))
+        }
+        return flops / best / 1e9
+    }
+    print("kernels \(kernels.instructionSet), hidden \(H), \(rows) rows (a thread's slice of a batch), operands in cache, best of 5:")
+    for (cell, step, gates) in [("GRU", kernels.gru, 3), ("LSTM", kernels.lstm, 4)] {
+        let G = gates * H
+        let packed = PackedRecurrentWeights(whh: random(G * H), bhh: random(G), hidden: H, gates: gates)
+        let input = random(rows * G), previous = random(rows * H), previousCell = random(rows * H)
+        var output = [Float](repeating: 0, count: rows * H), cells = output, cache = [Float](repeating: 0, count: rows * 4 * H)
+        let forward = rate(2 * Double(rows * G * H), repeats: 200) {
+            output.withUnsafeMutableBufferPointer { out in
+                cells.withUnsafeMutableBufferPointer { c in
+                    cache.withUnsafeMutableBufferPointer { gc in
+                        step(StepArguments(rows: rows, continuing: rows, hidden: H, input: input, previous: previous, ldPrevious: H,
+                                           output: out.baseAddress!, ldOutput: H, previousCell: previousCell, cell: c.baseAddress!, ldCell: H,
+                                           gateCache: gc.baseAddress!), packed)
+                    }
+                }
+            }
+        }
+        // Backpropagation's products: dh = dGates·W_hh every step, dW_hh += dGatesᵀ·h per 512 gathered rows.
+        let window = 512
+        let dGates = random(window * G), whh = random(G * H), states = random(window * H)
+        var dh = [Float](repeating: 0, count: rows * H), dWhh = [Float](repeating: 0, count: G * H)
+        let stepProduct = rate(2 * Double(rows * G * H), repeats: 200) {
+            dh.withUnsafeMutableBufferPointer {
+                kernels.product(MatrixArguments(m: rows, n: H, k: G, a: dGates, aRowStride: G, aColumnStride: 1, b: whh, ldb: H,
+                                                c: $0.baseAddress!, ldc: H, accumulate: false))
+            }
+        }
+        let windowProduct = rate(2 * Double(G * H * window), repeats: 20) {
+            dWhh.withUnsafeMutableBufferPointer {
+                kernels.product(MatrixArguments(m: G, n: H, k: window, a: dGates, aRowStride: 1, aColumnStride: G, b: states, ldb: H,
+                                                c: $0.baseAddress!, ldc: H, accumulate: true))
+            }
+        }
+        print(String(format: "  %@: forward step %.0f GFLOP/s; dh = dGates·W_hh %.0f; dW_hh += dGatesᵀ·h %.0f", cell, forward, stepProduct, windowProduct))
+    }
 case "train":
     let rest = Array(arguments.dropFirst())
     guard rest.count == 8, let embed = Int(rest[2]), let hidden = Int(rest[3]), let threads = Int(rest[6]), let examples = Int(rest[7]),
