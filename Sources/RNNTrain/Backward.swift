@@ -108,6 +108,8 @@ struct Backward {
                 let tokens = distinct ? w.distinctTokens[...] : batch.tokens[0..<rows]
                 b.dInput.withUnsafeBufferPointer { di in
                     for (r, token) in tokens.enumerated() where token != a.paddingID {
+                        // The rows are scattered over the table: fetch the next one's lines first.
+                        if r + 1 < tokens.count { prefetch(gradient + embedding + Int(tokens[tokens.startIndex + r + 1]) * E, count: E) }
                         addRow(di.baseAddress! + r * E, into: gradient + embedding + Int(token) * E, count: E)
                     }
                 }
