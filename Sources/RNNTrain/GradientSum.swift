@@ -53,14 +53,6 @@ enum GradientSum {
         return squares.reduce(0, +)
     }
 
-    /// Zeroes `gradient` on `regions`, once the step has used it.
-    static func clear(_ gradient: UnsafeMutablePointer<Float>, regions: [Range<Int>], threads: Int) {
-        let spans = spans(of: regions, threads: threads)
-        DispatchQueue.concurrentPerform(iterations: spans.count) { t in
-            for range in spans[t] { (gradient + range.lowerBound).update(repeating: 0, count: range.count) }
-        }
-    }
-
     /// One span per thread, or fewer when there is too little work to share.
     private static func spans(of regions: [Range<Int>], threads: Int) -> [[Range<Int>]] {
         let size = regions.reduce(0) { $0 + $1.count }

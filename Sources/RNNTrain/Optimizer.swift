@@ -121,8 +121,21 @@ public struct Optimizer: Sendable {
     /// on `gradientScale` × `gradient` (the clipping factor). The threads share
     /// the rows as well as the dense part: run on one core, the rows alone were
     /// a few percent of an AG News step.
-    public mutating func step(_ parameters: inout [Float], gradient g: UnsafePointer<Float>, gradientScale: Float = 1, learningRate lr: Float,
+    public mutating func step(_ parameters: inout [Float], gradient: UnsafePointer<Float>, gradientScale: Float = 1, learningRate lr: Float,
                               rows: [Int] = []) {
+        step(&parameters, gradient: UnsafeMutablePointer(mutating: gradient), clearing: false, gradientScale: gradientScale,
+             learningRate: lr, rows: rows)
+    }
+
+    /// The same step, leaving `gradient` zero where it read it, ready for the
+    /// next step's sum: each thread clears what it has just read, while in cache.
+    public mutating func step(_ parameters: inout [Float], consuming gradient: UnsafeMutablePointer<Float>, gradientScale: Float = 1,
+                              learningRate lr: Float, rows: [Int] = []) {
+        step(&parameters, gradient: gradient, clearing: true, gradientScale: gradientScale, learningRate: lr, rows: rows)
+    }
+
+    private mutating func step(_ parameters: inout [Float], gradient g: UnsafeMutablePointer<Float>, clearing: Bool, gradientScale: Float,
+                               learningRate lr: Float, rows: [Int]) {
         catchUp(&parameters, rows: rows)
         steps += 1
         let scalars = StepScalars(config, step: steps, learningRate: lr)
@@ -134,12 +147,13 @@ public struct Optimizer: Sendable {
         first.withUnsafeMutableBufferPointer { mb in
         second.withUnsafeMutableBufferPointer { vb in
             let p = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                let range = dense.lowerBound + dense.count * t / threads..<dense.lowerBound + dense.count * (t + 1) / threads
+            func update(_ range: Range<Int>) {
                 Self.update(c, scalars, range: range, p: p, g: g, gradientScale: gradientScale, m: m, v: v)
-                for row in rows[rows.count * t / threads..<rows.count * (t + 1) / threads] {
-                    Self.update(c, scalars, range: row * E..<(row + 1) * E, p: p, g: g, gradientScale: gradientScale, m: m, v: v)
-                }
+                if clearing { (g + range.lowerBound).update(repeating: 0, count: range.count) }
+            }
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                update(dense.lowerBound + dense.count * t / threads..<dense.lowerBound + dense.count * (t + 1) / threads)
+                for row in rows[rows.count * t / threads..<rows.count * (t + 1) / threads] { update(row * E..<(row + 1) * E) }
             }
         }}}
         for row in rows {

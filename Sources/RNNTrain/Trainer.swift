@@ -35,6 +35,8 @@ public final class Trainer {
     let scratches: [Objective.Scratch]
     /// Per thread, zero between steps; the first holds their sum during a step.
     let gradients: [AlignedFloats]
+    /// All false between steps (see `embeddingRows`).
+    var tokenSeen: [Bool]
 
     public init(config: TrainConfig, architecture: Architecture, labels: [String]) {
         self.config = config
@@ -48,6 +50,7 @@ public final class Trainer {
         scratches = (0..<config.threads).map { _ in Objective.Scratch() }
         let count = parameters.count
         gradients = (0..<config.threads).map { _ in AlignedFloats(count: count) }
+        tokenSeen = [Bool](repeating: false, count: architecture.vocabularySize)
         useSingleThreadedBLAS()
     }
 
@@ -90,7 +93,7 @@ public final class Trainer {
         // Interleaved slices: each thread gets a similar mix of lengths.
         for (i, index) in batch.enumerated() { slices[i % threads].append(index) }
         // The embedding rows this batch reads, brought up to date first (see Optimizer).
-        let rows = embeddingRows(tokens: batch.flatMap { data.sequences[$0] })
+        let rows = embeddingRows(data, batch: batch)
         optimizer.catchUp(&parameters, rows: rows)
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: threads) { t in
@@ -119,19 +122,20 @@ public final class Trainer {
         }
         let clip = Optimizer.clipFactor(norm: Float(squaredNorm.squareRoot()), limit: config.clipNorm)
         let lr = config.learningRate(step: optimizer.steps, total: totalSteps)
-        optimizer.step(&parameters, gradient: UnsafePointer(gradients[0].baseAddress), gradientScale: clip, learningRate: lr, rows: rows)
-        GradientSum.clear(gradients[0].baseAddress, regions: regions, threads: config.threads)
+        optimizer.step(&parameters, consuming: gradients[0].baseAddress, gradientScale: clip, learningRate: lr, rows: rows)
     }
 
     /// The distinct tokens of a batch, in order: the embedding rows it reads and can move.
-    func embeddingRows(tokens: [Int32]) -> [Int] {
-        var seen = [Bool](repeating: false, count: architecture.vocabularySize)
+    /// Marks them in a vocabulary-sized scratch and reads it back in order,
+    /// which is cheaper than sorting them.
+    func embeddingRows(_ data: LabeledSequences, batch: [Int]) -> [Int] {
+        for index in batch { for token in data.sequences[index] { tokenSeen[Int(token)] = true } }
         var rows: [Int] = []
-        for token in tokens where !seen[Int(token)] {
-            seen[Int(token)] = true
-            rows.append(Int(token))
+        for row in tokenSeen.indices where tokenSeen[row] {
+            rows.append(row)
+            tokenSeen[row] = false
         }
-        return rows.sorted()
+        return rows
     }
 
     /// The optimizer steps of epoch `epoch` (0-based), without evaluation.
