@@ -34,8 +34,9 @@ let package = Package(
         .target(name: "RNNKernels", dependencies: ["CHardware"], swiftSettings: fast),
         .target(name: "RNNKernelsAVX2", dependencies: ["RNNKernels"],
                 swiftSettings: fast + [.unsafeFlags(["-target-cpu", "haswell"])]),
+        // -Xcc: CHardware's AVX-512 helpers are compiled (and inlined) for this module's CPU too.
         .target(name: "RNNKernelsAVX512", dependencies: ["RNNKernels"],
-                swiftSettings: fast + [.unsafeFlags(["-target-cpu", "skylake-avx512"])]),
+                swiftSettings: fast + [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Xcc", "-march=skylake-avx512"])]),
         .target(name: "RNNText",
                 swiftSettings: fast),
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),

@@ -16,6 +16,8 @@ import CHardware
 public protocol InstructionSet {
     /// a·b + c, fused where the CPU has FMA (Swift never contracts on its own).
     static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
+    /// e^x; a default for every instruction set is in VectorMath.
+    static func exp(_ x: Vector) -> Vector
 }
 
 /// Baseline x86-64 (SSE2): no FMA.

@@ -1,3 +1,4 @@
+import CHardware
 import RNNKernels
 
 /// AVX-512 (F, CD, BW, DQ, VL: what every AVX-512 CPU has). This module is
@@ -6,6 +7,9 @@ import RNNKernels
 public enum AVX512: InstructionSet {
     @inline(__always)
     public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { c.addingProduct(a, b) }
+
+    @inline(__always)
+    public static func exp(_ x: Vector) -> Vector { rnnkit_avx512_exp(x) }
 }
 
 /// 32 zmm registers: 24 accumulators (8 rows × 3 GRU gates, 6 × 4 LSTM gates),

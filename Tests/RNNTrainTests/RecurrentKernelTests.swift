@@ -98,6 +98,47 @@ final class RecurrentKernelTests: XCTestCase {
         }
     }
 
+    /// Pre-activations far outside the activations' working range, infinite or
+    /// NaN: every kernel's gates saturate to what the equations give (0, ±1;
+    /// never NaN from inf − inf), and NaN stays NaN rather than passing for a number.
+    func testEveryAvailableKernelSaturatesAtExtremes() {
+        let extremes: [Float] = [-.infinity, -1e30, -200, -104.5, -89, -88, 0, 88, 89, 104.5, 200, 1e30, .infinity, .nan]
+        let hidden = 16, rows = extremes.count
+        for cell in [CellKind.rnn, .gru, .lstm] {
+            let G = cell.gateCount
+            // Every gate of row r gets extremes[r]; W_hh and b_hh are zero and no row continues.
+            let input = extremes.flatMap { [Float](repeating: $0, count: G * hidden) }
+            let zeros = [Float](repeating: 0, count: G * hidden * hidden), state = [Float](repeating: 0, count: rows * hidden)
+            let expected = reference(cell, rows: rows, continuing: 0, hidden: hidden, input: input, previous: state, previousCell: state,
+                                     whh: zeros, bhh: [Float](repeating: 0, count: G * hidden))
+            let packed = PackedRecurrentWeights(whh: zeros, bhh: [Float](repeating: 0, count: G * hidden), hidden: hidden, gates: G)
+            for kernels in RecurrentKernels.available {
+                var h = [Float](repeating: 7, count: rows * hidden), c = h, cache = [Float](repeating: 7, count: rows * 4 * hidden)
+                h.withUnsafeMutableBufferPointer { h in
+                c.withUnsafeMutableBufferPointer { c in
+                cache.withUnsafeMutableBufferPointer { cache in
+                    let arguments = StepArguments(rows: rows, continuing: 0, hidden: hidden, input: input, previous: state, ldPrevious: hidden,
+                                                  output: h.baseAddress!, ldOutput: hidden, previousCell: state, cell: c.baseAddress!,
+                                                  ldCell: hidden, gateCache: cache.baseAddress!)
+                    switch cell {
+                    case .rnn: kernels.rnn(arguments, packed)
+                    case .gru: kernels.gru(arguments, packed)
+                    case .lstm: kernels.lstm(arguments, packed)
+                    }
+                }}}
+                for (r, x) in extremes.enumerated() {
+                    let got = Array(h[r * hidden..<(r + 1) * hidden]), wanted = Array(expected.h[r * hidden..<(r + 1) * hidden])
+                    if x.isNaN {
+                        XCTAssertTrue(got.allSatisfy(\.isNaN), "\(kernels.instructionSet) \(cell): NaN input gave \(got[0])")
+                    } else {
+                        let worst = zip(got, wanted).map { abs($0 - $1) }.max()!
+                        XCTAssert(worst <= 1e-6, "\(kernels.instructionSet) \(cell): pre-activation \(x) gave \(got[0]), not \(wanted[0])")
+                    }
+                }
+            }
+        }
+    }
+
     /// The per-step products of backpropagation: C (+)= A·B with A read row-major or
     /// transposed, sizes with full and leftover row tiles and a partial last vector.
     func testEveryAvailableMatrixProductMatchesDoubleArithmetic() {
