@@ -112,7 +112,8 @@ public final class Trainer {
         // passes over the gradient skip the rest of the (large) embedding table.
         let E = architecture.embedding
         let regions = rows.map { $0 * E..<($0 + 1) * E } + [architecture.vocabularySize * E..<parameters.count]
-        // (A multi-process run would sum the first across processes here too.)
+        // Into the first thread's buffer, in a fixed order (see GradientSum); a
+        // multi-process run would also sum that buffer across processes here.
         let squaredNorm = GradientSum.run(gradients.map(\.baseAddress), regions: regions, threads: config.threads)
         for t in 0..<threads {
             let result = results[t]!
