@@ -45,30 +45,32 @@ public enum MatrixProduct<ISA: InstructionSet, let Rows: Int, let Chunks: Int> {
         // Chunk-outer: a group's columns of B stay in cache while every row tile uses them.
         while chunk < chunks {
             let group = chunk
-            if chunk + Chunks <= chunks {
-                var row = 0
-                while row < tiledRows { tile(row, Rows, group, Chunks, x); row += Rows }
-                while row < x.m { tile(row, 1, group, Chunks, x); row += 1 }
-                chunk += Chunks
-            } else {
-                var row = 0
-                while row < tiledRows { tile(row, Rows, group, 1, x); row += Rows }
-                while row < x.m { tile(row, 1, group, 1, x); row += 1 }
-                chunk += 1
-            }
+            let width = chunk + Chunks <= chunks ? Chunks : 1
+            var row = 0
+            while row < tiledRows { tile(row, Rows, group, width, x); row += Rows }
+            // Leftover rows four at a time while they last: a one-row tile does a
+            // load per multiply-add (a packed batch leaves some on most steps).
+            while Rows > 4 && row + 4 <= x.m { tile(row, 4, group, width, x); row += 4 }
+            while row < x.m { tile(row, 1, group, width, x); row += 1 }
+            chunk += width
         }
     }
 
     @inlinable @inline(__always)
     static func tile(_ firstRow: Int, _ rows: Int, _ firstChunk: Int, _ chunks: Int, _ x: MatrixArguments) {
-        if rows == Rows && chunks == Chunks {
-            block(firstRow, firstChunk, x, InlineArray<Rows, Int>.self, InlineArray<Chunks, Int>.self)
-        } else if rows == Rows {
-            block(firstRow, firstChunk, x, InlineArray<Rows, Int>.self, InlineArray<1, Int>.self)
-        } else if chunks == Chunks {
-            block(firstRow, firstChunk, x, InlineArray<1, Int>.self, InlineArray<Chunks, Int>.self)
+        switch rows {
+        case Rows: tile(firstRow, InlineArray<Rows, Int>.self, firstChunk, chunks, x)
+        case 4: tile(firstRow, InlineArray<4, Int>.self, firstChunk, chunks, x)
+        default: tile(firstRow, InlineArray<1, Int>.self, firstChunk, chunks, x)
+        }
+    }
+
+    @inlinable @inline(__always)
+    static func tile<let TR: Int>(_ firstRow: Int, _ rows: InlineArray<TR, Int>.Type, _ firstChunk: Int, _ chunks: Int, _ x: MatrixArguments) {
+        if chunks == Chunks {
+            block(firstRow, firstChunk, x, rows, InlineArray<Chunks, Int>.self)
         } else {
-            block(firstRow, firstChunk, x, InlineArray<1, Int>.self, InlineArray<1, Int>.self)
+            block(firstRow, firstChunk, x, rows, InlineArray<1, Int>.self)
         }
     }
 

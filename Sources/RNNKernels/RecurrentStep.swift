@@ -241,6 +241,23 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let G: Int, 
             }
             row = tiledEnd
         }
+        // Leftover rows in pairs while they last (2 rows × 2 chunks: half the loads
+        // per multiply-add of a one-row tile, which waits on its weight loads).
+        while Rows > 2 && row + 2 <= end {
+            let pair = InlineArray<2, UnsafePointer<Float>> { previous + (row + $0) * ldPrevious }
+            var chunk = 0
+            while chunk + 2 <= chunks {
+                let firstChunk = chunk
+                tile(pair, firstRow: row, InlineArray<2, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
+                     firstChunk: chunk, k: k, a, bias)
+                chunk += 2
+            }
+            if chunk < chunks {
+                tile(pair, firstRow: row, [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>, firstChunk: chunk,
+                     k: k, a, bias)
+            }
+            row += 2
+        }
         while row < end {
             let rowPointer = [previous + row * ldPrevious] as InlineArray<1, UnsafePointer<Float>>
             var chunk = 0

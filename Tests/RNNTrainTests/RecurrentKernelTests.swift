@@ -140,10 +140,10 @@ final class RecurrentKernelTests: XCTestCase {
     }
 
     /// The per-step products of backpropagation: C (+)= A·B with A read row-major or
-    /// transposed, sizes with full and leftover row tiles and a partial last vector.
+    /// transposed, sizes with full row tiles, leftovers of four and of one, and a partial last vector.
     func testEveryAvailableMatrixProductMatchesDoubleArithmetic() {
         var rng = SplitMix64(seed: 5)
-        for (m, n, k) in [(32, 128, 384), (19, 20, 7), (3, 37, 50), (1, 16, 1), (40, 33, 0)] {
+        for (m, n, k) in [(32, 128, 384), (29, 40, 64), (19, 20, 7), (3, 37, 50), (1, 16, 1), (40, 33, 0)] {
             for transposedA in [false, true] {
                 let a = (0..<m * k).map { _ in Float(rng.nextUnit()) * 2 - 1 }
                 let b = (0..<k * (n + 3)).map { _ in Float(rng.nextUnit()) * 2 - 1 }  // ldb = n + 3
