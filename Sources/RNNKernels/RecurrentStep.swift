@@ -208,9 +208,10 @@ public enum LSTMCell: RecurrentCell {
 
 /// The step kernel for one instruction set and cell. `G` is the cell's gate
 /// count; a tile is `Rows` rows × one chunk when there are that many rows,
-/// else one row × `Chunks` chunks — each keeps Rows·G (or Chunks·G) vector
-/// accumulators in registers, sized per instruction set to fill its register
-/// file while giving the FMA units enough independent chains.
+/// then two rows × two chunks, then one row × `Chunks` chunks — each keeps
+/// Rows·G (4·G, Chunks·G) vector accumulators in registers, sized per
+/// instruction set to fill its register file while giving the FMA units
+/// enough independent chains.
 public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let G: Int, let Rows: Int, let Chunks: Int> {
     @inlinable @inline(__always)
     public static func run(_ a: StepArguments, _ packed: borrowing PackedRecurrentWeights) {
