@@ -57,3 +57,14 @@ extension RecurrentKernels {
         return available[0]
     }()
 }
+
+extension RecurrentKernels {
+    /// The step kernel of `cell`.
+    public func step(for cell: CellKind) -> Step {
+        switch cell {
+        case .rnn: rnn
+        case .gru: gru
+        case .lstm: lstm
+        }
+    }
+}

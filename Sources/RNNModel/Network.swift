@@ -205,12 +205,7 @@ public struct Network: Sendable {
                           index: [Int32]?, recurrentWeights: PackedRecurrentWeights, recordGates: Bool, workspace w: Workspace) {
         let a = architecture
         let H = a.hidden, G = a.gateWidth, ldo = H * a.directions
-        let kernels = RecurrentKernels.selected
-        let step = switch a.cell {
-        case .rnn: kernels.rnn
-        case .gru: kernels.gru
-        case .lstm: kernels.lstm
-        }
+        let step = RecurrentKernels.selected.step(for: a.cell)
         let order = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
         let indexed = index != nil
         w.output[layer].withUnsafeMutableBufferPointer { outputBuffer in

@@ -32,7 +32,7 @@ enum GradientSum {
     /// parts[0] += the other parts on `regions`, which are left zero there.
     /// Returns the squared L2 norm of the sum.
     static func run(_ parts: [UnsafeMutablePointer<Float>], regions: [Range<Int>], threads: Int) -> Double {
-        let spans = spans(of: regions, threads: threads)
+        let spans = threadSpans(of: regions, threads: threads)
         var squares = [Double](repeating: 0, count: spans.count)
         squares.withUnsafeMutableBufferPointer { squaresOut in
             parts.withUnsafeBufferPointer { parts in
@@ -54,7 +54,7 @@ enum GradientSum {
     }
 
     /// One span per thread, or fewer when there is too little work to share.
-    private static func spans(of regions: [Range<Int>], threads: Int) -> [[Range<Int>]] {
+    private static func threadSpans(of regions: [Range<Int>], threads: Int) -> [[Range<Int>]] {
         let size = regions.reduce(0) { $0 + $1.count }
         return spans(of: regions, parts: max(1, min(threads, size / 32_768)))
     }

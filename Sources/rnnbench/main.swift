@@ -128,8 +128,8 @@ case "kernels":
         return flops / best / 1e9
     }
     print("kernels \(kernels.instructionSet), hidden \(H), \(rows) rows (a thread's slice of a batch), operands in cache, best of 5:")
-    for (cell, step, gates) in [("GRU", kernels.gru, 3), ("LSTM", kernels.lstm, 4)] {
-        let G = gates * H
+    for cell in [CellKind.gru, .lstm] {
+        let gates = cell.gateCount, G = gates * H, step = kernels.step(for: cell)
         let packed = PackedRecurrentWeights(whh: random(G * H), bhh: random(G), hidden: H, gates: gates)
         let input = random(rows * G), previous = random(rows * H), previousCell = random(rows * H)
         var output = [Float](repeating: 0, count: rows * H), cells = output, cache = [Float](repeating: 0, count: rows * 4 * H)
@@ -160,7 +160,8 @@ case "kernels":
                                                 c: $0.baseAddress!, ldc: H, accumulate: true))
             }
         }
-        print(String(format: "  %@: forward step %.0f GFLOP/s; dh = dGates·W_hh %.0f; dW_hh += dGatesᵀ·h %.0f", cell, forward, stepProduct, windowProduct))
+        print(String(format: "  %@: forward step %.0f GFLOP/s; dh = dGates·W_hh %.0f; dW_hh += dGatesᵀ·h %.0f", cell.rawValue.uppercased(),
+                     forward, stepProduct, windowProduct))
     }
 case "train":
     let rest = Array(arguments.dropFirst())

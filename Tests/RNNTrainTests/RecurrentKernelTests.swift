@@ -78,11 +78,7 @@ final class RecurrentKernelTests: XCTestCase {
                                                       output: h.baseAddress!, ldOutput: hidden,
                                                       previousCell: previousCell.baseAddress!, cell: c.baseAddress!, ldCell: hidden,
                                                       gateCache: cache.baseAddress!, descending: descending)
-                        switch cell {
-                        case .rnn: kernels.rnn(arguments, packed)
-                        case .gru: kernels.gru(arguments, packed)
-                        case .lstm: kernels.lstm(arguments, packed)
-                        }
+                        kernels.step(for: cell)(arguments, packed)
                     }}}}}}}
                     let what = "\(kernels.instructionSet) \(cell) hidden \(hidden) rows \(rows) continuing \(continuing)"
                         + (descending ? " descending" : "") + (fromTable ? " from a token table" : "")
@@ -120,11 +116,7 @@ final class RecurrentKernelTests: XCTestCase {
                     let arguments = StepArguments(rows: rows, continuing: 0, hidden: hidden, input: input, previous: state, ldPrevious: hidden,
                                                   output: h.baseAddress!, ldOutput: hidden, previousCell: state, cell: c.baseAddress!,
                                                   ldCell: hidden, gateCache: cache.baseAddress!)
-                    switch cell {
-                    case .rnn: kernels.rnn(arguments, packed)
-                    case .gru: kernels.gru(arguments, packed)
-                    case .lstm: kernels.lstm(arguments, packed)
-                    }
+                    kernels.step(for: cell)(arguments, packed)
                 }}}
                 for (r, x) in extremes.enumerated() {
                     let got = Array(h[r * hidden..<(r + 1) * hidden]), wanted = Array(expected.h[r * hidden..<(r + 1) * hidden])
