@@ -49,7 +49,7 @@ let package = Package(
             "RNNData", "RNNText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["RNNModel", "RNNKernels"], path: "Tests/TestSupport"),
         .target(name: "RNNTrain", dependencies: ["RNNKernels", "RNNModel", "RNNData", "RNNText"],
                 swiftSettings: fast),
         .target(name: "RNNInfer", dependencies: ["RNNModel", "RNNText"],

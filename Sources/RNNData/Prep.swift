@@ -222,7 +222,7 @@ final class SplitBuilder {
 /// mapped to final ids in the merge; WordPiece ids are final at once.
 struct Tokenization {
     let spec: TokenizerSpec
-    private var scratch = TokenizerScratch()
+    private var workspace = TokenizerWorkspace()
     private(set) var wordPiece: WordPieceTokenizer?
     /// Word-level: this worker's words, by first appearance, and their training counts.
     private(set) var interned = ByteTable(minimumCapacity: 1 << 16)
@@ -242,10 +242,10 @@ struct Tokenization {
         let isTrain = split.name == "train"
         example.text.withUnsafeBufferPointer { text in
             if let wordPiece {
-                wordPiece.encode(text, into: &split.tokens, scratch: &scratch)
+                wordPiece.encode(text, into: &split.tokens, workspace: &workspace)
             } else {
                 let first = split.tokens.count
-                WordLevelTokenizer.intern(text, into: &interned, appendingTo: &split.tokens, scratch: &scratch)
+                WordLevelTokenizer.intern(text, into: &interned, appendingTo: &split.tokens, workspace: &workspace)
                 if isTrain {
                     if trainCounts.count < interned.count { trainCounts.append(contentsOf: repeatElement(0, count: 2 * interned.count - trainCounts.count)) }
                     split.tokens.withUnsafeBufferPointer { tokens in

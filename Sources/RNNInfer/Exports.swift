@@ -199,7 +199,7 @@ public func rnnTokenize(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar
                         _ ids: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ count: UnsafeMutablePointer<Int>?) -> Int32 {
     guard let loaded = model(handle) else { return fail(statusInvalidArgument, "rnn_tokenize: model must not be NULL") }
     guard let buffer = text(pointer, length) else { return fail(statusInvalidArgument, "rnn_tokenize: text is NULL or has a negative length") }
-    let sequence = loaded.withWorking { loaded.sequence(buffer, working: $0) }
+    let sequence = loaded.withWorkspace { loaded.sequence(buffer, workspace: $0) }
     count?.pointee = sequence.count
     guard sequence.count <= capacity, sequence.isEmpty || ids != nil else {
         return fail(statusBufferTooSmall, "rnn_tokenize: \(sequence.count) ids, the buffer holds \(capacity)")

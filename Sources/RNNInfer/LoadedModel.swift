@@ -4,19 +4,20 @@ import Glibc
 import RNNModel
 import RNNText
 
-/// What a `rnn_model*` points to: the classifier plus per-thread working
-/// memory, handed out from a pool so concurrent calls never share buffers.
+/// What a `rnn_model*` points to: the classifier plus per-call workspaces,
+/// handed out from a pool so concurrent calls never share buffers.
 final class LoadedModel {
     static let maxTokens = 65_536
 
     let classifier: Classifier
     let formatVersion: (major: UInt16, minor: UInt16)
-    private var pool: [Working] = []
+    private var pool: [Workspace] = []
     private var lock = pthread_mutex_t()
 
-    final class Working {
-        let workspace = Network.Workspace()
-        var scratch = TokenizerScratch()
+    /// One call's buffers: the tokenizer's and the forward pass's.
+    final class Workspace {
+        let network = Network.Workspace()
+        var tokenizer = TokenizerWorkspace()
     }
 
     init(bytes: UnsafeRawBufferPointer) throws(ModelFileError) {
@@ -30,30 +31,30 @@ final class LoadedModel {
 
     deinit { pthread_mutex_destroy(&lock) }
 
-    func withWorking<R>(_ body: (Working) -> R) -> R {
+    func withWorkspace<R>(_ body: (Workspace) -> R) -> R {
         pthread_mutex_lock(&lock)
-        let working = pool.popLast() ?? Working()
+        let workspace = pool.popLast() ?? Workspace()
         pthread_mutex_unlock(&lock)
         defer {
             pthread_mutex_lock(&lock)
-            pool.append(working)
+            pool.append(workspace)
             pthread_mutex_unlock(&lock)
         }
-        return body(working)
+        return body(workspace)
     }
 
     /// The model's input for one text, at most `maxTokens` long.
-    func sequence(_ text: UnsafeBufferPointer<UInt8>, working: Working) -> [Int32] {
-        let sequence = classifier.sequence(text, scratch: &working.scratch)
+    func sequence(_ text: UnsafeBufferPointer<UInt8>, workspace: Workspace) -> [Int32] {
+        let sequence = classifier.sequence(text, workspace: &workspace.tokenizer)
         guard sequence.count > Self.maxTokens else { return sequence }
         return classifier.policy.truncation == .tail ? Array(sequence.prefix(Self.maxTokens)) : Array(sequence.suffix(Self.maxTokens))
     }
 
     /// Probabilities, a row per text.
     func classify(_ texts: [UnsafeBufferPointer<UInt8>]) -> [Float] {
-        withWorking { working in
-            let sequences = texts.map { sequence($0, working: working)[...] }
-            return classifier.probabilities(sequences, workspace: working.workspace)
+        withWorkspace { workspace in
+            let sequences = texts.map { sequence($0, workspace: workspace)[...] }
+            return classifier.probabilities(sequences, workspace: workspace.network)
         }
     }
 }

@@ -28,3 +28,10 @@ public final class AlignedFloats: @unchecked Sendable {
 
     deinit { baseAddress.deallocate() }
 }
+
+/// Makes `buffer` hold at least `count` floats — a new zeroed buffer when it
+/// is too small. Workspaces only grow, so steady state allocates nothing.
+@inlinable
+public func grow(_ buffer: inout AlignedFloats, to count: Int) {
+    if buffer.count < count { buffer = AlignedFloats(count: count) }
+}

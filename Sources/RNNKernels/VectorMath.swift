@@ -1,7 +1,7 @@
 import CHardware
 
 /// Vectorized elementwise math. The same source is compiled once per
-/// instruction set (see `RecurrentKernels`): SSE on baseline x86-64, AVX2 and
+/// instruction set (see `KernelSet`): SSE on baseline x86-64, AVX2 and
 /// AVX-512 in the modules that are selected at run time.
 public typealias Vector = SIMD16<Float>
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RNNKernels
 
 /// The recurrent cell. Gate order and equations follow PyTorch (and cuDNN),
 /// so weights are interchangeable with `torch.nn.RNN/LSTM/GRU`.
@@ -12,13 +13,16 @@ public enum CellKind: String, Codable, Sendable, CaseIterable {
     /// gates r, z, n; n = tanh(x_n + r (W_hn h + b_hn)) ("linear before reset"); h' = (1 - z) n + z h
     case gru
 
-    public var gateCount: Int {
+    /// The cell's equations and kernels (RNNKernels/Cells): the one place a kind becomes a cell.
+    public var cell: any RecurrentCell.Type {
         switch self {
-        case .rnn: return 1
-        case .lstm: return 4
-        case .gru: return 3
+        case .rnn: RNNCell.self
+        case .lstm: LSTMCell.self
+        case .gru: GRUCell.self
         }
     }
+
+    public var gateCount: Int { cell.gates }
 }
 
 public struct Architecture: Codable, Equatable, Sendable {

@@ -11,10 +11,8 @@ public struct Classifier: Sendable {
     public let labels: [String]
     public let parameters: [Float]
     public let file: ModelFile
-    /// Layer 0's per-token input projections (see `Network.tokenProjectionTables`).
-    let tokenProjections: [AlignedFloats]?
-    /// W_hh and b_hh packed for the step kernel once, at load.
-    let recurrentWeights: [PackedRecurrentWeights]
+    /// Packed W_hh and layer 0's per-token input projections, prepared once at load.
+    let weights: Network.InferenceWeights
 
     public var architecture: Architecture { network.architecture }
 
@@ -22,8 +20,8 @@ public struct Classifier: Sendable {
                 labels: [String], parameters: [Float], provenance: [(String, ModelFile.Value)] = []) throws(ModelFileError) {
         var file = ModelFile()
         file.set("architecture.cell", .string(architecture.cell.rawValue))
-        file.set("architecture.gate_order", .string(["rnn": "h", "lstm": "i,f,g,o", "gru": "r,z,n"][architecture.cell.rawValue]!))
-        if architecture.cell == .gru { file.set("architecture.gru_variant", .string("linear_before_reset")) }
+        file.set("architecture.gate_order", .string(architecture.cell.cell.gateOrder))
+        if let variant = architecture.cell.cell.variant { file.set(variant.key, .string(variant.value)) }
         file.set("architecture.vocabulary_size", .int(Int64(architecture.vocabularySize)))
         file.set("architecture.embedding", .int(Int64(architecture.embedding)))
         file.set("architecture.hidden", .int(Int64(architecture.hidden)))
@@ -132,16 +130,13 @@ public struct Classifier: Sendable {
         // The per-token tables trade memory for speed; past 64 Mi floats per
         // direction (256 MiB) the input GEMM is used instead.
         let tableSize = architecture.vocabularySize * architecture.gateWidth
-        recurrentWeights = parameters.withUnsafeBufferPointer { network.packedRecurrentWeights($0.baseAddress!) }
-        tokenProjections = tableSize <= 1 << 26
-            ? parameters.withUnsafeBufferPointer { network.tokenProjectionTables($0.baseAddress!) }
-            : nil
+        weights = parameters.withUnsafeBufferPointer { network.inferenceWeights($0.baseAddress!, tokenTables: tableSize <= 1 << 26) }
     }
 
     /// The ids the network reads for `text`.
-    public func sequence(_ text: UnsafeBufferPointer<UInt8>, scratch: inout TokenizerScratch) -> [Int32] {
+    public func sequence(_ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace) -> [Int32] {
         var content: [Int32] = []
-        tokenizer.encode(text, into: &content, scratch: &scratch)
+        tokenizer.encode(text, into: &content, workspace: &workspace)
         return policy.apply(content, special: tokenizer.specialIDs)
     }
 
@@ -149,10 +144,8 @@ public struct Classifier: Sendable {
     public func probabilities(_ sequences: [ArraySlice<Int32>], workspace: Network.Workspace) -> [Float] {
         let C = architecture.classes
         let (batch, order) = PackedBatch.packing(sequences)
-        var noDropout: Network.Dropout? = nil
         parameters.withUnsafeBufferPointer {
-            network.forward($0.baseAddress!, batch, workspace: workspace, dropout: &noDropout, recordGates: false,
-                            tokenProjections: tokenProjections, recurrentWeights: recurrentWeights)
+            network.forwardInference($0.baseAddress!, batch, weights: weights, workspace: workspace)
         }
         var probabilities = workspace.logits
         softmaxRows(&probabilities, classes: C)

@@ -1,40 +1,54 @@
 import RNNKernels
 
-/// The batched forward pass of an embedding → stacked (bi)RNN → linear head
-/// classifier over packed sequences. Training records what backpropagation
-/// needs in the same buffers inference uses, so there is one forward pass.
+// The batched forward pass of an embedding → stacked (bi)RNN → linear head
+// classifier over packed sequences (PackedBatch). There is one pass, in two
+// modes: training records what backpropagation needs (gate caches, dropout
+// masks) in the workspace; inference reads weights prepared once at load.
+//
+// Shapes (R = packed rows of the batch, B = sequences, E = embedding,
+// H = hidden, D = directions, GH = gates·H, C = classes):
+//   layer input   [R, E] for layer 0 — [distinct tokens, E] when rows share inputs — else [R, H·D]
+//   projection    [R, GH]: W_ih·x + b_ih of one direction
+//   layer output  [R, H·D]: directions side by side
+//   gate cache    [R, 4·H] per layer·direction (training; the cell's `cacheLayout`)
+//   cell state    [R, H] per layer·direction (LSTM)
+//   features      [B, H·D]: each sequence's final state
+//   logits        [B, C]
+
 public struct Network: Sendable {
     public let layout: ParameterLayout
     public var architecture: Architecture { layout.architecture }
 
     public init(_ architecture: Architecture) { layout = ParameterLayout(architecture) }
 
-    /// Per-batch buffers; reused across batches so steady state allocates nothing.
+    /// One thread's buffers for a batch; reused across batches (they only grow),
+    /// so steady state allocates nothing.
     public final class Workspace: @unchecked Sendable {
-        /// Per layer: its input rows (embeddings for layer 0), after dropout.
-        public var layerInput: [[Float]] = []
-        /// Per layer: output rows, directions side by side (width H·directions).
-        public var output: [[Float]] = []
-        /// Per layer·direction: cached gates (GRU: r z n hn; LSTM: i f g o).
-        public var gates: [[Float]] = []
-        /// Per layer·direction (LSTM): cell state of each row.
-        public var cells: [[Float]] = []
-        /// Per layer: dropout multipliers applied to that layer's input (empty when off).
-        public var inputMasks: [[Float]] = []
-        public var features: [Float] = []
-        public var featureMask: [Float] = []
-        public var logits: [Float] = []
-        var projection: [Float] = []
+        /// Per layer: its input rows after dropout.
+        public internal(set) var layerInput: [AlignedFloats] = []
+        /// Per layer: the dropout multipliers applied to its input; nil without dropout.
+        public internal(set) var inputMasks: [AlignedFloats?] = []
+        /// Per layer: its output rows.
+        public internal(set) var output: [AlignedFloats] = []
+        /// Per layer·direction: the gate cache and (LSTM) the cell states.
+        public internal(set) var gateCache: [AlignedFloats] = []
+        public internal(set) var cellState: [AlignedFloats] = []
+        public internal(set) var features = AlignedFloats(count: 0)
+        /// Dropout multipliers of the features; nil without dropout.
+        public internal(set) var featureMask: AlignedFloats?
+        /// [B, C], exactly the batch's.
+        public internal(set) var logits: [Float] = []
+        var projection = AlignedFloats(count: 0)
         /// Layer 0 without input dropout: the batch's distinct tokens, and each
         /// row's index among them. Rows of the same token have the same input,
-        /// so layer 0's input rows (`layerInput[0]`) and projections are one per
-        /// distinct token (45% of the rows of an AG News batch), and so are the
-        /// GEMMs of their gradients. Empty when every row has its own input.
+        /// so layer 0's input rows and projections are one per distinct token
+        /// (45% of the rows of an AG News batch), and so are the GEMMs of their
+        /// gradients. Empty when every row has its own input.
         public internal(set) var distinctTokens: [Int32] = []
         public internal(set) var rowDistinct: [Int32] = []
         /// Vocabulary-sized scratch for finding distinct tokens (-1: not seen).
         var tokenSlot: [Int32] = []
-        /// Per layer·direction: W_hh and b_hh packed for the step kernel, when the caller has none.
+        /// Training: W_hh and b_hh packed afresh for each batch, as they change every step.
         var packedRecurrent: [PackedRecurrentWeights] = []
 
         public init() {}
@@ -50,19 +64,31 @@ public struct Network: Sendable {
         }
     }
 
+    /// What inference prepares once from the parameters: W_hh and b_hh packed for
+    /// the step kernel, and optionally layer 0's per-token input projections.
+    public struct InferenceWeights: Sendable {
+        public let recurrent: [PackedRecurrentWeights]
+        public let tokenProjections: [AlignedFloats]?
+    }
+
+    public func inferenceWeights(_ parameters: UnsafePointer<Float>, tokenTables: Bool) -> InferenceWeights {
+        InferenceWeights(recurrent: packedRecurrentWeights(parameters),
+                         tokenProjections: tokenTables ? tokenProjectionTables(parameters) : nil)
+    }
+
     /// Layer 0's input projection W_ih·embedding(v) + b_ih for every token v,
-    /// one table per direction (V × gates·H): inference turns that GEMM into row copies.
+    /// one table per direction ([V, GH]): inference turns that GEMM into row reads.
     /// Aligned, so that a chunk of a row is one cache line (the step kernel prefetches it).
     public func tokenProjectionTables(_ parameters: UnsafePointer<Float>) -> [AlignedFloats] {
         let a = architecture
-        let V = a.vocabularySize, E = a.embedding, G = a.gateWidth
+        let V = a.vocabularySize, E = a.embedding, GH = a.gateWidth
         return (0..<a.directions).map { direction in
             let prefix = ParameterLayout.prefix(layer: 0, direction: direction)
-            let table = AlignedFloats(count: V * G)
+            let table = AlignedFloats(count: V * GH)
             let bih = parameters + layout.offset(prefix + "b_ih")
-            for v in 0..<V { (table.baseAddress + v * G).update(from: bih, count: G) }
-            gemm(transposeB: true, m: V, n: G, k: E, parameters + layout.offset("embedding"), lda: E,
-                 parameters + layout.offset(prefix + "w_ih"), ldb: E, beta: 1, table.baseAddress, ldc: G)
+            for v in 0..<V { (table.baseAddress + v * GH).update(from: bih, count: GH) }
+            gemm(transposeB: true, m: V, n: GH, k: E, parameters + layout.offset("embedding"), lda: E,
+                 parameters + layout.offset(prefix + "w_ih"), ldb: E, beta: 1, table.baseAddress, ldc: GH)
             return table
         }
     }
@@ -86,101 +112,58 @@ public struct Network: Sendable {
         }
     }
 
-    /// Runs the batch; logits (count × classes) end in `workspace.logits`.
-    /// `recordGates` keeps what backpropagation needs. Inference leaves it off and
-    /// passes what it prepared at load: `tokenProjections` (see `tokenProjectionTables`)
-    /// for layer 0 and `recurrentWeights` (see `packedRecurrentWeights`); training
-    /// packs the recurrent weights afresh on every call, as they change every step.
-    public func forward(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace, dropout: inout Dropout?,
-                        recordGates: Bool = true, tokenProjections: [AlignedFloats]? = nil,
-                        recurrentWeights: [PackedRecurrentWeights]? = nil) {
-        let a = architecture
-        let H = a.hidden, D = a.directions, G = a.gateWidth
-        let rows = batch.rows
-        // With token tables, a one-layer network never fills the projection buffer.
-        let needsProjection = tokenProjections == nil || a.layers > 1
-        resize(w, rows: rows, batch: batch.count, recordGates: recordGates, projection: needsProjection)
-        if recurrentWeights == nil {
-            if w.packedRecurrent.isEmpty { w.packedRecurrent = packedRecurrentWeights(parameters) } else { pack(parameters, into: &w.packedRecurrent) }
-        }
+    // MARK: The two modes
 
-        precondition(tokenProjections == nil || dropout == nil, "token projection tables are for inference")
-        // Embedding lookup: one row per distinct token, or per packed row when
-        // dropout gives each row its own input.
+    /// Training: logits in `workspace.logits`, and everything `Backward` reads
+    /// (gate caches, cell states, layer inputs, dropout masks) in the workspace.
+    public func forwardTraining(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, dropout: Dropout?, workspace w: Workspace) {
+        var dropout = dropout
+        resize(w, batch, cachesGates: true, projection: true)
+        if w.packedRecurrent.isEmpty { w.packedRecurrent = packedRecurrentWeights(parameters) } else { pack(parameters, into: &w.packedRecurrent) }
+        // Dropout gives each row its own input: rows of one token share it only without.
+        embed(parameters, batch, distinct: (dropout?.rate ?? 0) == 0, workspace: w)
+        for layer in 0..<architecture.layers {
+            recurrentLayer(layer, parameters, batch, recurrent: w.packedRecurrent, tokenProjections: nil, cachesGates: true,
+                           dropout: &dropout, workspace: w)
+        }
+        finalStates(batch, workspace: w)
+        applyDropout(w.features, count: batch.count * architecture.featureWidth, mask: &w.featureMask, dropout: &dropout)
+        head(parameters, batch, workspace: w)
+    }
+
+    /// Inference: logits in `workspace.logits`; nothing is cached.
+    public func forwardInference(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, weights: InferenceWeights, workspace w: Workspace) {
+        var noDropout: Dropout? = nil
+        // With token tables, a one-layer network never fills the projection buffer.
+        resize(w, batch, cachesGates: false, projection: weights.tokenProjections == nil || architecture.layers > 1)
+        if weights.tokenProjections == nil {
+            embed(parameters, batch, distinct: true, workspace: w)
+        } else {
+            w.distinctTokens.removeAll(keepingCapacity: true)
+            w.rowDistinct.removeAll(keepingCapacity: true)
+        }
+        for layer in 0..<architecture.layers {
+            recurrentLayer(layer, parameters, batch, recurrent: weights.recurrent, tokenProjections: weights.tokenProjections,
+                           cachesGates: false, dropout: &noDropout, workspace: w)
+        }
+        finalStates(batch, workspace: w)
+        w.featureMask = nil
+        head(parameters, batch, workspace: w)
+    }
+
+    // MARK: Stages
+
+    /// Embedding lookup into layer 0's input [R, E], or [distinct tokens, E].
+    private func embed(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, distinct: Bool, workspace w: Workspace) {
+        let E = architecture.embedding
         let embedding = parameters + layout.offset("embedding")
         w.distinctTokens.removeAll(keepingCapacity: true)
         w.rowDistinct.removeAll(keepingCapacity: true)
-        if tokenProjections == nil && (dropout?.rate ?? 0) == 0 {
-            findDistinctTokens(batch, workspace: w)
-        }
-        if tokenProjections == nil {
-            let inputTokens = w.distinctTokens.isEmpty ? batch.tokens[0..<rows] : w.distinctTokens[...]
-            w.layerInput[0].withUnsafeMutableBufferPointer { input in
-                for (r, token) in inputTokens.enumerated() {
-                    (input.baseAddress! + r * a.embedding).update(from: embedding + Int(token) * a.embedding, count: a.embedding)
-                }
-            }
-        }
-        for layer in 0..<a.layers {
-            let inputWidth = a.inputWidth(layer: layer)
-            let perDistinctToken = layer == 0 && !w.distinctTokens.isEmpty
-            let inputRows = perDistinctToken ? w.distinctTokens.count : rows
-            if layer > 0 {
-                w.output[layer - 1].withUnsafeBufferPointer { previous in
-                    w.layerInput[layer].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: previous.baseAddress!, count: rows * inputWidth) }
-                }
-            }
-            applyDropout(&w.layerInput[layer], count: rows * inputWidth, mask: &w.inputMasks[layer], dropout: &dropout)
-            for direction in 0..<D {
-                let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
-                let wih = parameters + layout.offset(prefix + "w_ih"), bih = parameters + layout.offset(prefix + "b_ih")
-                let slot = layer * D + direction
-                // Layer 0 at inference reads its inputs from the per-token table.
-                if layer == 0, let tables = tokenProjections {
-                    runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H,
-                             input: tables[direction].baseAddress, index: batch.tokens,
-                             recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
-                    continue
-                }
-                // One GEMM projects the inputs of every time step (or of every distinct token).
-                w.projection.withUnsafeMutableBufferPointer { xp in
-                    for r in 0..<inputRows { (xp.baseAddress! + r * G).update(from: bih, count: G) }
-                    w.layerInput[layer].withUnsafeBufferPointer { input in
-                        gemm(transposeB: true, m: inputRows, n: G, k: inputWidth, input.baseAddress!, lda: inputWidth, wih, ldb: inputWidth,
-                             beta: 1, xp.baseAddress!, ldc: G)
-                    }
-                }
-                w.projection.withUnsafeBufferPointer { xp in
-                    runSteps(batch, reverse: direction == 1, slot: slot, layer: layer, column: direction * H,
-                             input: xp.baseAddress!, index: perDistinctToken ? w.rowDistinct : nil,
-                             recurrentWeights: recurrentWeights?[slot] ?? w.packedRecurrent[slot], recordGates: recordGates, workspace: w)
-                }
-            }
-        }
-
-        // Features: each sequence's final state — forward direction at its last
-        // token, reverse direction at its first.
-        let F = a.featureWidth
-        w.output[a.layers - 1].withUnsafeBufferPointer { top in
-            for b in 0..<batch.count {
-                let destination = b * F
-                let length = batch.lengths[b]
-                for direction in 0..<D {
-                    let t = direction == 0 ? length - 1 : 0
-                    for j in 0..<H {
-                        w.features[destination + direction * H + j] = length == 0 ? 0 : top[batch.row(sequence: b, step: t) * H * D + direction * H + j]
-                    }
-                }
-            }
-        }
-        applyDropout(&w.features, count: w.features.count, mask: &w.featureMask, dropout: &dropout)
-        let headWeight = parameters + layout.offset("head.weight"), headBias = parameters + layout.offset("head.bias")
-        w.logits.withUnsafeMutableBufferPointer { logits in
-            for b in 0..<batch.count { (logits.baseAddress! + b * a.classes).update(from: headBias, count: a.classes) }
-            w.features.withUnsafeBufferPointer { features in
-                gemm(transposeB: true, m: batch.count, n: a.classes, k: F, features.baseAddress!, lda: F, headWeight, ldb: F,
-                     beta: 1, logits.baseAddress!, ldc: a.classes)
-            }
+        if distinct { findDistinctTokens(batch, workspace: w) }
+        let inputTokens = w.distinctTokens.isEmpty ? batch.tokens[0..<batch.rows] : w.distinctTokens[...]
+        let input = w.layerInput[0].baseAddress
+        for (r, token) in inputTokens.enumerated() {
+            (input + r * E).update(from: embedding + Int(token) * E, count: E)
         }
     }
 
@@ -198,83 +181,133 @@ public struct Network: Sendable {
         for token in w.distinctTokens { w.tokenSlot[Int(token)] = -1 }
     }
 
-    /// `input`: the layer's input projections, one row per packed row; or, with
-    /// `index`, rows of a table read at each packed row's index (its token, or
-    /// its distinct token's slot).
-    private func runSteps(_ batch: PackedBatch, reverse: Bool, slot: Int, layer: Int, column: Int, input: UnsafePointer<Float>,
-                          index: [Int32]?, recurrentWeights: PackedRecurrentWeights, recordGates: Bool, workspace w: Workspace) {
+    /// One layer, both directions: input dropout, the input projection of every
+    /// step at once (one GEMM), then the steps. Layer 0 at inference may read its
+    /// projections from the per-token tables instead.
+    private func recurrentLayer(_ layer: Int, _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, recurrent: [PackedRecurrentWeights],
+                                tokenProjections: [AlignedFloats]?, cachesGates: Bool, dropout: inout Dropout?, workspace w: Workspace) {
         let a = architecture
-        let H = a.hidden, G = a.gateWidth, ldo = H * a.directions
-        let step = RecurrentKernels.selected.step(for: a.cell)
-        let order = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
-        let indexed = index != nil
-        w.output[layer].withUnsafeMutableBufferPointer { outputBuffer in
-        (index ?? []).withUnsafeBufferPointer { indices in
-        w.gates[slot].withUnsafeMutableBufferPointer { gates in
-        w.cells[slot].withUnsafeMutableBufferPointer { cells in
-            let output = outputBuffer.baseAddress! + column
-            for (index, t) in order.enumerated() {
-                let n = batch.batchSizes[t], start = batch.stepOffsets[t]
-                // Rows that continue from the previous step taken, and where its states are.
-                let previousStep = index == 0 ? nil : order[index - 1]
-                let previousCount = previousStep.map { min(n, batch.batchSizes[$0]) } ?? 0
-                let previousStart = previousStep.map { batch.stepOffsets[$0] } ?? 0
-                let isLSTM = a.cell == .lstm
-                step(StepArguments(rows: n, continuing: previousCount, hidden: H,
-                                   input: input + (indexed ? 0 : start * G),
-                                   inputTokens: indexed ? indices.baseAddress! + start : nil,
-                                   previous: output + previousStart * ldo, ldPrevious: ldo, output: output + start * ldo, ldOutput: ldo,
-                                   previousCell: isLSTM ? cells.baseAddress! + previousStart * H : nil,
-                                   cell: isLSTM ? cells.baseAddress! + start * H : nil, ldCell: H,
-                                   gateCache: recordGates && a.cell != .rnn ? gates.baseAddress! + start * 4 * H : nil,
-                                   descending: index % 2 == 1),
-                     recurrentWeights)
+        let H = a.hidden, D = a.directions, GH = a.gateWidth, rows = batch.rows
+        let inputWidth = a.inputWidth(layer: layer)
+        let perDistinctToken = layer == 0 && !w.distinctTokens.isEmpty
+        let inputRows = perDistinctToken ? w.distinctTokens.count : rows
+        // input: [R, H·D], the layer below's output
+        if layer > 0 { w.layerInput[layer].baseAddress.update(from: w.output[layer - 1].baseAddress, count: rows * inputWidth) }
+        applyDropout(w.layerInput[layer], count: rows * inputWidth, mask: &w.inputMasks[layer], dropout: &dropout)
+        for direction in 0..<D {
+            let slot = layer * D + direction
+            let steps = StepOrder(batch, reverse: direction == 1)
+            if layer == 0, let tables = tokenProjections {
+                runSteps(steps, slot: slot, layer: layer, column: direction * H, input: tables[direction].baseAddress,
+                         index: batch.tokens, recurrent: recurrent[slot], cachesGates: cachesGates, workspace: w)
+                continue
             }
-        }}}}
+            // projection: [inputRows, GH] = input · W_ihᵀ + b_ih
+            let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
+            let wih = parameters + layout.offset(prefix + "w_ih"), bih = parameters + layout.offset(prefix + "b_ih")
+            let projection = w.projection.baseAddress
+            for r in 0..<inputRows { (projection + r * GH).update(from: bih, count: GH) }
+            gemm(transposeB: true, m: inputRows, n: GH, k: inputWidth, w.layerInput[layer].baseAddress, lda: inputWidth, wih, ldb: inputWidth,
+                 beta: 1, projection, ldc: GH)
+            runSteps(steps, slot: slot, layer: layer, column: direction * H, input: projection,
+                     index: perDistinctToken ? w.rowDistinct : nil, recurrent: recurrent[slot], cachesGates: cachesGates, workspace: w)
+        }
+    }
+
+    /// The steps of one layer and direction. `input`: the layer's input
+    /// projections, one row per packed row; or, with `index`, rows of a table
+    /// read at each packed row's index (its token, or its distinct token's slot).
+    private func runSteps(_ steps: StepOrder, slot: Int, layer: Int, column: Int, input: UnsafePointer<Float>, index: [Int32]?,
+                          recurrent: PackedRecurrentWeights, cachesGates: Bool, workspace w: Workspace) {
+        let a = architecture
+        let H = a.hidden, GH = a.gateWidth, ldo = H * a.directions
+        let cell = a.cell.cell
+        let kernel = KernelSet.selected.step(for: cell)
+        let output = w.output[layer].baseAddress + column
+        let cells = w.cellState[slot].baseAddress, cache = w.gateCache[slot].baseAddress
+        let keepsCache = cachesGates && !cell.cacheLayout.isEmpty
+        (index ?? []).withUnsafeBufferPointer { indices in
+            for step in steps {
+                kernel(StepArguments(rows: step.rows, continuing: step.continuing, hidden: H,
+                                     input: input + (index == nil ? step.start * GH : 0),
+                                     inputTokens: index == nil ? nil : indices.baseAddress! + step.start,
+                                     previous: output + step.previousStart * ldo, ldPrevious: ldo,
+                                     output: output + step.start * ldo, ldOutput: ldo,
+                                     previousCell: cell.keepsCellState ? cells + step.previousStart * H : nil,
+                                     cell: cell.keepsCellState ? cells + step.start * H : nil, ldCell: H,
+                                     gateCache: keepsCache ? cache + step.start * 4 * H : nil,
+                                     descending: step.index % 2 == 1),
+                       recurrent)
+            }
+        }
+    }
+
+    /// features: [B, H·D], each sequence's final state — the forward direction
+    /// at its last token, the reverse direction at its first; zero for an empty sequence.
+    private func finalStates(_ batch: PackedBatch, workspace w: Workspace) {
+        let a = architecture
+        let H = a.hidden, D = a.directions, F = a.featureWidth
+        let top = w.output[a.layers - 1].baseAddress, features = w.features.baseAddress
+        for b in 0..<batch.count {
+            let length = batch.lengths[b]
+            for direction in 0..<D {
+                let t = direction == 0 ? length - 1 : 0
+                for j in 0..<H {
+                    features[b * F + direction * H + j] = length == 0 ? 0 : top[batch.row(sequence: b, step: t) * H * D + direction * H + j]
+                }
+            }
+        }
+    }
+
+    /// logits: [B, C] = features · W_headᵀ + b_head
+    private func head(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace) {
+        let C = architecture.classes, F = architecture.featureWidth
+        let headWeight = parameters + layout.offset("head.weight"), headBias = parameters + layout.offset("head.bias")
+        w.logits.withUnsafeMutableBufferPointer { logits in
+            for b in 0..<batch.count { (logits.baseAddress! + b * C).update(from: headBias, count: C) }
+            gemm(transposeB: true, m: batch.count, n: C, k: F, w.features.baseAddress, lda: F, headWeight, ldb: F,
+                 beta: 1, logits.baseAddress!, ldc: C)
+        }
     }
 
     /// Inverted dropout on the first `count` values; the mask is kept for backpropagation.
-    private func applyDropout(_ values: inout [Float], count: Int, mask: inout [Float], dropout: inout Dropout?) {
-        guard var active = dropout, active.rate > 0 else { mask.removeAll(); return }
+    private func applyDropout(_ values: AlignedFloats, count: Int, mask: inout AlignedFloats?, dropout: inout Dropout?) {
+        guard var active = dropout, active.rate > 0 else { mask = nil; return }
         let keep = 1 - active.rate, scale = 1 / keep
-        if mask.count < count { mask = [Float](repeating: 0, count: count) }
+        var m = mask ?? AlignedFloats(count: count)
+        grow(&m, to: count)
+        let multipliers = m.baseAddress, v = values.baseAddress
         for i in 0..<count {
-            mask[i] = active.rng.nextUnit() < keep ? scale : 0
-            values[i] *= mask[i]
+            multipliers[i] = active.rng.nextUnit() < keep ? scale : 0
+            v[i] *= multipliers[i]
         }
+        mask = m
         dropout = active
     }
 
-    private func resize(_ w: Workspace, rows: Int, batch: Int, recordGates: Bool, projection: Bool) {
+    private func resize(_ w: Workspace, _ batch: PackedBatch, cachesGates: Bool, projection: Bool) {
         let a = architecture
-        let slots = a.layers * a.directions
-        // Per-row buffers only grow, so batches of varying length reuse them;
-        // the per-sequence ones are sized exactly, as callers read them whole.
-        func fit(_ array: inout [Float], _ count: Int) {
-            if array.count < count { array = [Float](repeating: 0, count: count) }
-        }
-        func exact(_ array: inout [Float], _ count: Int) {
-            if array.count != count { array = [Float](repeating: 0, count: count) }
-        }
+        let rows = batch.rows, slots = a.layers * a.directions
         if w.layerInput.count != a.layers {
-            w.layerInput = Array(repeating: [], count: a.layers)
-            w.output = Array(repeating: [], count: a.layers)
-            w.inputMasks = Array(repeating: [], count: a.layers)
-            w.gates = Array(repeating: [], count: slots)
-            w.cells = Array(repeating: [], count: slots)
+            w.layerInput = (0..<a.layers).map { _ in AlignedFloats(count: 0) }
+            w.output = (0..<a.layers).map { _ in AlignedFloats(count: 0) }
+            w.inputMasks = Array(repeating: nil, count: a.layers)
+            w.gateCache = (0..<slots).map { _ in AlignedFloats(count: 0) }
+            w.cellState = (0..<slots).map { _ in AlignedFloats(count: 0) }
         }
         for layer in 0..<a.layers {
-            fit(&w.layerInput[layer], rows * a.inputWidth(layer: layer))
-            fit(&w.output[layer], rows * a.hidden * a.directions)
+            grow(&w.layerInput[layer], to: rows * a.inputWidth(layer: layer))
+            grow(&w.output[layer], to: rows * a.hidden * a.directions)
         }
-        let cacheWidth = a.cell == .rnn || !recordGates ? 0 : 4 * a.hidden
+        let cell = a.cell.cell
+        let cacheWidth = cachesGates ? cell.cacheLayout.count * a.hidden : 0
         for slot in 0..<slots {
-            fit(&w.gates[slot], rows * cacheWidth)
-            fit(&w.cells[slot], a.cell == .lstm ? rows * a.hidden : 0)
+            grow(&w.gateCache[slot], to: rows * cacheWidth)
+            grow(&w.cellState[slot], to: cell.keepsCellState ? rows * a.hidden : 0)
         }
-        fit(&w.projection, projection ? rows * a.gateWidth : 0)
-        exact(&w.features, batch * a.featureWidth)
-        exact(&w.logits, batch * a.classes)
+        grow(&w.projection, to: projection ? rows * a.gateWidth : 0)
+        grow(&w.features, to: batch.count * a.featureWidth)
+        if w.logits.count != batch.count * a.classes { w.logits = [Float](repeating: 0, count: batch.count * a.classes) }
     }
 }
 

@@ -40,3 +40,37 @@ public struct PackedBatch: Sendable {
     /// The packed row of sequence `b` at step `t`.
     @inline(__always) public func row(sequence b: Int, step t: Int) -> Int { stepOffsets[t] + b }
 }
+
+/// The steps of one direction in the order the forward pass takes them
+/// (backward walks them in reverse): at step t the live rows are the first
+/// `rows` sequences, and the first `continuing` of them carry on from the step
+/// taken before, whose rows start at `previousStart`; the others start from a
+/// zero state. Padded batches are the case where every sequence has every step.
+public struct StepOrder: RandomAccessCollection, Sendable {
+    public struct Step: Sendable {
+        /// Position in the order taken.
+        public let index: Int
+        public let time: Int
+        public let rows: Int
+        /// The packed row where this step's rows start.
+        public let start: Int
+        public let continuing: Int
+        public let previousStart: Int
+    }
+
+    private let steps: [Step]
+
+    public init(_ batch: PackedBatch, reverse: Bool) {
+        let times = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
+        steps = times.enumerated().map { index, t in
+            let previous = index == 0 ? nil : times[index - 1]
+            return Step(index: index, time: t, rows: batch.batchSizes[t], start: batch.stepOffsets[t],
+                        continuing: previous.map { Swift.min(batch.batchSizes[t], batch.batchSizes[$0]) } ?? 0,
+                        previousStart: previous.map { batch.stepOffsets[$0] } ?? 0)
+        }
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { steps.count }
+    public subscript(position: Int) -> Step { steps[position] }
+}

@@ -46,18 +46,18 @@ public enum Tokenizer: Sendable {
 
     /// Appends the content ids of `text`, without start/end markers:
     /// shards store content only, and the sequence policy adds markers.
-    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], scratch: inout TokenizerScratch) {
+    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace) {
         switch self {
-        case .word(let t): t.encode(text, into: &ids, scratch: &scratch)
-        case .wordPiece(let t): t.encode(text, into: &ids, scratch: &scratch)
+        case .word(let t): t.encode(text, into: &ids, workspace: &workspace)
+        case .wordPiece(let t): t.encode(text, into: &ids, workspace: &workspace)
         }
     }
 
     public func encode(_ text: String) -> [Int32] {
         var ids: [Int32] = []
-        var scratch = TokenizerScratch()
+        var workspace = TokenizerWorkspace()
         var text = text
-        text.withUTF8 { encode($0, into: &ids, scratch: &scratch) }
+        text.withUTF8 { encode($0, into: &ids, workspace: &workspace) }
         return ids
     }
 

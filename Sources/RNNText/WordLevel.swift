@@ -32,16 +32,16 @@ public struct WordLevelTokenizer: Sendable {
         return try! Vocabulary(tokens: specialTokens + ranked.map(\.word))
     }
 
-    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], scratch: inout TokenizerScratch) {
-        let words = scratch.wordList()
+    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace) {
+        let words = workspace.wordList()
         Self.split(text, into: words)
         for index in 0..<words.count { ids.append(vocabulary.table.find(words.key(index)) ?? Self.unknownID) }
     }
 
     /// Appends the id of each word of `text` in `table`, adding the words it
     /// lacks: prep's pass over the corpus, before the vocabulary is known.
-    public static func intern(_ text: UnsafeBufferPointer<UInt8>, into table: inout ByteTable, appendingTo ids: inout [Int32], scratch: inout TokenizerScratch) {
-        let words = scratch.wordList()
+    public static func intern(_ text: UnsafeBufferPointer<UInt8>, into table: inout ByteTable, appendingTo ids: inout [Int32], workspace: inout TokenizerWorkspace) {
+        let words = workspace.wordList()
         split(text, into: words)
         // Hash every word and load its first slot before probing: the loads
         // are independent, so their cache misses overlap instead of queueing.
@@ -53,8 +53,8 @@ public struct WordLevelTokenizer: Sendable {
     }
 
     /// Calls `body` with each word of `text`, normalized.
-    public static func words(_ text: UnsafeBufferPointer<UInt8>, scratch: inout TokenizerScratch, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        let words = scratch.wordList()
+    public static func words(_ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        let words = workspace.wordList()
         split(text, into: words)
         for index in 0..<words.count { body(words[index]) }
     }

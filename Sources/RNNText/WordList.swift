@@ -4,7 +4,7 @@
 /// of each waiting for the scanner; the storage always keeps eight readable
 /// bytes past the last word, so `key(_:)` reads a word's bytes in 8-byte loads.
 ///
-/// Held by one `TokenizerScratch`, which belongs to one thread at a time.
+/// Held by one `TokenizerWorkspace`, which belongs to one thread at a time.
 final class WordList: @unchecked Sendable {
     private(set) var bytes: UnsafeMutablePointer<UInt8>
     private var byteCapacity: Int

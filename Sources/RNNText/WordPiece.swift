@@ -61,35 +61,35 @@ public struct WordPieceTokenizer: Sendable {
     private let continuationVocabularyIDs: [Int32]
 
     /// Appends the ids of `text` (without `[CLS]`/`[SEP]`) to `ids`.
-    /// `scratch` is reused between calls so that encoding allocates nothing in steady state.
-    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], scratch: inout TokenizerScratch) {
-        normalize(text, into: &scratch)
-        scratch.forEachWord { word in appendPieces(of: word, to: &ids) }
+    /// `workspace` is reused between calls so that encoding allocates nothing in steady state.
+    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace) {
+        normalize(text, into: &workspace)
+        workspace.forEachWord { word in appendPieces(of: word, to: &ids) }
     }
 
     /// Words after basic tokenization, for statistics and debugging.
-    public func words(_ text: UnsafeBufferPointer<UInt8>, scratch: inout TokenizerScratch, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        normalize(text, into: &scratch)
-        scratch.forEachWord(body)
+    public func words(_ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        normalize(text, into: &workspace)
+        workspace.forEachWord(body)
     }
 
-    private func normalize(_ text: UnsafeBufferPointer<UInt8>, into scratch: inout TokenizerScratch) {
-        scratch.reset()
+    private func normalize(_ text: UnsafeBufferPointer<UInt8>, into workspace: inout TokenizerWorkspace) {
+        workspace.reset()
         var isASCII = true
         for byte in text where byte >= 0x80 { isASCII = false; break }
         if isASCII {
             let lowercase = options.lowercase
             for byte in text {
                 switch byte {
-                case 0x09, 0x0A, 0x0D, 0x20: scratch.separate()
+                case 0x09, 0x0A, 0x0D, 0x20: workspace.separate()
                 case 0..<0x20, 0x7F: continue
                 default:
                     if isASCIIPunctuation(byte) {
-                        scratch.isolate(byte)
+                        workspace.isolate(byte)
                     } else if lowercase, (0x41...0x5A).contains(byte) {
-                        scratch.append(byte | 0x20)
+                        workspace.append(byte | 0x20)
                     } else {
-                        scratch.append(byte)
+                        workspace.append(byte)
                     }
                 }
             }
@@ -115,9 +115,9 @@ public struct WordPieceTokenizer: Sendable {
             }
         }
         func classify(_ c: Unicode.Scalar) {
-            if CharClass.isWhitespace(c) { scratch.separate() }
-            else if CharClass.isPunctuation(c) { scratch.separate(); scratch.append(c); scratch.separate() }
-            else { scratch.append(c) }
+            if CharClass.isWhitespace(c) { workspace.separate() }
+            else if CharClass.isPunctuation(c) { workspace.separate(); workspace.append(c); workspace.separate() }
+            else { workspace.append(c) }
         }
         if options.stripAccents {
             for c in canonicalDecomposition(cleaned) where !CharClass.isNonspacingMark(c) { emit(c) }
@@ -159,14 +159,14 @@ public struct WordPieceTokenizer: Sendable {
 /// Reusable working memory for a tokenizer: for WordPiece, normalized text
 /// with words separated by single spaces; for word-level, a `WordList`. One
 /// per thread.
-public struct TokenizerScratch: Sendable {
+public struct TokenizerWorkspace: Sendable {
     var bytes: [UInt8] = []
     private var pendingSeparator = false
     private var words: WordList?
 
     public init() { bytes.reserveCapacity(4096) }
 
-    /// This scratch's word list. Copies of a scratch would share it, so a
+    /// This workspace's word list. Copies of one would share it, so a
     /// copy gets a list of its own on first use.
     mutating func wordList() -> WordList {
         if let words, isKnownUniquelyReferenced(&self.words) { return words }

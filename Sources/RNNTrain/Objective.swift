@@ -1,10 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import RNNKernels
 import RNNModel
 
-/// Softmax cross-entropy of a classifier on a set of sequences, and its gradient.
+/// Softmax cross-entropy of a classifier on a set of sequences, and its gradient:
+/// the training mode of the forward pass, then backpropagation.
 public struct Objective {
     public let network: Network
     let backward: Backward
@@ -14,10 +16,10 @@ public struct Objective {
         backward = Backward(network: network)
     }
 
-    /// Per-thread buffers.
-    public final class Scratch {
-        let workspace = Network.Workspace()
-        let buffers = Backward.Buffers()
+    /// One thread's buffers: the forward pass's and backpropagation's.
+    public final class Workspace {
+        public let forward = Network.Workspace()
+        let backward = Backward.Workspace()
         public init() {}
     }
 
@@ -30,42 +32,109 @@ public struct Objective {
         public var probabilities: [Float]
     }
 
-    /// Loss of `sequences` against `labels`; when `gradient` is given, adds
-    /// `gradientScale` × d(summed loss)/d(parameters) to it.
+    /// Loss of `sequences` against `labels`, with dropout masks drawn from `dropout`;
+    /// when `gradient` is given, adds `gradientScale` × d(summed loss)/d(parameters) to it.
     public func evaluate(_ parameters: UnsafePointer<Float>, sequences: [ArraySlice<Int32>], labels: [Int32],
                          gradient: UnsafeMutablePointer<Float>?, gradientScale: Float = 1, dropout: Network.Dropout? = nil,
-                         keepProbabilities: Bool = false, scratch: Scratch) -> Result {
-        let C = network.architecture.classes
+                         keepProbabilities: Bool = false, workspace: Workspace) -> Result {
         let (batch, order) = PackedBatch.packing(sequences)
-        var dropout = dropout
-        network.forward(parameters, batch, workspace: scratch.workspace, dropout: &dropout, recordGates: gradient != nil)
-        var probabilities = scratch.workspace.logits
-        let logits = scratch.workspace.logits
-        softmaxRows(&probabilities, classes: C)
-        var loss = 0.0
-        var predictions = [Int32](repeating: 0, count: sequences.count)
-        var dLogits = [Float](repeating: 0, count: logits.count)
-        var outputProbabilities = keepProbabilities ? [Float](repeating: 0, count: logits.count) : []
-        for (packed, original) in order.enumerated() {
-            let row = packed * C
-            let label = Int(labels[original])
-            // log-sum-exp from the logits keeps the loss finite for confident mistakes.
-            var largest = -Float.infinity
-            for c in 0..<C { largest = max(largest, logits[row + c]) }
-            var sum = 0.0
-            for c in 0..<C { sum += Double(Baseline.exp(Vector(repeating: logits[row + c] - largest))[0]) }
-            loss += Double(largest) + log(sum) - Double(logits[row + label])
-            var best = 0
-            for c in 1..<C where probabilities[row + c] > probabilities[row + best] { best = c }
-            predictions[original] = Int32(best)
-            for c in 0..<C {
-                dLogits[row + c] = (probabilities[row + c] - (c == label ? 1 : 0)) * gradientScale
-                if keepProbabilities { outputProbabilities[original * C + c] = probabilities[row + c] }
-            }
-        }
+        network.forwardTraining(parameters, batch, dropout: dropout, workspace: workspace.forward)
+        let (result, dLogits) = crossEntropy(logits: workspace.forward.logits, order: order, labels: labels,
+                                             classes: network.architecture.classes, gradientScale: gradientScale,
+                                             keepProbabilities: keepProbabilities)
         if let gradient {
-            backward.run(parameters, batch, workspace: scratch.workspace, dLogits: dLogits, gradient: gradient, buffers: scratch.buffers)
+            backward.run(parameters, batch, forward: workspace.forward, dLogits: dLogits, gradient: gradient, workspace: workspace.backward)
         }
-        return Result(loss: loss, predictions: predictions, probabilities: outputProbabilities)
+        return result
+    }
+}
+
+/// Softmax cross-entropy of `logits` ([B, C], packed order; `order[i]` is the
+/// input index of packed row i) against `labels` (input order): the summed
+/// loss, predictions and probabilities in input order, and dL/dlogits × `gradientScale`.
+func crossEntropy(logits: [Float], order: [Int], labels: [Int32], classes C: Int, gradientScale: Float,
+                  keepProbabilities: Bool) -> (Objective.Result, dLogits: [Float]) {
+    var probabilities = logits
+    softmaxRows(&probabilities, classes: C)
+    var loss = 0.0
+    var predictions = [Int32](repeating: 0, count: order.count)
+    var dLogits = [Float](repeating: 0, count: logits.count)
+    var outputProbabilities = keepProbabilities ? [Float](repeating: 0, count: logits.count) : []
+    for (packed, original) in order.enumerated() {
+        let row = packed * C
+        let label = Int(labels[original])
+        // log-sum-exp from the logits keeps the loss finite for confident mistakes.
+        var largest = -Float.infinity
+        for c in 0..<C { largest = max(largest, logits[row + c]) }
+        var sum = 0.0
+        for c in 0..<C { sum += Double(Baseline.exp(Vector(repeating: logits[row + c] - largest))[0]) }
+        loss += Double(largest) + log(sum) - Double(logits[row + label])
+        var best = 0
+        for c in 1..<C where probabilities[row + c] > probabilities[row + best] { best = c }
+        predictions[original] = Int32(best)
+        for c in 0..<C {
+            dLogits[row + c] = (probabilities[row + c] - (c == label ? 1 : 0)) * gradientScale
+            if keepProbabilities { outputProbabilities[original * C + c] = probabilities[row + c] }
+        }
+    }
+    return (Objective.Result(loss: loss, predictions: predictions, probabilities: outputProbabilities), dLogits)
+}
+
+/// Metrics and probabilities of fixed weights on labeled sequences, through the
+/// inference mode of the forward pass, split across threads. The trainer
+/// evaluates each epoch with it, and `train eval` a saved model.
+public struct Evaluator {
+    public let network: Network
+    public let labels: [String]
+
+    public init(network: Network, labels: [String]) {
+        self.network = network
+        self.labels = labels
+    }
+
+    /// One thread per workspace. Batches of similar lengths, in a fixed order,
+    /// each at most 256 sequences and 32,768 tokens so memory stays bounded on long texts.
+    public func run(_ parameters: [Float], on data: LabeledSequences, workspaces: [Network.Workspace]) -> (metrics: Metrics, probabilities: [Float]) {
+        let C = labels.count, threads = workspaces.count
+        let weights = parameters.withUnsafeBufferPointer { network.inferenceWeights($0.baseAddress!, tokenTables: false) }
+        let order = data.sequences.indices.sorted { data.sequences[$0].count > data.sequences[$1].count }
+        var chunks: [[Int]] = [[]]
+        var tokens = 0
+        for index in order {
+            let length = data.sequences[index].count
+            if !chunks[chunks.count - 1].isEmpty && (chunks[chunks.count - 1].count == 256 || tokens + length > 32_768) {
+                chunks.append([])
+                tokens = 0
+            }
+            chunks[chunks.count - 1].append(index)
+            tokens += length
+        }
+        var lossSum = 0.0
+        var predictions = [Int32](repeating: 0, count: data.count)
+        var probabilities = [Float](repeating: 0, count: data.count * C)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var local = 0.0
+            for c in stride(from: t, to: chunks.count, by: threads) {
+                let indices = chunks[c]
+                let (batch, packedOrder) = PackedBatch.packing(indices.map { data.sequences[$0][...] })
+                parameters.withUnsafeBufferPointer {
+                    network.forwardInference($0.baseAddress!, batch, weights: weights, workspace: workspaces[t])
+                }
+                let (result, _) = crossEntropy(logits: workspaces[t].logits, order: packedOrder, labels: indices.map { data.labels[$0] },
+                                               classes: C, gradientScale: 1, keepProbabilities: true)
+                local += result.loss
+                lock.lock()
+                for (k, index) in indices.enumerated() {
+                    predictions[index] = result.predictions[k]
+                    for j in 0..<C { probabilities[index * C + j] = result.probabilities[k * C + j] }
+                }
+                lock.unlock()
+            }
+            lock.lock()
+            lossSum += local
+            lock.unlock()
+        }
+        return (Metrics(labels: labels, truth: data.labels, predictions: predictions, lossSum: lossSum), probabilities)
     }
 }

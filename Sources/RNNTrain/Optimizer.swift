@@ -180,7 +180,7 @@ public struct Optimizer: Sendable {
             let step = AdamStep(beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, stepSize: s.stepSize,
                                 inverseCorrection2: s.inverseCorrection2, shrink: s.shrink,
                                 coupledDecay: c.optimizer == .adam ? decay : 0, gradientScale: gradientScale)
-            RecurrentKernels.selected.adam(step, range.count, p + range.lowerBound, g.map { $0 + range.lowerBound },
+            KernelSet.selected.adam(step, range.count, p + range.lowerBound, g.map { $0 + range.lowerBound },
                                            m + range.lowerBound, v! + range.lowerBound)
         }
     }

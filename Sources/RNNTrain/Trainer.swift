@@ -32,7 +32,7 @@ public final class Trainer {
     public var optimizer: Optimizer
     public private(set) var history: [EpochRecord] = []
     let labels: [String]
-    let scratches: [Objective.Scratch]
+    let workspaces: [Objective.Workspace]
     /// Per thread, zero between steps; the first holds their sum during a step.
     let gradients: [AlignedFloats]
     /// All false between steps (see `embeddingRows`).
@@ -47,7 +47,7 @@ public final class Trainer {
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
         precondition(network.layout.offset("embedding") == 0, "the optimizer's lazy rows are the embedding, first in the layout")
         optimizer = Optimizer(config: config, count: parameters.count, lazyRows: architecture.vocabularySize, rowWidth: architecture.embedding)
-        scratches = (0..<config.threads).map { _ in Objective.Scratch() }
+        workspaces = (0..<config.threads).map { _ in Objective.Workspace() }
         let count = parameters.count
         gradients = (0..<config.threads).map { _ in AlignedFloats(count: count) }
         tokenSeen = [Bool](repeating: false, count: architecture.vocabularySize)
@@ -102,7 +102,7 @@ public final class Trainer {
             let slice = slices[t]
             let result = parameters.withUnsafeBufferPointer { p in
                 objective.evaluate(p.baseAddress!, sequences: slice.map { data.sequences[$0][...] }, labels: slice.map { data.labels[$0] },
-                                   gradient: gradients[t].baseAddress, gradientScale: scale, dropout: dropout, scratch: scratches[t])
+                                   gradient: gradients[t].baseAddress, gradientScale: scale, dropout: dropout, workspace: workspaces[t])
             }
             lock.lock()
             results[t] = result
@@ -174,52 +174,7 @@ public final class Trainer {
 
     /// Metrics and probabilities (row per example) on `data`, no dropout, all threads.
     public func evaluate(_ data: LabeledSequences) -> (metrics: Metrics, probabilities: [Float]) {
-        Self.evaluate(data, labels: labels, threads: config.threads, scratches: scratches) { sequences, labels, scratch in
-            parameters.withUnsafeBufferPointer {
-                objective.evaluate($0.baseAddress!, sequences: sequences, labels: labels, gradient: nil, keepProbabilities: true, scratch: scratch)
-            }
-        }
-    }
-
-    static func evaluate(_ data: LabeledSequences, labels: [String], threads: Int, scratches: [Objective.Scratch],
-                         run: ([ArraySlice<Int32>], [Int32], Objective.Scratch) -> Objective.Result) -> (metrics: Metrics, probabilities: [Float]) {
-        let C = labels.count
-        // Evaluation batches of similar lengths, in a fixed order, each at most
-        // 256 sequences and 32,768 tokens so memory stays bounded on long texts.
-        let order = data.sequences.indices.sorted { data.sequences[$0].count > data.sequences[$1].count }
-        var chunks: [[Int]] = [[]]
-        var tokens = 0
-        for index in order {
-            let length = data.sequences[index].count
-            if !chunks[chunks.count - 1].isEmpty && (chunks[chunks.count - 1].count == 256 || tokens + length > 32_768) {
-                chunks.append([])
-                tokens = 0
-            }
-            chunks[chunks.count - 1].append(index)
-            tokens += length
-        }
-        var lossSum = 0.0
-        var predictions = [Int32](repeating: 0, count: data.count)
-        var probabilities = [Float](repeating: 0, count: data.count * C)
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            var local = 0.0
-            for c in stride(from: t, to: chunks.count, by: threads) {
-                let indices = chunks[c]
-                let result = run(indices.map { data.sequences[$0][...] }, indices.map { data.labels[$0] }, scratches[t])
-                local += result.loss
-                lock.lock()
-                for (k, index) in indices.enumerated() {
-                    predictions[index] = result.predictions[k]
-                    for j in 0..<C { probabilities[index * C + j] = result.probabilities[k * C + j] }
-                }
-                lock.unlock()
-            }
-            lock.lock()
-            lossSum += local
-            lock.unlock()
-        }
-        return (Metrics(labels: labels, truth: data.labels, predictions: predictions, lossSum: lossSum), probabilities)
+        Evaluator(network: objective.network, labels: labels).run(parameters, on: data, workspaces: workspaces.map(\.forward))
     }
 
     // MARK: Checkpoints

@@ -34,7 +34,7 @@ case "wordpiece":
         }
         let bytes = texts.reduce(0) { $0 + $1.count }
         var ids: [Int32] = []
-        var scratch = TokenizerScratch()
+        var workspace = TokenizerWorkspace()
         var best = Double.infinity
         var tokens = 0
         for _ in 0..<5 {
@@ -42,7 +42,7 @@ case "wordpiece":
             let start = DispatchTime.now().uptimeNanoseconds
             for text in texts {
                 ids.removeAll(keepingCapacity: true)
-                text.withUnsafeBufferPointer { tokenizer.encode($0, into: &ids, scratch: &scratch) }
+                text.withUnsafeBufferPointer { tokenizer.encode($0, into: &ids, workspace: &workspace) }
                 tokens += ids.count + 2
             }
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
@@ -66,10 +66,10 @@ case "imdb":
         for _ in 0..<5 {
             var table = ByteTable(minimumCapacity: 1 << 16)
             var ids: [Int32] = []
-            var scratch = TokenizerScratch()
+            var workspace = TokenizerWorkspace()
             start = DispatchTime.now().uptimeNanoseconds
             for text in texts {
-                text.withUnsafeBufferPointer { WordLevelTokenizer.intern($0, into: &table, appendingTo: &ids, scratch: &scratch) }
+                text.withUnsafeBufferPointer { WordLevelTokenizer.intern($0, into: &table, appendingTo: &ids, workspace: &workspace) }
             }
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             tokens = ids.count
@@ -114,7 +114,7 @@ case "sgemm":
 case "kernels":
     let rest = Array(arguments.dropFirst())
     guard rest.count == 2, let H = Int(rest[0]), let rows = Int(rest[1]) else { fail("usage: rnnbench kernels HIDDEN ROWS") }
-    let kernels = RecurrentKernels.selected
+    let kernels = KernelSet.selected
     var rng = SplitMix64(seed: 3)
     func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit()) - 0.5 } }
     /// GFLOP/s of `body` (`flops` per call): the best of 5 runs of `repeats` calls.

@@ -133,12 +133,8 @@ enum Evaluate {
     }
 
     static func evaluate(_ classifier: Classifier, _ data: LabeledSequences, threads: Int) -> (metrics: Metrics, probabilities: [Float]) {
-        var config = TrainConfig()
-        config.threads = threads
-        config.cell = classifier.architecture.cell
-        let trainer = Trainer(config: config, architecture: classifier.architecture, labels: classifier.labels)
-        trainer.parameters = classifier.parameters
-        return trainer.evaluate(data)
+        Evaluator(network: classifier.network, labels: classifier.labels)
+            .run(classifier.parameters, on: data, workspaces: (0..<threads).map { _ in Network.Workspace() })
     }
 }
 

@@ -23,9 +23,9 @@ final class WordPieceUnicodeTests: XCTestCase {
         let tokenizer = try WordPieceTokenizer(vocabulary: vocabulary)
         func ids(_ text: String) -> [String] {
             var out: [Int32] = []
-            var scratch = TokenizerScratch()
+            var workspace = TokenizerWorkspace()
             var text = text
-            text.withUTF8 { tokenizer.encode($0, into: &out, scratch: &scratch) }
+            text.withUTF8 { tokenizer.encode($0, into: &out, workspace: &workspace) }
             return out.map { vocabulary.token($0) }
         }
         XCTAssertEqual(ids("unaffable"), ["unaff", "##able"])        // longest first piece wins
@@ -38,9 +38,9 @@ final class WordPieceUnicodeTests: XCTestCase {
     func testInvalidUTF8GetsADefinedResult() throws {
         let tokenizer = try WordPieceGoldenTests.bertTokenizer()
         var ids: [Int32] = []
-        var scratch = TokenizerScratch()
+        var workspace = TokenizerWorkspace()
         let bytes: [UInt8] = Array("caf".utf8) + [0xC3] + Array(" ok \u{FF}".utf8) + [0xFF, 0xFE]
-        bytes.withUnsafeBufferPointer { tokenizer.encode($0, into: &ids, scratch: &scratch) }
+        bytes.withUnsafeBufferPointer { tokenizer.encode($0, into: &ids, workspace: &workspace) }
         // Invalid bytes become U+FFFD, which BERT's cleaning removes.
         XCTAssertEqual(ids, tokenizer.encode("caf ok \u{FF}"))
     }
@@ -49,9 +49,9 @@ final class WordPieceUnicodeTests: XCTestCase {
 final class WordLevelTests: XCTestCase {
     func words(_ text: String) -> [String] {
         var out: [String] = []
-        var scratch = TokenizerScratch()
+        var workspace = TokenizerWorkspace()
         var text = text
-        text.withUTF8 { WordLevelTokenizer.words($0, scratch: &scratch) { out.append(String(decoding: $0, as: UTF8.self)) } }
+        text.withUTF8 { WordLevelTokenizer.words($0, workspace: &workspace) { out.append(String(decoding: $0, as: UTF8.self)) } }
         return out
     }
 
@@ -102,8 +102,8 @@ final class WordLevelTests: XCTestCase {
         var text = spelled.joined(separator: " \n")
         var table = ByteTable(minimumCapacity: 4)
         var ids: [Int32] = []
-        var scratch = TokenizerScratch()
-        text.withUTF8 { WordLevelTokenizer.intern($0, into: &table, appendingTo: &ids, scratch: &scratch) }
+        var workspace = TokenizerWorkspace()
+        text.withUTF8 { WordLevelTokenizer.intern($0, into: &table, appendingTo: &ids, workspace: &workspace) }
         XCTAssertEqual(ids.map { table.key($0) }, expected)
         XCTAssertEqual(words(text), expected)
         // Interning hashes words with whole-word loads, lookups by String byte by byte: the two must agree.

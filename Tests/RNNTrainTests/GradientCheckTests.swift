@@ -19,12 +19,12 @@ final class GradientCheckTests: XCTestCase {
         for i in parameters.indices { parameters[i] *= 1.5 }  // larger weights reach the nonlinear range
         let labels: [Int32] = sequences.indices.map { Int32($0 % 3) }
         let slices = sequences.map { $0[...] }
-        let scratch = Objective.Scratch()
-        if let window { scratch.buffers.window = window }
+        let workspace = Objective.Workspace()
+        if let window { workspace.backward.window = window }
         func loss(_ p: [Float]) -> Double {
             let dropoutState = dropout > 0 ? Network.Dropout(rate: dropout, rng: SplitMix64(seed: 5)) : nil
             return p.withUnsafeBufferPointer {
-                objective.evaluate($0.baseAddress!, sequences: slices, labels: labels, gradient: nil, dropout: dropoutState, scratch: scratch).loss
+                objective.evaluate($0.baseAddress!, sequences: slices, labels: labels, gradient: nil, dropout: dropoutState, workspace: workspace).loss
             }
         }
         var gradient = [Float](repeating: 0, count: parameters.count)
@@ -32,7 +32,7 @@ final class GradientCheckTests: XCTestCase {
         parameters.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
                 _ = objective.evaluate(p.baseAddress!, sequences: slices, labels: labels, gradient: g.baseAddress!,
-                                       dropout: dropoutState, scratch: scratch)
+                                       dropout: dropoutState, workspace: workspace)
             }
         }
         let paddingRow = network.layout.offset("embedding")..<network.layout.offset("embedding") + architecture.embedding
@@ -101,14 +101,14 @@ final class GradientCheckTests: XCTestCase {
             let network = Network(Architecture(cell: cell, vocabularySize: 7, embedding: 3, hidden: 6, layers: 2, bidirectional: true, classes: 3))
             let parameters = network.layout.initialValues(seed: 3)
             let objective = Objective(network: network)
-            let scratch = Objective.Scratch()
+            let workspace = Objective.Workspace()
             let slices = packed.map { $0[...] }
             let together = parameters.withUnsafeBufferPointer {
-                objective.evaluate($0.baseAddress!, sequences: slices, labels: slices.map { _ in 0 }, gradient: nil, keepProbabilities: true, scratch: scratch)
+                objective.evaluate($0.baseAddress!, sequences: slices, labels: slices.map { _ in 0 }, gradient: nil, keepProbabilities: true, workspace: workspace)
             }
             for (i, sequence) in slices.enumerated() {
                 let alone = parameters.withUnsafeBufferPointer {
-                    objective.evaluate($0.baseAddress!, sequences: [sequence], labels: [0], gradient: nil, keepProbabilities: true, scratch: scratch)
+                    objective.evaluate($0.baseAddress!, sequences: [sequence], labels: [0], gradient: nil, keepProbabilities: true, workspace: workspace)
                 }
                 for c in 0..<3 { XCTAssertEqual(alone.probabilities[c], together.probabilities[i * 3 + c], accuracy: 1e-6, "\(cell) sequence \(i)") }
             }

@@ -3,7 +3,7 @@ import RNNKernels
 import RNNModel
 
 /// Every step kernel this CPU can run (AVX-512, AVX2, baseline) against the
-/// cell equations evaluated in Double from the unpacked weights. Sizes cover
+/// cells' reference equations in Double, from the unpacked weights. Sizes cover
 /// full row tiles, leftover single rows, rows starting from a zero state and
 /// a last chunk narrower than a vector; k summed in both directions; inputs
 /// given per row or read from a per-token table.
@@ -12,7 +12,6 @@ final class RecurrentKernelTests: XCTestCase {
                    previousCell: [Float], whh: [Float], bhh: [Float]) -> (h: [Float], c: [Float], gates: [Float]) {
         let gates = cell.gateCount
         var h = [Float](repeating: 0, count: rows * H), c = h, cache = [Float](repeating: 0, count: rows * 4 * H)
-        func sigmoid(_ x: Double) -> Double { 1 / (1 + Foundation.exp(-x)) }
         for row in 0..<rows {
             let continues = row < continuing
             var recurrent = [Double](repeating: 0, count: gates * H)
@@ -22,31 +21,20 @@ final class RecurrentKernelTests: XCTestCase {
                 recurrent[unit] = sum
             }
             for j in 0..<H {
-                let x = { (gate: Int) in Double(input[row * gates * H + gate * H + j]) }
-                let hPrevious = continues ? Double(previous[row * H + j]) : 0
-                switch cell {
-                case .rnn:
-                    h[row * H + j] = Float(Foundation.tanh(x(0) + recurrent[j]))
-                case .gru:
-                    let r = sigmoid(x(0) + recurrent[j]), z = sigmoid(x(1) + recurrent[H + j])
-                    let n = Foundation.tanh(x(2) + r * recurrent[2 * H + j])
-                    h[row * H + j] = Float((1 - z) * n + z * hPrevious)
-                    for (g, value) in [r, z, n, recurrent[2 * H + j]].enumerated() { cache[row * 4 * H + g * H + j] = Float(value) }
-                case .lstm:
-                    let i = sigmoid(x(0) + recurrent[j]), f = sigmoid(x(1) + recurrent[H + j])
-                    let g = Foundation.tanh(x(2) + recurrent[2 * H + j]), o = sigmoid(x(3) + recurrent[3 * H + j])
-                    let cellState = f * (continues ? Double(previousCell[row * H + j]) : 0) + i * g
-                    c[row * H + j] = Float(cellState)
-                    h[row * H + j] = Float(o * Foundation.tanh(cellState))
-                    for (gate, value) in [i, f, g, o].enumerated() { cache[row * 4 * H + gate * H + j] = Float(value) }
-                }
+                let unit = cell.cell.reference(input: (0..<gates).map { Double(input[row * gates * H + $0 * H + j]) },
+                                               recurrent: (0..<gates).map { recurrent[$0 * H + j] },
+                                               previous: continues ? Double(previous[row * H + j]) : 0,
+                                               previousCell: continues ? Double(previousCell[row * H + j]) : 0)
+                h[row * H + j] = Float(unit.h)
+                c[row * H + j] = Float(unit.c)
+                for (g, value) in unit.cache.enumerated() { cache[row * 4 * H + g * H + j] = Float(value) }
             }
         }
         return (h, c, cache)
     }
 
     func testEveryAvailableKernelMatchesTheCellEquations() {
-        XCTAssertEqual(RecurrentKernels.available.last?.instructionSet, "baseline")
+        XCTAssertEqual(KernelSet.available.last?.instructionSet, "baseline")
         var rng = SplitMix64(seed: 3)
         func values(_ count: Int, scale: Float) -> [Float] { (0..<count).map { _ in (Float(rng.nextUnit()) * 2 - 1) * scale } }
         for cell in [CellKind.rnn, .gru, .lstm] {
@@ -61,7 +49,7 @@ final class RecurrentKernelTests: XCTestCase {
                 // The table holds the rows' inputs in reverse order; row r reads token rows - 1 - r.
                 let table = (0..<rows).reversed().flatMap { input[$0 * G * hidden..<($0 + 1) * G * hidden] }
                 let tokens = (0..<rows).map { Int32(rows - 1 - $0) }
-                for kernels in RecurrentKernels.available {
+                for kernels in KernelSet.available {
                 for descending in [false, true] {
                 for fromTable in [false, true] {
                     var h = [Float](repeating: .nan, count: rows * hidden), c = h
@@ -108,7 +96,7 @@ final class RecurrentKernelTests: XCTestCase {
             let expected = reference(cell, rows: rows, continuing: 0, hidden: hidden, input: input, previous: state, previousCell: state,
                                      whh: zeros, bhh: [Float](repeating: 0, count: G * hidden))
             let packed = PackedRecurrentWeights(whh: zeros, bhh: [Float](repeating: 0, count: G * hidden), hidden: hidden, gates: G)
-            for kernels in RecurrentKernels.available {
+            for kernels in KernelSet.available {
                 var h = [Float](repeating: 7, count: rows * hidden), c = h, cache = [Float](repeating: 7, count: rows * 4 * hidden)
                 h.withUnsafeMutableBufferPointer { h in
                 c.withUnsafeMutableBufferPointer { c in
@@ -151,7 +139,7 @@ final class RecurrentKernelTests: XCTestCase {
                             expected[i * n + j] = Float(sum)
                         }
                     }
-                    for kernels in RecurrentKernels.available {
+                    for kernels in KernelSet.available {
                         var c = start
                         a.withUnsafeBufferPointer { a in
                             b.withUnsafeBufferPointer { b in

@@ -1,6 +1,6 @@
 import RNNText
 
 /// Keeps the harness free of a direct RNNText dependency in its entry file.
-struct TokenizerScratchBox {
-    var scratch = TokenizerScratch()
+struct TokenizerWorkspaceBox {
+    var workspace = TokenizerWorkspace()
 }

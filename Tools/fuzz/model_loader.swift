@@ -20,9 +20,9 @@ public func fuzzModelLoader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 func load(_ bytes: UnsafeRawBufferPointer) {
     guard let file = try? ModelFile(bytes: bytes), let classifier = try? Classifier(file: file) else { return }
     // A model that loads must also classify.
-    var box = TokenizerScratchBox()
+    var box = TokenizerWorkspaceBox()
     let text: [UInt8] = Array("a fuzzed model still classifies".utf8)
-    let sequence = text.withUnsafeBufferPointer { classifier.sequence($0, scratch: &box.scratch) }
+    let sequence = text.withUnsafeBufferPointer { classifier.sequence($0, workspace: &box.workspace) }
     let probabilities = classifier.probabilities([sequence[...]], workspace: Network.Workspace())
     precondition(probabilities.count == classifier.labels.count)
 }

@@ -3,7 +3,7 @@ import RNNKernels
 
 /// AVX-512 (F, CD, BW, DQ, VL: what every AVX-512 CPU has). This module is
 /// compiled for skylake-avx512 and only entered when the CPU reports those
-/// features (see `RecurrentKernels.available`).
+/// features (see `KernelSet.available`).
 public enum AVX512: InstructionSet {
     @inline(__always)
     public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { c.addingProduct(a, b) }
@@ -14,10 +14,10 @@ public enum AVX512: InstructionSet {
 
 /// 32 zmm registers: 24 accumulators (8 rows × 3 GRU gates, 6 × 4 LSTM gates),
 /// the gate weights of one k and a broadcast.
-public let avx512Kernels = RecurrentKernels(
+public let avx512Kernels = KernelSet(
     instructionSet: "avx512",
-    rnn: { RecurrentStep<AVX512, RNNCell, 1, 8, 8>.run($0, $1) },
-    gru: { RecurrentStep<AVX512, GRUCell, 3, 8, 8>.run($0, $1) },
-    lstm: { RecurrentStep<AVX512, LSTMCell, 4, 6, 6>.run($0, $1) },
+    rnn: { RNNCell.Step<AVX512, 8, 8>.run($0, $1) },
+    gru: { GRUCell.Step<AVX512, 8, 8>.run($0, $1) },
+    lstm: { LSTMCell.Step<AVX512, 6, 6>.run($0, $1) },
     product: { MatrixProduct<AVX512, 8, 2>.run($0) },
     adam: { AdamUpdate<AVX512>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })

@@ -2,10 +2,6 @@
 import Glibc
 #endif
 import CBLAS
-import CHardware
-import RNNKernels
-import RNNKernelsAVX2
-import RNNKernelsAVX512
 
 /// Row-major C = alpha·op(A)·op(B) + beta·C through OpenBLAS.
 @inline(__always)
@@ -35,36 +31,3 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
 /// Small matrices run faster on one OpenBLAS thread; parallelism comes from
 /// splitting batches across our own threads instead.
 public func useSingleThreadedBLAS() { openblas_set_num_threads(1) }
-
-extension RecurrentKernels {
-    /// The step kernels this CPU runs, widest first; baseline is always there.
-    public static let available: [RecurrentKernels] = {
-        let features = rnnkit_cpu_features()
-        var kernels: [RecurrentKernels] = []
-        if features & UInt32(RNNKIT_CPU_AVX512) != 0 { kernels.append(avx512Kernels) }
-        if features & UInt32(RNNKIT_CPU_AVX2) != 0 { kernels.append(avx2Kernels) }
-        kernels.append(.baseline)
-        return kernels
-    }()
-
-    /// The widest available, unless RNNKIT_KERNELS names another available one
-    /// (baseline, avx2, avx512) — for comparing them, or ruling one out.
-    public static let selected: RecurrentKernels = {
-        if let requested = getenv("RNNKIT_KERNELS").map({ String(cString: $0) }),
-           let match = available.first(where: { $0.instructionSet == requested }) {
-            return match
-        }
-        return available[0]
-    }()
-}
-
-extension RecurrentKernels {
-    /// The step kernel of `cell`.
-    public func step(for cell: CellKind) -> Step {
-        switch cell {
-        case .rnn: rnn
-        case .gru: gru
-        case .lstm: lstm
-        }
-    }
-}

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// PyTorch's (and cuDNN's) GRU, "linear before reset": the reset gate scales
+/// the recurrent n-projection W_hn·h + b_hn, not h.
+///
+///     r = σ(x_r + W_hr·h + b_hr)      z = σ(x_z + W_hz·h + b_hz)
+///     n = tanh(x_n + r ⊙ (W_hn·h + b_hn))
+///     h' = (1 − z) ⊙ n + z ⊙ h
+///
+/// where x_g = W_ig·x + b_ig (the input projection, computed for every step at once).
+public enum GRUCell: RecurrentCell {
+    public static let gateOrder = "r,z,n"
+    public static var gates: Int { 3 }
+    /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
+    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<ISA, GRUCell, 3, Rows, Chunks>
+    public static var variant: (key: String, value: String)? { ("architecture.gru_variant", "linear_before_reset") }
+    /// hn = W_hn·h + b_hn is kept because r multiplies it: backward needs it for dr.
+    public static let cacheLayout = ["r", "z", "n", "hn"]
+    public static var separateRecurrentGradient: Bool { true }
+    public static var directPathToPrevious: Bool { true }
+
+    public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.gru }
+
+    @inlinable @inline(__always)
+    public static func forward<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                                                    continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
+        let H = a.hidden, x = a.input(row: row, gates: gates)
+        let r = ISA.sigmoid(load(x + j, lanes) + recurrent[0])
+        let z = ISA.sigmoid(load(x + H + j, lanes) + recurrent[1])
+        let hn = recurrent[2]
+        let n = ISA.tanh(load(x + 2 * H + j, lanes) + r * hn)
+        let previous = continues ? load(a.previous + row * a.ldPrevious + j, lanes) : .zero
+        store((1 - z) * n + z * previous, a.output + row * a.ldOutput + j, lanes)
+        a.cacheGates(r, z, n, hn, row: row, unit: j, lanes: lanes)
+    }
+
+    /// In the forward pass h' = (1 − z)·n + z·h, so with d = dL/dh':
+    ///     dn_pre = d·(1 − z)·(1 − n²)         (the tanh's input x_n + r·hn)
+    ///     dz_pre = d·(h − n)·z·(1 − z)
+    ///     dr_pre = dn_pre·hn·r·(1 − r)
+    /// The input projection receives (dr_pre, dz_pre, dn_pre); the recurrent one
+    /// (dr_pre, dz_pre, dn_pre·r), as r scales hn; h itself receives d·z directly.
+    public static func backward(_ a: borrowing GradientStepArguments) {
+        let H = a.hidden, G = 3 * H
+        for row in 0..<a.rows {
+            let cache = a.gateCache + row * 4 * H
+            let dx = a.dInput + row * G, dh = a.dRecurrent + row * G
+            var j = 0
+            while j < H {
+                let w = min(Vector.scalarCount, H - j)
+                let r = load(cache + j, w), z = load(cache + H + j, w), n = load(cache + 2 * H + j, w), hn = load(cache + 3 * H + j, w)
+                let previous = row < a.continuing ? load(a.previous + row * a.ldOutput + j, w) : .zero
+                let d = a.incoming(row: row, unit: j, w)
+                let dnPre = d * (1 - z) * (1 - n * n)
+                let dzPre = d * (previous - n) * z * (1 - z)
+                let drPre = dnPre * hn * r * (1 - r)
+                store(drPre, dx + j, w)
+                store(dzPre, dx + H + j, w)
+                store(dnPre, dx + 2 * H + j, w)
+                store(drPre, dh + j, w)
+                store(dzPre, dh + H + j, w)
+                store(dnPre * r, dh + 2 * H + j, w)
+                if row < a.continuing { store(d * z, a.previousCarry + row * H + j, w) }
+                j += Vector.scalarCount
+            }
+        }
+    }
+
+    public static func reference(input x: [Double], recurrent: [Double], previous: Double, previousCell: Double)
+        -> (h: Double, c: Double, cache: [Double]) {
+        let r = 1 / (1 + exp(-(x[0] + recurrent[0]))), z = 1 / (1 + exp(-(x[1] + recurrent[1])))
+        let n = tanh(x[2] + r * recurrent[2])
+        return ((1 - z) * n + z * previous, 0, [r, z, n, recurrent[2]])
+    }
+}

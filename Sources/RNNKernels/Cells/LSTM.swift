@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// PyTorch's LSTM:
+///
+///     i = σ(x_i + W_hi·h + b_hi)   f = σ(x_f + W_hf·h + b_hf)
+///     g = tanh(x_g + W_hg·h + b_hg)   o = σ(x_o + W_ho·h + b_ho)
+///     c' = f ⊙ c + i ⊙ g           h' = o ⊙ tanh(c')
+///
+/// where x_g = W_ig·x + b_ig (the input projection, computed for every step at once).
+public enum LSTMCell: RecurrentCell {
+    public static let gateOrder = "i,f,g,o"
+    public static var gates: Int { 4 }
+    /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
+    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<ISA, LSTMCell, 4, Rows, Chunks>
+    /// The cell state c' is kept beside the cache, in its own buffer.
+    public static let cacheLayout = ["i", "f", "g", "o"]
+    public static var keepsCellState: Bool { true }
+
+    public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.lstm }
+
+    @inlinable @inline(__always)
+    public static func forward<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                                                    continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
+        let H = a.hidden, x = a.input(row: row, gates: gates)
+        let i = ISA.sigmoid(load(x + j, lanes) + recurrent[0])
+        let f = ISA.sigmoid(load(x + H + j, lanes) + recurrent[1])
+        let g = ISA.tanh(load(x + 2 * H + j, lanes) + recurrent[2])
+        let o = ISA.sigmoid(load(x + 3 * H + j, lanes) + recurrent[3])
+        let previous = continues ? load(a.previousCell! + row * a.ldCell + j, lanes) : .zero
+        let cell = f * previous + i * g
+        store(cell, a.cell! + row * a.ldCell + j, lanes)
+        store(o * ISA.tanh(cell), a.output + row * a.ldOutput + j, lanes)
+        a.cacheGates(i, f, g, o, row: row, unit: j, lanes: lanes)
+    }
+
+    /// In the forward pass h' = o·tanh(c') and c' = f·c + i·g, so with
+    /// d = dL/dh' and dc = d·o·(1 − tanh²c') + dL/dc' from the next step:
+    ///     di_pre = dc·g·i·(1 − i)     df_pre = dc·c·f·(1 − f)
+    ///     dg_pre = dc·i·(1 − g²)      do_pre = d·tanh(c')·o·(1 − o)
+    /// Input and recurrent projections receive the same gradient; c receives dc·f.
+    public static func backward(_ a: borrowing GradientStepArguments) {
+        let H = a.hidden, G = 4 * H
+        for row in 0..<a.rows {
+            let cache = a.gateCache + row * G, dx = a.dInput + row * G
+            var j = 0
+            while j < H {
+                let w = min(Vector.scalarCount, H - j)
+                let i = load(cache + j, w), f = load(cache + H + j, w), g = load(cache + 2 * H + j, w), o = load(cache + 3 * H + j, w)
+                let tc = Baseline.tanh(load(a.cell + row * H + j, w))
+                let previous = row < a.continuing ? load(a.previousCell + row * H + j, w) : .zero
+                let dhTotal = a.incoming(row: row, unit: j, w)
+                var dc = dhTotal * o * (1 - tc * tc)
+                if row < a.carried { dc += load(a.carryCell + row * H + j, w) }
+                store(dc * g * i * (1 - i), dx + j, w)
+                store(dc * previous * f * (1 - f), dx + H + j, w)
+                store(dc * i * (1 - g * g), dx + 2 * H + j, w)
+                store(dhTotal * tc * o * (1 - o), dx + 3 * H + j, w)
+                if row < a.continuing { store(dc * f, a.previousCarryCell + row * H + j, w) }
+                j += Vector.scalarCount
+            }
+        }
+    }
+
+    public static func reference(input x: [Double], recurrent: [Double], previous: Double, previousCell: Double)
+        -> (h: Double, c: Double, cache: [Double]) {
+        func sigmoid(_ v: Double) -> Double { 1 / (1 + exp(-v)) }
+        let i = sigmoid(x[0] + recurrent[0]), f = sigmoid(x[1] + recurrent[1])
+        let g = tanh(x[2] + recurrent[2]), o = sigmoid(x[3] + recurrent[3])
+        let c = f * previousCell + i * g
+        return (o * tanh(c), c, [i, f, g, o])
+    }
+}

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Elman cell with tanh, as PyTorch's RNN:
+///
+///     h' = tanh(x + W_hh·h + b_hh)
+///
+/// where x = W_ih·x + b_ih (the input projection, computed for every step at once).
+public enum RNNCell: RecurrentCell {
+    public static let gateOrder = "h"
+    public static var gates: Int { 1 }
+    /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
+    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<ISA, RNNCell, 1, Rows, Chunks>
+    /// Backward needs only h', which the layer's output already holds.
+    public static let cacheLayout: [String] = []
+
+    public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.rnn }
+
+    @inlinable @inline(__always)
+    public static func forward<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                                                    continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
+        let x = a.input(row: row, gates: gates)
+        store(ISA.tanh(load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
+    }
+
+    /// In the forward pass h' = tanh(pre), so dpre = dL/dh'·(1 − h'²), for
+    /// both projections alike.
+    public static func backward(_ a: borrowing GradientStepArguments) {
+        let H = a.hidden
+        for row in 0..<a.rows {
+            var j = 0
+            while j < H {
+                let w = min(Vector.scalarCount, H - j)
+                let y = load(a.output + row * a.ldOutput + j, w)
+                store(a.incoming(row: row, unit: j, w) * (1 - y * y), a.dInput + row * H + j, w)
+                j += Vector.scalarCount
+            }
+        }
+    }
+
+    public static func reference(input x: [Double], recurrent: [Double], previous: Double, previousCell: Double)
+        -> (h: Double, c: Double, cache: [Double]) {
+        (tanh(x[0] + recurrent[0]), 0, [])
+    }
+}

@@ -1,0 +1,185 @@
+// What a recurrent cell is to the kernels: its gates, what its forward step
+// keeps for backward, and its equations forward, backward and in Double.
+// Each cell is one file in Cells/; the step kernel (RecurrentStep) tiles any
+// of them, and `CellKind` (RNNModel) is the one place that picks one.
+//
+// Shapes, per step of a layer and direction (rows = the step's packed rows):
+//   input projection W_ih·x + b_ih        [rows, gates·H]
+//   state h, previous state               [rows, H] at stride ldOutput / ldPrevious
+//   LSTM cell state c                     [rows, H] at stride ldCell
+//   gate cache (training)                 [rows, 4·H]: four values per unit, the cell's `cacheLayout`
+//   input / recurrent projection gradient [rows, gates·H]
+
+/// A cell's equations on one chunk (a vector of hidden units) of one row.
+public protocol RecurrentCell {
+    /// Gate blocks of W_ih, W_hh, b_ih and b_hh in order, as the model file names them.
+    static var gateOrder: String { get }
+    static var gates: Int { get }
+    /// A model-file key and value naming the formulation, for cells that have several.
+    static var variant: (key: String, value: String)? { get }
+    /// What the forward step caches per unit for backward, in order (empty: nothing).
+    static var cacheLayout: [String] { get }
+    /// LSTM: a cell state beside h.
+    static var keepsCellState: Bool { get }
+    /// The recurrent projection's gradient differs from the input projection's
+    /// (GRU: r scales W_hn·h), so backward keeps a second buffer for it.
+    static var separateRecurrentGradient: Bool { get }
+    /// dL/dh of the previous step has a path besides W_hh (GRU: z·dh), which
+    /// the backward step writes first and the W_hh product adds to.
+    static var directPathToPrevious: Bool { get }
+
+    /// The new state from the recurrent pre-activations W_hh·h + b_hh (`recurrent`, one vector per gate).
+    static func forward<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+                                             continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type)
+    /// The gate pre-activation gradients of every row of one step.
+    static func backward(_ a: borrowing GradientStepArguments)
+    /// The equations of one unit in Double: `input` and `recurrent` hold the
+    /// unit's W_ih·x + b_ih and W_hh·h + b_hh per gate. Returns the new state,
+    /// the new cell state (LSTM; else 0) and the cached values.
+    static func reference(input: [Double], recurrent: [Double], previous: Double, previousCell: Double)
+        -> (h: Double, c: Double, cache: [Double])
+    /// This cell's step kernel in `kernels`.
+    static func step(in kernels: KernelSet) -> KernelSet.Step
+}
+
+extension RecurrentCell {
+    public static var variant: (key: String, value: String)? { nil }
+    public static var keepsCellState: Bool { false }
+    public static var separateRecurrentGradient: Bool { false }
+    public static var directPathToPrevious: Bool { false }
+}
+
+/// Everything one step reads and writes. Rows are the step's packed rows;
+/// rows below `continuing` carry on from `previous` (and `previousCell`), the
+/// others start from a zero state.
+public struct StepArguments {
+    public var rows: Int
+    public var continuing: Int
+    public var hidden: Int
+    /// W_ih·x + b_ih of each row, stride gates·hidden — or, when `inputTokens`
+    /// is set, a per-token table of them (see Network.tokenProjectionTables)
+    /// read at each row's token: at inference no row is copied out of it.
+    public var input: UnsafePointer<Float>
+    public var inputTokens: UnsafePointer<Int32>?
+    public var previous: UnsafePointer<Float>
+    public var ldPrevious: Int
+    public var output: UnsafeMutablePointer<Float>
+    public var ldOutput: Int
+    /// LSTM cell states (stride `ldCell`); nil for the other cells.
+    public var previousCell: UnsafePointer<Float>?
+    public var cell: UnsafeMutablePointer<Float>?
+    public var ldCell: Int
+    /// The gate cache for backpropagation, [rows, 4·H] in the cell's
+    /// `cacheLayout`; nil at inference and for cells that cache nothing.
+    public var gateCache: UnsafeMutablePointer<Float>?
+    /// Sums W_hh·h from the last k to the first. Alternate steps set it: at
+    /// batch 1 W_hh (196 KB at hidden 128) streams from L2 every step, and the
+    /// part the previous step read last is still in L1 if it comes first.
+    public var descending: Bool
+
+    public init(rows: Int, continuing: Int, hidden: Int, input: UnsafePointer<Float>,
+                inputTokens: UnsafePointer<Int32>? = nil,
+                previous: UnsafePointer<Float>, ldPrevious: Int, output: UnsafeMutablePointer<Float>, ldOutput: Int,
+                previousCell: UnsafePointer<Float>? = nil, cell: UnsafeMutablePointer<Float>? = nil, ldCell: Int = 0,
+                gateCache: UnsafeMutablePointer<Float>? = nil, descending: Bool = false) {
+        self.rows = rows
+        self.continuing = continuing
+        self.hidden = hidden
+        self.input = input
+        self.inputTokens = inputTokens
+        self.previous = previous
+        self.ldPrevious = ldPrevious
+        self.output = output
+        self.ldOutput = ldOutput
+        self.previousCell = previousCell
+        self.cell = cell
+        self.ldCell = ldCell
+        self.gateCache = gateCache
+        self.descending = descending
+    }
+}
+
+extension StepArguments {
+    /// Keeps four values of one chunk for backpropagation, when training.
+    @inlinable @inline(__always)
+    public func cacheGates(_ g0: Vector, _ g1: Vector, _ g2: Vector, _ g3: Vector, row: Int, unit j: Int, lanes: Int) {
+        guard let cache = gateCache else { return }
+        let c = cache + row * 4 * hidden + j
+        store(g0, c, lanes)
+        store(g1, c + hidden, lanes)
+        store(g2, c + 2 * hidden, lanes)
+        store(g3, c + 3 * hidden, lanes)
+    }
+
+    /// Where `row`'s input projection starts, for a cell of `gates` gates.
+    @inlinable @inline(__always)
+    public func input(row: Int, gates: Int) -> UnsafePointer<Float> {
+        let width = gates * hidden
+        if let tokens = inputTokens { return input + Int(tokens[row]) * width }
+        return input + row * width
+    }
+}
+
+/// Everything one step of backpropagation reads and writes. Rows are the
+/// step's packed rows; the first `carried` of them were continued by the next
+/// step taken forward (their dL/dh includes `carry`), the first `continuing`
+/// continued from the previous one (`previous`, `previousCell`).
+public struct GradientStepArguments {
+    public var rows: Int
+    public var carried: Int
+    public var continuing: Int
+    public var hidden: Int
+    /// This step's and the previous step's h, stride `ldOutput`.
+    public var output: UnsafePointer<Float>
+    public var previous: UnsafePointer<Float>
+    public var ldOutput: Int
+    /// What forward cached, [rows, 4·H].
+    public var gateCache: UnsafePointer<Float>
+    /// LSTM cell states of this and the previous step, stride H.
+    public var cell: UnsafePointer<Float>
+    public var previousCell: UnsafePointer<Float>
+    /// dL/dh from the layer above (or the head), stride `ldOutput`.
+    public var dOutput: UnsafePointer<Float>
+    /// dL/dh and dL/dc from the next step, stride H.
+    public var carry: UnsafePointer<Float>
+    public var carryCell: UnsafePointer<Float>
+    /// dL/d(W_ih·x + b_ih), [rows, gates·H].
+    public var dInput: UnsafeMutablePointer<Float>
+    /// dL/d(W_hh·h + b_hh), [rows, gates·H]; `dInput` unless `separateRecurrentGradient`.
+    public var dRecurrent: UnsafeMutablePointer<Float>
+    /// dL/dh and dL/dc of the previous step's continuing rows, stride H: the
+    /// cell writes its direct paths (see `directPathToPrevious`) and dc.
+    public var previousCarry: UnsafeMutablePointer<Float>
+    public var previousCarryCell: UnsafeMutablePointer<Float>
+
+    public init(rows: Int, carried: Int, continuing: Int, hidden: Int, output: UnsafePointer<Float>, previous: UnsafePointer<Float>,
+                ldOutput: Int, gateCache: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>,
+                dOutput: UnsafePointer<Float>, carry: UnsafePointer<Float>, carryCell: UnsafePointer<Float>,
+                dInput: UnsafeMutablePointer<Float>, dRecurrent: UnsafeMutablePointer<Float>,
+                previousCarry: UnsafeMutablePointer<Float>, previousCarryCell: UnsafeMutablePointer<Float>) {
+        self.rows = rows
+        self.carried = carried
+        self.continuing = continuing
+        self.hidden = hidden
+        self.output = output
+        self.previous = previous
+        self.ldOutput = ldOutput
+        self.gateCache = gateCache
+        self.cell = cell
+        self.previousCell = previousCell
+        self.dOutput = dOutput
+        self.carry = carry
+        self.carryCell = carryCell
+        self.dInput = dInput
+        self.dRecurrent = dRecurrent
+        self.previousCarry = previousCarry
+        self.previousCarryCell = previousCarryCell
+    }
+
+    /// dL/dh of `row` at units j..<j+lanes: from above, plus from the next step when it continued the row.
+    @inlinable @inline(__always)
+    public func incoming(row: Int, unit j: Int, _ lanes: Int) -> Vector {
+        let fromAbove = load(dOutput + row * ldOutput + j, lanes)
+        return row < carried ? fromAbove + load(carry + row * hidden + j, lanes) : fromAbove
+    }
+}

@@ -1,0 +1,154 @@
+import XCTest
+import RNNKernels
+@testable import RNNModel
+@testable import RNNTrain
+import RNNText
+import TestSupport
+
+/// Every mode of the forward pass and every gradient against `ReferenceNetwork`
+/// (Double, one sequence at a time), on random small models: every cell, one
+/// and two layers, one and two directions, packed and padded batches.
+final class ReferenceNetworkTests: XCTestCase {
+    /// Packed: ragged lengths, one empty sequence. Padded: equal lengths with pad (id 0) tokens.
+    let packed: [[Int32]] = [[3, 1, 4, 1, 5], [2, 6], [], [5, 3, 5], [6]]
+    let padded: [[Int32]] = [[0, 0, 3, 1, 4], [0, 0, 0, 2, 6], [5, 3, 5, 6, 1]]
+
+    struct Case: CustomStringConvertible {
+        var cell: CellKind, layers: Int, bidirectional: Bool, sequences: [[Int32]]
+        var description: String { "\(cell) layers \(layers)\(bidirectional ? " bidirectional" : "") \(sequences.count == 5 ? "packed" : "padded")" }
+        var architecture: Architecture {
+            Architecture(cell: cell, vocabularySize: 7, embedding: 3, hidden: 5, layers: layers, bidirectional: bidirectional, classes: 3)
+        }
+        var labels: [Int32] { sequences.indices.map { Int32($0 % 3) } }
+        /// Larger than the initialization's weights, so the gates reach their nonlinear range.
+        var parameters: [Float] { ParameterLayout(architecture).initialValues(seed: 11).map { $0 * 1.5 } }
+    }
+
+    var cases: [Case] {
+        CellKind.allCases.flatMap { cell in
+            [1, 2].flatMap { layers in
+                [false, true].flatMap { bidirectional in
+                    [packed, padded].map { Case(cell: cell, layers: layers, bidirectional: bidirectional, sequences: $0) }
+                }
+            }
+        }
+    }
+
+    func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(actual.count, expected.count, what, file: file, line: line)
+        let worst = zip(actual, expected).map { abs(Double($0) - $1) }.max() ?? 0
+        XCTAssert(worst <= tolerance, "\(what): off by \(worst)", file: file, line: line)
+    }
+
+    func testEveryForwardModeMatchesTheReferenceNetwork() throws {
+        for c in cases {
+            let parameters = c.parameters
+            let reference = ReferenceNetwork(c.architecture, parameters: parameters)
+            let expected = c.sequences.flatMap { reference.probabilities($0) }
+            let network = Network(c.architecture)
+            let data = LabeledSequences(sequences: c.sequences, labels: c.labels)
+
+            // Training mode (one input row per distinct token).
+            let training = parameters.withUnsafeBufferPointer {
+                Objective(network: network).evaluate($0.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels, gradient: nil,
+                                                     keepProbabilities: true, workspace: Objective.Workspace())
+            }
+            assertClose(training.probabilities, expected, tolerance: 1e-6, "\(c): training mode")
+            XCTAssertEqual(training.loss, reference.loss(c.sequences, labels: c.labels), accuracy: 1e-5, "\(c): loss")
+
+            // Inference mode without token tables, as the trainer evaluates.
+            let evaluated = Evaluator(network: network, labels: ["a", "b", "c"]).run(parameters, on: data, workspaces: [Network.Workspace()])
+            assertClose(evaluated.probabilities, expected, tolerance: 1e-6, "\(c): inference mode")
+
+            // Inference mode with token tables, as the runtime classifies.
+            let vocabulary = try Vocabulary(tokens: WordLevelTokenizer.specialTokens + ["d", "e", "f", "g"])
+            let classifier = try Classifier(architecture: c.architecture, tokenizerSpec: TokenizerSpec(kind: .word), vocabulary: vocabulary,
+                                            policy: SequencePolicy(), labels: ["a", "b", "c"], parameters: parameters)
+            XCTAssertNotNil(classifier.weights.tokenProjections)
+            let runtime = classifier.probabilities(c.sequences.map { $0[...] }, workspace: Network.Workspace())
+            assertClose(runtime, expected, tolerance: 1e-6, "\(c): inference mode with token tables")
+            // The runtime classifies as the trainer does, to rounding.
+            assertClose(runtime, training.probabilities.map(Double.init), tolerance: 1e-6, "\(c): runtime against trainer")
+        }
+    }
+
+    func testEveryGradientMatchesTheReferenceNetwork() {
+        for c in cases {
+            let parameters = c.parameters
+            let reference = ReferenceNetwork(c.architecture, parameters: parameters).gradient(c.sequences, labels: c.labels)
+            let gradient = analyticGradient(c, parameters: parameters, dropout: nil)
+            compareGradients(gradient, reference, c.architecture, "\(c)")
+        }
+    }
+
+    /// Dropout masks drawn by the training mode, given to the reference: the
+    /// same logits, and the same gradient with the masks held fixed.
+    func testTrainingModeWithDropoutMatchesTheReferenceWithItsMasks() {
+        for c in cases {
+            let parameters = c.parameters
+            let network = Network(c.architecture)
+            let dropout = Network.Dropout(rate: 0.3, rng: SplitMix64(seed: 5))
+            let (batch, order) = PackedBatch.packing(c.sequences.map { $0[...] })
+            let workspace = Network.Workspace()
+            parameters.withUnsafeBufferPointer { network.forwardTraining($0.baseAddress!, batch, dropout: dropout, workspace: workspace) }
+            let masks = referenceMasks(batch, order: order, workspace: workspace, c.architecture)
+            let reference = ReferenceNetwork(c.architecture, parameters: parameters)
+            var expected = [Double](repeating: 0, count: workspace.logits.count)
+            for (packedIndex, original) in order.enumerated() {
+                let logits = reference.logits(c.sequences[original], masks: masks[original])
+                for k in 0..<3 { expected[packedIndex * 3 + k] = logits[k] }
+            }
+            assertClose(workspace.logits, expected, tolerance: 1e-5, "\(c): logits with dropout")
+            let gradient = analyticGradient(c, parameters: parameters, dropout: dropout)
+            compareGradients(gradient, reference.gradient(c.sequences, labels: c.labels, masks: masks), c.architecture, "\(c) with dropout")
+        }
+    }
+
+    func analyticGradient(_ c: Case, parameters: [Float], dropout: Network.Dropout?) -> [Float] {
+        var gradient = [Float](repeating: 0, count: parameters.count)
+        parameters.withUnsafeBufferPointer { p in
+            gradient.withUnsafeMutableBufferPointer { g in
+                _ = Objective(network: Network(c.architecture)).evaluate(p.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels,
+                                                                         gradient: g.baseAddress!, dropout: dropout, workspace: Objective.Workspace())
+            }
+        }
+        return gradient
+    }
+
+    /// The padding embedding row gets no gradient (it is `padding_idx`); everything else matches the reference.
+    func compareGradients(_ gradient: [Float], _ reference: [Double], _ architecture: Architecture, _ what: String,
+                          file: StaticString = #filePath, line: UInt = #line) {
+        let layout = ParameterLayout(architecture)
+        let paddingRow = Int(architecture.paddingID) * architecture.embedding..<(Int(architecture.paddingID) + 1) * architecture.embedding
+        for i in gradient.indices {
+            let name = layout.tensors.last { $0.offset <= i }!.name
+            if paddingRow.contains(i) {
+                XCTAssertEqual(gradient[i], 0, "\(what): padding row", file: file, line: line)
+                continue
+            }
+            let error = abs(Double(gradient[i]) - reference[i]) / max(1, abs(reference[i]))
+            if error > 1e-4 {
+                XCTFail("\(what): \(name)[\(i - layout.offset(name))] analytic \(gradient[i]), reference \(reference[i])", file: file, line: line)
+                return
+            }
+        }
+        XCTAssertGreaterThan(gradient.map { abs($0) }.max()!, 1e-3, "\(what): the gradient should not vanish", file: file, line: line)
+    }
+
+    /// The workspace's masks (packed rows) as each sequence's (steps).
+    func referenceMasks(_ batch: PackedBatch, order: [Int], workspace w: Network.Workspace, _ a: Architecture) -> [ReferenceNetwork.Masks] {
+        var masks = [ReferenceNetwork.Masks](repeating: ReferenceNetwork.Masks(layerInputs: [], features: []), count: order.count)
+        for (b, original) in order.enumerated() {
+            let layerInputs = (0..<a.layers).map { layer in
+                let width = a.inputWidth(layer: layer)
+                return (0..<batch.lengths[b]).map { t in
+                    let row = batch.row(sequence: b, step: t)
+                    return (0..<width).map { Double(w.inputMasks[layer]!.baseAddress[row * width + $0]) }
+                }
+            }
+            let features = (0..<a.featureWidth).map { Double(w.featureMask!.baseAddress[b * a.featureWidth + $0]) }
+            masks[original] = ReferenceNetwork.Masks(layerInputs: layerInputs, features: features)
+        }
+        return masks
+    }
+}

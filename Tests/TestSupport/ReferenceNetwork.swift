@@ -1,0 +1,108 @@
+import Foundation
+import RNNKernels
+import RNNModel
+
+/// The classifier written for clarity only, in Double: one sequence at a time,
+/// every step of every token (padding included, as the real network computes
+/// what it is given), no packing, no kernels, no tables. The cells' equations
+/// are their `reference` in RNNKernels/Cells. The fast network is held to it.
+public struct ReferenceNetwork {
+    public let architecture: Architecture
+    let layout: ParameterLayout
+    public var parameters: [Double]
+
+    public init(_ architecture: Architecture, parameters: [Float]) {
+        self.architecture = architecture
+        layout = ParameterLayout(architecture)
+        self.parameters = parameters.map(Double.init)
+    }
+
+    /// Dropout multipliers of one sequence: per layer, [T][input width]; the features', [H·D].
+    public struct Masks {
+        public var layerInputs: [[[Double]]]
+        public var features: [Double]
+        public init(layerInputs: [[[Double]]], features: [Double]) {
+            self.layerInputs = layerInputs
+            self.features = features
+        }
+    }
+
+    /// A tensor as rows.
+    func matrix(_ name: String) -> [[Double]] {
+        let tensor = layout.tensor(name)
+        return (0..<tensor.shape[0]).map { Array(parameters[tensor.offset + $0 * tensor.shape[1]..<tensor.offset + ($0 + 1) * tensor.shape[1]]) }
+    }
+
+    func vector(_ name: String) -> [Double] {
+        let tensor = layout.tensor(name)
+        return Array(parameters[tensor.offset..<tensor.offset + tensor.count])
+    }
+
+    public func logits(_ tokens: [Int32], masks: Masks? = nil) -> [Double] {
+        let a = architecture, H = a.hidden, cell = a.cell.cell
+        // x: [T][width], the current layer's input
+        let embedding = matrix("embedding")
+        var x = tokens.map { embedding[Int($0)] }
+        for layer in 0..<a.layers {
+            if let masks { x = zip(x, masks.layerInputs[layer]).map { zip($0, $1).map(*) } }
+            var output = [[Double]](repeating: [Double](repeating: 0, count: H * a.directions), count: tokens.count)
+            for direction in 0..<a.directions {
+                let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
+                let wih = matrix(prefix + "w_ih"), whh = matrix(prefix + "w_hh"), bih = vector(prefix + "b_ih"), bhh = vector(prefix + "b_hh")
+                var h = [Double](repeating: 0, count: H), c = h
+                for t in direction == 0 ? Array(tokens.indices) : tokens.indices.reversed() {
+                    var newH = h, newC = c
+                    for j in 0..<H {
+                        var input = [Double](), recurrent = [Double]()
+                        for gate in 0..<cell.gates {
+                            let row = gate * H + j
+                            input.append(bih[row] + x[t].indices.reduce(0) { $0 + wih[row][$1] * x[t][$1] })
+                            recurrent.append(bhh[row] + (0..<H).reduce(0) { $0 + whh[row][$1] * h[$1] })
+                        }
+                        (newH[j], newC[j], _) = cell.reference(input: input, recurrent: recurrent, previous: h[j], previousCell: c[j])
+                    }
+                    (h, c) = (newH, newC)
+                    for j in 0..<H { output[t][direction * H + j] = h[j] }
+                }
+            }
+            x = output
+        }
+        // features: the forward direction's state after the last token, the reverse direction's after the first
+        var features = [Double](repeating: 0, count: a.featureWidth)
+        if let last = x.last, let first = x.first {
+            for j in 0..<H { features[j] = last[j] }
+            if a.bidirectional { for j in 0..<H { features[H + j] = first[H + j] } }
+        }
+        if let masks { features = zip(features, masks.features).map(*) }
+        let headWeight = matrix("head.weight"), headBias = vector("head.bias")
+        return (0..<a.classes).map { c in headBias[c] + features.indices.reduce(0) { $0 + headWeight[c][$1] * features[$1] } }
+    }
+
+    public func probabilities(_ tokens: [Int32], masks: Masks? = nil) -> [Double] {
+        let z = logits(tokens, masks: masks), largest = z.max()!
+        let e = z.map { Foundation.exp($0 - largest) }, sum = e.reduce(0, +)
+        return e.map { $0 / sum }
+    }
+
+    /// Summed cross-entropy.
+    public func loss(_ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil) -> Double {
+        sequences.indices.reduce(0) { total, i in
+            total - Foundation.log(probabilities(sequences[i], masks: masks?[i])[Int(labels[i])])
+        }
+    }
+
+    /// d(summed loss)/d(parameters) by central differences, which Double makes
+    /// accurate to about 1e-9 here.
+    public func gradient(_ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil) -> [Double] {
+        var copy = self
+        return parameters.indices.map { i in
+            let step = 1e-5 * max(1, abs(parameters[i]))
+            copy.parameters[i] = parameters[i] + step
+            let plus = copy.loss(sequences, labels: labels, masks: masks)
+            copy.parameters[i] = parameters[i] - step
+            let minus = copy.loss(sequences, labels: labels, masks: masks)
+            copy.parameters[i] = parameters[i]
+            return (plus - minus) / (2 * step)
+        }
+    }
+}
