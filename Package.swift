@@ -26,7 +26,9 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "RNNModel", dependencies: ["CBLAS", "CHardware", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512"],
+        // Little-endian reading and writing and CRC-32 of every binary format; Foundation-free.
+        .target(name: "RNNBinary", swiftSettings: fast),
+        .target(name: "RNNModel", dependencies: ["CBLAS", "CHardware", "RNNBinary", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512"],
                 swiftSettings: fast),
         // The step kernels' source, and its instantiation per instruction set:
         // each of those modules is compiled for its CPU and chosen at run time.
@@ -39,29 +41,34 @@ let package = Package(
                 swiftSettings: fast + [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Xcc", "-march=skylake-avx512"])]),
         .target(name: "RNNText",
                 swiftSettings: fast),
+        // Errors, progress, atomic writes, recipes and the version: what every tool shares.
+        .target(name: "RNNSupport", dependencies: ["RNNText"]),
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "RNNParquet", dependencies: ["CSnappy", "CZstd", "CZlib"],
                 swiftSettings: fast),
-        .target(name: "RNNData", dependencies: ["RNNText", "RNNParquet", "CArchive", "CZlib"],
+        .target(name: "RNNData", dependencies: ["RNNBinary", "RNNSupport", "RNNText", "RNNParquet", "CArchive"],
                 swiftSettings: fast),
         .executableTarget(name: "prep", dependencies: [
-            "RNNData", "RNNText",
+            "RNNBinary", "RNNData", "RNNSupport", "RNNText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", dependencies: ["RNNModel", "RNNKernels"], path: "Tests/TestSupport"),
-        .target(name: "RNNTrain", dependencies: ["RNNKernels", "RNNModel", "RNNData", "RNNText"],
+        .target(name: "RNNTrain", dependencies: ["RNNKernels", "RNNModel", "RNNData", "RNNSupport", "RNNText"],
                 swiftSettings: fast),
-        .target(name: "RNNInfer", dependencies: ["RNNModel", "RNNText"],
+        // rnninfer.h is the ABI's one definition: the Swift side imports its types.
+        .systemLibrary(name: "CRNNInfer", path: "Sources/CRNNInfer"),
+        .target(name: "RNNInfer", dependencies: ["CRNNInfer", "RNNBinary", "RNNModel", "RNNText"],
                 swiftSettings: fast),
         .executableTarget(name: "train", dependencies: [
-            "RNNTrain", "RNNModel", "RNNData", "RNNText",
+            "RNNBinary", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"]),
+        .testTarget(name: "RNNBinaryTests", dependencies: ["RNNBinary"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNText", "RNNParquet", "TestSupport"]),
-        .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNKernels", "RNNData", "TestSupport"]),
+        .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),
+        .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNKernels", "RNNData", "RNNSupport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

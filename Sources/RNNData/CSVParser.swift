@@ -1,3 +1,4 @@
+import RNNSupport
 /// An RFC 4180 CSV parser over bytes in memory: comma-separated fields,
 /// double-quoted fields may hold commas, newlines and doubled quotes;
 /// records end with LF or CRLF.

@@ -1,3 +1,4 @@
+import RNNSupport
 /// One example as a reader found it, before tokenization.
 public struct RawExample: Sendable {
     public var split: String

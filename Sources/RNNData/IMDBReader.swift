@@ -2,6 +2,7 @@ import CArchive
 #if canImport(Glibc)
 import Glibc
 #endif
+import RNNSupport
 
 /// Streams the Large Movie Review Dataset straight out of `aclImdb_v1.tar.gz`
 /// with libarchive: no unpacking to disk. Labels come from the folder

@@ -1,5 +1,7 @@
 import Foundation
+import RNNBinary
 import RNNText
+import RNNSupport
 
 /// `manifest.json`: what a prep run wrote and how. Schema: `Artifacts/manifest.md`.
 public struct Manifest: Codable, Equatable {
@@ -54,8 +56,6 @@ public struct Manifest: Codable, Equatable {
     public func split(_ name: String) -> SplitRecord? { splits.first { $0.name == name } }
 }
 
-public let rnnkitVersion = "0.1.0"
-
 /// A prepared dataset directory, validated as it is opened.
 public struct PreparedDataset {
     public let directory: URL
@@ -80,7 +80,7 @@ public struct PreparedDataset {
         guard let vocabularyBytes = FileManager.default.contents(atPath: vocabularyURL.path) else {
             throw DataError(file: vocabularyURL.path, "not found (the manifest names it)")
         }
-        let checksum = hex32(crc32Checksum(Array(vocabularyBytes)))
+        let checksum = hex32(CRC32.checksum(Array(vocabularyBytes)))
         guard checksum == manifest.tokenizer.vocabularyCRC32 else {
             throw DataError(file: vocabularyURL.path, "checksum \(checksum) differs from the manifest's \(manifest.tokenizer.vocabularyCRC32)")
         }
@@ -122,18 +122,5 @@ public struct PreparedDataset {
             combined.ratings += shard.ratings
         }
         return combined
-    }
-}
-
-func describe(decodingError error: Error) -> String {
-    switch error {
-    case DecodingError.keyNotFound(let key, let context):
-        return "missing key \"\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))\""
-    case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
-        return "wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)"
-    case DecodingError.dataCorrupted(let context):
-        return context.debugDescription
-    default:
-        return "\(error)"
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RNNSupport
 
 /// A read-only memory map of a whole file: readers parse in place, and the
 /// kernel pages the file in and out, so input size is not bounded by memory.

@@ -1,5 +1,6 @@
 import Foundation
 import RNNParquet
+import RNNSupport
 
 /// A Parquet table with a text column and a label column (the Hugging Face
 /// exports among them), decoded one row group at a time, those two columns only.

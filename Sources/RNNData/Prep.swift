@@ -1,5 +1,7 @@
 import Foundation
+import RNNBinary
 import RNNText
+import RNNSupport
 
 public struct PrepConfiguration {
     public var dataset: String
@@ -136,9 +138,9 @@ public enum Prep {
             dataset: configuration.dataset,
             labels: labelNames,
             tokenizer: .init(spec: configuration.tokenizer, vocabularyFile: "vocab.txt", vocabularySize: vocabulary.count,
-                             vocabularyCRC32: hex32(crc32Checksum(vocabularyBytes)), specialIDs: tokenizer.specialIDs),
+                             vocabularyCRC32: hex32(CRC32.checksum(vocabularyBytes)), specialIDs: tokenizer.specialIDs),
             splits: splitRecords,
-            provenance: .init(tool: "prep", version: rnnkitVersion, command: configuration.command,
+            provenance: .init(tool: "prep", version: "\(rnnkitVersion)", command: configuration.command,
                               inputs: readers.map { .init(path: $0.inputDescription, bytes: $0.totalBytes) },
                               recipe: configuration.recipe, created: ISO8601DateFormatter().string(from: Date())))
         let encoder = JSONEncoder()

@@ -1,4 +1,6 @@
 import Foundation
+import RNNBinary
+import RNNSupport
 
 /// The examples of one shard file, in memory. Layout: `Artifacts/shard-format.md`.
 public struct Shard: Equatable, Sendable {
@@ -61,7 +63,7 @@ public enum ShardFormat {
             } else {
                 for token in shard.tokens { put(UInt32(bitPattern: token), at: offset); offset += 4 }
             }
-            put(crc32Checksum(UnsafeRawBufferPointer(rebasing: raw[0..<checksumOffset])), at: checksumOffset)
+            put(CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<checksumOffset])), at: checksumOffset)
         }
         return out
     }
@@ -81,17 +83,25 @@ public enum ShardFormat {
         func fail(_ problem: String) -> DataError { DataError(file: file, problem) }
         guard bytes.count >= headerSize + 12 else { throw fail("too short for a shard (\(bytes.count) bytes; expected at least \(headerSize + 12))") }
         guard Array(bytes[0..<8]) == magic else { throw fail("not a shard file (bad magic; expected \"RNNKSHRD\")") }
-        var reader = ByteReader(bytes: bytes, offset: 8)
-        let major = reader.u16(), minor = reader.u16()
+        return try bytes.withUnsafeBytes { raw in
+            do { return try decode(raw, file: file, vocabularySize: vocabularySize, labelCount: labelCount) }
+            catch let error as BinaryReadError { throw fail("\(error)") }
+        }
+    }
+
+    private static func decode(_ bytes: UnsafeRawBufferPointer, file: String, vocabularySize: Int, labelCount: Int?) throws -> Shard {
+        func fail(_ problem: String) -> DataError { DataError(file: file, problem) }
+        var reader = LittleEndianReader(bytes, offset: 8)
+        let major = try reader.u16(), minor = try reader.u16()
         guard major == Self.major else {
             throw fail("shard format \(major).\(minor) is not supported (this build reads \(Self.major).x; re-run prep)")
         }
-        let width = Int(reader.u8())
-        let flags = reader.u8()
-        _ = reader.u16()
-        let count = Int(reader.u32())
-        _ = reader.u32()
-        let tokenCount64 = reader.u64()
+        let width = Int(try reader.u8())
+        let flags = try reader.u8()
+        _ = try reader.u16()
+        let count = Int(try reader.u32())
+        _ = try reader.u32()
+        let tokenCount64 = try reader.u64()
         guard width == 2 || width == 4 else { throw fail("token width \(width) (expected 2 or 4)") }
         guard tokenCount64 < UInt64(bytes.count) else { throw fail("token count \(tokenCount64) exceeds the file size") }
         let tokenCount = Int(tokenCount64)
@@ -103,18 +113,18 @@ public enum ShardFormat {
         guard bytes.count == expected else {
             throw fail("size \(bytes.count) bytes does not match its header (\(count) examples, \(tokenCount) tokens: expected \(expected) bytes; the file is truncated or corrupt)")
         }
-        let stored = storedChecksum(bytes)
-        let actual = bytes.withUnsafeBytes { crc32Checksum(UnsafeRawBufferPointer(rebasing: $0[0..<expected - 4])) }
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: expected - 4, as: UInt32.self))
+        let actual = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<expected - 4]))
         guard stored == actual else { throw fail("checksum mismatch (stored \(hex32(stored)), computed \(hex32(actual))): the file is corrupt") }
 
         var shard = Shard()
-        shard.offsets = (0...count).map { _ in Int(reader.u64()) }
+        shard.offsets = try (0...count).map { _ in Int(try reader.u64()) }
         guard shard.offsets[0] == 0, shard.offsets[count] == tokenCount else { throw fail("example offsets do not span the tokens") }
         for i in 0..<count where shard.offsets[i] > shard.offsets[i + 1] { throw fail("example \(i): offsets decrease") }
-        shard.labels = (0..<count).map { _ in Int32(bitPattern: reader.u32()) }
-        shard.sources = (0..<count).map { _ in reader.u32() }
-        shard.ratings = (0..<count).map { _ in reader.u8() }
-        reader.align(4)
+        shard.labels = try (0..<count).map { _ in Int32(bitPattern: try reader.u32()) }
+        shard.sources = try (0..<count).map { _ in try reader.u32() }
+        shard.ratings = try (0..<count).map { _ in try reader.u8() }
+        try reader.align(4)
         let labeled = flags & 1 == 1
         for (i, label) in shard.labels.enumerated() {
             if labeled {
@@ -125,8 +135,8 @@ public enum ShardFormat {
         }
         shard.tokens = [Int32](repeating: 0, count: tokenCount)
         var outOfRange = -1
-        bytes.withUnsafeBytes { raw in
-            let base = raw.baseAddress! + reader.offset
+        do {
+            let base = bytes.baseAddress! + reader.offset
             for i in 0..<tokenCount {
                 let value = width == 2 ? Int32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
                                        : Int32(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
@@ -136,26 +146,5 @@ public enum ShardFormat {
         }
         if outOfRange >= 0 { throw fail("token \(outOfRange): id \(shard.tokens[outOfRange]) outside the vocabulary of \(vocabularySize)") }
         return shard
-    }
-}
-
-struct ByteReader {
-    let bytes: [UInt8]
-    var offset: Int
-
-    mutating func u8() -> UInt8 { defer { offset += 1 }; return bytes[offset] }
-    mutating func u16() -> UInt16 { UInt16(u8()) | UInt16(u8()) << 8 }
-    mutating func u32() -> UInt32 { UInt32(u16()) | UInt32(u16()) << 16 }
-    mutating func u64() -> UInt64 { UInt64(u32()) | UInt64(u32()) << 32 }
-    mutating func align(_ n: Int) { offset = (offset + n - 1) / n * n }
-}
-
-extension Array where Element == UInt8 {
-    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
-        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
-    }
-
-    mutating func padToMultiple(of n: Int) {
-        while count % n != 0 { append(0) }
     }
 }

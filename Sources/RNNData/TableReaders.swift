@@ -1,4 +1,5 @@
 import Foundation
+import RNNSupport
 
 /// Which split a file holds: named by a flag, else by the file name
 /// (`train…` or `test…`, as both AG News exports are named).

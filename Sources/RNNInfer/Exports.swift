@@ -1,18 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CRNNInfer
+import RNNBinary
 import RNNModel
 import RNNText
 
-// The C ABI of librnninfer (include/rnninfer.h). Only C types cross it:
-// opaque handles, status codes, caller-owned buffers.
-
-let statusOK: Int32 = 0
-let statusInvalidArgument: Int32 = 1
-let statusIO: Int32 = 2
-let statusFormat: Int32 = 3
-let statusVersion: Int32 = 4
-let statusBufferTooSmall: Int32 = 5
+// The C ABI of librnninfer (Sources/CRNNInfer/rnninfer.h, whose types this
+// side imports). Only C types cross it: opaque handles, status codes,
+// caller-owned buffers.
 
 /// Per-thread error messages: a malloc'd C string under a pthread key.
 let errorKey: pthread_key_t = {
@@ -21,7 +17,7 @@ let errorKey: pthread_key_t = {
     return key
 }()
 
-func fail(_ status: Int32, _ message: String) -> Int32 {
+func fail(_ status: rnn_status, _ message: String) -> rnn_status {
     free(pthread_getspecific(errorKey))
     pthread_setspecific(errorKey, strdup(message))
     return status
@@ -37,23 +33,23 @@ func text(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> UnsafeBufferPointe
     return UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: length)
 }
 
-func load(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<OpaquePointer?>, source: String) -> Int32 {
+func load(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<OpaquePointer?>, source: String) -> rnn_status {
     do {
         let loaded = try LoadedModel(bytes: bytes)
         out.pointee = OpaquePointer(Unmanaged.passRetained(loaded).toOpaque())
-        return statusOK
+        return RNN_OK
     } catch {
-        if case .unsupportedVersion = error { return fail(statusVersion, "\(source): \(error)") }
-        return fail(statusFormat, "\(source): \(error)")
+        if case .unsupportedVersion = error { return fail(RNN_ERROR_VERSION, "\(source): \(error)") }
+        return fail(RNN_ERROR_FORMAT, "\(source): \(error)")
     }
 }
 
 @c(rnn_abi_version)
-public func rnnABIVersion() -> UInt32 { 1 }
+public func rnnABIVersion() -> UInt32 { UInt32(RNN_ABI_VERSION) }
 
 @c(rnn_library_version)
 public func rnnLibraryVersion() -> UnsafePointer<CChar> {
-    UnsafeRawPointer(("0.1.0" as StaticString).utf8Start).assumingMemoryBound(to: CChar.self)
+    UnsafeRawPointer(rnnkitVersion.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 @c(rnn_supported_format)
@@ -68,19 +64,19 @@ public func rnnLastError() -> UnsafePointer<CChar>? {
 }
 
 @c(rnn_model_load)
-public func rnnModelLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    guard let path, let out else { return fail(statusInvalidArgument, "rnn_model_load: path and model must not be NULL") }
+public func rnnModelLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rnn_status {
+    guard let path, let out else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load: path and model must not be NULL") }
     out.pointee = nil
     let name = String(cString: path)
     let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return fail(statusIO, "\(name): cannot open: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { return fail(RNN_ERROR_IO, "\(name): cannot open: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
     var info = stat()
-    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return fail(statusIO, "\(name): not a regular file") }
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return fail(RNN_ERROR_IO, "\(name): not a regular file") }
     let size = Int(info.st_size)
-    guard size > 0 else { return fail(statusFormat, "\(name): the file is empty (expected an rnnkit model file)") }
+    guard size > 0 else { return fail(RNN_ERROR_FORMAT, "\(name): the file is empty (expected an rnnkit model file)") }
     guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {
-        return fail(statusIO, "\(name): cannot map: \(String(cString: strerror(errno)))")
+        return fail(RNN_ERROR_IO, "\(name): cannot map: \(String(cString: strerror(errno)))")
     }
     defer { munmap(address, size) }
     // The model copies what it keeps, so the mapping can go once loading is done.
@@ -88,8 +84,8 @@ public func rnnModelLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePoin
 }
 
 @c(rnn_model_load_buffer)
-public func rnnModelLoadBuffer(_ data: UnsafeRawPointer?, _ size: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    guard let out, let data, size >= 0 else { return fail(statusInvalidArgument, "rnn_model_load_buffer: data and model must not be NULL") }
+public func rnnModelLoadBuffer(_ data: UnsafeRawPointer?, _ size: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rnn_status {
+    guard let out, let data, size >= 0 else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load_buffer: data and model must not be NULL") }
     out.pointee = nil
     return load(UnsafeRawBufferPointer(start: data, count: size), into: out, source: "buffer")
 }
@@ -101,18 +97,15 @@ public func rnnModelFree(_ handle: OpaquePointer?) {
 }
 
 @c(rnn_model_get_info)
-public func rnnModelGetInfo(_ handle: OpaquePointer?, _ info: UnsafeMutableRawPointer?) -> Int32 {
-    guard let loaded = model(handle), let info else { return fail(statusInvalidArgument, "rnn_model_get_info: model and info must not be NULL") }
+public func rnnModelGetInfo(_ handle: OpaquePointer?, _ info: UnsafeMutablePointer<rnn_model_info>?) -> rnn_status {
+    guard let loaded = model(handle), let info else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_get_info: model and info must not be NULL") }
     let a = loaded.classifier.architecture
-    // The fields of rnn_model_info, in order: eleven uint32_t.
-    let fields: [UInt32] = [
-        UInt32(loaded.formatVersion.major), UInt32(loaded.formatVersion.minor),
-        ["rnn": 0, "lstm": 1, "gru": 2][a.cell.rawValue]!, UInt32(a.layers), a.bidirectional ? 1 : 0,
-        UInt32(a.embedding), UInt32(a.hidden), UInt32(a.vocabularySize), UInt32(a.classes),
-        loaded.classifier.tokenizerSpec.kind == .word ? 0 : 1, UInt32(loaded.classifier.policy.maxLength ?? 0),
-    ]
-    for (i, field) in fields.enumerated() { info.storeBytes(of: field, toByteOffset: 4 * i, as: UInt32.self) }
-    return statusOK
+    info.pointee = rnn_model_info(
+        format_major: UInt32(loaded.formatVersion.major), format_minor: UInt32(loaded.formatVersion.minor),
+        cell: ["rnn": 0, "lstm": 1, "gru": 2][a.cell.rawValue]!, layers: UInt32(a.layers), bidirectional: a.bidirectional ? 1 : 0,
+        embedding: UInt32(a.embedding), hidden: UInt32(a.hidden), vocabulary_size: UInt32(a.vocabularySize), labels: UInt32(a.classes),
+        tokenizer: loaded.classifier.tokenizerSpec.kind == .word ? 0 : 1, max_length: UInt32(loaded.classifier.policy.maxLength ?? 0))
+    return RNN_OK
 }
 
 @c(rnn_model_label_count)
@@ -122,23 +115,23 @@ public func rnnModelLabelCount(_ handle: OpaquePointer?) -> Int {
 
 @c(rnn_model_label)
 public func rnnModelLabel(_ handle: OpaquePointer?, _ index: Int, _ name: UnsafeMutablePointer<CChar>?, _ capacity: Int,
-                          _ length: UnsafeMutablePointer<Int>?) -> Int32 {
-    guard let loaded = model(handle) else { return fail(statusInvalidArgument, "rnn_model_label: model must not be NULL") }
+                          _ length: UnsafeMutablePointer<Int>?) -> rnn_status {
+    guard let loaded = model(handle) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_label: model must not be NULL") }
     let labels = loaded.classifier.labels
-    guard index >= 0, index < labels.count else { return fail(statusInvalidArgument, "rnn_model_label: index \(index) out of range (the model has \(labels.count) labels)") }
+    guard index >= 0, index < labels.count else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_label: index \(index) out of range (the model has \(labels.count) labels)") }
     let bytes = Array(labels[index].utf8)
     length?.pointee = bytes.count
     guard let name, capacity > bytes.count else {
-        return fail(statusBufferTooSmall, "rnn_model_label: label \(index) needs \(bytes.count + 1) bytes, the buffer has \(capacity)")
+        return fail(RNN_ERROR_BUFFER_TOO_SMALL, "rnn_model_label: label \(index) needs \(bytes.count + 1) bytes, the buffer has \(capacity)")
     }
     for (i, byte) in bytes.enumerated() { name[i] = CChar(bitPattern: byte) }
     name[bytes.count] = 0
-    return statusOK
+    return RNN_OK
 }
 
 @c(rnn_classify)
 public func rnnClassify(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int,
-                        _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int, _ best: UnsafeMutablePointer<Int32>?) -> Int32 {
+                        _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int, _ best: UnsafeMutablePointer<Int32>?) -> rnn_status {
     var textPointer = pointer
     var textLength = length
     return withUnsafeMutablePointer(to: &textPointer) { texts in
@@ -152,18 +145,18 @@ public func rnnClassify(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar
 @c(rnn_classify_batch)
 public func rnnClassifyBatch(_ handle: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int>?,
                              _ count: Int, _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int,
-                             _ best: UnsafeMutablePointer<Int32>?) -> Int32 {
-    guard let loaded = model(handle) else { return fail(statusInvalidArgument, "rnn_classify: model must not be NULL") }
-    guard count >= 0, count == 0 || (texts != nil && lengths != nil) else { return fail(statusInvalidArgument, "rnn_classify: texts and lengths must not be NULL") }
+                             _ best: UnsafeMutablePointer<Int32>?) -> rnn_status {
+    guard let loaded = model(handle) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: model must not be NULL") }
+    guard count >= 0, count == 0 || (texts != nil && lengths != nil) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: texts and lengths must not be NULL") }
     let classes = loaded.classifier.labels.count
-    guard let probabilities else { return fail(statusInvalidArgument, "rnn_classify: probabilities must not be NULL") }
+    guard let probabilities else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: probabilities must not be NULL") }
     guard capacity >= count * classes else {
-        return fail(statusBufferTooSmall, "rnn_classify: \(count) texts need \(count * classes) probabilities, the buffer holds \(capacity)")
+        return fail(RNN_ERROR_BUFFER_TOO_SMALL, "rnn_classify: \(count) texts need \(count * classes) probabilities, the buffer holds \(capacity)")
     }
     var buffers: [UnsafeBufferPointer<UInt8>] = []
     buffers.reserveCapacity(count)
     for i in 0..<count {
-        guard let buffer = text(texts![i], lengths![i]) else { return fail(statusInvalidArgument, "rnn_classify: text \(i) is NULL or has a negative length") }
+        guard let buffer = text(texts![i], lengths![i]) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: text \(i) is NULL or has a negative length") }
         buffers.append(buffer)
     }
     let output = loaded.classify(buffers)
@@ -175,35 +168,35 @@ public func rnnClassifyBatch(_ handle: OpaquePointer?, _ texts: UnsafePointer<Un
             best[i] = Int32(top)
         }
     }
-    return statusOK
+    return RNN_OK
 }
 
 @c(rnn_top_k)
 public func rnnTopK(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int, _ k: Int,
-                    _ labels: UnsafeMutablePointer<Int32>?, _ probabilities: UnsafeMutablePointer<Float>?) -> Int32 {
-    guard let loaded = model(handle) else { return fail(statusInvalidArgument, "rnn_top_k: model must not be NULL") }
+                    _ labels: UnsafeMutablePointer<Int32>?, _ probabilities: UnsafeMutablePointer<Float>?) -> rnn_status {
+    guard let loaded = model(handle) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: model must not be NULL") }
     let classes = loaded.classifier.labels.count
-    guard k >= 1, k <= classes, let labels else { return fail(statusInvalidArgument, "rnn_top_k: k must be 1…\(classes) and labels not NULL") }
-    guard let buffer = text(pointer, length) else { return fail(statusInvalidArgument, "rnn_top_k: text is NULL or has a negative length") }
+    guard k >= 1, k <= classes, let labels else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: k must be 1…\(classes) and labels not NULL") }
+    guard let buffer = text(pointer, length) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: text is NULL or has a negative length") }
     let output = loaded.classify([buffer])
     let ranked = (0..<classes).sorted { output[$0] != output[$1] ? output[$0] > output[$1] : $0 < $1 }
     for i in 0..<k {
         labels[i] = Int32(ranked[i])
         probabilities?[i] = output[ranked[i]]
     }
-    return statusOK
+    return RNN_OK
 }
 
 @c(rnn_tokenize)
 public func rnnTokenize(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int,
-                        _ ids: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ count: UnsafeMutablePointer<Int>?) -> Int32 {
-    guard let loaded = model(handle) else { return fail(statusInvalidArgument, "rnn_tokenize: model must not be NULL") }
-    guard let buffer = text(pointer, length) else { return fail(statusInvalidArgument, "rnn_tokenize: text is NULL or has a negative length") }
+                        _ ids: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ count: UnsafeMutablePointer<Int>?) -> rnn_status {
+    guard let loaded = model(handle) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: model must not be NULL") }
+    guard let buffer = text(pointer, length) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: text is NULL or has a negative length") }
     let sequence = loaded.withWorkspace { loaded.sequence(buffer, workspace: $0) }
     count?.pointee = sequence.count
     guard sequence.count <= capacity, sequence.isEmpty || ids != nil else {
-        return fail(statusBufferTooSmall, "rnn_tokenize: \(sequence.count) ids, the buffer holds \(capacity)")
+        return fail(RNN_ERROR_BUFFER_TOO_SMALL, "rnn_tokenize: \(sequence.count) ids, the buffer holds \(capacity)")
     }
     for (i, id) in sequence.enumerated() { ids![i] = id }
-    return statusOK
+    return RNN_OK
 }

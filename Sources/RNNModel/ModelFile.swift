@@ -1,3 +1,5 @@
+import RNNBinary
+
 /// The versioned, flat, self-contained model file (`Artifacts/model-format.md`):
 /// typed metadata (architecture, tokenizer with its vocabulary, sequence policy,
 /// labels, provenance) and a table of 64-byte-aligned little-endian tensors,
@@ -55,10 +57,10 @@ public struct ModelFile: Equatable, Sendable {
         for (key, value) in metadata {
             meta.appendString(key)
             switch value {
-            case .int(let v): meta.append(1); meta.appendLE(UInt64(bitPattern: v))
-            case .double(let v): meta.append(2); meta.appendLE(v.bitPattern)
+            case .int(let v): meta.append(1); meta.appendLittleEndian(UInt64(bitPattern: v))
+            case .double(let v): meta.append(2); meta.appendLittleEndian(v.bitPattern)
             case .string(let v): meta.append(3); meta.appendString(v)
-            case .strings(let v): meta.append(4); meta.appendLE(UInt32(v.count)); for s in v { meta.appendString(s) }
+            case .strings(let v): meta.append(4); meta.appendLittleEndian(UInt32(v.count)); for s in v { meta.appendString(s) }
             case .bool(let v): meta.append(5); meta.append(v ? 1 : 0)
             }
         }
@@ -73,10 +75,10 @@ public struct ModelFile: Equatable, Sendable {
             table.appendString(tensor.name)
             table.append(1)  // dtype f32
             table.append(UInt8(tensor.shape.count))
-            table.appendLE(UInt16(0))
-            for dimension in tensor.shape { table.appendLE(UInt64(dimension)) }
-            table.appendLE(UInt64(offset))
-            table.appendLE(UInt64(4 * tensor.values.count))
+            table.appendLittleEndian(UInt16(0))
+            for dimension in tensor.shape { table.appendLittleEndian(UInt64(dimension)) }
+            table.appendLittleEndian(UInt64(offset))
+            table.appendLittleEndian(UInt64(4 * tensor.values.count))
         }
         let metadataOffset = Self.headerSize
         let tableOffset = metadataOffset + meta.count
@@ -85,25 +87,25 @@ public struct ModelFile: Equatable, Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(fileSize)
         out += Self.magic
-        out.appendLE(version.major)
-        out.appendLE(version.minor)
-        out.appendLE(UInt32(Self.headerSize))
-        out.appendLE(UInt64(fileSize))
-        out.appendLE(UInt64(metadataOffset))
-        out.appendLE(UInt64(meta.count))
-        out.appendLE(UInt64(tableOffset))
-        out.appendLE(UInt32(tensors.count))
-        out.appendLE(UInt32(metadata.count))
-        out.appendLE(UInt64(dataOffset))
+        out.appendLittleEndian(version.major)
+        out.appendLittleEndian(version.minor)
+        out.appendLittleEndian(UInt32(Self.headerSize))
+        out.appendLittleEndian(UInt64(fileSize))
+        out.appendLittleEndian(UInt64(metadataOffset))
+        out.appendLittleEndian(UInt64(meta.count))
+        out.appendLittleEndian(UInt64(tableOffset))
+        out.appendLittleEndian(UInt32(tensors.count))
+        out.appendLittleEndian(UInt32(metadata.count))
+        out.appendLittleEndian(UInt64(dataOffset))
         out += meta
         out += table
         out += [UInt8](repeating: 0, count: dataOffset - out.count)
         for (tensor, offset) in zip(tensors, dataOffsets) {
             out += [UInt8](repeating: 0, count: dataOffset + offset - out.count)
-            for value in tensor.values { out.appendLE(value.bitPattern) }
+            for value in tensor.values { out.appendLittleEndian(value.bitPattern) }
         }
         out += [UInt8](repeating: 0, count: dataOffset + dataSize - out.count)
-        out.appendLE(CRC32.checksum(out))
+        out.appendLittleEndian(CRC32.checksum(out))
         return out
     }
 
@@ -114,21 +116,27 @@ public struct ModelFile: Equatable, Sendable {
     /// Parses and validates a model file: every offset, length and shape is
     /// checked against the buffer before use, so a corrupt file fails here.
     public init(bytes: UnsafeRawBufferPointer) throws(ModelFileError) {
-        var reader = BoundedReader(bytes)
-        guard bytes.count >= Self.headerSize + 4 else { throw .truncated("the file has \(bytes.count) bytes; a model file has at least \(Self.headerSize + 4)") }
-        guard Array(bytes[0..<8]) == Self.magic else { throw .notAModel }
+        do { try self.init(parsing: bytes) }
+        catch let error as ModelFileError { throw error }
+        catch { throw .corrupt("\(error)") }
+    }
+
+    private init(parsing bytes: UnsafeRawBufferPointer) throws {
+        var reader = LittleEndianReader(bytes)
+        guard bytes.count >= Self.headerSize + 4 else { throw ModelFileError.truncated("the file has \(bytes.count) bytes; a model file has at least \(Self.headerSize + 4)") }
+        guard Array(bytes[0..<8]) == Self.magic else { throw ModelFileError.notAModel }
         reader.offset = 8
         let major = try reader.u16(), minor = try reader.u16()
-        guard major == Self.major else { throw .unsupportedVersion(major: major, minor: minor) }
+        guard major == Self.major else { throw ModelFileError.unsupportedVersion(major: major, minor: minor) }
         version = (major, minor)
         let headerSize = Int(try reader.u32())
         let fileSize = try reader.u64()
         guard fileSize == UInt64(bytes.count) else {
-            throw .truncated("the header says \(fileSize) bytes but the file has \(bytes.count)")
+            throw ModelFileError.truncated("the header says \(fileSize) bytes but the file has \(bytes.count)")
         }
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self).littleEndian
         let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<bytes.count - 4]))
-        guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
+        guard stored == computed else { throw ModelFileError.checksumMismatch(stored: stored, computed: computed) }
         let metadataOffset = try reader.u64(), metadataSize = try reader.u64(), tableOffset = try reader.u64()
         let tensorCount = Int(try reader.u32()), metadataCount = Int(try reader.u32())
         let dataOffset = try reader.u64()
@@ -136,7 +144,7 @@ public struct ModelFile: Equatable, Sendable {
         guard headerSize >= 64, metadataOffset >= UInt64(headerSize), metadataOffset <= end, metadataSize <= end - metadataOffset,
               tableOffset >= metadataOffset + metadataSize, tableOffset <= end, dataOffset >= tableOffset, dataOffset <= end,
               dataOffset % UInt64(Self.alignment) == 0 else {
-            throw .corrupt("section offsets out of bounds")
+            throw ModelFileError.corrupt("section offsets out of bounds")
         }
         reader.offset = Int(metadataOffset)
         reader.limit = Int(metadataOffset + metadataSize)
@@ -149,13 +157,13 @@ public struct ModelFile: Equatable, Sendable {
             case 3: value = .string(try reader.string())
             case 4:
                 let count = Int(try reader.u32())
-                guard count <= reader.remaining / 4 else { throw .corrupt("metadata \(key): list of \(count) strings exceeds its section") }
+                guard count <= reader.remaining / 4 else { throw ModelFileError.corrupt("metadata \(key): list of \(count) strings exceeds its section") }
                 var list: [String] = []
                 list.reserveCapacity(count)
                 for _ in 0..<count { list.append(try reader.string()) }
                 value = .strings(list)
             case 5: value = .bool(try reader.u8() != 0)
-            case let type: throw .corrupt("metadata \(key): unknown value type \(type)")
+            case let type: throw ModelFileError.corrupt("metadata \(key): unknown value type \(type)")
             }
             metadata.append((key, value))
         }
@@ -166,21 +174,21 @@ public struct ModelFile: Equatable, Sendable {
             let name = try reader.string()
             let dtype = try reader.u8(), rank = Int(try reader.u8())
             _ = try reader.u16()
-            guard dtype == 1 else { throw .corrupt("tensor \(name): unknown dtype \(dtype) (expected 1 = f32)") }
-            guard rank <= 4 else { throw .corrupt("tensor \(name): rank \(rank) (at most 4)") }
+            guard dtype == 1 else { throw ModelFileError.corrupt("tensor \(name): unknown dtype \(dtype) (expected 1 = f32)") }
+            guard rank <= 4 else { throw ModelFileError.corrupt("tensor \(name): rank \(rank) (at most 4)") }
             var shape: [Int] = []
             var elements: UInt64 = 1
             for _ in 0..<rank {
                 let dimension = try reader.u64()
-                guard dimension < 1 << 32 else { throw .corrupt("tensor \(name): dimension \(dimension) too large") }
+                guard dimension < 1 << 32 else { throw ModelFileError.corrupt("tensor \(name): dimension \(dimension) too large") }
                 elements = elements.multipliedReportingOverflow(by: dimension).partialValue
-                guard elements < 1 << 40 else { throw .corrupt("tensor \(name): too many elements") }
+                guard elements < 1 << 40 else { throw ModelFileError.corrupt("tensor \(name): too many elements") }
                 shape.append(Int(dimension))
             }
             let offset = try reader.u64(), size = try reader.u64()
-            guard size == 4 * elements else { throw .corrupt("tensor \(name): \(size) bytes for shape \(shape)") }
+            guard size == 4 * elements else { throw ModelFileError.corrupt("tensor \(name): \(size) bytes for shape \(shape)") }
             guard offset % UInt64(Self.alignment) == 0, offset <= dataEnd - dataOffset, size <= dataEnd - dataOffset - offset else {
-                throw .corrupt("tensor \(name): data out of bounds")
+                throw ModelFileError.corrupt("tensor \(name): data out of bounds")
             }
             let start = Int(dataOffset + offset)
             let values = (0..<Int(elements)).map {
@@ -206,79 +214,9 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
             return "model format \(major).\(minor) is not supported (this build reads \(ModelFile.major).0 through \(ModelFile.major).\(ModelFile.minor) and older minors)"
         case .truncated(let detail): return "truncated model file: \(detail)"
         case .checksumMismatch(let stored, let computed):
-            return "checksum mismatch (stored \(hex(stored)), computed \(hex(computed))): the file is corrupt"
+            return "checksum mismatch (stored \(hex32(stored)), computed \(hex32(computed))): the file is corrupt"
         case .corrupt(let detail): return "corrupt model file: \(detail)"
         case .invalid(let detail): return "invalid model: \(detail)"
         }
     }
-
-    private func hex(_ v: UInt32) -> String {
-        let digits = String(v, radix: 16)
-        return String(repeating: "0", count: 8 - digits.count) + digits
-    }
-}
-
-/// A cursor that refuses to read past its limit.
-struct BoundedReader {
-    let bytes: UnsafeRawBufferPointer
-    var offset = 0
-    var limit: Int
-
-    init(_ bytes: UnsafeRawBufferPointer) {
-        self.bytes = bytes
-        limit = bytes.count
-    }
-
-    var remaining: Int { limit - offset }
-
-    mutating func take(_ n: Int) throws(ModelFileError) -> Int {
-        guard n >= 0, n <= limit - offset else { throw .corrupt("a field runs past the end of its section at byte \(offset)") }
-        defer { offset += n }
-        return offset
-    }
-
-    mutating func u8() throws(ModelFileError) -> UInt8 { bytes[try take(1)] }
-    mutating func u16() throws(ModelFileError) -> UInt16 { bytes.loadUnaligned(fromByteOffset: try take(2), as: UInt16.self).littleEndian }
-    mutating func u32() throws(ModelFileError) -> UInt32 { bytes.loadUnaligned(fromByteOffset: try take(4), as: UInt32.self).littleEndian }
-    mutating func u64() throws(ModelFileError) -> UInt64 { bytes.loadUnaligned(fromByteOffset: try take(8), as: UInt64.self).littleEndian }
-
-    mutating func string() throws(ModelFileError) -> String {
-        let length = Int(try u32())
-        let start = try take(length)
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])
-        guard let text = String(validating: slice.bindMemory(to: UInt8.self), as: UTF8.self) else {
-            throw .corrupt("a string at byte \(start) is not UTF-8")
-        }
-        return text
-    }
-}
-
-extension Array where Element == UInt8 {
-    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
-        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
-    }
-
-    mutating func appendString(_ s: String) {
-        appendLE(UInt32(s.utf8.count))
-        append(contentsOf: s.utf8)
-    }
-}
-
-/// CRC-32 (zlib's polynomial), table-driven, so the runtime needs no zlib.
-public enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { n in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { table in
-            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        }
-        return crc ^ 0xFFFF_FFFF
-    }
-
-    public static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { checksum($0) } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import RNNModel
+import RNNSupport
 import RNNText
 
 /// Everything that determines a training run. Stored in checkpoints (a resume
@@ -64,3 +65,103 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 }
 
+
+/// What a user gave on the command line; nil leaves the recipe's (or the default) value.
+public struct TrainOverrides: Sendable {
+    public var cell: CellKind?
+    public var embedding: Int?
+    public var hidden: Int?
+    public var layers: Int?
+    public var bidirectional: Bool?
+    public var dropout: Float?
+    public var initialization: Initialization?
+    public var maxLength: Int?
+    public var padding: SequencePolicy.Padding?
+    public var truncation: SequencePolicy.Truncation?
+    public var markers: Bool?
+    public var optimizer: TrainConfig.OptimizerKind?
+    public var learningRate: Float?
+    public var momentum: Float?
+    public var weightDecay: Float?
+    public var schedule: TrainConfig.Schedule?
+    public var warmupSteps: Int?
+    /// 0 turns clipping off.
+    public var clipNorm: Float?
+    public var epochs: Int?
+    public var batchSize: Int?
+    public var seed: UInt64?
+    public var threads: Int?
+    public var evaluationSplit: String?
+
+    public init() {}
+}
+
+extension TrainConfig {
+    /// The recipe's sections, then the overrides, over the defaults. The recipe's
+    /// string values are checked here, naming the key; `problem` checks the rest.
+    public init(recipe: Recipe, recipePath: String, overrides o: TrainOverrides) throws {
+        self.init()
+        self.recipe = recipePath
+        func parse<T: RawRepresentable>(_ raw: String?, _ key: String) throws -> T? where T.RawValue == String {
+            guard let raw else { return nil }
+            guard let value = T(rawValue: raw) else { throw DataError(file: recipePath, place: key, "unknown value \"\(raw)\"") }
+            return value
+        }
+        if let m = recipe.model {
+            cell = try parse(m.cell, "model.cell") ?? cell
+            embedding = m.embedding ?? embedding
+            hidden = m.hidden ?? hidden
+            layers = m.layers ?? layers
+            bidirectional = m.bidirectional ?? bidirectional
+            dropout = m.dropout ?? dropout
+            initialization = try parse(m.initialization, "model.initialization") ?? initialization
+        }
+        if let l = recipe.lengths {
+            policy.maxLength = l.maxLength ?? policy.maxLength
+            policy.padding = try parse(l.padding, "lengths.padding") ?? policy.padding
+            policy.truncation = try parse(l.truncation, "lengths.truncation") ?? policy.truncation
+            policy.markers = l.startToken ?? policy.markers
+        }
+        if let r = recipe.optimizer {
+            optimizer = try parse(r.name, "optimizer.name") ?? optimizer
+            learningRate = r.learningRate ?? learningRate
+            momentum = r.momentum ?? momentum
+            weightDecay = r.weightDecay ?? weightDecay
+            schedule = try parse(r.schedule, "optimizer.schedule") ?? schedule
+            warmupSteps = r.warmupSteps ?? warmupSteps
+            clipNorm = r.clipNorm ?? clipNorm
+        }
+        if let t = recipe.training {
+            epochs = t.epochs ?? epochs
+            batchSize = t.batchSize ?? batchSize
+            seed = t.seed ?? seed
+        }
+        cell = o.cell ?? cell
+        embedding = o.embedding ?? embedding
+        hidden = o.hidden ?? hidden
+        layers = o.layers ?? layers
+        bidirectional = o.bidirectional ?? bidirectional
+        dropout = o.dropout ?? dropout
+        initialization = o.initialization ?? initialization
+        if let maxLength = o.maxLength { policy.maxLength = maxLength }
+        if let padding = o.padding {
+            policy.padding = padding
+            // Packing needs no length; a recipe's is dropped unless given again.
+            if padding == .none && o.maxLength == nil { policy.maxLength = nil }
+        }
+        policy.truncation = o.truncation ?? policy.truncation
+        policy.markers = o.markers ?? policy.markers
+        optimizer = o.optimizer ?? optimizer
+        learningRate = o.learningRate ?? learningRate
+        momentum = o.momentum ?? momentum
+        weightDecay = o.weightDecay ?? weightDecay
+        schedule = o.schedule ?? schedule
+        warmupSteps = o.warmupSteps ?? warmupSteps
+        if let clip = o.clipNorm { clipNorm = clip > 0 ? clip : nil }
+        epochs = o.epochs ?? epochs
+        batchSize = o.batchSize ?? batchSize
+        seed = o.seed ?? seed
+        threads = o.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        evaluationSplit = o.evaluationSplit ?? evaluationSplit
+    }
+}

@@ -3,6 +3,7 @@ import RNNData
 import RNNKernels
 import RNNModel
 import RNNText
+import RNNSupport
 
 /// Examples ready for the network: sequences after the sequence policy, and labels.
 public struct LabeledSequences: Sendable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RNNData
+import RNNSupport
 
 extension PrepCommand {
     struct IMDB: ParsableCommand {

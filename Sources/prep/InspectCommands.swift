@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RNNData
 import RNNText
+import RNNSupport
 
 extension PrepCommand {
     struct Show: ParsableCommand {

@@ -4,29 +4,35 @@ import RNNData
 import RNNModel
 import RNNText
 import RNNTrain
+import RNNSupport
 
 @main
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an RNN, LSTM or GRU text classifier on prepared shards and export one model file.",
+        abstract: "Train an RNN, LSTM or GRU text classifier on prepared shards, evaluate it, inspect a model file.",
+        subcommands: [Fit.self, Eval.self, Inspect.self],
+        defaultSubcommand: Fit.self)
+}
+
+/// Bad input ends with one line naming the file and the place, and exit status 1.
+func reportingDataErrors(_ body: () throws -> Void) throws {
+    do { try body() } catch let error as DataError {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a classifier and export one model file (the default: `train --shards DIR` is `train fit --shards DIR`).",
         discussion: """
             Settings come from the dataset's recipe in Pipelines/ (e.g. Pipelines/imdb.json); flags override it. \
             Writes model.rnnk, checkpoint.rnnk, metrics.jsonl and learning-curve.svg to --out (default runs/<dataset>).
-            Also: train --eval MODEL --shards DIR evaluates a saved model; train --inspect MODEL prints its header.
             """)
 
     @Option(help: "A directory written by prep, e.g. artifacts/imdb.")
-    var shards: String?
-
-    @Option(help: "Evaluate this model file on --shards instead of training.")
-    var eval: String?
-
-    @Option(help: "With --eval: write each example's source, label, prediction and probabilities to this TSV file.")
-    var predictions: String?
-
-    @Option(help: "Print this model file's header, metadata and tensor table.")
-    var inspect: String?
+    var shards: String
 
     @Option(help: "Recipe name in Pipelines/ or a path (default: the dataset's).")
     var recipe: String?
@@ -66,97 +72,87 @@ struct TrainCommand: ParsableCommand {
     enum Switch: String, ExpressibleByArgument { case on, off }
 
     func validate() throws {
-        let modes = [shards != nil && eval == nil, eval != nil, inspect != nil].filter { $0 }.count
-        if modes != 1 { throw ValidationError("give --shards DIR to train, --eval MODEL --shards DIR to evaluate, or --inspect MODEL") }
-        if eval != nil && shards == nil { throw ValidationError("--eval needs --shards DIR to evaluate on") }
         if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1") }
+    }
+
+    var overrides: TrainOverrides {
+        var o = TrainOverrides()
+        o.cell = cell
+        o.embedding = embed
+        o.hidden = hidden
+        o.layers = layers
+        o.bidirectional = bidirectional
+        o.dropout = dropout
+        o.initialization = initialization
+        o.maxLength = maxLen
+        o.padding = padding
+        o.truncation = truncate
+        o.markers = startToken.map { $0 == .on }
+        o.optimizer = optimizer
+        o.learningRate = lr
+        o.momentum = momentum
+        o.weightDecay = weightDecay
+        o.schedule = schedule
+        o.warmupSteps = warmup
+        o.clipNorm = clip
+        o.epochs = epochs
+        o.batchSize = batchSize
+        o.seed = seed
+        o.threads = threads
+        o.evaluationSplit = split
+        return o
     }
 
     func run() throws {
         // Epoch lines should reach a log or a pipe as they happen.
         setvbuf(stdout, nil, _IOLBF, 0)
-        do {
-            if let inspect { try Inspect.run(path: inspect); return }
-            let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards!, isDirectory: true))
-            if let eval {
-                try Evaluate.run(model: eval, dataset: dataset, split: split, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
-                                 predictions: predictions)
-                return
-            }
-            try Training.run(self, dataset: dataset)
-        } catch let error as DataError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
+        try reportingDataErrors {
+            let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
+            let (recipe, recipePath) = try Recipe.load(self.recipe ?? dataset.manifest.dataset)
+            let config = try TrainConfig(recipe: recipe, recipePath: recipePath, overrides: overrides)
+            if let problem = config.problem { throw ValidationError(problem) }
+            var run = TrainingRun(dataset: dataset, config: config,
+                                  output: URL(fileURLWithPath: out ?? "runs/\(dataset.manifest.dataset)", isDirectory: true))
+            run.resume = resume
+            run.trainLimit = trainLimit
+            run.quiet = quiet
+            try run.run()
         }
     }
+}
 
-    /// The recipe, then the flags, over the defaults.
-    func configuration(dataset: PreparedDataset) throws -> TrainConfig {
-        let (recipe, recipePath) = try Recipe.load(self.recipe ?? dataset.manifest.dataset)
-        var c = TrainConfig()
-        c.recipe = recipePath
-        func parse<T: RawRepresentable>(_ raw: String?, _ key: String) throws -> T? where T.RawValue == String {
-            guard let raw else { return nil }
-            guard let value = T(rawValue: raw) else { throw DataError(file: recipePath, place: key, "unknown value \"\(raw)\"") }
-            return value
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a saved model on a split of prepared shards.")
+
+    @Argument(help: "A model file written by train.")
+    var model: String
+
+    @Option(help: "A directory written by prep, e.g. artifacts/imdb.")
+    var shards: String
+
+    @Option(help: "Split to evaluate on.") var split = "test"
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    @Option(help: "Write each example's source, label, prediction and probabilities to this TSV file.")
+    var predictions: String?
+
+    func run() throws {
+        try reportingDataErrors {
+            let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
+            try Evaluate.run(model: model, dataset: dataset, split: split, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                             predictions: predictions)
         }
-        if let m = recipe.model {
-            c.cell = try parse(m.cell, "model.cell") ?? c.cell
-            c.embedding = m.embedding ?? c.embedding
-            c.hidden = m.hidden ?? c.hidden
-            c.layers = m.layers ?? c.layers
-            c.bidirectional = m.bidirectional ?? c.bidirectional
-            c.dropout = m.dropout ?? c.dropout
-            c.initialization = try parse(m.initialization, "model.initialization") ?? c.initialization
-        }
-        if let l = recipe.lengths {
-            c.policy.maxLength = l.maxLength ?? c.policy.maxLength
-            c.policy.padding = try parse(l.padding, "lengths.padding") ?? c.policy.padding
-            c.policy.truncation = try parse(l.truncation, "lengths.truncation") ?? c.policy.truncation
-            c.policy.markers = l.startToken ?? c.policy.markers
-        }
-        if let o = recipe.optimizer {
-            c.optimizer = try parse(o.name, "optimizer.name") ?? c.optimizer
-            c.learningRate = o.learningRate ?? c.learningRate
-            c.momentum = o.momentum ?? c.momentum
-            c.weightDecay = o.weightDecay ?? c.weightDecay
-            c.schedule = try parse(o.schedule, "optimizer.schedule") ?? c.schedule
-            c.warmupSteps = o.warmupSteps ?? c.warmupSteps
-            c.clipNorm = o.clipNorm ?? c.clipNorm
-        }
-        if let t = recipe.training {
-            c.epochs = t.epochs ?? c.epochs
-            c.batchSize = t.batchSize ?? c.batchSize
-            c.seed = t.seed ?? c.seed
-        }
-        c.cell = cell ?? c.cell
-        c.embedding = embed ?? c.embedding
-        c.hidden = hidden ?? c.hidden
-        c.layers = layers ?? c.layers
-        c.bidirectional = bidirectional ?? c.bidirectional
-        c.dropout = dropout ?? c.dropout
-        c.initialization = initialization ?? c.initialization
-        if let maxLen { c.policy.maxLength = maxLen }
-        if let padding {
-            c.policy.padding = padding
-            if padding == .none && maxLen == nil { c.policy.maxLength = nil }
-        }
-        c.policy.truncation = truncate ?? c.policy.truncation
-        if let startToken { c.policy.markers = startToken == .on }
-        c.optimizer = optimizer ?? c.optimizer
-        c.learningRate = lr ?? c.learningRate
-        c.momentum = momentum ?? c.momentum
-        c.weightDecay = weightDecay ?? c.weightDecay
-        c.schedule = schedule ?? c.schedule
-        c.warmupSteps = warmup ?? c.warmupSteps
-        if let clip { c.clipNorm = clip > 0 ? clip : nil }
-        c.epochs = epochs ?? c.epochs
-        c.batchSize = batchSize ?? c.batchSize
-        c.seed = seed ?? c.seed
-        c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        c.evaluationSplit = split
-        if let problem = c.problem { throw ValidationError(problem) }
-        return c
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a model file's header, metadata and tensor table, and whether it is valid.")
+
+    @Argument(help: "A model or checkpoint file.")
+    var model: String
+
+    func run() throws {
+        try reportingDataErrors { try InspectModel.run(path: model) }
     }
 }
 

@@ -1,5 +1,6 @@
 import XCTest
 @testable import RNNData
+import RNNSupport
 
 final class CSVTests: XCTestCase {
     func records(_ text: String) throws -> [[String]] {

@@ -3,6 +3,7 @@ import XCTest
 import TestSupport
 @testable import RNNData
 import RNNText
+import RNNSupport
 
 /// Small inputs the tests write for themselves.
 enum Fixtures {

@@ -3,6 +3,7 @@ import XCTest
 import TestSupport
 @testable import RNNData
 import RNNParquet
+import RNNSupport
 
 /// The Parquet reader on files from pyarrow (every codec, page versions 1 and 2,
 /// dictionary on and off, many row groups, nulls), polars, DuckDB and fastparquet

@@ -3,6 +3,7 @@ import XCTest
 import TestSupport
 @testable import RNNData
 @testable import RNNText
+import RNNSupport
 
 final class PrepTests: XCTestCase {
     var directory: URL!

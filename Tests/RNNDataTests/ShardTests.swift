@@ -1,5 +1,6 @@
 import XCTest
 @testable import RNNData
+import RNNSupport
 
 final class ShardTests: XCTestCase {
     func sample(labeled: Bool = true) -> Shard {

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 import TestSupport
 
-/// `prep csv` → `train` → `train --eval` / `--inspect` / `--resume`, as a user runs them.
+/// `prep csv` → `train` → `train eval` / `train inspect` / `--resume`, as a user runs them.
 final class TrainCLITests: XCTestCase {
     var directory: URL!
 
@@ -60,11 +60,11 @@ final class TrainCLITests: XCTestCase {
         XCTAssertGreaterThanOrEqual(accuracy, 0.9, "the generated task is learnable to 90%")
         XCTAssertTrue(try String(contentsOfFile: full + "/learning-curve.svg", encoding: .utf8).hasPrefix("<svg"))
 
-        let evaluation = try Command.run("train", ["--eval", full + "/model.rnnk", "--shards", shards])
+        let evaluation = try Command.run("train", ["eval", full + "/model.rnnk", "--shards", shards])
         XCTAssertEqual(evaluation.status, 0, evaluation.stderr)
         XCTAssertTrue(evaluation.stdout.contains(String(format: "accuracy %.2f%%", 100 * accuracy)), evaluation.stdout)
 
-        let inspect = try Command.run("train", ["--inspect", full + "/model.rnnk"])
+        let inspect = try Command.run("train", ["inspect", full + "/model.rnnk"])
         XCTAssertEqual(inspect.status, 0, inspect.stderr)
         for expected in ["rnnkit model format 1.0", "architecture.cell = gru", "l0.w_hh  f32 [48, 16]", "valid: yes"] {
             XCTAssertTrue(inspect.stdout.contains(expected), "missing \(expected):\n\(inspect.stdout)")
@@ -93,7 +93,10 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("manifest.json: not found"), result.stderr)
         let usage = try Command.run("train", [])
         XCTAssertNotEqual(usage.status, 0)
-        XCTAssertTrue(usage.stderr.contains("give --shards DIR to train"), usage.stderr)
+        XCTAssertTrue(usage.stderr.contains("Missing expected argument '--shards <shards>'"), usage.stderr)
+        let evalUsage = try Command.run("train", ["eval", "model.rnnk"])
+        XCTAssertNotEqual(evalUsage.status, 0)
+        XCTAssertTrue(evalUsage.stderr.contains("Missing expected argument '--shards <shards>'"), evalUsage.stderr)
         let train = try writeCSV("train.csv", rows: 50, seed: 1), test = try writeCSV("test.csv", rows: 20, seed: 2)
         let shards = directory.appendingPathComponent("shards").path
         XCTAssertEqual(try Command.run("prep", ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]).status, 0)
@@ -104,7 +107,7 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(lr.stderr.contains("--lr must be positive"), lr.stderr)
         let corrupt = directory.appendingPathComponent("bad.rnnk")
         try Data("RNNKMODL not really".utf8).write(to: corrupt)
-        let inspect = try Command.run("train", ["--inspect", corrupt.path])
+        let inspect = try Command.run("train", ["inspect", corrupt.path])
         XCTAssertEqual(inspect.status, 1)
         XCTAssertTrue(inspect.stderr.contains("bad.rnnk: truncated model file"), inspect.stderr)
     }

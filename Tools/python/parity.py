@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that librnninfer classifies every example exactly as the trainer evaluated it.
 
-    train --eval MODEL --shards DIR --predictions P.tsv
+    train eval MODEL --shards DIR --predictions P.tsv
     Tools/python/parity.py --model MODEL --predictions P.tsv --agnews data/agnews/test.csv [--classify BIN]
     Tools/python/parity.py --model MODEL --predictions P.tsv --imdb data/aclImdb_v1.tar.gz [--classify BIN]
 

@@ -224,7 +224,7 @@ class RealDataParityTests(unittest.TestCase):
             subprocess.run([str(BIN / "prep"), "agnews", str(DATA / "agnews/train.csv"), str(DATA / "agnews/test.csv"),
                             "--out", str(work / "shards"), "--quiet"], check=True, capture_output=True, env={**os.environ, **env_data})
             run(BIN / "train", "--shards", work / "shards", "--epochs", "1", "--out", work / "run", "--quiet", "--padding", "none")
-            run(BIN / "train", "--eval", work / "run" / "model.rnnk", "--shards", work / "shards",
+            run(BIN / "train", "eval", work / "run" / "model.rnnk", "--shards", work / "shards",
                 "--predictions", work / "predictions.tsv")
             texts = parity.agnews_texts(DATA / "agnews/test.csv")
             self.assertEqual(len(texts), 7600)

@@ -16,3 +16,17 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
         [file, place].compactMap { $0 }.joined(separator: ": ") + ": " + problem
     }
 }
+
+/// What is wrong with a JSON file, in the words of its keys.
+public func describe(decodingError error: Error) -> String {
+    switch error {
+    case DecodingError.keyNotFound(let key, let context):
+        return "missing key \"\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))\""
+    case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+        return "wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)"
+    case DecodingError.dataCorrupted(let context):
+        return context.debugDescription
+    default:
+        return "\(error)"
+    }
+}
