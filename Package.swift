@@ -26,7 +26,7 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        // Little-endian reading and writing and CRC-32 of every binary format; Foundation-free.
+        // The model-file container, little-endian reading and writing and the CRC-32 of every binary format; Foundation-free.
         .target(name: "RNNBinary", swiftSettings: fast),
         .target(name: "RNNModel", dependencies: ["CBLAS", "CHardware", "RNNBinary", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512"],
                 swiftSettings: fast),
@@ -39,7 +39,7 @@ let package = Package(
         // -Xcc: CHardware's AVX-512 helpers are compiled (and inlined) for this module's CPU too.
         .target(name: "RNNKernelsAVX512", dependencies: ["RNNKernels"],
                 swiftSettings: fast + [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Xcc", "-march=skylake-avx512"])]),
-        .target(name: "RNNText",
+        .target(name: "RNNText", dependencies: ["RNNBinary"],
                 swiftSettings: fast),
         // Errors, progress, atomic writes, recipes and the version: what every tool shares.
         .target(name: "RNNSupport", dependencies: ["RNNText"]),
@@ -64,11 +64,13 @@ let package = Package(
             "RNNBinary", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"]),
+        .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"], path: "Benchmarks/rnnbench"),
         .testTarget(name: "RNNBinaryTests", dependencies: ["RNNBinary"]),
+        .testTarget(name: "RNNKernelsTests", dependencies: ["RNNKernels", "RNNModel"]),
+        .testTarget(name: "RNNModelTests", dependencies: ["RNNBinary", "RNNModel", "RNNText"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),
-        .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNKernels", "RNNData", "RNNSupport", "TestSupport"]),
+        .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNKernels", "RNNData", "RNNSupport", "RNNText", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RNNBinary
 import RNNModel
 import RNNText
 

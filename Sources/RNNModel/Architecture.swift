@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RNNBinary
 import RNNKernels
 
 /// The recurrent cell. Gate order and equations follow PyTorch (and cuDNN),
@@ -66,6 +67,33 @@ public struct Architecture: Codable, Equatable, Sendable {
         if classes < 2 { return "a classifier needs at least 2 classes" }
         if paddingID < 0 || Int(paddingID) >= vocabularySize { return "padding id \(paddingID) is outside the vocabulary" }
         return nil
+    }
+}
+
+extension Architecture {
+    /// Its keys in a model file (Artifacts/model-format.md), the cell's gate order among them.
+    public func write(to file: inout ModelFile) {
+        file.set("architecture.cell", .string(cell.rawValue))
+        file.set("architecture.gate_order", .string(cell.cell.gateOrder))
+        if let variant = cell.cell.variant { file.set(variant.key, .string(variant.value)) }
+        file.set("architecture.vocabulary_size", .int(Int64(vocabularySize)))
+        file.set("architecture.embedding", .int(Int64(embedding)))
+        file.set("architecture.hidden", .int(Int64(hidden)))
+        file.set("architecture.layers", .int(Int64(layers)))
+        file.set("architecture.bidirectional", .bool(bidirectional))
+        file.set("architecture.classes", .int(Int64(classes)))
+        file.set("architecture.padding_id", .int(Int64(paddingID)))
+    }
+
+    /// Reads and checks what `write` wrote: every key present, sizes within `problem`'s bounds.
+    public init(file: ModelFile) throws(ModelFileError) {
+        let name = try file.string("architecture.cell")
+        guard let cell = CellKind(rawValue: name) else { throw .invalid("unknown cell \"\(name)\"") }
+        self.init(cell: cell, vocabularySize: try file.int("architecture.vocabulary_size"), embedding: try file.int("architecture.embedding"),
+                  hidden: try file.int("architecture.hidden"), layers: try file.int("architecture.layers"),
+                  bidirectional: try file.bool("architecture.bidirectional"), classes: try file.int("architecture.classes"),
+                  paddingID: Int32(try file.int("architecture.padding_id")))
+        if let problem { throw .invalid(problem) }
     }
 }
 

@@ -1,3 +1,5 @@
+import RNNBinary
+
 /// How content ids become the sequence a model reads: markers, truncation and
 /// padding. Prep stores content only; the trainer and the runtime both apply
 /// this one policy, so inference sees exactly what training saw.
@@ -57,5 +59,26 @@ public struct SequencePolicy: Codable, Equatable, Sendable {
             sequence = padding == .post ? sequence + pads : pads + sequence
         }
         return sequence
+    }
+}
+
+extension SequencePolicy {
+    /// Its keys in a model file (Artifacts/model-format.md).
+    public func write(to file: inout ModelFile) {
+        file.set("sequence.max_length", .int(Int64(maxLength ?? 0)))
+        file.set("sequence.padding", .string(padding.rawValue))
+        file.set("sequence.truncation", .string(truncation.rawValue))
+        file.set("sequence.markers", .bool(markers))
+    }
+
+    /// Reads and checks what `write` wrote.
+    public init(file: ModelFile) throws(ModelFileError) {
+        guard let padding = Padding(rawValue: try file.string("sequence.padding")),
+              let truncation = Truncation(rawValue: try file.string("sequence.truncation")) else {
+            throw .invalid("unknown sequence padding or truncation")
+        }
+        let maxLength = try file.int("sequence.max_length")
+        self.init(maxLength: maxLength == 0 ? nil : maxLength, padding: padding, truncation: truncation, markers: try file.bool("sequence.markers"))
+        if let problem { throw .invalid(problem) }
     }
 }

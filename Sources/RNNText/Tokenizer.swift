@@ -1,3 +1,5 @@
+import RNNBinary
+
 /// What a dataset's tokenizer is, recorded in the manifest and the model file
 /// so that inference tokenizes exactly as prep did.
 public struct TokenizerSpec: Codable, Equatable, Sendable {
@@ -14,6 +16,46 @@ public struct TokenizerSpec: Codable, Equatable, Sendable {
         self.vocabularySize = vocabularySize
         self.minimumCount = minimumCount
         self.wordPiece = wordPiece
+    }
+}
+
+extension TokenizerSpec {
+    /// Its keys in a model file (Artifacts/model-format.md), with the whole vocabulary.
+    public func write(vocabulary: Vocabulary, to file: inout ModelFile) {
+        file.set("tokenizer.kind", .string(kind.rawValue))
+        if let wordPiece {
+            file.set("tokenizer.lowercase", .bool(wordPiece.lowercase))
+            file.set("tokenizer.strip_accents", .bool(wordPiece.stripAccents))
+            file.set("tokenizer.max_chars_per_word", .int(Int64(wordPiece.maxCharactersPerWord)))
+            file.set("tokenizer.continuation_prefix", .string(wordPiece.continuationPrefix))
+            file.set("tokenizer.unknown_token", .string(wordPiece.unknownToken))
+            file.set("tokenizer.classify_token", .string(wordPiece.classifyToken))
+            file.set("tokenizer.separator_token", .string(wordPiece.separatorToken))
+            file.set("tokenizer.padding_token", .string(wordPiece.paddingToken))
+        }
+        file.set("tokenizer.vocabulary", .strings(vocabulary.tokens))
+    }
+
+    /// Reads what `write` wrote.
+    public static func read(from file: ModelFile) throws(ModelFileError) -> (spec: TokenizerSpec, vocabulary: Vocabulary) {
+        let name = try file.string("tokenizer.kind")
+        guard let kind = Kind(rawValue: name) else { throw .invalid("unknown tokenizer \"\(name)\"") }
+        var spec = TokenizerSpec(kind: kind)
+        if kind == .wordpiece {
+            var options = WordPieceTokenizer.Options()
+            options.lowercase = try file.bool("tokenizer.lowercase")
+            options.stripAccents = try file.bool("tokenizer.strip_accents")
+            options.maxCharactersPerWord = try file.int("tokenizer.max_chars_per_word")
+            options.continuationPrefix = try file.string("tokenizer.continuation_prefix")
+            options.unknownToken = try file.string("tokenizer.unknown_token")
+            options.classifyToken = try file.string("tokenizer.classify_token")
+            options.separatorToken = try file.string("tokenizer.separator_token")
+            options.paddingToken = try file.string("tokenizer.padding_token")
+            spec.wordPiece = options
+        }
+        let tokens = try file.strings("tokenizer.vocabulary")
+        do { return (spec, try Vocabulary(tokens: tokens)) }
+        catch { throw .invalid("tokenizer: \(error)") }
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import RNNData
 import RNNKernels
+import RNNBinary
 import RNNModel
 import RNNText
 import RNNSupport

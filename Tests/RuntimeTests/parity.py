@@ -2,12 +2,12 @@
 """Checks that librnninfer classifies every example exactly as the trainer evaluated it.
 
     train eval MODEL --shards DIR --predictions P.tsv
-    Tools/python/parity.py --model MODEL --predictions P.tsv --agnews data/agnews/test.csv [--classify BIN]
-    Tools/python/parity.py --model MODEL --predictions P.tsv --imdb data/aclImdb_v1.tar.gz [--classify BIN]
+    Tests/RuntimeTests/parity.py --model MODEL --predictions P.tsv --agnews data/agnews/test.csv [--classify BIN]
+    Tests/RuntimeTests/parity.py --model MODEL --predictions P.tsv --imdb data/aclImdb_v1.tar.gz [--classify BIN]
 
 Texts are read from the raw files in the order prep stored them; they go through
 the Python binding (classify_batch) and, with --classify, through the C example
-(Tools/examples/classify.c, one text per line on stdin). Exit status 1 on any
+(Examples/classify.c, one text per line on stdin). Exit status 1 on any
 difference in argmax or a probability off by more than 1e-5.
 """
 import argparse

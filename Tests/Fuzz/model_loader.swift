@@ -1,3 +1,4 @@
+import RNNBinary
 import RNNModel
 
 /// libFuzzer entry: any bytes given to the model loader must end in a model or

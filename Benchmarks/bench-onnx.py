@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ONNX Runtime on the same GRU classifier, for Tools/bench infer's same-run ratio.
 
-    Tools/bench-onnx.py MODEL.rnnk TEXTS.txt [--length 256]
+    Benchmarks/bench-onnx.py MODEL.rnnk TEXTS.txt [--length 256]
 
 Reads the weights from our model file with this script's own parser of
 Artifacts/model-format.md, builds embedding → GRU (linear_before_reset, PyTorch's
@@ -21,7 +21,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "python"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "Python"))
 import rnninfer  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 /* Classify texts with an rnnkit model through librnninfer.
  *
- *   cc Tools/examples/classify.c $(pkg-config --cflags --libs rnninfer) -o classify
+ *   cc Examples/classify.c $(pkg-config --cflags --libs rnninfer) -o classify
  *   ./classify runs/imdb/model.rnnk "A wonderful film." "Dull and far too long."
  *   ./classify --tsv runs/imdb/model.rnnk < texts.txt     (one text per line)
  *

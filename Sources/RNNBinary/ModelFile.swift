@@ -50,6 +50,29 @@ public struct ModelFile: Equatable, Sendable {
 
     public func tensor(_ name: String) -> Tensor? { tensors.first { $0.name == name } }
 
+    // Typed reads of required keys: a missing key or another type is a load error naming the key.
+
+    /// A non-negative integer below 2^31.
+    public func int(_ key: String) throws(ModelFileError) -> Int {
+        guard case .int(let v)? = self[key], v >= 0, v < 1 << 31 else { throw .invalid("missing or bad \"\(key)\"") }
+        return Int(v)
+    }
+
+    public func string(_ key: String) throws(ModelFileError) -> String {
+        guard case .string(let v)? = self[key] else { throw .invalid("missing \"\(key)\"") }
+        return v
+    }
+
+    public func bool(_ key: String) throws(ModelFileError) -> Bool {
+        guard case .bool(let v)? = self[key] else { throw .invalid("missing \"\(key)\"") }
+        return v
+    }
+
+    public func strings(_ key: String) throws(ModelFileError) -> [String] {
+        guard case .strings(let v)? = self[key] else { throw .invalid("missing \"\(key)\"") }
+        return v
+    }
+
     // MARK: Writing
 
     public func encoded() -> [UInt8] {
