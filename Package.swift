@@ -7,7 +7,9 @@ import PackageDescription
 
 // The numeric and parsing modules are optimized in debug builds too, so that
 // `swift run prep …` and `swift run train …` (debug by default) finish in minutes.
-let fast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"]), .unsafeFlags(["-O"], .when(configuration: .debug))]
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"]), .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
 let package = Package(
     name: "rnnkit",
     products: [
@@ -17,60 +19,82 @@ let package = Package(
         .library(name: "rnninfer", type: .dynamic, targets: ["RNNInfer"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
-        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
-                       providers: [.apt(["libarchive-dev"])]),
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
-                       providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
         // The model-file container, little-endian reading and writing and the CRC-32 of every binary format; Foundation-free.
         .target(name: "RNNBinary", swiftSettings: fast),
-        .target(name: "RNNModel", dependencies: ["CBLAS", "CHardware", "RNNBinary", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512"],
-                swiftSettings: fast),
+        .target(
+            name: "RNNModel",
+            dependencies: [
+                "CBLAS", "CHardware", "RNNBinary", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512",
+            ],
+            swiftSettings: fast),
         // The step kernels' source, and its instantiation per instruction set:
         // each of those modules is compiled for its CPU and chosen at run time.
         .systemLibrary(name: "CHardware", path: "Sources/CHardware"),
         .target(name: "RNNKernels", dependencies: ["CHardware"], swiftSettings: fast),
-        .target(name: "RNNKernelsAVX2", dependencies: ["RNNKernels"],
-                swiftSettings: fast + [.unsafeFlags(["-target-cpu", "haswell"])]),
+        .target(
+            name: "RNNKernelsAVX2", dependencies: ["RNNKernels"],
+            swiftSettings: fast + [.unsafeFlags(["-target-cpu", "haswell"])]),
         // -Xcc: CHardware's AVX-512 helpers are compiled (and inlined) for this module's CPU too.
-        .target(name: "RNNKernelsAVX512", dependencies: ["RNNKernels"],
-                swiftSettings: fast + [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Xcc", "-march=skylake-avx512"])]),
-        .target(name: "RNNText", dependencies: ["RNNBinary"],
-                swiftSettings: fast),
+        .target(
+            name: "RNNKernelsAVX512", dependencies: ["RNNKernels"],
+            swiftSettings: fast + [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Xcc", "-march=skylake-avx512"])]),
+        .target(
+            name: "RNNText", dependencies: ["RNNBinary"],
+            swiftSettings: fast),
         // Errors, progress, atomic writes, recipes and the version: what every tool shares.
         .target(name: "RNNSupport", dependencies: ["RNNText"]),
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        .target(name: "RNNParquet", dependencies: ["CSnappy", "CZstd", "CZlib"],
-                swiftSettings: fast),
-        .target(name: "RNNData", dependencies: ["RNNBinary", "RNNSupport", "RNNText", "RNNParquet", "CArchive"],
-                swiftSettings: fast),
-        .executableTarget(name: "prep", dependencies: [
-            "RNNBinary", "RNNData", "RNNSupport", "RNNText",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .target(
+            name: "RNNParquet", dependencies: ["CSnappy", "CZstd", "CZlib"],
+            swiftSettings: fast),
+        .target(
+            name: "RNNData", dependencies: ["RNNBinary", "RNNSupport", "RNNText", "RNNParquet", "CArchive"],
+            swiftSettings: fast),
+        .executableTarget(
+            name: "prep",
+            dependencies: [
+                "RNNBinary", "RNNData", "RNNSupport", "RNNText",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .target(name: "TestSupport", dependencies: ["RNNModel", "RNNKernels"], path: "Tests/TestSupport"),
-        .target(name: "RNNTrain", dependencies: ["RNNKernels", "RNNModel", "RNNData", "RNNSupport", "RNNText"],
-                swiftSettings: fast),
+        .target(
+            name: "RNNTrain", dependencies: ["RNNKernels", "RNNModel", "RNNData", "RNNSupport", "RNNText"],
+            swiftSettings: fast),
         // rnninfer.h is the ABI's one definition: the Swift side imports its types.
         .systemLibrary(name: "CRNNInfer", path: "Sources/CRNNInfer"),
-        .target(name: "RNNInfer", dependencies: ["CRNNInfer", "RNNBinary", "RNNModel", "RNNText"],
-                swiftSettings: fast),
-        .executableTarget(name: "train", dependencies: [
-            "RNNBinary", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .executableTarget(name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"], path: "Benchmarks/rnnbench"),
+        .target(
+            name: "RNNInfer", dependencies: ["CRNNInfer", "RNNBinary", "RNNModel", "RNNText"],
+            swiftSettings: fast),
+        .executableTarget(
+            name: "train",
+            dependencies: [
+                "RNNBinary", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"], path: "Benchmarks/rnnbench"),
         .testTarget(name: "RNNBinaryTests", dependencies: ["RNNBinary"]),
         .testTarget(name: "RNNKernelsTests", dependencies: ["RNNKernels", "RNNModel"]),
         .testTarget(name: "RNNModelTests", dependencies: ["RNNBinary", "RNNModel", "RNNText"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "RNNDataTests", dependencies: ["RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),
-        .testTarget(name: "RNNTrainTests", dependencies: ["RNNTrain", "RNNModel", "RNNKernels", "RNNData", "RNNSupport", "RNNText", "TestSupport"]),
+        .testTarget(
+            name: "RNNDataTests", dependencies: ["RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),
+        .testTarget(
+            name: "RNNTrainTests",
+            dependencies: ["RNNTrain", "RNNModel", "RNNKernels", "RNNData", "RNNSupport", "RNNText", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

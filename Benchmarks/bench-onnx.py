@@ -7,7 +7,9 @@ Reads the weights from our model file with this script's own parser of
 Artifacts/model-format.md, builds embedding → GRU (linear_before_reset, PyTorch's
 variant) → final state → linear → softmax as an ONNX graph, tokenizes the texts
 with librnninfer, pads or cuts them to --length tokens (as the PyTorch export
-would be fed) and times batch 1 and batch 256 on 1 and 2 threads.
+would be fed) and times batch 1 and batch 256 on 1 and 2 threads. Before timing
+anything it checks that the graph, given each text's length, classifies 256 texts
+as librnninfer does (same argmax, probabilities within 1e-4), and stops if not.
 """
 import argparse
 import pathlib
@@ -64,7 +66,7 @@ def read_model(path):
     return metadata, tensors
 
 
-def onnx_graph(metadata, t):
+def onnx_graph(metadata, t, lengths=False):
     assert metadata["architecture.cell"] == "gru" and metadata["architecture.layers"] == 1 and not metadata["architecture.bidirectional"]
     H = metadata["architecture.hidden"]
     def zrh(w):  # PyTorch's r, z, n blocks → ONNX's z, r, h
@@ -79,17 +81,42 @@ def onnx_graph(metadata, t):
     nodes = [
         helper.make_node("Gather", ["embedding", "ids"], ["embedded"]),            # [batch, time, E]
         helper.make_node("Transpose", ["embedded"], ["time_major"], perm=[1, 0, 2]),
-        helper.make_node("GRU", ["time_major", "W", "R", "B"], ["", "h"], hidden_size=H, linear_before_reset=1),
+        helper.make_node("GRU", ["time_major", "W", "R", "B"] + (["lengths"] if lengths else []), ["", "h"], hidden_size=H,
+                         linear_before_reset=1),
         helper.make_node("Squeeze", ["h", "axis0"], ["final"]),
         helper.make_node("Gemm", ["final", "head_w", "head_b"], ["logits"], transB=1),
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
     ]
     initializers.append(numpy_helper.from_array(np.array([0], np.int64), "axis0"))
-    graph = helper.make_graph(nodes, "rnnkit_gru",
-                              [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "time"])],
+    inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "time"])]
+    if lengths:
+        inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"]))
+    graph = helper.make_graph(nodes, "rnnkit_gru", inputs,
                               [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", metadata["architecture.classes"]])],
                               initializers)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def assert_agreement(model_path, metadata, tensors, lines):
+    """ONNX Runtime, given each text's length, classifies as librnninfer does: the graph and the weights
+    read here are the model's, so the timings below compare the same computation."""
+    session = ort.InferenceSession(onnx_graph(metadata, tensors, lengths=True).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    with rnninfer.Model(model_path) as ours:
+        texts = lines[:256]
+        ids = [ours.tokenize(text) for text in texts]
+        expected = np.array([ours.classify(text)[1] for text in texts], np.float32)
+    width = max(1, max(len(row) for row in ids))
+    padded = np.zeros((len(ids), width), np.int64)
+    for i, row in enumerate(ids):
+        padded[i, :len(row)] = row
+    lengths = np.array([len(row) for row in ids], np.int32)
+    (actual,) = session.run(None, {"ids": padded, "lengths": lengths})
+    worst = float(np.abs(actual - expected).max())
+    agree = int((actual.argmax(1) == expected.argmax(1)).sum())
+    print(f"agreement with librnninfer on {len(texts)} texts: argmax {agree}/{len(texts)}, max |Δp| = {worst:.2e}")
+    if agree != len(texts) or worst > 1e-4:
+        sys.exit("bench-onnx: ONNX Runtime and librnninfer disagree; the timings would compare different computations")
 
 
 def main():
@@ -101,6 +128,7 @@ def main():
     metadata, tensors = read_model(args.model)
     model = onnx_graph(metadata, tensors).SerializeToString()
     lines = pathlib.Path(args.texts).read_text(encoding="utf-8", errors="replace").splitlines()
+    assert_agreement(args.model, metadata, tensors, lines)
     with rnninfer.Model(args.model) as ours:
         ids = [ours.tokenize(line)[:args.length] for line in lines]
         tokenize_start = time.perf_counter()

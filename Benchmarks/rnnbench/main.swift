@@ -47,8 +47,12 @@ case "wordpiece":
             }
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        print(String(format: "rnnkit wordpiece: %d texts, %.1f MB, %d tokens (with [CLS]/[SEP]) in %.3f s: %.2f M tokens/s, %.1f MB/s (best of 5, 1 thread)",
-                     texts.count, Double(bytes) / 1e6, tokens, best, Double(tokens) / best / 1e6, Double(bytes) / best / 1e6))
+        print(
+            String(
+                format:
+                    "rnnkit wordpiece: %d texts, %.1f MB, %d tokens (with [CLS]/[SEP]) in %.3f s: %.2f M tokens/s, %.1f MB/s (best of 5, 1 thread)",
+                texts.count, Double(bytes) / 1e6, tokens, best, Double(tokens) / best / 1e6, Double(bytes) / best / 1e6)
+        )
     } catch {
         fail("\(error)")
     }
@@ -69,15 +73,23 @@ case "imdb":
             var workspace = TokenizerWorkspace()
             start = DispatchTime.now().uptimeNanoseconds
             for text in texts {
-                text.withUnsafeBufferPointer { WordLevelTokenizer.intern($0, into: &table, appendingTo: &ids, workspace: &workspace) }
+                text.withUnsafeBufferPointer {
+                    WordLevelTokenizer.intern($0, into: &table, appendingTo: &ids, workspace: &workspace)
+                }
             }
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             tokens = ids.count
             distinct = table.count
         }
-        print(String(format: "reading %d reviews (%.1f MB of text) from the tarball: %.3f s", texts.count, Double(bytes) / 1e6, readSeconds))
-        print(String(format: "word-level tokenize + intern, 1 thread: %d tokens, %d distinct words in %.3f s: %.1f M tokens/s, %.0f MB/s (best of 5)",
-                     tokens, distinct, best, Double(tokens) / best / 1e6, Double(bytes) / best / 1e6))
+        print(
+            String(
+                format: "reading %d reviews (%.1f MB of text) from the tarball: %.3f s", texts.count,
+                Double(bytes) / 1e6, readSeconds))
+        print(
+            String(
+                format:
+                    "word-level tokenize + intern, 1 thread: %d tokens, %d distinct words in %.3f s: %.1f M tokens/s, %.0f MB/s (best of 5)",
+                tokens, distinct, best, Double(tokens) / best / 1e6, Double(bytes) / best / 1e6))
     } catch {
         fail("\(error)")
     }
@@ -89,7 +101,9 @@ case "parquet":
         var rows = 0
         for _ in 0..<5 {
             let start = DispatchTime.now().uptimeNanoseconds
-            let reader = try ParquetTableReader(path: rest[0], split: "train", textColumn: ColumnReference(rest[1]), labelColumn: ColumnReference(rest[2]))
+            let reader = try ParquetTableReader(
+                path: rest[0], split: "train", textColumn: ColumnReference(rest[1]),
+                labelColumn: ColumnReference(rest[2]))
             var pairs: [([UInt8], RawLabel)] = []
             try reader.read(progress: { _ in }) { pairs.append(($0.text, $0.label)) }
             rows = pairs.count
@@ -107,13 +121,17 @@ case "sgemm":
     var best = Double.infinity
     for _ in 0..<5 {
         let start = DispatchTime.now().uptimeNanoseconds
-        c.withUnsafeMutableBufferPointer { gemm(m: n, n: n, k: n, a, lda: n, b, ldb: n, beta: 0, $0.baseAddress!, ldc: n) }
+        c.withUnsafeMutableBufferPointer {
+            gemm(m: n, n: n, k: n, a, lda: n, b, ldb: n, beta: 0, $0.baseAddress!, ldc: n)
+        }
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
     print(String(format: "sgemm %d³, 1 thread: %.1f GFLOP/s (best of 5)", n, 2 * Double(n * n * n) / best / 1e9))
 case "kernels":
     let rest = Array(arguments.dropFirst())
-    guard rest.count == 2, let H = Int(rest[0]), let rows = Int(rest[1]) else { fail("usage: rnnbench kernels HIDDEN ROWS") }
+    guard rest.count == 2, let H = Int(rest[0]), let rows = Int(rest[1]) else {
+        fail("usage: rnnbench kernels HIDDEN ROWS")
+    }
     let kernels = KernelSet.selected
     var rng = SplitMix64(seed: 3)
     func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit()) - 0.5 } }
@@ -127,19 +145,26 @@ case "kernels":
         }
         return flops / best / 1e9
     }
-    print("kernels \(kernels.instructionSet), hidden \(H), \(rows) rows (a thread's slice of a batch), operands in cache, best of 5:")
+    print(
+        "kernels \(kernels.instructionSet), hidden \(H), \(rows) rows (a thread's slice of a batch), operands in cache, best of 5:"
+    )
     for cell in [CellKind.gru, .lstm] {
         let gates = cell.gateCount, G = gates * H, step = kernels.step(for: cell)
         let packed = PackedRecurrentWeights(whh: random(G * H), bhh: random(G), hidden: H, gates: gates)
         let input = random(rows * G), previous = random(rows * H), previousCell = random(rows * H)
-        var output = [Float](repeating: 0, count: rows * H), cells = output, cache = [Float](repeating: 0, count: rows * 4 * H)
+        var output = [Float](repeating: 0, count: rows * H), cells = output,
+            cache = [Float](repeating: 0, count: rows * 4 * H)
         let forward = rate(2 * Double(rows * G * H), repeats: 200) {
             output.withUnsafeMutableBufferPointer { out in
                 cells.withUnsafeMutableBufferPointer { c in
                     cache.withUnsafeMutableBufferPointer { gc in
-                        step(StepArguments(rows: rows, continuing: rows, hidden: H, input: input, previous: previous, ldPrevious: H,
-                                           output: out.baseAddress!, ldOutput: H, previousCell: previousCell, cell: c.baseAddress!, ldCell: H,
-                                           gateCache: gc.baseAddress!), packed)
+                        step(
+                            StepArguments(
+                                rows: rows, continuing: rows, hidden: H, input: input, previous: previous,
+                                ldPrevious: H,
+                                output: out.baseAddress!, ldOutput: H, previousCell: previousCell, cell: c.baseAddress!,
+                                ldCell: H,
+                                gateCache: gc.baseAddress!), packed)
                     }
                 }
             }
@@ -150,23 +175,32 @@ case "kernels":
         var dh = [Float](repeating: 0, count: rows * H), dWhh = [Float](repeating: 0, count: G * H)
         let stepProduct = rate(2 * Double(rows * G * H), repeats: 200) {
             dh.withUnsafeMutableBufferPointer {
-                kernels.product(MatrixArguments(m: rows, n: H, k: G, a: dGates, aRowStride: G, aColumnStride: 1, b: whh, ldb: H,
-                                                c: $0.baseAddress!, ldc: H, accumulate: false))
+                kernels.product(
+                    MatrixArguments(
+                        m: rows, n: H, k: G, a: dGates, aRowStride: G, aColumnStride: 1, b: whh, ldb: H,
+                        c: $0.baseAddress!, ldc: H, accumulate: false))
             }
         }
         let windowProduct = rate(2 * Double(G * H * window), repeats: 20) {
             dWhh.withUnsafeMutableBufferPointer {
-                kernels.product(MatrixArguments(m: G, n: H, k: window, a: dGates, aRowStride: 1, aColumnStride: G, b: states, ldb: H,
-                                                c: $0.baseAddress!, ldc: H, accumulate: true))
+                kernels.product(
+                    MatrixArguments(
+                        m: G, n: H, k: window, a: dGates, aRowStride: 1, aColumnStride: G, b: states, ldb: H,
+                        c: $0.baseAddress!, ldc: H, accumulate: true))
             }
         }
-        print(String(format: "  %@: forward step %.0f GFLOP/s; dh = dGates·W_hh %.0f; dW_hh += dGatesᵀ·h %.0f", cell.rawValue.uppercased(),
-                     forward, stepProduct, windowProduct))
+        print(
+            String(
+                format: "  %@: forward step %.0f GFLOP/s; dh = dGates·W_hh %.0f; dW_hh += dGatesᵀ·h %.0f",
+                cell.rawValue.uppercased(),
+                forward, stepProduct, windowProduct))
     }
 case "train":
     let rest = Array(arguments.dropFirst())
-    guard rest.count == 8, let embed = Int(rest[2]), let hidden = Int(rest[3]), let threads = Int(rest[6]), let examples = Int(rest[7]),
-          let cell = CellKind(rawValue: rest[1]), let padding = SequencePolicy.Padding(rawValue: rest[5]) else {
+    guard rest.count == 8, let embed = Int(rest[2]), let hidden = Int(rest[3]), let threads = Int(rest[6]),
+        let examples = Int(rest[7]),
+        let cell = CellKind(rawValue: rest[1]), let padding = SequencePolicy.Padding(rawValue: rest[5])
+    else {
         fail("usage: rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN(0=none) PADDING THREADS EXAMPLES")
     }
     do {
@@ -183,8 +217,9 @@ case "train":
         var rng = SplitMix64(seed: 1)
         let chosen = Array(0..<data.count).shuffled(using: &rng).prefix(examples)
         data = LabeledSequences(sequences: chosen.map { data.sequences[$0] }, labels: chosen.map { data.labels[$0] })
-        let architecture = Architecture(cell: cell, vocabularySize: dataset.manifest.tokenizer.vocabularySize, embedding: embed, hidden: hidden,
-                                        classes: dataset.manifest.labels.count, paddingID: dataset.tokenizer.specialIDs.padding)
+        let architecture = Architecture(
+            cell: cell, vocabularySize: dataset.manifest.tokenizer.vocabularySize, embedding: embed, hidden: hidden,
+            classes: dataset.manifest.labels.count, paddingID: dataset.tokenizer.specialIDs.padding)
         let trainer = Trainer(config: config, architecture: architecture, labels: dataset.manifest.labels)
         let tokens = data.sequences.reduce(0) { $0 + $1.count }
         // Multiply-adds per token: W_ih and W_hh forward; backward twice that (weight and input
@@ -201,9 +236,13 @@ case "train":
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }.sorted()
         let seconds = times[1]
-        print(String(format: "train %@ embed %d hidden %d, max length %@, padding %@, %d threads: %d examples (%.1f tokens each), epochs of %.2f / %.2f / %.2f s: median %.0f samples/s, %.1f GFLOP/s dense-equivalent",
-                     cell.rawValue, embed, hidden, rest[4] == "0" ? "none" : rest[4], padding.rawValue, threads, data.count,
-                     Double(tokens) / Double(data.count), times[0], times[1], times[2], Double(data.count) / seconds, flops / seconds / 1e9))
+        print(
+            String(
+                format:
+                    "train %@ embed %d hidden %d, max length %@, padding %@, %d threads: %d examples (%.1f tokens each), epochs of %.2f / %.2f / %.2f s: median %.0f samples/s, %.1f GFLOP/s dense-equivalent",
+                cell.rawValue, embed, hidden, rest[4] == "0" ? "none" : rest[4], padding.rawValue, threads, data.count,
+                Double(tokens) / Double(data.count), times[0], times[1], times[2], Double(data.count) / seconds,
+                flops / seconds / 1e9))
     } catch {
         fail("\(error)")
     }

@@ -53,7 +53,9 @@ public struct LittleEndianReader {
         let length = Int(try u32())
         let start = try take(length)
         let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])
-        guard let text = String(validating: slice.bindMemory(to: UInt8.self), as: UTF8.self) else { throw .notUTF8(offset: start) }
+        guard let text = String(validating: slice.bindMemory(to: UInt8.self), as: UTF8.self) else {
+            throw .notUTF8(offset: start)
+        }
         return text
     }
 

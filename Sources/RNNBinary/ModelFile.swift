@@ -39,13 +39,18 @@ public struct ModelFile: Equatable, Sendable {
 
     public static func == (lhs: ModelFile, rhs: ModelFile) -> Bool {
         lhs.version == rhs.version && lhs.tensors == rhs.tensors
-            && lhs.metadata.map(\.key) == rhs.metadata.map(\.key) && lhs.metadata.map(\.value) == rhs.metadata.map(\.value)
+            && lhs.metadata.map(\.key) == rhs.metadata.map(\.key)
+            && lhs.metadata.map(\.value) == rhs.metadata.map(\.value)
     }
 
     public subscript(key: String) -> Value? { metadata.first { $0.key == key }?.value }
 
     public mutating func set(_ key: String, _ value: Value) {
-        if let index = metadata.firstIndex(where: { $0.key == key }) { metadata[index].value = value } else { metadata.append((key, value)) }
+        if let index = metadata.firstIndex(where: { $0.key == key }) {
+            metadata[index].value = value
+        } else {
+            metadata.append((key, value))
+        }
     }
 
     public func tensor(_ name: String) -> Tensor? { tensors.first { $0.name == name } }
@@ -83,7 +88,8 @@ public struct ModelFile: Equatable, Sendable {
             case .int(let v): meta.append(1); meta.appendLittleEndian(UInt64(bitPattern: v))
             case .double(let v): meta.append(2); meta.appendLittleEndian(v.bitPattern)
             case .string(let v): meta.append(3); meta.appendString(v)
-            case .strings(let v): meta.append(4); meta.appendLittleEndian(UInt32(v.count)); for s in v { meta.appendString(s) }
+            case .strings(let v):
+                meta.append(4); meta.appendLittleEndian(UInt32(v.count)); for s in v { meta.appendString(s) }
             case .bool(let v): meta.append(5); meta.append(v ? 1 : 0)
             }
         }
@@ -139,14 +145,17 @@ public struct ModelFile: Equatable, Sendable {
     /// Parses and validates a model file: every offset, length and shape is
     /// checked against the buffer before use, so a corrupt file fails here.
     public init(bytes: UnsafeRawBufferPointer) throws(ModelFileError) {
-        do { try self.init(parsing: bytes) }
-        catch let error as ModelFileError { throw error }
-        catch { throw .corrupt("\(error)") }
+        do { try self.init(parsing: bytes) } catch let error as ModelFileError { throw error } catch {
+            throw .corrupt("\(error)")
+        }
     }
 
     private init(parsing bytes: UnsafeRawBufferPointer) throws {
         var reader = LittleEndianReader(bytes)
-        guard bytes.count >= Self.headerSize + 4 else { throw ModelFileError.truncated("the file has \(bytes.count) bytes; a model file has at least \(Self.headerSize + 4)") }
+        guard bytes.count >= Self.headerSize + 4 else {
+            throw ModelFileError.truncated(
+                "the file has \(bytes.count) bytes; a model file has at least \(Self.headerSize + 4)")
+        }
         guard Array(bytes[0..<8]) == Self.magic else { throw ModelFileError.notAModel }
         reader.offset = 8
         let major = try reader.u16(), minor = try reader.u16()
@@ -164,9 +173,12 @@ public struct ModelFile: Equatable, Sendable {
         let tensorCount = Int(try reader.u32()), metadataCount = Int(try reader.u32())
         let dataOffset = try reader.u64()
         let end = UInt64(bytes.count - 4)
-        guard headerSize >= 64, metadataOffset >= UInt64(headerSize), metadataOffset <= end, metadataSize <= end - metadataOffset,
-              tableOffset >= metadataOffset + metadataSize, tableOffset <= end, dataOffset >= tableOffset, dataOffset <= end,
-              dataOffset % UInt64(Self.alignment) == 0 else {
+        guard headerSize >= 64, metadataOffset >= UInt64(headerSize), metadataOffset <= end,
+            metadataSize <= end - metadataOffset,
+            tableOffset >= metadataOffset + metadataSize, tableOffset <= end, dataOffset >= tableOffset,
+            dataOffset <= end,
+            dataOffset % UInt64(Self.alignment) == 0
+        else {
             throw ModelFileError.corrupt("section offsets out of bounds")
         }
         reader.offset = Int(metadataOffset)
@@ -180,7 +192,9 @@ public struct ModelFile: Equatable, Sendable {
             case 3: value = .string(try reader.string())
             case 4:
                 let count = Int(try reader.u32())
-                guard count <= reader.remaining / 4 else { throw ModelFileError.corrupt("metadata \(key): list of \(count) strings exceeds its section") }
+                guard count <= reader.remaining / 4 else {
+                    throw ModelFileError.corrupt("metadata \(key): list of \(count) strings exceeds its section")
+                }
                 var list: [String] = []
                 list.reserveCapacity(count)
                 for _ in 0..<count { list.append(try reader.string()) }
@@ -197,20 +211,28 @@ public struct ModelFile: Equatable, Sendable {
             let name = try reader.string()
             let dtype = try reader.u8(), rank = Int(try reader.u8())
             _ = try reader.u16()
-            guard dtype == 1 else { throw ModelFileError.corrupt("tensor \(name): unknown dtype \(dtype) (expected 1 = f32)") }
+            guard dtype == 1 else {
+                throw ModelFileError.corrupt("tensor \(name): unknown dtype \(dtype) (expected 1 = f32)")
+            }
             guard rank <= 4 else { throw ModelFileError.corrupt("tensor \(name): rank \(rank) (at most 4)") }
             var shape: [Int] = []
             var elements: UInt64 = 1
             for _ in 0..<rank {
                 let dimension = try reader.u64()
-                guard dimension < 1 << 32 else { throw ModelFileError.corrupt("tensor \(name): dimension \(dimension) too large") }
+                guard dimension < 1 << 32 else {
+                    throw ModelFileError.corrupt("tensor \(name): dimension \(dimension) too large")
+                }
                 elements = elements.multipliedReportingOverflow(by: dimension).partialValue
                 guard elements < 1 << 40 else { throw ModelFileError.corrupt("tensor \(name): too many elements") }
                 shape.append(Int(dimension))
             }
             let offset = try reader.u64(), size = try reader.u64()
-            guard size == 4 * elements else { throw ModelFileError.corrupt("tensor \(name): \(size) bytes for shape \(shape)") }
-            guard offset % UInt64(Self.alignment) == 0, offset <= dataEnd - dataOffset, size <= dataEnd - dataOffset - offset else {
+            guard size == 4 * elements else {
+                throw ModelFileError.corrupt("tensor \(name): \(size) bytes for shape \(shape)")
+            }
+            guard offset % UInt64(Self.alignment) == 0, offset <= dataEnd - dataOffset,
+                size <= dataEnd - dataOffset - offset
+            else {
                 throw ModelFileError.corrupt("tensor \(name): data out of bounds")
             }
             let start = Int(dataOffset + offset)
@@ -234,7 +256,8 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .notAModel: return "not an rnnkit model file (bad magic; expected \"RNNKMODL\")"
         case .unsupportedVersion(let major, let minor):
-            return "model format \(major).\(minor) is not supported (this build reads \(ModelFile.major).0 through \(ModelFile.major).\(ModelFile.minor) and older minors)"
+            return
+                "model format \(major).\(minor) is not supported (this build reads \(ModelFile.major).0 through \(ModelFile.major).\(ModelFile.minor) and older minors)"
         case .truncated(let detail): return "truncated model file: \(detail)"
         case .checksumMismatch(let stored, let computed):
             return "checksum mismatch (stored \(hex32(stored)), computed \(hex32(computed))): the file is corrupt"

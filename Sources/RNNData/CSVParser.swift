@@ -1,4 +1,5 @@
 import RNNSupport
+
 /// An RFC 4180 CSV parser over bytes in memory: comma-separated fields,
 /// double-quoted fields may hold commas, newlines and doubled quotes;
 /// records end with LF or CRLF.
@@ -36,7 +37,9 @@ struct CSVParser {
                 while offset < bytes.count {
                     let b = bytes[offset]
                     if b == 0x22 {
-                        if offset + 1 < bytes.count, bytes[offset + 1] == 0x22 { field.append(0x22); offset += 2; continue }
+                        if offset + 1 < bytes.count, bytes[offset + 1] == 0x22 {
+                            field.append(0x22); offset += 2; continue
+                        }
                         offset += 1
                         closed = true
                         break
@@ -46,16 +49,21 @@ struct CSVParser {
                     offset += 1
                 }
                 guard closed else {
-                    throw DataError(file: file, place: "line \(openingLine)", "unterminated quoted field (expected a closing \")")
+                    throw DataError(
+                        file: file, place: "line \(openingLine)", "unterminated quoted field (expected a closing \")")
                 }
                 if offset < bytes.count, bytes[offset] != 0x2C, bytes[offset] != 0x0A, bytes[offset] != 0x0D {
-                    throw DataError(file: file, place: "line \(nextLine)", "unexpected character after a closing quote (expected , or end of line)")
+                    throw DataError(
+                        file: file, place: "line \(nextLine)",
+                        "unexpected character after a closing quote (expected , or end of line)")
                 }
             } else {
                 let start = offset
                 while offset < bytes.count, bytes[offset] != 0x2C, bytes[offset] != 0x0A {
                     if bytes[offset] == 0x22 {
-                        throw DataError(file: file, place: "line \(nextLine)", "quote inside an unquoted field (expected the whole field to be quoted)")
+                        throw DataError(
+                            file: file, place: "line \(nextLine)",
+                            "quote inside an unquoted field (expected the whole field to be quoted)")
                     }
                     offset += 1
                 }
@@ -67,7 +75,7 @@ struct CSVParser {
             if offset < bytes.count, bytes[offset] == 0x0D { offset += 1 }
             if offset >= bytes.count { return true }
             if bytes[offset] == 0x0A { offset += 1; nextLine += 1; return true }
-            offset += 1 // the comma
+            offset += 1  // the comma
         }
     }
 }

@@ -1,4 +1,5 @@
 import RNNSupport
+
 /// One example as a reader found it, before tokenization.
 public struct RawExample: Sendable {
     public var split: String
@@ -48,7 +49,8 @@ public protocol ExampleReader {
 /// Checks UTF-8 and names the place of the first bad byte.
 func validateUTF8(_ bytes: [UInt8], file: String, place: String) throws {
     if let offset = bytes.withUnsafeBufferPointer(firstInvalidUTF8Offset) {
-        throw DataError(file: file, place: place, "invalid UTF-8 at byte \(offset) of the text (expected UTF-8 encoded text)")
+        throw DataError(
+            file: file, place: place, "invalid UTF-8 at byte \(offset) of the text (expected UTF-8 encoded text)")
     }
 }
 

@@ -1,8 +1,9 @@
 import CArchive
+import RNNSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import RNNSupport
 
 /// Streams the Large Movie Review Dataset straight out of `aclImdb_v1.tar.gz`
 /// with libarchive: no unpacking to disk. Labels come from the folder
@@ -29,7 +30,10 @@ public struct IMDBReader: ExampleReader {
         archive_read_support_filter_all(archive)
         archive_read_support_format_all(archive)
         guard archive_read_open_filename(archive, path, 1 << 20) == ARCHIVE_OK else {
-            throw DataError(file: path, "not a readable tar archive: \(Self.message(archive)) (expected a gzip-compressed tar such as aclImdb_v1.tar.gz)")
+            throw DataError(
+                file: path,
+                "not a readable tar archive: \(Self.message(archive)) (expected a gzip-compressed tar such as aclImdb_v1.tar.gz)"
+            )
         }
         var sawLayout = false
         var entryCount = 0
@@ -39,14 +43,20 @@ public struct IMDBReader: ExampleReader {
             if status == ARCHIVE_EOF { break }
             guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry else {
                 if entryCount == 0 {
-                    throw DataError(file: path, "not a readable tar archive: \(Self.message(archive)) (expected a gzip-compressed tar such as aclImdb_v1.tar.gz)")
+                    throw DataError(
+                        file: path,
+                        "not a readable tar archive: \(Self.message(archive)) (expected a gzip-compressed tar such as aclImdb_v1.tar.gz)"
+                    )
                 }
-                throw DataError(file: path, place: "after entry \(entryCount)", "\(Self.message(archive)) (the archive is truncated or corrupt)")
+                throw DataError(
+                    file: path, place: "after entry \(entryCount)",
+                    "\(Self.message(archive)) (the archive is truncated or corrupt)")
             }
             entryCount += 1
             if entryCount % 1024 == 0 { progress(archive_filter_bytes(archive, -1)) }
             guard let pathname = archive_entry_pathname(entry),
-                  let target = Self.target(pathname, includeUnlabeled: includeUnlabeled) else { continue }
+                let target = Self.target(pathname, includeUnlabeled: includeUnlabeled)
+            else { continue }
             let name = String(cString: pathname)
             sawLayout = true
             let size = Int(archive_entry_size(entry))
@@ -59,9 +69,13 @@ public struct IMDBReader: ExampleReader {
                     initialized += n
                 }
             }
-            if let failure { throw DataError(file: path, place: "entry \(name)", "\(failure) (the archive is truncated or corrupt)") }
+            if let failure {
+                throw DataError(file: path, place: "entry \(name)", "\(failure) (the archive is truncated or corrupt)")
+            }
             try validateUTF8(text, file: path, place: "entry \(name)")
-            try body(RawExample(split: target.split, text: text, label: target.label, source: target.id, rating: target.rating))
+            try body(
+                RawExample(
+                    split: target.split, text: text, label: target.label, source: target.id, rating: target.rating))
         }
         progress(totalBytes)
         guard sawLayout else {
@@ -76,22 +90,38 @@ public struct IMDBReader: ExampleReader {
     /// example fields, or nil for every other entry. It reads the C string in
     /// place: most of the 100,000 entries are skipped, and none needs a String.
     static func target(_ pathname: UnsafePointer<CChar>, includeUnlabeled: Bool) -> Target? {
-        let path = UnsafeBufferPointer(start: UnsafeRawPointer(pathname).assumingMemoryBound(to: UInt8.self), count: strlen(pathname))
+        let path = UnsafeBufferPointer(
+            start: UnsafeRawPointer(pathname).assumingMemoryBound(to: UInt8.self), count: strlen(pathname))
         // Archives made with `tar -C dir .` prefix every path with "./".
         let parts = path.split(separator: UInt8(ascii: "/")).drop { $0.elementsEqual(".".utf8) }
         guard parts.count == 4 else { return nil }
         let root = parts[parts.startIndex], folder = parts[parts.startIndex + 1]
         let labelFolder = parts[parts.startIndex + 2], file = parts[parts.startIndex + 3]
-        guard root.elementsEqual("aclImdb".utf8), file.count > 4, file.suffix(4).elementsEqual(".txt".utf8) else { return nil }
+        guard root.elementsEqual("aclImdb".utf8), file.count > 4, file.suffix(4).elementsEqual(".txt".utf8) else {
+            return nil
+        }
         let split: String
-        if folder.elementsEqual("train".utf8) { split = "train" } else if folder.elementsEqual("test".utf8) { split = "test" } else { return nil }
+        if folder.elementsEqual("train".utf8) {
+            split = "train"
+        } else if folder.elementsEqual("test".utf8) {
+            split = "test"
+        } else {
+            return nil
+        }
         let label: RawLabel
-        if labelFolder.elementsEqual("neg".utf8) { label = .index(0) }
-        else if labelFolder.elementsEqual("pos".utf8) { label = .index(1) }
-        else if includeUnlabeled && labelFolder.elementsEqual("unsup".utf8) { label = .unlabeled }
-        else { return nil }
+        if labelFolder.elementsEqual("neg".utf8) {
+            label = .index(0)
+        } else if labelFolder.elementsEqual("pos".utf8) {
+            label = .index(1)
+        } else if includeUnlabeled && labelFolder.elementsEqual("unsup".utf8) {
+            label = .unlabeled
+        } else {
+            return nil
+        }
         let stem = file.dropLast(4).split(separator: UInt8(ascii: "_"), omittingEmptySubsequences: false)
-        guard stem.count == 2, let id = UInt32(decimal: stem[0]), let rating = UInt8(decimal: stem[1]) else { return nil }
+        guard stem.count == 2, let id = UInt32(decimal: stem[0]), let rating = UInt8(decimal: stem[1]) else {
+            return nil
+        }
         return Target(split: label == .unlabeled ? "unsup" : split, label: label, id: id, rating: rating)
     }
 

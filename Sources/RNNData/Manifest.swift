@@ -1,7 +1,7 @@
 import Foundation
 import RNNBinary
-import RNNText
 import RNNSupport
+import RNNText
 
 /// `manifest.json`: what a prep run wrote and how. Schema: `Artifacts/manifest.md`.
 public struct Manifest: Codable, Equatable {
@@ -69,11 +69,17 @@ public struct PreparedDataset {
             throw DataError(file: manifestURL.path, "not found (expected a directory written by `prep`)")
         }
         let manifest: Manifest
-        do { manifest = try JSONDecoder().decode(Manifest.self, from: data) }
-        catch { throw DataError(file: manifestURL.path, "not a valid manifest: \(describe(decodingError: error))") }
-        guard manifest.format == "rnnkit-manifest" else { throw DataError(file: manifestURL.path, "not an rnnkit manifest") }
+        do { manifest = try JSONDecoder().decode(Manifest.self, from: data) } catch {
+            throw DataError(file: manifestURL.path, "not a valid manifest: \(describe(decodingError: error))")
+        }
+        guard manifest.format == "rnnkit-manifest" else {
+            throw DataError(file: manifestURL.path, "not an rnnkit manifest")
+        }
         guard manifest.formatVersion <= Manifest.currentVersion else {
-            throw DataError(file: manifestURL.path, "manifest version \(manifest.formatVersion) is newer than this build reads (\(Manifest.currentVersion)); update rnnkit")
+            throw DataError(
+                file: manifestURL.path,
+                "manifest version \(manifest.formatVersion) is newer than this build reads (\(Manifest.currentVersion)); update rnnkit"
+            )
         }
         self.manifest = manifest
         let vocabularyURL = directory.appendingPathComponent(manifest.tokenizer.vocabularyFile)
@@ -82,10 +88,13 @@ public struct PreparedDataset {
         }
         let checksum = hex32(CRC32.checksum(Array(vocabularyBytes)))
         guard checksum == manifest.tokenizer.vocabularyCRC32 else {
-            throw DataError(file: vocabularyURL.path, "checksum \(checksum) differs from the manifest's \(manifest.tokenizer.vocabularyCRC32)")
+            throw DataError(
+                file: vocabularyURL.path,
+                "checksum \(checksum) differs from the manifest's \(manifest.tokenizer.vocabularyCRC32)")
         }
         do {
-            tokenizer = try Tokenizer(spec: manifest.tokenizer.spec, vocabulary: Vocabulary(fileBytes: Array(vocabularyBytes)))
+            tokenizer = try Tokenizer(
+                spec: manifest.tokenizer.spec, vocabulary: Vocabulary(fileBytes: Array(vocabularyBytes)))
         } catch {
             throw DataError(file: vocabularyURL.path, "\(error)")
         }
@@ -94,25 +103,34 @@ public struct PreparedDataset {
     /// All shards of a split, concatenated, each checked against the manifest.
     public func load(split name: String) throws -> Shard {
         guard let record = manifest.split(name) else {
-            throw DataError(file: directory.appendingPathComponent("manifest.json").path,
-                            "no split \"\(name)\" (available: \(manifest.splits.map(\.name).joined(separator: ", ")))")
+            throw DataError(
+                file: directory.appendingPathComponent("manifest.json").path,
+                "no split \"\(name)\" (available: \(manifest.splits.map(\.name).joined(separator: ", ")))")
         }
         var combined = Shard()
         for shardRecord in record.shards {
             let url = directory.appendingPathComponent(shardRecord.file)
-            guard let data = FileManager.default.contents(atPath: url.path) else { throw DataError(file: url.path, "not found (the manifest names it)") }
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw DataError(file: url.path, "not found (the manifest names it)")
+            }
             guard data.count == shardRecord.bytes else {
-                throw DataError(file: url.path, "size \(data.count) differs from the manifest's \(shardRecord.bytes) bytes")
+                throw DataError(
+                    file: url.path, "size \(data.count) differs from the manifest's \(shardRecord.bytes) bytes")
             }
             let bytes = Array(data)
             let stored = hex32(ShardFormat.storedChecksum(bytes))
             guard stored == shardRecord.crc32 else {
-                throw DataError(file: url.path, "checksum \(stored) differs from the manifest's \(shardRecord.crc32) (the file was replaced or is corrupt)")
+                throw DataError(
+                    file: url.path,
+                    "checksum \(stored) differs from the manifest's \(shardRecord.crc32) (the file was replaced or is corrupt)"
+                )
             }
-            let shard = try ShardFormat.decode(bytes, file: url.path, vocabularySize: manifest.tokenizer.vocabularySize,
-                                               labelCount: manifest.labels.count)
+            let shard = try ShardFormat.decode(
+                bytes, file: url.path, vocabularySize: manifest.tokenizer.vocabularySize,
+                labelCount: manifest.labels.count)
             guard shard.count == shardRecord.examples else {
-                throw DataError(file: url.path, "holds \(shard.count) examples; the manifest says \(shardRecord.examples)")
+                throw DataError(
+                    file: url.path, "holds \(shard.count) examples; the manifest says \(shardRecord.examples)")
             }
             let base = combined.tokens.count
             combined.tokens += shard.tokens

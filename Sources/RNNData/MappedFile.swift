@@ -1,7 +1,8 @@
+import RNNSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import RNNSupport
 
 /// A read-only memory map of a whole file: readers parse in place, and the
 /// kernel pages the file in and out, so input size is not bounded by memory.
@@ -18,7 +19,9 @@ public final class MappedFile {
         guard fd >= 0 else { throw DataError(file: path, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw DataError(file: path, "cannot stat: \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &info) == 0 else {
+            throw DataError(file: path, "cannot stat: \(String(cString: strerror(errno)))")
+        }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw DataError(file: path, "not a regular file") }
         let size = Int(info.st_size)
         mappedLength = size
@@ -27,7 +30,9 @@ public final class MappedFile {
             return
         }
         let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-        guard let address, address != MAP_FAILED else { throw DataError(file: path, "cannot map: \(String(cString: strerror(errno)))") }
+        guard let address, address != MAP_FAILED else {
+            throw DataError(file: path, "cannot map: \(String(cString: strerror(errno)))")
+        }
         madvise(address, size, MADV_SEQUENTIAL)
         bytes = UnsafeBufferPointer(start: address.assumingMemoryBound(to: UInt8.self), count: size)
     }

@@ -18,8 +18,10 @@ public struct ParquetTableReader: ExampleReader {
 
     /// Label names: `explicitNames`, else the file's Hugging Face ClassLabel names,
     /// else `fallbackNames`; with none, labels are taken as text.
-    public init(path: String, split: String?, textColumn: ColumnReference, labelColumn: ColumnReference,
-                explicitNames: [String]? = nil, fallbackNames: [String]? = nil, strict: Bool = false) throws {
+    public init(
+        path: String, split: String?, textColumn: ColumnReference, labelColumn: ColumnReference,
+        explicitNames: [String]? = nil, fallbackNames: [String]? = nil, strict: Bool = false
+    ) throws {
         self.path = path
         self.split = try splitName(for: path, override: split)
         self.textColumn = textColumn
@@ -44,8 +46,10 @@ public struct ParquetTableReader: ExampleReader {
     /// The ClassLabel names `datasets` stores under the `huggingface` key.
     static func huggingFaceNames(_ file: ParquetFile, column: String) -> [String]? {
         guard let json = file.keyValueMetadata["huggingface"],
-              let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return nil }
-        let features = (root["info"] as? [String: Any])?["features"] as? [String: Any] ?? root["features"] as? [String: Any]
+            let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        else { return nil }
+        let features =
+            (root["info"] as? [String: Any])?["features"] as? [String: Any] ?? root["features"] as? [String: Any]
         return (features?[column] as? [String: Any])?["names"] as? [String]
     }
 
@@ -54,7 +58,8 @@ public struct ParquetTableReader: ExampleReader {
         let file = try Self.open(path)
         let text = try Self.resolve(textColumn, in: file), label = try Self.resolve(labelColumn, in: file)
         guard file.columns[text.index].type == .byteArray else {
-            throw DataError(file: path, place: "column \(text.name)", "is not a string column (expected BYTE_ARRAY text)")
+            throw DataError(
+                file: path, place: "column \(text.name)", "is not a string column (expected BYTE_ARRAY text)")
         }
         var row: UInt32 = 0
         var skipped = 0
@@ -71,7 +76,11 @@ public struct ParquetTableReader: ExampleReader {
                 defer { row += 1 }
                 let place = "row group \(group), row \(row)"
                 guard let value = textValues[i] else {
-                    if strict { throw DataError(file: path, place: place, "null text (expected a string; without --strict such rows are skipped)") }
+                    if strict {
+                        throw DataError(
+                            file: path, place: place,
+                            "null text (expected a string; without --strict such rows are skipped)")
+                    }
                     skipped += 1
                     continue
                 }
@@ -82,7 +91,9 @@ public struct ParquetTableReader: ExampleReader {
                     guard let number = v[i] else { throw DataError(file: path, place: place, "null label") }
                     if let labelNames {
                         guard number >= 0, number < labelNames.count else {
-                            throw DataError(file: path, place: place, "label \(number) is out of range (expected 0-\(labelNames.count - 1))")
+                            throw DataError(
+                                file: path, place: place,
+                                "label \(number) is out of range (expected 0-\(labelNames.count - 1))")
                         }
                         rawLabel = .index(Int(number))
                     } else {

@@ -15,8 +15,10 @@ public struct PrepConfiguration {
     public var command: [String]
     public var recipe: String?
 
-    public init(dataset: String, tokenizer: TokenizerSpec, vocabularyFile: String?, shardSize: Int, output: URL,
-                replace: Bool, quiet: Bool, command: [String], recipe: String?) {
+    public init(
+        dataset: String, tokenizer: TokenizerSpec, vocabularyFile: String?, shardSize: Int, output: URL,
+        replace: Bool, quiet: Bool, command: [String], recipe: String?
+    ) {
         self.dataset = dataset
         self.tokenizer = tokenizer
         self.vocabularyFile = vocabularyFile
@@ -52,10 +54,13 @@ public enum Prep {
         }
     }
 
-    private static func build(readers: [ExampleReader], configuration: PrepConfiguration, staged: StagedDirectory, started: Date) throws -> PrepResult {
+    private static func build(
+        readers: [ExampleReader], configuration: PrepConfiguration, staged: StagedDirectory, started: Date
+    ) throws -> PrepResult {
         let tokenization = try Tokenization(spec: configuration.tokenizer, vocabularyFile: configuration.vocabularyFile)
         let totalBytes = readers.reduce(Int64(0)) { $0 + $1.totalBytes }
-        let progress = ProgressReporter(title: "prep \(configuration.dataset)", total: Double(totalBytes), unit: .bytes, quiet: configuration.quiet)
+        let progress = ProgressReporter(
+            title: "prep \(configuration.dataset)", total: Double(totalBytes), unit: .bytes, quiet: configuration.quiet)
 
         // One thread reads (decompression, parsing) and tokenizer workers on
         // the other cores take numbered batches; a merge restores reading
@@ -109,27 +114,38 @@ public enum Prep {
 
         for reader in readers {
             for name in reader.splits where (splits[name]?.count ?? 0) == 0 {
-                throw DataError(file: reader.inputDescription, "the \(name) split is empty (expected at least one example)")
+                throw DataError(
+                    file: reader.inputDescription, "the \(name) split is empty (expected at least one example)")
             }
         }
         guard let train = splits["train"] else {
-            throw DataError(file: readers.map(\.inputDescription).joined(separator: ", "),
-                            "no training split (the vocabulary and label set come from it; name a file train… or pass --split train)")
+            throw DataError(
+                file: readers.map(\.inputDescription).joined(separator: ", "),
+                "no training split (the vocabulary and label set come from it; name a file train… or pass --split train)"
+            )
         }
         guard labelKinds.count <= 1 else {
-            throw DataError(file: readers.map(\.inputDescription).joined(separator: ", "), "inputs mix class indices and label names")
+            throw DataError(
+                file: readers.map(\.inputDescription).joined(separator: ", "),
+                "inputs mix class indices and label names")
         }
         let labelNames = try resolveLabels(splits: splits, train: train, readers: readers)
         let tokenizer = try Tokenizer(spec: configuration.tokenizer, vocabulary: vocabulary)
 
-        let ordered = splits.values.sorted { splitOrder($0.name) < splitOrder($1.name) || (splitOrder($0.name) == splitOrder($1.name) && $0.name < $1.name) }
+        let ordered = splits.values.sorted {
+            splitOrder($0.name) < splitOrder($1.name)
+                || (splitOrder($0.name) == splitOrder($1.name) && $0.name < $1.name)
+        }
         // Splits are independent: encode and write them on all cores.
         let splitResults = ConcurrentResults<Manifest.SplitRecord>(count: ordered.count)
         DispatchQueue.concurrentPerform(iterations: ordered.count) { i in
-            splitResults.set(i, Result {
-                try writeShards(of: ordered[i], labelCount: labelNames.count, vocabularySize: vocabulary.count,
-                                shardSize: configuration.shardSize, staged: staged)
-            })
+            splitResults.set(
+                i,
+                Result {
+                    try writeShards(
+                        of: ordered[i], labelCount: labelNames.count, vocabularySize: vocabulary.count,
+                        shardSize: configuration.shardSize, staged: staged)
+                })
         }
         let splitRecords = try splitResults.values()
         let vocabularyBytes = vocabulary.fileBytes()
@@ -137,18 +153,22 @@ public enum Prep {
         let manifest = Manifest(
             dataset: configuration.dataset,
             labels: labelNames,
-            tokenizer: .init(spec: configuration.tokenizer, vocabularyFile: "vocab.txt", vocabularySize: vocabulary.count,
-                             vocabularyCRC32: hex32(CRC32.checksum(vocabularyBytes)), specialIDs: tokenizer.specialIDs),
+            tokenizer: .init(
+                spec: configuration.tokenizer, vocabularyFile: "vocab.txt", vocabularySize: vocabulary.count,
+                vocabularyCRC32: hex32(CRC32.checksum(vocabularyBytes)), specialIDs: tokenizer.specialIDs),
             splits: splitRecords,
-            provenance: .init(tool: "prep", version: "\(rnnkitVersion)", command: configuration.command,
-                              inputs: readers.map { .init(path: $0.inputDescription, bytes: $0.totalBytes) },
-                              recipe: configuration.recipe, created: ISO8601DateFormatter().string(from: Date())))
+            provenance: .init(
+                tool: "prep", version: "\(rnnkitVersion)", command: configuration.command,
+                inputs: readers.map { .init(path: $0.inputDescription, bytes: $0.totalBytes) },
+                recipe: configuration.recipe, created: ISO8601DateFormatter().string(from: Date())))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try staged.write(Array(try encoder.encode(manifest)) + [0x0A], to: "manifest.json")
 
-        let summary = DatasetSummary(manifest: manifest, splits: ordered, unknownID: tokenizer.specialIDs.unknown,
-                                     distinctTrainWords: distinctTrainWords, skipped: readFailure.skipped, seconds: Date().timeIntervalSince(started))
+        let summary = DatasetSummary(
+            manifest: manifest, splits: ordered, unknownID: tokenizer.specialIDs.unknown,
+            distinctTrainWords: distinctTrainWords, skipped: readFailure.skipped,
+            seconds: Date().timeIntervalSince(started))
         return PrepResult(manifest: manifest, summary: summary)
     }
 
@@ -158,7 +178,9 @@ public enum Prep {
 
     /// Label names from the readers, or — for free-text labels — the training
     /// split's labels in a stable order (numeric when all are integers).
-    private static func resolveLabels(splits: [String: SplitBuilder], train: SplitBuilder, readers: [ExampleReader]) throws -> [String] {
+    private static func resolveLabels(splits: [String: SplitBuilder], train: SplitBuilder, readers: [ExampleReader])
+        throws -> [String]
+    {
         if let names = readers.compactMap(\.labelNames).first { return names }
         let trainCodes = Set(train.labels.filter { $0 >= 0 })
         var names = trainCodes.map { train.labelTexts.key($0) }
@@ -168,8 +190,10 @@ public enum Prep {
             for (i, code) in split.labels.enumerated() where code >= 0 {
                 let text = split.labelTexts.key(code)
                 guard let mapped = index[text] else {
-                    throw DataError(file: readers[Int(split.readerIndex[i])].inputDescription, place: "line \(split.sources[i])",
-                                    "label \"\(text)\" does not occur in the training split (its labels: \(names.joined(separator: ", ")))")
+                    throw DataError(
+                        file: readers[Int(split.readerIndex[i])].inputDescription, place: "line \(split.sources[i])",
+                        "label \"\(text)\" does not occur in the training split (its labels: \(names.joined(separator: ", ")))"
+                    )
                 }
                 split.labels[i] = mapped
             }
@@ -177,8 +201,10 @@ public enum Prep {
         return names
     }
 
-    private static func writeShards(of split: SplitBuilder, labelCount: Int, vocabularySize: Int, shardSize: Int,
-                                    staged: StagedDirectory) throws -> Manifest.SplitRecord {
+    private static func writeShards(
+        of split: SplitBuilder, labelCount: Int, vocabularySize: Int, shardSize: Int,
+        staged: StagedDirectory
+    ) throws -> Manifest.SplitRecord {
         var records: [Manifest.ShardRecord] = []
         var labelCounts = [Int](repeating: 0, count: labelCount)
         var start = 0
@@ -186,19 +212,24 @@ public enum Prep {
             let end = min(split.count, start + shardSize)
             var shard = Shard()
             for i in start..<end {
-                shard.append(tokens: split.tokens[split.offsets[i]..<split.offsets[i + 1]], label: split.labels[i],
-                             source: split.sources[i], rating: split.ratings[i])
+                shard.append(
+                    tokens: split.tokens[split.offsets[i]..<split.offsets[i + 1]], label: split.labels[i],
+                    source: split.sources[i], rating: split.ratings[i])
                 if split.labels[i] >= 0 { labelCounts[Int(split.labels[i])] += 1 }
             }
             let bytes = ShardFormat.encode(shard, vocabularySize: vocabularySize)
             let name = "\(split.name)-\(String(format: "%05d", records.count)).shard"
             try staged.write(bytes, to: name)
-            records.append(.init(file: name, examples: end - start, bytes: bytes.count, crc32: hex32(ShardFormat.storedChecksum(bytes))))
+            records.append(
+                .init(
+                    file: name, examples: end - start, bytes: bytes.count,
+                    crc32: hex32(ShardFormat.storedChecksum(bytes))))
             start = end
         }
         let labeled = !split.labels.contains(-1)
-        return .init(name: split.name, examples: split.count, tokens: split.tokens.count, labeled: labeled,
-                     labelCounts: labeled ? labelCounts : [], shards: records)
+        return .init(
+            name: split.name, examples: split.count, tokens: split.tokens.count, labeled: labeled,
+            labelCounts: labeled ? labelCounts : [], shards: records)
     }
 }
 

@@ -8,7 +8,9 @@ extension TokenizerWorker {
     /// The splits in reading order with final token ids, the vocabulary, and
     /// (word-level) the number of distinct training words. Word-level ids are
     /// mapped worker-local → shared table → vocabulary in one pass.
-    static func merge(_ workers: [TokenizerWorker], spec: TokenizerSpec) -> (splits: [String: SplitBuilder], vocabulary: Vocabulary, distinctTrainWords: Int) {
+    static func merge(_ workers: [TokenizerWorker], spec: TokenizerSpec) -> (
+        splits: [String: SplitBuilder], vocabulary: Vocabulary, distinctTrainWords: Int
+    ) {
         var vocabulary: Vocabulary
         var toVocabulary: [[Int32]?] = Array(repeating: nil, count: workers.count)
         var distinctTrainWords = 0
@@ -26,9 +28,12 @@ extension TokenizerWorker {
                     return id
                 }
             }
-            let trainWords = counts.enumerated().filter { $0.element > 0 }.map { (word: shared.key(Int32($0.offset)), count: $0.element) }
+            let trainWords = counts.enumerated().filter { $0.element > 0 }.map {
+                (word: shared.key(Int32($0.offset)), count: $0.element)
+            }
             distinctTrainWords = trainWords.count
-            vocabulary = WordLevelTokenizer.buildVocabulary(counts: trainWords, size: spec.vocabularySize ?? 5_000, minimumCount: spec.minimumCount ?? 1)
+            vocabulary = WordLevelTokenizer.buildVocabulary(
+                counts: trainWords, size: spec.vocabularySize ?? 5_000, minimumCount: spec.minimumCount ?? 1)
             let sharedToVocabulary = (0..<Int32(shared.count)).map { id in
                 shared.withKey(id) { vocabulary.table.find($0) } ?? WordLevelTokenizer.unknownID
             }
@@ -47,13 +52,16 @@ extension TokenizerWorker {
         DispatchQueue.concurrentPerform(iterations: names.count) { i in
             let target = assembled[i]
             let chunks = order.filter { $0.chunk.split == target.name }
-            target.tokens.reserveCapacity(chunks.reduce(0) { total, entry in
-                let source = workers[entry.worker].splits[target.name]!
-                return total + source.offsets[entry.chunk.range.upperBound] - source.offsets[entry.chunk.range.lowerBound]
-            })
+            target.tokens.reserveCapacity(
+                chunks.reduce(0) { total, entry in
+                    let source = workers[entry.worker].splits[target.name]!
+                    return total + source.offsets[entry.chunk.range.upperBound]
+                        - source.offsets[entry.chunk.range.lowerBound]
+                })
             for (w, chunk) in chunks {
                 let source = workers[w].splits[chunk.split]!
-                let tokens = source.tokens[source.offsets[chunk.range.lowerBound]..<source.offsets[chunk.range.upperBound]]
+                let tokens = source.tokens[
+                    source.offsets[chunk.range.lowerBound]..<source.offsets[chunk.range.upperBound]]
                 if let map = toVocabulary[w] {
                     map.withUnsafeBufferPointer { map in
                         tokens.withUnsafeBufferPointer { tokens in
@@ -69,7 +77,9 @@ extension TokenizerWorker {
                     target.offsets.append(end)
                     let code = source.labels[i]
                     // Label texts are interned per worker; re-intern them in the merged split.
-                    target.labels.append(source.labelTexts.count > 0 && code >= 0 ? target.labelTexts.insert(source.labelTexts.key(code)).id : code)
+                    target.labels.append(
+                        source.labelTexts.count > 0 && code >= 0
+                            ? target.labelTexts.insert(source.labelTexts.key(code)).id : code)
                 }
                 target.sources.append(contentsOf: source.sources[chunk.range])
                 target.ratings.append(contentsOf: source.ratings[chunk.range])

@@ -37,10 +37,14 @@ struct Tokenization {
     init(spec: TokenizerSpec, vocabularyFile: String?) throws {
         self.spec = spec
         if spec.kind == .wordpiece {
-            guard let vocabularyFile else { throw DataError(file: "--vocab-file", "WordPiece needs a vocab.txt (pass --vocab-file)") }
+            guard let vocabularyFile else {
+                throw DataError(file: "--vocab-file", "WordPiece needs a vocab.txt (pass --vocab-file)")
+            }
             let bytes = try MappedFile(path: vocabularyFile).contents
-            do { wordPiece = try WordPieceTokenizer(vocabulary: Vocabulary(fileBytes: bytes), options: spec.wordPiece ?? .init()) }
-            catch { throw DataError(file: vocabularyFile, "\(error)") }
+            do {
+                wordPiece = try WordPieceTokenizer(
+                    vocabulary: Vocabulary(fileBytes: bytes), options: spec.wordPiece ?? .init())
+            } catch { throw DataError(file: vocabularyFile, "\(error)") }
         }
     }
 
@@ -53,7 +57,9 @@ struct Tokenization {
                 let first = split.tokens.count
                 WordLevelTokenizer.intern(text, into: &interned, appendingTo: &split.tokens, workspace: &workspace)
                 if isTrain {
-                    if trainCounts.count < interned.count { trainCounts.append(contentsOf: repeatElement(0, count: 2 * interned.count - trainCounts.count)) }
+                    if trainCounts.count < interned.count {
+                        trainCounts.append(contentsOf: repeatElement(0, count: 2 * interned.count - trainCounts.count))
+                    }
                     split.tokens.withUnsafeBufferPointer { tokens in
                         trainCounts.withUnsafeMutableBufferPointer { counts in
                             for id in tokens[first...] { counts[Int(id)] &+= 1 }
@@ -97,13 +103,17 @@ final class TokenizerWorker {
     func process(_ batch: Batch) {
         for example in batch.examples {
             let split: SplitBuilder
-            if let existing = splits[example.split] { split = existing } else {
+            if let existing = splits[example.split] {
+                split = existing
+            } else {
                 split = SplitBuilder(name: example.split)
                 splits[example.split] = split
             }
             let index = split.count
             tokenization.add(example, to: split, reader: batch.reader)
-            if let last = chunks.last, last.sequence == batch.sequence, last.split == example.split, last.range.upperBound == index {
+            if let last = chunks.last, last.sequence == batch.sequence, last.split == example.split,
+                last.range.upperBound == index
+            {
                 chunks[chunks.count - 1].range = last.range.lowerBound..<index + 1
             } else {
                 chunks.append((batch.sequence, example.split, index..<index + 1))

@@ -17,7 +17,8 @@ public struct Shard: Equatable, Sendable {
     public var count: Int { labels.count }
     public var isLabeled: Bool { !labels.contains(-1) }
 
-    public mutating func append<C: Collection>(tokens newTokens: C, label: Int32, source: UInt32, rating: UInt8) where C.Element == Int32 {
+    public mutating func append<C: Collection>(tokens newTokens: C, label: Int32, source: UInt32, rating: UInt8)
+    where C.Element == Int32 {
         tokens.append(contentsOf: newTokens)
         offsets.append(tokens.count)
         labels.append(label)
@@ -74,27 +75,34 @@ public enum ShardFormat {
     public static func storedChecksum(_ bytes: [UInt8]) -> UInt32 {
         guard bytes.count >= 4 else { return 0 }
         let n = bytes.count
-        return UInt32(bytes[n - 4]) | UInt32(bytes[n - 3]) << 8 | UInt32(bytes[n - 2]) << 16 | UInt32(bytes[n - 1]) << 24
+        return UInt32(bytes[n - 4]) | UInt32(bytes[n - 3]) << 8 | UInt32(bytes[n - 2]) << 16 | UInt32(bytes[n - 1])
+            << 24
     }
 
     /// Parses and validates a shard file: every count, offset, id and label is
     /// checked before it is used, and the checksum covers all bytes.
     public static func decode(_ bytes: [UInt8], file: String, vocabularySize: Int, labelCount: Int?) throws -> Shard {
         func fail(_ problem: String) -> DataError { DataError(file: file, problem) }
-        guard bytes.count >= headerSize + 12 else { throw fail("too short for a shard (\(bytes.count) bytes; expected at least \(headerSize + 12))") }
+        guard bytes.count >= headerSize + 12 else {
+            throw fail("too short for a shard (\(bytes.count) bytes; expected at least \(headerSize + 12))")
+        }
         guard Array(bytes[0..<8]) == magic else { throw fail("not a shard file (bad magic; expected \"RNNKSHRD\")") }
         return try bytes.withUnsafeBytes { raw in
-            do { return try decode(raw, file: file, vocabularySize: vocabularySize, labelCount: labelCount) }
-            catch let error as BinaryReadError { throw fail("\(error)") }
+            do { return try decode(raw, file: file, vocabularySize: vocabularySize, labelCount: labelCount) } catch let
+                error as BinaryReadError
+            { throw fail("\(error)") }
         }
     }
 
-    private static func decode(_ bytes: UnsafeRawBufferPointer, file: String, vocabularySize: Int, labelCount: Int?) throws -> Shard {
+    private static func decode(_ bytes: UnsafeRawBufferPointer, file: String, vocabularySize: Int, labelCount: Int?)
+        throws -> Shard
+    {
         func fail(_ problem: String) -> DataError { DataError(file: file, problem) }
         var reader = LittleEndianReader(bytes, offset: 8)
         let major = try reader.u16(), minor = try reader.u16()
         guard major == Self.major else {
-            throw fail("shard format \(major).\(minor) is not supported (this build reads \(Self.major).x; re-run prep)")
+            throw fail(
+                "shard format \(major).\(minor) is not supported (this build reads \(Self.major).x; re-run prep)")
         }
         let width = Int(try reader.u8())
         let flags = try reader.u8()
@@ -103,7 +111,9 @@ public enum ShardFormat {
         _ = try reader.u32()
         let tokenCount64 = try reader.u64()
         guard width == 2 || width == 4 else { throw fail("token width \(width) (expected 2 or 4)") }
-        guard tokenCount64 < UInt64(bytes.count) else { throw fail("token count \(tokenCount64) exceeds the file size") }
+        guard tokenCount64 < UInt64(bytes.count) else {
+            throw fail("token count \(tokenCount64) exceeds the file size")
+        }
         let tokenCount = Int(tokenCount64)
         var expected = headerSize + 8 * (count + 1) + 9 * count
         expected = (expected + 3) & ~3
@@ -111,16 +121,24 @@ public enum ShardFormat {
         expected = (expected + 3) & ~3
         expected += 4
         guard bytes.count == expected else {
-            throw fail("size \(bytes.count) bytes does not match its header (\(count) examples, \(tokenCount) tokens: expected \(expected) bytes; the file is truncated or corrupt)")
+            throw fail(
+                "size \(bytes.count) bytes does not match its header (\(count) examples, \(tokenCount) tokens: expected \(expected) bytes; the file is truncated or corrupt)"
+            )
         }
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: expected - 4, as: UInt32.self))
         let actual = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<expected - 4]))
-        guard stored == actual else { throw fail("checksum mismatch (stored \(hex32(stored)), computed \(hex32(actual))): the file is corrupt") }
+        guard stored == actual else {
+            throw fail("checksum mismatch (stored \(hex32(stored)), computed \(hex32(actual))): the file is corrupt")
+        }
 
         var shard = Shard()
         shard.offsets = try (0...count).map { _ in Int(try reader.u64()) }
-        guard shard.offsets[0] == 0, shard.offsets[count] == tokenCount else { throw fail("example offsets do not span the tokens") }
-        for i in 0..<count where shard.offsets[i] > shard.offsets[i + 1] { throw fail("example \(i): offsets decrease") }
+        guard shard.offsets[0] == 0, shard.offsets[count] == tokenCount else {
+            throw fail("example offsets do not span the tokens")
+        }
+        for i in 0..<count where shard.offsets[i] > shard.offsets[i + 1] {
+            throw fail("example \(i): offsets decrease")
+        }
         shard.labels = try (0..<count).map { _ in Int32(bitPattern: try reader.u32()) }
         shard.sources = try (0..<count).map { _ in try reader.u32() }
         shard.ratings = try (0..<count).map { _ in try reader.u8() }
@@ -128,7 +146,9 @@ public enum ShardFormat {
         let labeled = flags & 1 == 1
         for (i, label) in shard.labels.enumerated() {
             if labeled {
-                guard label >= 0, labelCount.map({ Int(label) < $0 }) ?? true else { throw fail("example \(i): label \(label) out of range") }
+                guard label >= 0, labelCount.map({ Int(label) < $0 }) ?? true else {
+                    throw fail("example \(i): label \(label) out of range")
+                }
             } else if label != -1 {
                 throw fail("example \(i): label \(label) in an unlabeled shard")
             }
@@ -138,13 +158,19 @@ public enum ShardFormat {
         do {
             let base = bytes.baseAddress! + reader.offset
             for i in 0..<tokenCount {
-                let value = width == 2 ? Int32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                                       : Int32(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                let value =
+                    width == 2
+                    ? Int32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                    : Int32(
+                        bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                 if value < 0 || Int(value) >= vocabularySize { outOfRange = i }
                 shard.tokens[i] = value
             }
         }
-        if outOfRange >= 0 { throw fail("token \(outOfRange): id \(shard.tokens[outOfRange]) outside the vocabulary of \(vocabularySize)") }
+        if outOfRange >= 0 {
+            throw fail(
+                "token \(outOfRange): id \(shard.tokens[outOfRange]) outside the vocabulary of \(vocabularySize)")
+        }
         return shard
     }
 }

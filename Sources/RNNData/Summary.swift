@@ -38,15 +38,18 @@ public struct DatasetSummary {
     /// Rows readers left out (null texts), per input.
     public var skipped: [(input: String, rows: Int)]
 
-    init(manifest: Manifest, splits builders: [SplitBuilder], unknownID: Int32, distinctTrainWords: Int,
-         skipped: [(input: String, rows: Int)], seconds: Double) {
+    init(
+        manifest: Manifest, splits builders: [SplitBuilder], unknownID: Int32, distinctTrainWords: Int,
+        skipped: [(input: String, rows: Int)], seconds: Double
+    ) {
         self.skipped = skipped
         dataset = manifest.dataset
         labels = manifest.labels
         vocabularySize = manifest.tokenizer.vocabularySize
         switch manifest.tokenizer.spec.kind {
         case .word:
-            tokenizer = "word-level: the \(grouped(vocabularySize - 3)) most frequent of \(grouped(distinctTrainWords)) distinct training words + 3 specials"
+            tokenizer =
+                "word-level: the \(grouped(vocabularySize - 3)) most frequent of \(grouped(distinctTrainWords)) distinct training words + 3 specials"
         case .wordpiece:
             tokenizer = "WordPiece (\(manifest.tokenizer.spec.wordPiece?.lowercase == false ? "cased" : "uncased"))"
         }
@@ -54,36 +57,47 @@ public struct DatasetSummary {
         splits = builders.map { split in
             let record = manifest.split(split.name)!
             let tokenLengths = (0..<split.count).map { Int32(split.offsets[$0 + 1] - split.offsets[$0]) }
-            let unknown = split.tokens.withUnsafeBufferPointer { tokens in tokens.reduce(0) { $0 &+ ($1 == unknownID ? 1 : 0) } }
-            return Split(name: split.name, examples: split.count, labelCounts: record.labelCounts,
-                         words: Lengths(split.wordCounts), tokens: Lengths(tokenLengths),
-                         unknownRate: split.tokens.isEmpty ? 0 : Double(unknown) / Double(split.tokens.count))
+            let unknown = split.tokens.withUnsafeBufferPointer { tokens in
+                tokens.reduce(0) { $0 &+ ($1 == unknownID ? 1 : 0) }
+            }
+            return Split(
+                name: split.name, examples: split.count, labelCounts: record.labelCounts,
+                words: Lengths(split.wordCounts), tokens: Lengths(tokenLengths),
+                unknownRate: split.tokens.isEmpty ? 0 : Double(unknown) / Double(split.tokens.count))
         }
     }
 
     public var text: String {
         var lines: [String] = []
-        let header = ["split", "examples", "words mean/median/p95", "tokens mean/median/p95", ">50", ">128", ">256", ">512", "<unk>"]
+        let header = [
+            "split", "examples", "words mean/median/p95", "tokens mean/median/p95", ">50", ">128", ">256", ">512",
+            "<unk>",
+        ]
         var rows = [header]
         for split in splits {
             func triple(_ l: Lengths) -> String { String(format: "%.1f / %d / %d", l.mean, l.median, l.p95) }
-            rows.append([split.name, grouped(split.examples), triple(split.words), triple(split.tokens)]
-                        + split.tokens.longerThan.map { String(format: "%.1f%%", $0.share * 100) }
-                        + [String(format: "%.2f%%", split.unknownRate * 100)])
+            rows.append(
+                [split.name, grouped(split.examples), triple(split.words), triple(split.tokens)]
+                    + split.tokens.longerThan.map { String(format: "%.1f%%", $0.share * 100) }
+                    + [String(format: "%.2f%%", split.unknownRate * 100)])
         }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max()! }
         for row in rows {
-            lines.append(row.enumerated().map { column, cell in
-                column == 0 ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-                            : String(repeating: " ", count: widths[column] - cell.count) + cell
-            }.joined(separator: "  "))
+            lines.append(
+                row.enumerated().map { column, cell in
+                    column == 0
+                        ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                        : String(repeating: " ", count: widths[column] - cell.count) + cell
+                }.joined(separator: "  "))
         }
         lines.append("")
         for split in splits where !split.labelCounts.isEmpty {
             let counts = zip(labels, split.labelCounts).map { "\($0) \(grouped($1))" }.joined(separator: " · ")
             lines.append("labels \(split.name): \(counts)")
         }
-        for (input, rows) in skipped { lines.append("skipped: \(grouped(rows)) rows of \(input) whose text is null (--strict makes this an error)") }
+        for (input, rows) in skipped {
+            lines.append("skipped: \(grouped(rows)) rows of \(input) whose text is null (--strict makes this an error)")
+        }
         lines.append("vocabulary: \(grouped(vocabularySize)) tokens (\(tokenizer))")
         lines.append("tokens are content tokens, without <start>/[CLS]/[SEP]")
         lines.append(String(format: "time: %.2f s", seconds) + (output.isEmpty ? "" : " → \(output)"))

@@ -8,7 +8,9 @@ public func splitName(for path: String, override: String?) throws -> String {
     let name = URL(fileURLWithPath: path).lastPathComponent.lowercased()
     if name.hasPrefix("train") { return "train" }
     if name.hasPrefix("test") { return "test" }
-    throw DataError(file: path, "cannot tell the split from the file name (expected it to start with \"train\" or \"test\", or pass --split)")
+    throw DataError(
+        file: path,
+        "cannot tell the split from the file name (expected it to start with \"train\" or \"test\", or pass --split)")
 }
 
 /// AG News as the original CSV (no header; class 1-4, title, description) or
@@ -16,7 +18,8 @@ public func splitName(for path: String, override: String?) throws -> String {
 /// A CSV reader parses its memory-mapped file in one pass.
 protocol MappedCSVReader: ExampleReader {
     var path: String { get }
-    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws
+    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void)
+        throws
 }
 
 extension MappedCSVReader {
@@ -40,9 +43,11 @@ public struct AGNewsCSVReader: MappedCSVReader {
         self.path = path
         self.split = try splitName(for: path, override: split)
         self.totalBytes = try fileSize(path)
-        let classesFile = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("classes.txt").path
+        let classesFile = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("classes.txt")
+            .path
         if let classes = try? String(contentsOfFile: classesFile, encoding: .utf8) {
-            let names = classes.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let names = classes.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
             guard names.count == 4 else {
                 throw DataError(file: classesFile, "expected 4 class names, one per line; found \(names.count)")
             }
@@ -52,18 +57,26 @@ public struct AGNewsCSVReader: MappedCSVReader {
         }
     }
 
-    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void)
+        throws
+    {
         var parser = CSVParser(bytes: bytes, file: path)
         var fields: [[UInt8]] = []
-        guard try parser.next(into: &fields) else { throw DataError(file: path, "the file is empty (expected AG News CSV rows)") }
-        let isHuggingFaceExport = fields.count == 2 && fields[0] == Array("text".utf8) && fields[1] == Array("label".utf8)
+        guard try parser.next(into: &fields) else {
+            throw DataError(file: path, "the file is empty (expected AG News CSV rows)")
+        }
+        let isHuggingFaceExport =
+            fields.count == 2 && fields[0] == Array("text".utf8) && fields[1] == Array("label".utf8)
         let columns = isHuggingFaceExport ? 2 : 3
         if isHuggingFaceExport { guard try parser.next(into: &fields) else { return } }
         var row: UInt32 = 0
         repeat {
             let place = "line \(parser.line)"
             guard fields.count == columns else {
-                throw DataError(file: path, place: place, "expected \(columns) columns (\(isHuggingFaceExport ? "text,label" : "class,title,description")), found \(fields.count)")
+                throw DataError(
+                    file: path, place: place,
+                    "expected \(columns) columns (\(isHuggingFaceExport ? "text,label" : "class,title,description")), found \(fields.count)"
+                )
             }
             let text: [UInt8]
             let label: Int
@@ -86,10 +99,14 @@ public struct AGNewsCSVReader: MappedCSVReader {
 func parseLabel(_ field: [UInt8], range: ClosedRange<Int>, file: String, place: String) throws -> Int {
     let text = String(decoding: field, as: UTF8.self).trimmingCharacters(in: .whitespaces)
     guard let value = Int(text) else {
-        throw DataError(file: file, place: place, "label \"\(text)\" is not a number (expected \(range.lowerBound)-\(range.upperBound))")
+        throw DataError(
+            file: file, place: place,
+            "label \"\(text)\" is not a number (expected \(range.lowerBound)-\(range.upperBound))")
     }
     guard range.contains(value) else {
-        throw DataError(file: file, place: place, "label \(value) is out of range (expected \(range.lowerBound)-\(range.upperBound))")
+        throw DataError(
+            file: file, place: place,
+            "label \(value) is out of range (expected \(range.lowerBound)-\(range.upperBound))")
     }
     return value
 }
@@ -114,11 +131,17 @@ public enum ColumnReference: Equatable, Sendable, CustomStringConvertible {
     func resolve(count: Int, names: [String]?, file: String, place: String? = nil) throws -> Int {
         switch self {
         case .index(let index):
-            guard index < count else { throw DataError(file: file, place: place, "column \(index) does not exist (the file has \(count) columns, numbered from 0)") }
+            guard index < count else {
+                throw DataError(
+                    file: file, place: place,
+                    "column \(index) does not exist (the file has \(count) columns, numbered from 0)")
+            }
             return index
         case .name(let name):
             guard let index = names?.firstIndex(of: name) else {
-                throw DataError(file: file, place: place, "no column named \"\(name)\" (found: \(names?.joined(separator: ", ") ?? "no header"))")
+                throw DataError(
+                    file: file, place: place,
+                    "no column named \"\(name)\" (found: \(names?.joined(separator: ", ") ?? "no header"))")
             }
             return index
         }
@@ -138,24 +161,37 @@ public struct CSVTableReader: MappedCSVReader {
     public var splits: [String] { [split] }
     public let totalBytes: Int64
 
-    public init(path: String, split: String?, textColumn: ColumnReference, labelColumn: ColumnReference, hasHeader: Bool?) throws {
+    public init(
+        path: String, split: String?, textColumn: ColumnReference, labelColumn: ColumnReference, hasHeader: Bool?
+    ) throws {
         self.path = path
         self.split = try splitName(for: path, override: split)
         self.textColumn = textColumn
         self.labelColumn = labelColumn
         let named: Bool
-        if case .name = textColumn { named = true } else if case .name = labelColumn { named = true } else { named = false }
+        if case .name = textColumn {
+            named = true
+        } else if case .name = labelColumn {
+            named = true
+        } else {
+            named = false
+        }
         if hasHeader == false && named {
-            throw DataError(file: path, "columns are named but --no-header says there is no header (name columns by index instead)")
+            throw DataError(
+                file: path, "columns are named but --no-header says there is no header (name columns by index instead)")
         }
         self.hasHeader = hasHeader ?? named
         self.totalBytes = try fileSize(path)
     }
 
-    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws {
+    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void)
+        throws
+    {
         var parser = CSVParser(bytes: bytes, file: path)
         var fields: [[UInt8]] = []
-        guard try parser.next(into: &fields) else { throw DataError(file: path, "the file is empty (expected CSV rows)") }
+        guard try parser.next(into: &fields) else {
+            throw DataError(file: path, "the file is empty (expected CSV rows)")
+        }
         let header = hasHeader ? fields.map { String(decoding: $0, as: UTF8.self) } : nil
         let columns = fields.count
         let textIndex = try textColumn.resolve(count: columns, names: header, file: path, place: "line 1")
@@ -170,8 +206,11 @@ public struct CSVTableReader: MappedCSVReader {
             try validateUTF8(fields[textIndex], file: path, place: place)
             try validateUTF8(fields[labelIndex], file: path, place: place)
             let label = String(decoding: fields[labelIndex], as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            guard !label.isEmpty else { throw DataError(file: path, place: place, "empty label (expected a value in column \(labelColumn))") }
-            try body(RawExample(split: split, text: fields[textIndex], label: .name(label), source: UInt32(parser.line)))
+            guard !label.isEmpty else {
+                throw DataError(file: path, place: place, "empty label (expected a value in column \(labelColumn))")
+            }
+            try body(
+                RawExample(split: split, text: fields[textIndex], label: .name(label), source: UInt32(parser.line)))
             row += 1
             if row % 4096 == 0 { progress(Int64(parser.offset)) }
         } while try parser.next(into: &fields)

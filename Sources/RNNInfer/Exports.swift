@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CRNNInfer
 import RNNBinary
 import RNNModel
 import RNNText
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // The C ABI of librnninfer (Sources/CRNNInfer/rnninfer.h, whose types this
 // side imports). Only C types cross it: opaque handles, status codes,
@@ -33,7 +34,8 @@ func text(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> UnsafeBufferPointe
     return UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: length)
 }
 
-func load(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<OpaquePointer?>, source: String) -> rnn_status {
+func load(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<OpaquePointer?>, source: String) -> rnn_status
+{
     do {
         let loaded = try LoadedModel(bytes: bytes)
         out.pointee = OpaquePointer(Unmanaged.passRetained(loaded).toOpaque())
@@ -65,14 +67,18 @@ public func rnnLastError() -> UnsafePointer<CChar>? {
 
 @c(rnn_model_load)
 public func rnnModelLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rnn_status {
-    guard let path, let out else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load: path and model must not be NULL") }
+    guard let path, let out else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load: path and model must not be NULL")
+    }
     out.pointee = nil
     let name = String(cString: path)
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return fail(RNN_ERROR_IO, "\(name): cannot open: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
     var info = stat()
-    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return fail(RNN_ERROR_IO, "\(name): not a regular file") }
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        return fail(RNN_ERROR_IO, "\(name): not a regular file")
+    }
     let size = Int(info.st_size)
     guard size > 0 else { return fail(RNN_ERROR_FORMAT, "\(name): the file is empty (expected an rnnkit model file)") }
     guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {
@@ -84,8 +90,12 @@ public func rnnModelLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePoin
 }
 
 @c(rnn_model_load_buffer)
-public func rnnModelLoadBuffer(_ data: UnsafeRawPointer?, _ size: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> rnn_status {
-    guard let out, let data, size >= 0 else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load_buffer: data and model must not be NULL") }
+public func rnnModelLoadBuffer(_ data: UnsafeRawPointer?, _ size: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?)
+    -> rnn_status
+{
+    guard let out, let data, size >= 0 else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load_buffer: data and model must not be NULL")
+    }
     out.pointee = nil
     return load(UnsafeRawBufferPointer(start: data, count: size), into: out, source: "buffer")
 }
@@ -98,13 +108,18 @@ public func rnnModelFree(_ handle: OpaquePointer?) {
 
 @c(rnn_model_get_info)
 public func rnnModelGetInfo(_ handle: OpaquePointer?, _ info: UnsafeMutablePointer<rnn_model_info>?) -> rnn_status {
-    guard let loaded = model(handle), let info else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_get_info: model and info must not be NULL") }
+    guard let loaded = model(handle), let info else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_get_info: model and info must not be NULL")
+    }
     let a = loaded.classifier.architecture
     info.pointee = rnn_model_info(
         format_major: UInt32(loaded.formatVersion.major), format_minor: UInt32(loaded.formatVersion.minor),
-        cell: ["rnn": 0, "lstm": 1, "gru": 2][a.cell.rawValue]!, layers: UInt32(a.layers), bidirectional: a.bidirectional ? 1 : 0,
-        embedding: UInt32(a.embedding), hidden: UInt32(a.hidden), vocabulary_size: UInt32(a.vocabularySize), labels: UInt32(a.classes),
-        tokenizer: loaded.classifier.tokenizerSpec.kind == .word ? 0 : 1, max_length: UInt32(loaded.classifier.policy.maxLength ?? 0))
+        cell: ["rnn": 0, "lstm": 1, "gru": 2][a.cell.rawValue]!, layers: UInt32(a.layers),
+        bidirectional: a.bidirectional ? 1 : 0,
+        embedding: UInt32(a.embedding), hidden: UInt32(a.hidden), vocabulary_size: UInt32(a.vocabularySize),
+        labels: UInt32(a.classes),
+        tokenizer: loaded.classifier.tokenizerSpec.kind == .word ? 0 : 1,
+        max_length: UInt32(loaded.classifier.policy.maxLength ?? 0))
     return RNN_OK
 }
 
@@ -114,15 +129,25 @@ public func rnnModelLabelCount(_ handle: OpaquePointer?) -> Int {
 }
 
 @c(rnn_model_label)
-public func rnnModelLabel(_ handle: OpaquePointer?, _ index: Int, _ name: UnsafeMutablePointer<CChar>?, _ capacity: Int,
-                          _ length: UnsafeMutablePointer<Int>?) -> rnn_status {
-    guard let loaded = model(handle) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_label: model must not be NULL") }
+public func rnnModelLabel(
+    _ handle: OpaquePointer?, _ index: Int, _ name: UnsafeMutablePointer<CChar>?, _ capacity: Int,
+    _ length: UnsafeMutablePointer<Int>?
+) -> rnn_status {
+    guard let loaded = model(handle) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_label: model must not be NULL")
+    }
     let labels = loaded.classifier.labels
-    guard index >= 0, index < labels.count else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_label: index \(index) out of range (the model has \(labels.count) labels)") }
+    guard index >= 0, index < labels.count else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT,
+            "rnn_model_label: index \(index) out of range (the model has \(labels.count) labels)")
+    }
     let bytes = Array(labels[index].utf8)
     length?.pointee = bytes.count
     guard let name, capacity > bytes.count else {
-        return fail(RNN_ERROR_BUFFER_TOO_SMALL, "rnn_model_label: label \(index) needs \(bytes.count + 1) bytes, the buffer has \(capacity)")
+        return fail(
+            RNN_ERROR_BUFFER_TOO_SMALL,
+            "rnn_model_label: label \(index) needs \(bytes.count + 1) bytes, the buffer has \(capacity)")
     }
     for (i, byte) in bytes.enumerated() { name[i] = CChar(bitPattern: byte) }
     name[bytes.count] = 0
@@ -130,33 +155,49 @@ public func rnnModelLabel(_ handle: OpaquePointer?, _ index: Int, _ name: Unsafe
 }
 
 @c(rnn_classify)
-public func rnnClassify(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int,
-                        _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int, _ best: UnsafeMutablePointer<Int32>?) -> rnn_status {
+public func rnnClassify(
+    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int,
+    _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int, _ best: UnsafeMutablePointer<Int32>?
+) -> rnn_status {
     var textPointer = pointer
     var textLength = length
     return withUnsafeMutablePointer(to: &textPointer) { texts in
         withUnsafeMutablePointer(to: &textLength) { lengths in
-            rnnClassifyBatch(handle, UnsafePointer(texts).withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: 1) { $0 }, lengths, 1,
-                             probabilities, capacity, best)
+            rnnClassifyBatch(
+                handle, UnsafePointer(texts).withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: 1) { $0 },
+                lengths, 1,
+                probabilities, capacity, best)
         }
     }
 }
 
 @c(rnn_classify_batch)
-public func rnnClassifyBatch(_ handle: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int>?,
-                             _ count: Int, _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int,
-                             _ best: UnsafeMutablePointer<Int32>?) -> rnn_status {
-    guard let loaded = model(handle) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: model must not be NULL") }
-    guard count >= 0, count == 0 || (texts != nil && lengths != nil) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: texts and lengths must not be NULL") }
+public func rnnClassifyBatch(
+    _ handle: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int>?,
+    _ count: Int, _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int,
+    _ best: UnsafeMutablePointer<Int32>?
+) -> rnn_status {
+    guard let loaded = model(handle) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: model must not be NULL")
+    }
+    guard count >= 0, count == 0 || (texts != nil && lengths != nil) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: texts and lengths must not be NULL")
+    }
     let classes = loaded.classifier.labels.count
-    guard let probabilities else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: probabilities must not be NULL") }
+    guard let probabilities else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: probabilities must not be NULL")
+    }
     guard capacity >= count * classes else {
-        return fail(RNN_ERROR_BUFFER_TOO_SMALL, "rnn_classify: \(count) texts need \(count * classes) probabilities, the buffer holds \(capacity)")
+        return fail(
+            RNN_ERROR_BUFFER_TOO_SMALL,
+            "rnn_classify: \(count) texts need \(count * classes) probabilities, the buffer holds \(capacity)")
     }
     var buffers: [UnsafeBufferPointer<UInt8>] = []
     buffers.reserveCapacity(count)
     for i in 0..<count {
-        guard let buffer = text(texts![i], lengths![i]) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: text \(i) is NULL or has a negative length") }
+        guard let buffer = text(texts![i], lengths![i]) else {
+            return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: text \(i) is NULL or has a negative length")
+        }
         buffers.append(buffer)
     }
     let output = loaded.classify(buffers)
@@ -172,12 +213,20 @@ public func rnnClassifyBatch(_ handle: OpaquePointer?, _ texts: UnsafePointer<Un
 }
 
 @c(rnn_top_k)
-public func rnnTopK(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int, _ k: Int,
-                    _ labels: UnsafeMutablePointer<Int32>?, _ probabilities: UnsafeMutablePointer<Float>?) -> rnn_status {
-    guard let loaded = model(handle) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: model must not be NULL") }
+public func rnnTopK(
+    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int, _ k: Int,
+    _ labels: UnsafeMutablePointer<Int32>?, _ probabilities: UnsafeMutablePointer<Float>?
+) -> rnn_status {
+    guard let loaded = model(handle) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: model must not be NULL")
+    }
     let classes = loaded.classifier.labels.count
-    guard k >= 1, k <= classes, let labels else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: k must be 1…\(classes) and labels not NULL") }
-    guard let buffer = text(pointer, length) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: text is NULL or has a negative length") }
+    guard k >= 1, k <= classes, let labels else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: k must be 1…\(classes) and labels not NULL")
+    }
+    guard let buffer = text(pointer, length) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: text is NULL or has a negative length")
+    }
     let output = loaded.classify([buffer])
     let ranked = (0..<classes).sorted { output[$0] != output[$1] ? output[$0] > output[$1] : $0 < $1 }
     for i in 0..<k {
@@ -188,10 +237,16 @@ public func rnnTopK(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, 
 }
 
 @c(rnn_tokenize)
-public func rnnTokenize(_ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int,
-                        _ ids: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ count: UnsafeMutablePointer<Int>?) -> rnn_status {
-    guard let loaded = model(handle) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: model must not be NULL") }
-    guard let buffer = text(pointer, length) else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: text is NULL or has a negative length") }
+public func rnnTokenize(
+    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int,
+    _ ids: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ count: UnsafeMutablePointer<Int>?
+) -> rnn_status {
+    guard let loaded = model(handle) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: model must not be NULL")
+    }
+    guard let buffer = text(pointer, length) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: text is NULL or has a negative length")
+    }
     let sequence = loaded.withWorkspace { loaded.sequence(buffer, workspace: $0) }
     count?.pointee = sequence.count
     guard sequence.count <= capacity, sequence.isEmpty || ids != nil else {

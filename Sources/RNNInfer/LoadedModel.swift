@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import RNNBinary
 import RNNModel
 import RNNText
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a `rnn_model*` points to: the classifier plus per-call workspaces,
 /// handed out from a pool so concurrent calls never share buffers.
@@ -48,7 +49,8 @@ final class LoadedModel {
     func sequence(_ text: UnsafeBufferPointer<UInt8>, workspace: Workspace) -> [Int32] {
         let sequence = classifier.sequence(text, workspace: &workspace.tokenizer)
         guard sequence.count > Self.maxTokens else { return sequence }
-        return classifier.policy.truncation == .tail ? Array(sequence.prefix(Self.maxTokens)) : Array(sequence.suffix(Self.maxTokens))
+        return classifier.policy.truncation == .tail
+            ? Array(sequence.prefix(Self.maxTokens)) : Array(sequence.suffix(Self.maxTokens))
     }
 
     /// Probabilities, a row per text.

@@ -16,8 +16,10 @@ public struct AdamStep: Sendable {
     /// Multiplies the gradient first: gradient clipping's factor, 1 without.
     public var gradientScale: Float
 
-    public init(beta1: Float, beta2: Float, epsilon: Float, stepSize: Float, inverseCorrection2: Float, shrink: Float,
-                coupledDecay: Float, gradientScale: Float = 1) {
+    public init(
+        beta1: Float, beta2: Float, epsilon: Float, stepSize: Float, inverseCorrection2: Float, shrink: Float,
+        coupledDecay: Float, gradientScale: Float = 1
+    ) {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
@@ -36,8 +38,10 @@ public struct AdamStep: Sendable {
 /// same bits: a replayed row ends exactly as a dense pass would leave it.
 public enum AdamUpdate<ISA: InstructionSet> {
     @inlinable @inline(__always)
-    public static func run(_ s: AdamStep, count: Int, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>?,
-                           m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
+    public static func run(
+        _ s: AdamStep, count: Int, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>?,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    ) {
         let L = Vector.scalarCount
         let b1 = s.beta1, b2 = s.beta2, eps = s.epsilon, stepSize = s.stepSize, ic2 = s.inverseCorrection2
         let shrink = s.shrink, decay = s.coupledDecay, scale = s.gradientScale

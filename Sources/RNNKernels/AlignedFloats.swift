@@ -12,9 +12,11 @@ public final class AlignedFloats: @unchecked Sendable {
     /// `count` zeros.
     public init(count: Int) {
         self.count = count
-        baseAddress = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
-                                                       alignment: Self.alignment)
-            .bindMemory(to: Float.self, capacity: max(count, 1))
+        baseAddress = UnsafeMutableRawPointer.allocate(
+            byteCount: max(count, 1) * MemoryLayout<Float>.stride,
+            alignment: Self.alignment
+        )
+        .bindMemory(to: Float.self, capacity: max(count, 1))
         baseAddress.initialize(repeating: 0, count: max(count, 1))
     }
 
@@ -24,7 +26,9 @@ public final class AlignedFloats: @unchecked Sendable {
         return copy
     }
 
-    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: baseAddress, count: count) }
+    public var buffer: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: baseAddress, count: count)
+    }
 
     deinit { baseAddress.deallocate() }
 }

@@ -7,12 +7,17 @@ public struct KernelSet: Sendable {
     public let gru: Step
     public let lstm: Step
     public let product: @Sendable (MatrixArguments) -> Void
-    public typealias Adam = @Sendable (AdamStep, _ count: Int, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>?,
-                                       _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>) -> Void
+    public typealias Adam =
+        @Sendable (
+            AdamStep, _ count: Int, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>?,
+            _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>
+        ) -> Void
     public let adam: Adam
 
-    public init(instructionSet: String, rnn: @escaping Step, gru: @escaping Step, lstm: @escaping Step,
-                product: @escaping @Sendable (MatrixArguments) -> Void, adam: @escaping Adam) {
+    public init(
+        instructionSet: String, rnn: @escaping Step, gru: @escaping Step, lstm: @escaping Step,
+        product: @escaping @Sendable (MatrixArguments) -> Void, adam: @escaping Adam
+    ) {
         self.instructionSet = instructionSet
         self.rnn = rnn
         self.gru = gru

@@ -14,8 +14,10 @@ public struct MatrixArguments {
     public var ldc: Int
     public var accumulate: Bool
 
-    public init(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
-                b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    public init(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColumnStride: Int,
+        b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    ) {
         self.m = m
         self.n = n
         self.k = k
@@ -66,7 +68,9 @@ public enum MatrixProduct<ISA: InstructionSet, let Rows: Int, let Chunks: Int> {
     }
 
     @inlinable @inline(__always)
-    static func tile<let TR: Int>(_ firstRow: Int, _ rows: InlineArray<TR, Int>.Type, _ firstChunk: Int, _ chunks: Int, _ x: MatrixArguments) {
+    static func tile<let TR: Int>(
+        _ firstRow: Int, _ rows: InlineArray<TR, Int>.Type, _ firstChunk: Int, _ chunks: Int, _ x: MatrixArguments
+    ) {
         if chunks == Chunks {
             block(firstRow, firstChunk, x, rows, InlineArray<Chunks, Int>.self)
         } else {
@@ -76,8 +80,10 @@ public enum MatrixProduct<ISA: InstructionSet, let Rows: Int, let Chunks: Int> {
 
     /// TR rows × TC chunks (the metatypes only carry the sizes).
     @inlinable @inline(never)
-    static func block<let TR: Int, let TC: Int>(_ firstRow: Int, _ firstChunk: Int, _ x: MatrixArguments,
-                                                _: InlineArray<TR, Int>.Type, _: InlineArray<TC, Int>.Type) {
+    static func block<let TR: Int, let TC: Int>(
+        _ firstRow: Int, _ firstChunk: Int, _ x: MatrixArguments,
+        _: InlineArray<TR, Int>.Type, _: InlineArray<TC, Int>.Type
+    ) {
         let L = Vector.scalarCount
         let lanes = InlineArray<TC, Int> { min(L, x.n - (firstChunk + $0) * L) }
         var sums = InlineArray<TR, InlineArray<TC, Vector>>(repeating: InlineArray(repeating: .zero))

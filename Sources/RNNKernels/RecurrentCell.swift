@@ -29,8 +29,9 @@ public protocol RecurrentCell {
     static var directPathToPrevious: Bool { get }
 
     /// The new state from the recurrent pre-activations W_hh·h + b_hh (`recurrent`, one vector per gate).
-    static func forward<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
-                                             continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type)
+    static func forward<ISA: InstructionSet>(
+        _ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+        continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type)
     /// The gate pre-activation gradients of every row of one step.
     static func backward(_ a: borrowing GradientStepArguments)
     /// The equations of one unit in Double: `input` and `recurrent` hold the
@@ -77,11 +78,13 @@ public struct StepArguments {
     /// part the previous step read last is still in L1 if it comes first.
     public var descending: Bool
 
-    public init(rows: Int, continuing: Int, hidden: Int, input: UnsafePointer<Float>,
-                inputTokens: UnsafePointer<Int32>? = nil,
-                previous: UnsafePointer<Float>, ldPrevious: Int, output: UnsafeMutablePointer<Float>, ldOutput: Int,
-                previousCell: UnsafePointer<Float>? = nil, cell: UnsafeMutablePointer<Float>? = nil, ldCell: Int = 0,
-                gateCache: UnsafeMutablePointer<Float>? = nil, descending: Bool = false) {
+    public init(
+        rows: Int, continuing: Int, hidden: Int, input: UnsafePointer<Float>,
+        inputTokens: UnsafePointer<Int32>? = nil,
+        previous: UnsafePointer<Float>, ldPrevious: Int, output: UnsafeMutablePointer<Float>, ldOutput: Int,
+        previousCell: UnsafePointer<Float>? = nil, cell: UnsafeMutablePointer<Float>? = nil, ldCell: Int = 0,
+        gateCache: UnsafeMutablePointer<Float>? = nil, descending: Bool = false
+    ) {
         self.rows = rows
         self.continuing = continuing
         self.hidden = hidden
@@ -152,11 +155,14 @@ public struct GradientStepArguments {
     public var previousCarry: UnsafeMutablePointer<Float>
     public var previousCarryCell: UnsafeMutablePointer<Float>
 
-    public init(rows: Int, carried: Int, continuing: Int, hidden: Int, output: UnsafePointer<Float>, previous: UnsafePointer<Float>,
-                ldOutput: Int, gateCache: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>,
-                dOutput: UnsafePointer<Float>, carry: UnsafePointer<Float>, carryCell: UnsafePointer<Float>,
-                dInput: UnsafeMutablePointer<Float>, dRecurrent: UnsafeMutablePointer<Float>,
-                previousCarry: UnsafeMutablePointer<Float>, previousCarryCell: UnsafeMutablePointer<Float>) {
+    public init(
+        rows: Int, carried: Int, continuing: Int, hidden: Int, output: UnsafePointer<Float>,
+        previous: UnsafePointer<Float>,
+        ldOutput: Int, gateCache: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>,
+        dOutput: UnsafePointer<Float>, carry: UnsafePointer<Float>, carryCell: UnsafePointer<Float>,
+        dInput: UnsafeMutablePointer<Float>, dRecurrent: UnsafeMutablePointer<Float>,
+        previousCarry: UnsafeMutablePointer<Float>, previousCarryCell: UnsafeMutablePointer<Float>
+    ) {
         self.rows = rows
         self.carried = carried
         self.continuing = continuing

@@ -14,15 +14,19 @@ import CHardware
 public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: Int, let Rows: Int, let Chunks: Int> {
     @inlinable @inline(__always)
     public static func run(_ a: StepArguments, _ packed: borrowing PackedRecurrentWeights) {
-        precondition(Cell.gates == Gates && packed.gates == Gates && packed.hidden == a.hidden, "packed weights do not match the cell")
+        precondition(
+            Cell.gates == Gates && packed.gates == Gates && packed.hidden == a.hidden,
+            "packed weights do not match the cell")
         let weights = UnsafePointer(packed.weights.baseAddress), bias = UnsafePointer(packed.bias.baseAddress)
         schedule(from: 0, to: a.continuing, k: a.hidden, a, weights, bias, chunks: packed.chunks)
         schedule(from: a.continuing, to: a.rows, k: 0, a, weights, bias, chunks: packed.chunks)
     }
 
     @inlinable @inline(__always)
-    static func schedule(from first: Int, to end: Int, k: Int, _ a: borrowing StepArguments,
-                         _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, chunks: Int) {
+    static func schedule(
+        from first: Int, to end: Int, k: Int, _ a: borrowing StepArguments,
+        _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, chunks: Int
+    ) {
         let panelSize = a.hidden * Gates * PackedRecurrentWeights.lanes
         let previous = a.previous, ldPrevious = a.ldPrevious
         var row = first
@@ -33,9 +37,11 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
                 var r = first
                 while r < tiledEnd {
                     let rowStart = r
-                    tile(InlineArray<Rows, UnsafePointer<Float>> { previous + (rowStart + $0) * ldPrevious }, firstRow: r,
-                         [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>, firstChunk: chunk,
-                         k: k, a, bias)
+                    tile(
+                        InlineArray<Rows, UnsafePointer<Float>> { previous + (rowStart + $0) * ldPrevious },
+                        firstRow: r,
+                        [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>, firstChunk: chunk,
+                        k: k, a, bias)
                     r += Rows
                 }
             }
@@ -48,13 +54,17 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
             var chunk = 0
             while chunk + 2 <= chunks {
                 let firstChunk = chunk
-                tile(pair, firstRow: row, InlineArray<2, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
-                     firstChunk: chunk, k: k, a, bias)
+                tile(
+                    pair, firstRow: row,
+                    InlineArray<2, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
+                    firstChunk: chunk, k: k, a, bias)
                 chunk += 2
             }
             if chunk < chunks {
-                tile(pair, firstRow: row, [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>, firstChunk: chunk,
-                     k: k, a, bias)
+                tile(
+                    pair, firstRow: row, [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>,
+                    firstChunk: chunk,
+                    k: k, a, bias)
             }
             row += 2
         }
@@ -63,13 +73,16 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
             var chunk = 0
             while chunk + Chunks <= chunks {
                 let firstChunk = chunk
-                tile(rowPointer, firstRow: row, InlineArray<Chunks, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
-                     firstChunk: chunk, k: k, a, bias)
+                tile(
+                    rowPointer, firstRow: row,
+                    InlineArray<Chunks, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
+                    firstChunk: chunk, k: k, a, bias)
                 chunk += Chunks
             }
             while chunk < chunks {
-                tile(rowPointer, firstRow: row, [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>,
-                     firstChunk: chunk, k: k, a, bias)
+                tile(
+                    rowPointer, firstRow: row, [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>,
+                    firstChunk: chunk, k: k, a, bias)
                 chunk += 1
             }
             row += 1
@@ -79,9 +92,11 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
     /// TR rows × TC chunks: accumulate b_hh + Σ_k h[k]·panel[k], then finish each (row, chunk).
     /// k = 0 is a tile of rows that start from a zero state.
     @inlinable @inline(__always)
-    static func tile<let TR: Int, let TC: Int>(_ rowPointers: InlineArray<TR, UnsafePointer<Float>>, firstRow: Int,
-                                               _ panels: InlineArray<TC, UnsafePointer<Float>>, firstChunk: Int,
-                                               k K: Int, _ a: borrowing StepArguments, _ bias: UnsafePointer<Float>) {
+    static func tile<let TR: Int, let TC: Int>(
+        _ rowPointers: InlineArray<TR, UnsafePointer<Float>>, firstRow: Int,
+        _ panels: InlineArray<TC, UnsafePointer<Float>>, firstChunk: Int,
+        k K: Int, _ a: borrowing StepArguments, _ bias: UnsafePointer<Float>
+    ) {
         let L = PackedRecurrentWeights.lanes
         // At inference the input projections are rows of a per-token table too
         // large for L2, read at random tokens: ask for them now, and the k loop
@@ -120,7 +135,9 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
             let vectors = UnsafeMutableRawPointer(tilePointer).assumingMemoryBound(to: Vector.self)
             for r in 0..<TR {
                 for c in 0..<TC {
-                    finish(vectors + (r * TC + c) * Gates, row: firstRow + r, unit: (firstChunk + c) * L, continues: K > 0, arguments)
+                    finish(
+                        vectors + (r * TC + c) * Gates, row: firstRow + r, unit: (firstChunk + c) * L, continues: K > 0,
+                        arguments)
                 }
             }
         }

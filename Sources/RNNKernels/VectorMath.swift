@@ -56,9 +56,10 @@ extension InstructionSet {
         let x = clamp(x, -87, 88)
         let magic = Vector(repeating: 12_582_912)  // 1.5 · 2^23
         let shifted = multiplyAdd(x, Vector(repeating: 1.442_695_04), magic)
-        let n = shifted - magic                   // round(x / ln 2), ties to even
-        let r = multiplyAdd(n, Vector(repeating: -1.428_606_765_330_187e-06),
-                            multiplyAdd(n, Vector(repeating: -0.693_145_751_953_125), x))
+        let n = shifted - magic  // round(x / ln 2), ties to even
+        let r = multiplyAdd(
+            n, Vector(repeating: -1.428_606_765_330_187e-06),
+            multiplyAdd(n, Vector(repeating: -0.693_145_751_953_125), x))
         var p = Vector(repeating: 1.0 / 720)
         p = multiplyAdd(p, r, Vector(repeating: 1.0 / 120))
         p = multiplyAdd(p, r, Vector(repeating: 1.0 / 24))

@@ -1,8 +1,9 @@
+import RNNBinary
+import RNNKernels
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import RNNBinary
-import RNNKernels
 
 /// The recurrent cell. Gate order and equations follow PyTorch (and cuDNN),
 /// so weights are interchangeable with `torch.nn.RNN/LSTM/GRU`.
@@ -37,8 +38,10 @@ public struct Architecture: Codable, Equatable, Sendable {
     /// The embedding row that stays zero and gets no gradient (`padding_idx`).
     public var paddingID: Int32
 
-    public init(cell: CellKind, vocabularySize: Int, embedding: Int, hidden: Int, layers: Int = 1,
-                bidirectional: Bool = false, classes: Int, paddingID: Int32 = 0) {
+    public init(
+        cell: CellKind, vocabularySize: Int, embedding: Int, hidden: Int, layers: Int = 1,
+        bidirectional: Bool = false, classes: Int, paddingID: Int32 = 0
+    ) {
         self.cell = cell
         self.vocabularySize = vocabularySize
         self.embedding = embedding
@@ -65,7 +68,9 @@ public struct Architecture: Codable, Equatable, Sendable {
         if embedding < 1 || hidden < 1 { return "embedding and hidden sizes must be at least 1" }
         if layers < 1 { return "layers must be at least 1" }
         if classes < 2 { return "a classifier needs at least 2 classes" }
-        if paddingID < 0 || Int(paddingID) >= vocabularySize { return "padding id \(paddingID) is outside the vocabulary" }
+        if paddingID < 0 || Int(paddingID) >= vocabularySize {
+            return "padding id \(paddingID) is outside the vocabulary"
+        }
         return nil
     }
 }
@@ -89,10 +94,12 @@ extension Architecture {
     public init(file: ModelFile) throws(ModelFileError) {
         let name = try file.string("architecture.cell")
         guard let cell = CellKind(rawValue: name) else { throw .invalid("unknown cell \"\(name)\"") }
-        self.init(cell: cell, vocabularySize: try file.int("architecture.vocabulary_size"), embedding: try file.int("architecture.embedding"),
-                  hidden: try file.int("architecture.hidden"), layers: try file.int("architecture.layers"),
-                  bidirectional: try file.bool("architecture.bidirectional"), classes: try file.int("architecture.classes"),
-                  paddingID: Int32(try file.int("architecture.padding_id")))
+        self.init(
+            cell: cell, vocabularySize: try file.int("architecture.vocabulary_size"),
+            embedding: try file.int("architecture.embedding"),
+            hidden: try file.int("architecture.hidden"), layers: try file.int("architecture.layers"),
+            bidirectional: try file.bool("architecture.bidirectional"), classes: try file.int("architecture.classes"),
+            paddingID: Int32(try file.int("architecture.padding_id")))
         if let problem { throw .invalid(problem) }
     }
 }
@@ -176,7 +183,9 @@ extension ParameterLayout {
                 if scheme == .orthogonal && tensor.name.hasSuffix("w_hh") {
                     for gate in 0..<a.cell.gateCount {
                         let block = orthogonalMatrix(a.hidden, rng: &rng)
-                        for i in 0..<a.hidden * a.hidden { values[tensor.offset + gate * a.hidden * a.hidden + i] = block[i] }
+                        for i in 0..<a.hidden * a.hidden {
+                            values[tensor.offset + gate * a.hidden * a.hidden + i] = block[i]
+                        }
                     }
                 }
             }

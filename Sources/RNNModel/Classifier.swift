@@ -17,8 +17,10 @@ public struct Classifier: Sendable {
 
     public var architecture: Architecture { network.architecture }
 
-    public init(architecture: Architecture, tokenizerSpec: TokenizerSpec, vocabulary: Vocabulary, policy: SequencePolicy,
-                labels: [String], parameters: [Float], provenance: [(String, ModelFile.Value)] = []) throws(ModelFileError) {
+    public init(
+        architecture: Architecture, tokenizerSpec: TokenizerSpec, vocabulary: Vocabulary, policy: SequencePolicy,
+        labels: [String], parameters: [Float], provenance: [(String, ModelFile.Value)] = []
+    ) throws(ModelFileError) {
         var file = ModelFile()
         architecture.write(to: &file)
         tokenizerSpec.write(vocabulary: vocabulary, to: &file)
@@ -26,8 +28,13 @@ public struct Classifier: Sendable {
         file.set("labels", .strings(labels))
         for (key, value) in provenance { file.set(key, value) }
         let layout = ParameterLayout(architecture)
-        guard parameters.count == layout.count else { throw .invalid("\(parameters.count) parameters for a layout of \(layout.count)") }
-        file.tensors = layout.tensors.map { ModelFile.Tensor(name: $0.name, shape: $0.shape, values: Array(parameters[$0.offset..<$0.offset + $0.count])) }
+        guard parameters.count == layout.count else {
+            throw .invalid("\(parameters.count) parameters for a layout of \(layout.count)")
+        }
+        file.tensors = layout.tensors.map {
+            ModelFile.Tensor(
+                name: $0.name, shape: $0.shape, values: Array(parameters[$0.offset..<$0.offset + $0.count]))
+        }
         try self.init(file: file)
     }
 
@@ -39,22 +46,30 @@ public struct Classifier: Sendable {
             throw .invalid("vocabulary has \(vocabulary.count) tokens, the architecture \(architecture.vocabularySize)")
         }
         let tokenizer: Tokenizer
-        do { tokenizer = try Tokenizer(spec: spec, vocabulary: vocabulary) }
-        catch { throw .invalid("tokenizer: \(error)") }
+        do { tokenizer = try Tokenizer(spec: spec, vocabulary: vocabulary) } catch {
+            throw .invalid("tokenizer: \(error)")
+        }
         let policy = try SequencePolicy(file: file)
         let labels = try file.strings("labels")
-        guard labels.count == architecture.classes else { throw .invalid("\(labels.count) labels for \(architecture.classes) classes") }
+        guard labels.count == architecture.classes else {
+            throw .invalid("\(labels.count) labels for \(architecture.classes) classes")
+        }
         let layout = ParameterLayout(architecture)
         // Shapes first: the sizes the header claims are only believed once the
         // file has shown the tensors, so a corrupt header cannot make us allocate.
         for expected in layout.tensors {
             guard let tensor = file.tensor(expected.name) else { throw .invalid("missing tensor \(expected.name)") }
-            guard tensor.shape == expected.shape else { throw .invalid("tensor \(expected.name) has shape \(tensor.shape), expected \(expected.shape)") }
-            guard tensor.values.allSatisfy(\.isFinite) else { throw .invalid("tensor \(expected.name) holds NaN or infinity") }
+            guard tensor.shape == expected.shape else {
+                throw .invalid("tensor \(expected.name) has shape \(tensor.shape), expected \(expected.shape)")
+            }
+            guard tensor.values.allSatisfy(\.isFinite) else {
+                throw .invalid("tensor \(expected.name) holds NaN or infinity")
+            }
         }
         var parameters = [Float](repeating: 0, count: layout.count)
         for expected in layout.tensors {
-            parameters.replaceSubrange(expected.offset..<expected.offset + expected.count, with: file.tensor(expected.name)!.values)
+            parameters.replaceSubrange(
+                expected.offset..<expected.offset + expected.count, with: file.tensor(expected.name)!.values)
         }
         let network = Network(architecture)
         self.network = network
@@ -67,7 +82,9 @@ public struct Classifier: Sendable {
         // The per-token tables trade memory for speed; past 64 Mi floats per
         // direction (256 MiB) the input GEMM is used instead.
         let tableSize = architecture.vocabularySize * architecture.gateWidth
-        weights = parameters.withUnsafeBufferPointer { network.inferenceWeights($0.baseAddress!, tokenTables: tableSize <= 1 << 26) }
+        weights = parameters.withUnsafeBufferPointer {
+            network.inferenceWeights($0.baseAddress!, tokenTables: tableSize <= 1 << 26)
+        }
     }
 
     /// The ids the network reads for `text`.

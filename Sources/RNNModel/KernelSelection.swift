@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CHardware
 import RNNKernels
 import RNNKernelsAVX2
 import RNNKernelsAVX512
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension KernelSet {
     /// The step kernels this CPU runs, widest first; baseline is always there.
@@ -21,7 +22,8 @@ extension KernelSet {
     /// (baseline, avx2, avx512) — for comparing them, or ruling one out.
     public static let selected: KernelSet = {
         if let requested = getenv("RNNKIT_KERNELS").map({ String(cString: $0) }),
-           let match = available.first(where: { $0.instructionSet == requested }) {
+            let match = available.first(where: { $0.instructionSet == requested })
+        {
             return match
         }
         return available[0]

@@ -72,8 +72,9 @@ public struct Network: Sendable {
     }
 
     public func inferenceWeights(_ parameters: UnsafePointer<Float>, tokenTables: Bool) -> InferenceWeights {
-        InferenceWeights(recurrent: packedRecurrentWeights(parameters),
-                         tokenProjections: tokenTables ? tokenProjectionTables(parameters) : nil)
+        InferenceWeights(
+            recurrent: packedRecurrentWeights(parameters),
+            tokenProjections: tokenTables ? tokenProjectionTables(parameters) : nil)
     }
 
     /// Layer 0's input projection W_ih·embedding(v) + b_ih for every token v,
@@ -87,8 +88,9 @@ public struct Network: Sendable {
             let table = AlignedFloats(count: V * GH)
             let bih = parameters + layout.offset(prefix + "b_ih")
             for v in 0..<V { (table.baseAddress + v * GH).update(from: bih, count: GH) }
-            gemm(transposeB: true, m: V, n: GH, k: E, parameters + layout.offset("embedding"), lda: E,
-                 parameters + layout.offset(prefix + "w_ih"), ldb: E, beta: 1, table.baseAddress, ldc: GH)
+            gemm(
+                transposeB: true, m: V, n: GH, k: E, parameters + layout.offset("embedding"), lda: E,
+                parameters + layout.offset(prefix + "w_ih"), ldb: E, beta: 1, table.baseAddress, ldc: GH)
             return table
         }
     }
@@ -106,8 +108,9 @@ public struct Network: Sendable {
         for layer in 0..<architecture.layers {
             for direction in 0..<architecture.directions {
                 let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
-                packed[layer * architecture.directions + direction].pack(whh: parameters + layout.offset(prefix + "w_hh"),
-                                                                        bhh: parameters + layout.offset(prefix + "b_hh"))
+                packed[layer * architecture.directions + direction].pack(
+                    whh: parameters + layout.offset(prefix + "w_hh"),
+                    bhh: parameters + layout.offset(prefix + "b_hh"))
             }
         }
     }
@@ -116,23 +119,33 @@ public struct Network: Sendable {
 
     /// Training: logits in `workspace.logits`, and everything `Backward` reads
     /// (gate caches, cell states, layer inputs, dropout masks) in the workspace.
-    public func forwardTraining(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, dropout: Dropout?, workspace w: Workspace) {
+    public func forwardTraining(
+        _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, dropout: Dropout?, workspace w: Workspace
+    ) {
         var dropout = dropout
         resize(w, batch, cachesGates: true, projection: true)
-        if w.packedRecurrent.isEmpty { w.packedRecurrent = packedRecurrentWeights(parameters) } else { pack(parameters, into: &w.packedRecurrent) }
+        if w.packedRecurrent.isEmpty {
+            w.packedRecurrent = packedRecurrentWeights(parameters)
+        } else {
+            pack(parameters, into: &w.packedRecurrent)
+        }
         // Dropout gives each row its own input: rows of one token share it only without.
         embed(parameters, batch, distinct: (dropout?.rate ?? 0) == 0, workspace: w)
         for layer in 0..<architecture.layers {
-            recurrentLayer(layer, parameters, batch, recurrent: w.packedRecurrent, tokenProjections: nil, cachesGates: true,
-                           dropout: &dropout, workspace: w)
+            recurrentLayer(
+                layer, parameters, batch, recurrent: w.packedRecurrent, tokenProjections: nil, cachesGates: true,
+                dropout: &dropout, workspace: w)
         }
         finalStates(batch, workspace: w)
-        applyDropout(w.features, count: batch.count * architecture.featureWidth, mask: &w.featureMask, dropout: &dropout)
+        applyDropout(
+            w.features, count: batch.count * architecture.featureWidth, mask: &w.featureMask, dropout: &dropout)
         head(parameters, batch, workspace: w)
     }
 
     /// Inference: logits in `workspace.logits`; nothing is cached.
-    public func forwardInference(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, weights: InferenceWeights, workspace w: Workspace) {
+    public func forwardInference(
+        _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, weights: InferenceWeights, workspace w: Workspace
+    ) {
         var noDropout: Dropout? = nil
         // With token tables, a one-layer network never fills the projection buffer.
         resize(w, batch, cachesGates: false, projection: weights.tokenProjections == nil || architecture.layers > 1)
@@ -143,8 +156,9 @@ public struct Network: Sendable {
             w.rowDistinct.removeAll(keepingCapacity: true)
         }
         for layer in 0..<architecture.layers {
-            recurrentLayer(layer, parameters, batch, recurrent: weights.recurrent, tokenProjections: weights.tokenProjections,
-                           cachesGates: false, dropout: &noDropout, workspace: w)
+            recurrentLayer(
+                layer, parameters, batch, recurrent: weights.recurrent, tokenProjections: weights.tokenProjections,
+                cachesGates: false, dropout: &noDropout, workspace: w)
         }
         finalStates(batch, workspace: w)
         w.featureMask = nil
@@ -154,7 +168,8 @@ public struct Network: Sendable {
     // MARK: Stages
 
     /// Embedding lookup into layer 0's input [R, E], or [distinct tokens, E].
-    private func embed(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, distinct: Bool, workspace w: Workspace) {
+    private func embed(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, distinct: Bool, workspace w: Workspace)
+    {
         let E = architecture.embedding
         let embedding = parameters + layout.offset("embedding")
         w.distinctTokens.removeAll(keepingCapacity: true)
@@ -169,7 +184,9 @@ public struct Network: Sendable {
 
     /// Fills `distinctTokens` and `rowDistinct` for the batch's rows.
     private func findDistinctTokens(_ batch: PackedBatch, workspace w: Workspace) {
-        if w.tokenSlot.count != architecture.vocabularySize { w.tokenSlot = [Int32](repeating: -1, count: architecture.vocabularySize) }
+        if w.tokenSlot.count != architecture.vocabularySize {
+            w.tokenSlot = [Int32](repeating: -1, count: architecture.vocabularySize)
+        }
         for r in 0..<batch.rows {
             let token = Int(batch.tokens[r])
             if w.tokenSlot[token] < 0 {
@@ -184,22 +201,27 @@ public struct Network: Sendable {
     /// One layer, both directions: input dropout, the input projection of every
     /// step at once (one GEMM), then the steps. Layer 0 at inference may read its
     /// projections from the per-token tables instead.
-    private func recurrentLayer(_ layer: Int, _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, recurrent: [PackedRecurrentWeights],
-                                tokenProjections: [AlignedFloats]?, cachesGates: Bool, dropout: inout Dropout?, workspace w: Workspace) {
+    private func recurrentLayer(
+        _ layer: Int, _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, recurrent: [PackedRecurrentWeights],
+        tokenProjections: [AlignedFloats]?, cachesGates: Bool, dropout: inout Dropout?, workspace w: Workspace
+    ) {
         let a = architecture
         let H = a.hidden, D = a.directions, GH = a.gateWidth, rows = batch.rows
         let inputWidth = a.inputWidth(layer: layer)
         let perDistinctToken = layer == 0 && !w.distinctTokens.isEmpty
         let inputRows = perDistinctToken ? w.distinctTokens.count : rows
         // input: [R, H·D], the layer below's output
-        if layer > 0 { w.layerInput[layer].baseAddress.update(from: w.output[layer - 1].baseAddress, count: rows * inputWidth) }
+        if layer > 0 {
+            w.layerInput[layer].baseAddress.update(from: w.output[layer - 1].baseAddress, count: rows * inputWidth)
+        }
         applyDropout(w.layerInput[layer], count: rows * inputWidth, mask: &w.inputMasks[layer], dropout: &dropout)
         for direction in 0..<D {
             let slot = layer * D + direction
             let steps = StepOrder(batch, reverse: direction == 1)
             if layer == 0, let tables = tokenProjections {
-                runSteps(steps, slot: slot, layer: layer, column: direction * H, input: tables[direction].baseAddress,
-                         index: batch.tokens, recurrent: recurrent[slot], cachesGates: cachesGates, workspace: w)
+                runSteps(
+                    steps, slot: slot, layer: layer, column: direction * H, input: tables[direction].baseAddress,
+                    index: batch.tokens, recurrent: recurrent[slot], cachesGates: cachesGates, workspace: w)
                 continue
             }
             // projection: [inputRows, GH] = input · W_ihᵀ + b_ih
@@ -207,18 +229,24 @@ public struct Network: Sendable {
             let wih = parameters + layout.offset(prefix + "w_ih"), bih = parameters + layout.offset(prefix + "b_ih")
             let projection = w.projection.baseAddress
             for r in 0..<inputRows { (projection + r * GH).update(from: bih, count: GH) }
-            gemm(transposeB: true, m: inputRows, n: GH, k: inputWidth, w.layerInput[layer].baseAddress, lda: inputWidth, wih, ldb: inputWidth,
-                 beta: 1, projection, ldc: GH)
-            runSteps(steps, slot: slot, layer: layer, column: direction * H, input: projection,
-                     index: perDistinctToken ? w.rowDistinct : nil, recurrent: recurrent[slot], cachesGates: cachesGates, workspace: w)
+            gemm(
+                transposeB: true, m: inputRows, n: GH, k: inputWidth, w.layerInput[layer].baseAddress, lda: inputWidth,
+                wih, ldb: inputWidth,
+                beta: 1, projection, ldc: GH)
+            runSteps(
+                steps, slot: slot, layer: layer, column: direction * H, input: projection,
+                index: perDistinctToken ? w.rowDistinct : nil, recurrent: recurrent[slot], cachesGates: cachesGates,
+                workspace: w)
         }
     }
 
     /// The steps of one layer and direction. `input`: the layer's input
     /// projections, one row per packed row; or, with `index`, rows of a table
     /// read at each packed row's index (its token, or its distinct token's slot).
-    private func runSteps(_ steps: StepOrder, slot: Int, layer: Int, column: Int, input: UnsafePointer<Float>, index: [Int32]?,
-                          recurrent: PackedRecurrentWeights, cachesGates: Bool, workspace w: Workspace) {
+    private func runSteps(
+        _ steps: StepOrder, slot: Int, layer: Int, column: Int, input: UnsafePointer<Float>, index: [Int32]?,
+        recurrent: PackedRecurrentWeights, cachesGates: Bool, workspace w: Workspace
+    ) {
         let a = architecture
         let H = a.hidden, GH = a.gateWidth, ldo = H * a.directions
         let cell = a.cell.cell
@@ -228,16 +256,18 @@ public struct Network: Sendable {
         let keepsCache = cachesGates && !cell.cacheLayout.isEmpty
         (index ?? []).withUnsafeBufferPointer { indices in
             for step in steps {
-                kernel(StepArguments(rows: step.rows, continuing: step.continuing, hidden: H,
-                                     input: input + (index == nil ? step.start * GH : 0),
-                                     inputTokens: index == nil ? nil : indices.baseAddress! + step.start,
-                                     previous: output + step.previousStart * ldo, ldPrevious: ldo,
-                                     output: output + step.start * ldo, ldOutput: ldo,
-                                     previousCell: cell.keepsCellState ? cells + step.previousStart * H : nil,
-                                     cell: cell.keepsCellState ? cells + step.start * H : nil, ldCell: H,
-                                     gateCache: keepsCache ? cache + step.start * 4 * H : nil,
-                                     descending: step.index % 2 == 1),
-                       recurrent)
+                kernel(
+                    StepArguments(
+                        rows: step.rows, continuing: step.continuing, hidden: H,
+                        input: input + (index == nil ? step.start * GH : 0),
+                        inputTokens: index == nil ? nil : indices.baseAddress! + step.start,
+                        previous: output + step.previousStart * ldo, ldPrevious: ldo,
+                        output: output + step.start * ldo, ldOutput: ldo,
+                        previousCell: cell.keepsCellState ? cells + step.previousStart * H : nil,
+                        cell: cell.keepsCellState ? cells + step.start * H : nil, ldCell: H,
+                        gateCache: keepsCache ? cache + step.start * 4 * H : nil,
+                        descending: step.index % 2 == 1),
+                    recurrent)
             }
         }
     }
@@ -253,7 +283,8 @@ public struct Network: Sendable {
             for direction in 0..<D {
                 let t = direction == 0 ? length - 1 : 0
                 for j in 0..<H {
-                    features[b * F + direction * H + j] = length == 0 ? 0 : top[batch.row(sequence: b, step: t) * H * D + direction * H + j]
+                    features[b * F + direction * H + j] =
+                        length == 0 ? 0 : top[batch.row(sequence: b, step: t) * H * D + direction * H + j]
                 }
             }
         }
@@ -265,13 +296,15 @@ public struct Network: Sendable {
         let headWeight = parameters + layout.offset("head.weight"), headBias = parameters + layout.offset("head.bias")
         w.logits.withUnsafeMutableBufferPointer { logits in
             for b in 0..<batch.count { (logits.baseAddress! + b * C).update(from: headBias, count: C) }
-            gemm(transposeB: true, m: batch.count, n: C, k: F, w.features.baseAddress, lda: F, headWeight, ldb: F,
-                 beta: 1, logits.baseAddress!, ldc: C)
+            gemm(
+                transposeB: true, m: batch.count, n: C, k: F, w.features.baseAddress, lda: F, headWeight, ldb: F,
+                beta: 1, logits.baseAddress!, ldc: C)
         }
     }
 
     /// Inverted dropout on the first `count` values; the mask is kept for backpropagation.
-    private func applyDropout(_ values: AlignedFloats, count: Int, mask: inout AlignedFloats?, dropout: inout Dropout?) {
+    private func applyDropout(_ values: AlignedFloats, count: Int, mask: inout AlignedFloats?, dropout: inout Dropout?)
+    {
         guard var active = dropout, active.rate > 0 else { mask = nil; return }
         let keep = 1 - active.rate, scale = 1 / keep
         var m = mask ?? AlignedFloats(count: count)
@@ -307,7 +340,9 @@ public struct Network: Sendable {
         }
         grow(&w.projection, to: projection ? rows * a.gateWidth : 0)
         grow(&w.features, to: batch.count * a.featureWidth)
-        if w.logits.count != batch.count * a.classes { w.logits = [Float](repeating: 0, count: batch.count * a.classes) }
+        if w.logits.count != batch.count * a.classes {
+            w.logits = [Float](repeating: 0, count: batch.count * a.classes)
+        }
     }
 }
 

@@ -15,7 +15,9 @@ public struct PackedBatch: Sendable {
     /// `sequences` must be sorted by non-increasing length.
     public init(sortedSequences sequences: [ArraySlice<Int32>]) {
         lengths = sequences.map(\.count)
-        precondition(zip(lengths, lengths.dropFirst()).allSatisfy { $0 >= $1 }, "sequences must be sorted by length, longest first")
+        precondition(
+            zip(lengths, lengths.dropFirst()).allSatisfy { $0 >= $1 },
+            "sequences must be sorted by length, longest first")
         let steps = lengths.first ?? 0
         var batchSizes = [Int](repeating: 0, count: steps)
         for length in lengths { for t in 0..<length { batchSizes[t] += 1 } }
@@ -33,7 +35,9 @@ public struct PackedBatch: Sendable {
     /// Packs sequences in any order: `order[i]` is the input index of packed
     /// sequence i (longest first; ties keep input order, so results are reproducible).
     public static func packing(_ sequences: [ArraySlice<Int32>]) -> (batch: PackedBatch, order: [Int]) {
-        let order = sequences.indices.sorted { sequences[$0].count != sequences[$1].count ? sequences[$0].count > sequences[$1].count : $0 < $1 }
+        let order = sequences.indices.sorted {
+            sequences[$0].count != sequences[$1].count ? sequences[$0].count > sequences[$1].count : $0 < $1
+        }
         return (PackedBatch(sortedSequences: order.map { sequences[$0] }), order)
     }
 
@@ -64,9 +68,10 @@ public struct StepOrder: RandomAccessCollection, Sendable {
         let times = reverse ? Array((0..<batch.steps).reversed()) : Array(0..<batch.steps)
         steps = times.enumerated().map { index, t in
             let previous = index == 0 ? nil : times[index - 1]
-            return Step(index: index, time: t, rows: batch.batchSizes[t], start: batch.stepOffsets[t],
-                        continuing: previous.map { Swift.min(batch.batchSizes[t], batch.batchSizes[$0]) } ?? 0,
-                        previousStart: previous.map { batch.stepOffsets[$0] } ?? 0)
+            return Step(
+                index: index, time: t, rows: batch.batchSizes[t], start: batch.stepOffsets[t],
+                continuing: previous.map { Swift.min(batch.batchSizes[t], batch.batchSizes[$0]) } ?? 0,
+                previousStart: previous.map { batch.stepOffsets[$0] } ?? 0)
         }
     }
 

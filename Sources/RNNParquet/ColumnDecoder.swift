@@ -21,7 +21,10 @@ struct ColumnDecoder {
         self.rows = rows
     }
 
-    enum Encoding: Int32 { case plain = 0, plainDictionary = 2, rle = 3, bitPacked = 4, deltaBinaryPacked = 5, deltaLengthByteArray = 6, deltaByteArray = 7, rleDictionary = 8, byteStreamSplit = 9 }
+    enum Encoding: Int32 {
+        case plain = 0, plainDictionary = 2, rle = 3, bitPacked = 4, deltaBinaryPacked = 5, deltaLengthByteArray = 6,
+            deltaByteArray = 7, rleDictionary = 8, byteStreamSplit = 9
+    }
 
     func fail(_ message: String) -> ParquetError { file.fail(message, rowGroup: group, column: column, page: page) }
 
@@ -34,12 +37,20 @@ struct ColumnDecoder {
         }
         guard [0, 1, 2, 6].contains(chunk.codec) else {
             let names = [3: "LZO", 4: "BROTLI", 5: "LZ4", 7: "LZ4_RAW"]
-            throw fail("compression codec \(names[Int(chunk.codec)] ?? "#\(chunk.codec)") is not supported (UNCOMPRESSED, SNAPPY, GZIP and ZSTD are)")
+            throw fail(
+                "compression codec \(names[Int(chunk.codec)] ?? "#\(chunk.codec)") is not supported (UNCOMPRESSED, SNAPPY, GZIP and ZSTD are)"
+            )
         }
         var start = chunk.dataPageOffset
-        if let dictionaryOffset = chunk.dictionaryPageOffset, dictionaryOffset > 0 { start = min(start, dictionaryOffset) }
-        guard start >= 4, chunk.compressedSize >= 0, start <= Int64(bytes.count - 8), chunk.compressedSize <= Int64(bytes.count - 8) - start else {
-            throw fail("column chunk offsets out of bounds (start \(start), \(chunk.compressedSize) bytes, file \(bytes.count) bytes)")
+        if let dictionaryOffset = chunk.dictionaryPageOffset, dictionaryOffset > 0 {
+            start = min(start, dictionaryOffset)
+        }
+        guard start >= 4, chunk.compressedSize >= 0, start <= Int64(bytes.count - 8),
+            chunk.compressedSize <= Int64(bytes.count - 8) - start
+        else {
+            throw fail(
+                "column chunk offsets out of bounds (start \(start), \(chunk.compressedSize) bytes, file \(bytes.count) bytes)"
+            )
         }
         guard chunk.valueCount == Int64(rows) else { throw fail("\(chunk.valueCount) values for \(rows) rows") }
         var position = Int(start)
@@ -49,9 +60,12 @@ struct ColumnDecoder {
             guard position < end else { throw fail("the column chunk ends after \(values.count) of \(rows) values") }
             var reader = CompactReader(bytes, offset: position, end: end)
             let header: PageHeader
-            do { header = try PageHeader(&reader) } catch let failure as CompactReader.Failure { throw fail("corrupt page header: \(failure.message)") }
+            do { header = try PageHeader(&reader) } catch let failure as CompactReader.Failure {
+                throw fail("corrupt page header: \(failure.message)")
+            }
             position = reader.offset
-            guard header.compressedSize >= 0, header.uncompressedSize >= 0, header.compressedSize <= end - position else {
+            guard header.compressedSize >= 0, header.uncompressedSize >= 0, header.compressedSize <= end - position
+            else {
                 throw fail("page of \(header.compressedSize) bytes runs past its column chunk")
             }
             let body = UnsafeRawBufferPointer(rebasing: bytes[position..<position + header.compressedSize])
@@ -61,7 +75,9 @@ struct ColumnDecoder {
                 guard dictionary == nil else { throw fail("a second dictionary page") }
                 let raw = try decompress(body, size: header.uncompressedSize)
                 var dictionaryValues = Values(type: type, capacity: header.valueCount)
-                try raw.withUnsafeBytes { try decodePlain(UnsafeRawBufferPointer($0), count: header.valueCount, into: &dictionaryValues) }
+                try raw.withUnsafeBytes {
+                    try decodePlain(UnsafeRawBufferPointer($0), count: header.valueCount, into: &dictionaryValues)
+                }
                 dictionary = dictionaryValues.result
             case 0:
                 let raw = try decompress(body, size: header.uncompressedSize)
@@ -71,25 +87,38 @@ struct ColumnDecoder {
                     if file.columns[column].optional {
                         guard page.count >= 4 else { throw fail("definition levels run past the page") }
                         let length = Int(page.loadUnaligned(as: UInt32.self).littleEndian)
-                        guard length <= page.count - 4 else { throw fail("definition levels of \(length) bytes run past the page") }
-                        defined = try levels(UnsafeRawBufferPointer(rebasing: page[4..<4 + length]), count: header.valueCount)
+                        guard length <= page.count - 4 else {
+                            throw fail("definition levels of \(length) bytes run past the page")
+                        }
+                        defined = try levels(
+                            UnsafeRawBufferPointer(rebasing: page[4..<4 + length]), count: header.valueCount)
                         offset = 4 + length
                     }
-                    try decodeValues(UnsafeRawBufferPointer(rebasing: page[offset...]), encoding: header.encoding, count: header.valueCount,
-                                     defined: defined, into: &values)
+                    try decodeValues(
+                        UnsafeRawBufferPointer(rebasing: page[offset...]), encoding: header.encoding,
+                        count: header.valueCount,
+                        defined: defined, into: &values)
                 }
             case 3:
                 let levelsLength = header.definitionLevelsLength + header.repetitionLevelsLength
                 guard header.repetitionLevelsLength == 0 else { throw fail("repetition levels in a flat column") }
-                guard header.definitionLevelsLength >= 0, levelsLength <= body.count else { throw fail("levels run past the page") }
+                guard header.definitionLevelsLength >= 0, levelsLength <= body.count else {
+                    throw fail("levels run past the page")
+                }
                 var defined: [Bool]?
                 if file.columns[column].optional {
-                    defined = try levels(UnsafeRawBufferPointer(rebasing: body[0..<header.definitionLevelsLength]), count: header.valueCount)
+                    defined = try levels(
+                        UnsafeRawBufferPointer(rebasing: body[0..<header.definitionLevelsLength]),
+                        count: header.valueCount)
                 }
                 let valuesPart = UnsafeRawBufferPointer(rebasing: body[levelsLength...])
-                let raw = header.compressed ? try decompress(valuesPart, size: header.uncompressedSize - levelsLength) : Array(valuesPart)
+                let raw =
+                    header.compressed
+                    ? try decompress(valuesPart, size: header.uncompressedSize - levelsLength) : Array(valuesPart)
                 try raw.withUnsafeBytes {
-                    try decodeValues(UnsafeRawBufferPointer($0), encoding: header.encoding, count: header.valueCount, defined: defined, into: &values)
+                    try decodeValues(
+                        UnsafeRawBufferPointer($0), encoding: header.encoding, count: header.valueCount,
+                        defined: defined, into: &values)
                 }
             default:
                 break  // index pages and unknown page types carry no values
@@ -113,7 +142,9 @@ struct ColumnDecoder {
         return present
     }
 
-    func decodeValues(_ data: UnsafeRawBufferPointer, encoding raw: Int32, count: Int, defined: [Bool]?, into values: inout Values) throws {
+    func decodeValues(
+        _ data: UnsafeRawBufferPointer, encoding raw: Int32, count: Int, defined: [Bool]?, into values: inout Values
+    ) throws {
         guard let encoding = Encoding(rawValue: raw) else { throw fail("unknown encoding \(raw)") }
         let present = defined.map { $0.lazy.filter { $0 }.count } ?? count
         var decoded = Values(type: type, capacity: present)
@@ -128,7 +159,9 @@ struct ColumnDecoder {
             var decoder = HybridDecoder(data: UnsafeRawBufferPointer(rebasing: data[1...]), bitWidth: width)
             for _ in 0..<present {
                 guard let index = decoder.next() else { throw fail("dictionary indices end early") }
-                guard index < UInt64(dictionary.count) else { throw fail("dictionary index \(index) out of range (\(dictionary.count) entries)") }
+                guard index < UInt64(dictionary.count) else {
+                    throw fail("dictionary index \(index) out of range (\(dictionary.count) entries)")
+                }
                 decoded.append(from: dictionary, at: Int(index))
             }
         default:
@@ -144,7 +177,9 @@ struct ColumnDecoder {
             for _ in 0..<count {
                 guard data.count - offset >= 4 else { throw fail("a byte array runs past the page") }
                 let length = Int(data.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian)
-                guard length <= data.count - offset - 4 else { throw fail("a byte array of \(length) bytes runs past the page") }
+                guard length <= data.count - offset - 4 else {
+                    throw fail("a byte array of \(length) bytes runs past the page")
+                }
                 values.strings.append(Array(UnsafeRawBufferPointer(rebasing: data[offset + 4..<offset + 4 + length])))
                 offset += 4 + length
             }
@@ -152,8 +187,10 @@ struct ColumnDecoder {
             let width = type == .int32 ? 4 : 8
             guard data.count >= width * count else { throw fail("\(count) integers run past the page") }
             for i in 0..<count {
-                values.integers.append(width == 4 ? Int64(Int32(littleEndian: data.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-                                                  : Int64(littleEndian: data.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+                values.integers.append(
+                    width == 4
+                        ? Int64(Int32(littleEndian: data.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+                        : Int64(littleEndian: data.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
             }
         case .boolean:
             guard data.count * 8 >= count else { throw fail("\(count) booleans run past the page") }
@@ -168,7 +205,9 @@ struct ColumnDecoder {
             throw fail("page of \(size) bytes uncompressed (at most \(ParquetFile.maximumPageSize) are read)")
         }
         if chunk.codec == 0 {
-            guard data.count == size else { throw fail("uncompressed page of \(data.count) bytes, header says \(size)") }
+            guard data.count == size else {
+                throw fail("uncompressed page of \(data.count) bytes, header says \(size)")
+            }
             return Array(data)
         }
         var out = [UInt8](repeating: 0, count: size)
@@ -178,10 +217,14 @@ struct ColumnDecoder {
             case 1:
                 var length = size
                 var expected = 0
-                guard snappy_uncompressed_length(source.assumingMemoryBound(to: CChar.self), data.count, &expected) == SNAPPY_OK,
-                      expected == size else { return false }
-                return snappy_uncompress(source.assumingMemoryBound(to: CChar.self), data.count,
-                                         target.baseAddress?.assumingMemoryBound(to: CChar.self), &length) == SNAPPY_OK && length == size
+                guard
+                    snappy_uncompressed_length(source.assumingMemoryBound(to: CChar.self), data.count, &expected)
+                        == SNAPPY_OK,
+                    expected == size
+                else { return false }
+                return snappy_uncompress(
+                    source.assumingMemoryBound(to: CChar.self), data.count,
+                    target.baseAddress?.assumingMemoryBound(to: CChar.self), &length) == SNAPPY_OK && length == size
             case 2:
                 var stream = z_stream()
                 stream.next_in = UnsafeMutablePointer(mutating: source.assumingMemoryBound(to: Bytef.self))
@@ -189,7 +232,8 @@ struct ColumnDecoder {
                 stream.next_out = target.baseAddress?.assumingMemoryBound(to: Bytef.self)
                 stream.avail_out = uInt(size)
                 // 16 + MAX_WBITS: a gzip wrapper, as Parquet's GZIP codec writes.
-                guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return false }
+                guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK
+                else { return false }
                 defer { inflateEnd(&stream) }
                 return inflate(&stream, Z_FINISH) == Z_STREAM_END && stream.total_out == uLong(size)
             case 6:
@@ -199,7 +243,9 @@ struct ColumnDecoder {
                 return false
             }
         }
-        guard ok else { throw fail("decompression failed (the page is corrupt, or its size does not match the header)") }
+        guard ok else {
+            throw fail("decompression failed (the page is corrupt, or its size does not match the header)")
+        }
         return out
     }
 }

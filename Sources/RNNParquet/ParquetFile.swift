@@ -1,6 +1,7 @@
 import CSnappy
 import CZlib
 import CZstd
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,7 +28,8 @@ public struct ParquetError: Error, CustomStringConvertible {
         if let rowGroup { place.append("row group \(rowGroup)") }
         if let column { place.append("column \(column)") }
         if let page { place.append("page \(page)") }
-        return ([file] + (place.isEmpty ? [] : [place.joined(separator: ", ")])).joined(separator: ": ") + ": " + message
+        return ([file] + (place.isEmpty ? [] : [place.joined(separator: ", ")])).joined(separator: ": ") + ": "
+            + message
     }
 }
 
@@ -46,7 +48,9 @@ public enum ColumnValues {
     }
 }
 
-public enum PhysicalType: Int32 { case boolean = 0, int32 = 1, int64 = 2, int96 = 3, float = 4, double = 5, byteArray = 6, fixedLenByteArray = 7 }
+public enum PhysicalType: Int32 {
+    case boolean = 0, int32 = 1, int64 = 2, int96 = 3, float = 4, double = 5, byteArray = 6, fixedLenByteArray = 7
+}
 
 /// A Parquet file, read from the format specification: the footer's metadata
 /// is parsed at open; columns are decoded one row group at a time, only those
@@ -85,7 +89,10 @@ public final class ParquetFile {
     public init(path: String) throws {
         self.path = path
         fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw ParquetError(file: path, message: errno == ENOENT ? "not found" : "cannot open: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw ParquetError(
+                file: path, message: errno == ENOENT ? "not found" : "cannot open: \(String(cString: strerror(errno)))")
+        }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
@@ -120,18 +127,26 @@ public final class ParquetFile {
     }
 
     func fail(_ message: String, rowGroup: Int? = nil, column: Int? = nil, page: Int? = nil) -> ParquetError {
-        ParquetError(file: path, rowGroup: rowGroup, column: column.map { $0 < columns.count ? columns[$0].name : "#\($0)" }, page: page, message: message)
+        ParquetError(
+            file: path, rowGroup: rowGroup, column: column.map { $0 < columns.count ? columns[$0].name : "#\($0)" },
+            page: page, message: message)
     }
 
     private func parseFooter() throws {
         let bytes = mapping
-        guard bytes.count >= 12 else { throw fail("too short for Parquet (\(bytes.count) bytes; expected \"PAR1\" at both ends)") }
-        guard Array(bytes[0..<4]) == Array("PAR1".utf8) else { throw fail("not a Parquet file (bad magic at the start; expected \"PAR1\")") }
+        guard bytes.count >= 12 else {
+            throw fail("too short for Parquet (\(bytes.count) bytes; expected \"PAR1\" at both ends)")
+        }
+        guard Array(bytes[0..<4]) == Array("PAR1".utf8) else {
+            throw fail("not a Parquet file (bad magic at the start; expected \"PAR1\")")
+        }
         guard Array(bytes[bytes.count - 4..<bytes.count]) == Array("PAR1".utf8) else {
             throw fail("bad magic at the end (expected \"PAR1\"): the file is truncated or not Parquet")
         }
         let footerLength = Int(bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt32.self).littleEndian)
-        guard footerLength <= bytes.count - 12 else { throw fail("footer length \(footerLength) exceeds the file (\(bytes.count) bytes)") }
+        guard footerLength <= bytes.count - 12 else {
+            throw fail("footer length \(footerLength) exceeds the file (\(bytes.count) bytes)")
+        }
         var reader = CompactReader(bytes, offset: bytes.count - 8 - footerLength, end: bytes.count - 8)
         var schema: [(name: String, type: Int32?, repetition: Int32, children: Int32)] = []
         do {
@@ -164,7 +179,9 @@ public final class ParquetFile {
                         }
                         // A few bytes of RLE can stand for millions of nulls.
                         guard rows >= 0, rows <= ParquetFile.maximumRowsPerGroup else {
-                            throw CompactReader.Failure(message: "row group of \(rows) rows (at most \(ParquetFile.maximumRowsPerGroup) are read)")
+                            throw CompactReader.Failure(
+                                message:
+                                    "row group of \(rows) rows (at most \(ParquetFile.maximumRowsPerGroup) are read)")
                         }
                         return (Int(rows), chunks)
                     }
@@ -199,8 +216,13 @@ public final class ParquetFile {
             guard element.children == 0, let raw = element.type else {
                 throw fail("column \(element.name) is nested (a group); only flat tables of top-level columns are read")
             }
-            guard element.repetition != 2 else { throw fail("column \(element.name) is repeated (a list); only flat columns are read") }
-            columns.append(Column(name: element.name, type: PhysicalType(rawValue: raw) ?? .fixedLenByteArray, optional: element.repetition == 1))
+            guard element.repetition != 2 else {
+                throw fail("column \(element.name) is repeated (a list); only flat columns are read")
+            }
+            columns.append(
+                Column(
+                    name: element.name, type: PhysicalType(rawValue: raw) ?? .fixedLenByteArray,
+                    optional: element.repetition == 1))
         }
         for (group, list) in chunks.enumerated() where list.count != columns.count {
             throw fail("has \(list.count) column chunks for \(columns.count) columns", rowGroup: group)
@@ -208,7 +230,8 @@ public final class ParquetFile {
     }
 
     private static func readColumnChunk(_ r: inout CompactReader) throws -> Chunk {
-        var chunk = Chunk(type: 0, codec: 0, valueCount: 0, dataPageOffset: 0, dictionaryPageOffset: nil, compressedSize: 0)
+        var chunk = Chunk(
+            type: 0, codec: 0, valueCount: 0, dataPageOffset: 0, dictionaryPageOffset: nil, compressedSize: 0)
         try r.readStruct { r, id, type in
             guard id == 3, type == .structure else { try r.skip(type); return }
             try r.readStruct { r, id, type in

@@ -7,7 +7,8 @@ struct CompactReader {
     private var depth = 0
 
     enum FieldType: UInt8 {
-        case stop = 0, boolTrue = 1, boolFalse = 2, byte = 3, i16 = 4, i32 = 5, i64 = 6, double = 7, binary = 8, list = 9, set = 10, map = 11, structure = 12
+        case stop = 0, boolTrue = 1, boolFalse = 2, byte = 3, i16 = 4, i32 = 5, i64 = 6, double = 7, binary = 8, list =
+            9, set = 10, map = 11, structure = 12
     }
 
     struct Failure: Error { var message: String }
@@ -49,14 +50,18 @@ struct CompactReader {
 
     mutating func binary() throws -> UnsafeRawBufferPointer {
         let length = try varint()
-        guard length <= UInt64(end - offset) else { throw Failure(message: "binary of \(length) bytes runs past the end at byte \(offset)") }
+        guard length <= UInt64(end - offset) else {
+            throw Failure(message: "binary of \(length) bytes runs past the end at byte \(offset)")
+        }
         defer { offset += Int(length) }
         return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(length)])
     }
 
     mutating func string() throws -> String {
         let raw = try binary()
-        guard let text = String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) else { throw Failure(message: "string is not UTF-8 at byte \(offset)") }
+        guard let text = String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) else {
+            throw Failure(message: "string is not UTF-8 at byte \(offset)")
+        }
         return text
     }
 
@@ -69,7 +74,9 @@ struct CompactReader {
         var last: Int16 = 0
         while true {
             let header = try byte()
-            guard let type = FieldType(rawValue: header & 0x0F) else { throw Failure(message: "unknown Thrift type \(header & 0x0F) at byte \(offset - 1)") }
+            guard let type = FieldType(rawValue: header & 0x0F) else {
+                throw Failure(message: "unknown Thrift type \(header & 0x0F) at byte \(offset - 1)")
+            }
             if type == .stop { return }
             let delta = Int16(header >> 4)
             let id: Int16
@@ -87,11 +94,15 @@ struct CompactReader {
     /// The element type and count of a list or set.
     mutating func listHeader() throws -> (FieldType, Int) {
         let header = try byte()
-        guard let type = FieldType(rawValue: header & 0x0F) else { throw Failure(message: "unknown list element type at byte \(offset - 1)") }
+        guard let type = FieldType(rawValue: header & 0x0F) else {
+            throw Failure(message: "unknown list element type at byte \(offset - 1)")
+        }
         var count = Int(header >> 4)
         if count == 15 {
             let full = try varint()
-            guard full <= UInt64(end - offset) else { throw Failure(message: "list of \(full) elements exceeds the data") }
+            guard full <= UInt64(end - offset) else {
+                throw Failure(message: "list of \(full) elements exceeds the data")
+            }
             count = Int(full)
         }
         return (type, count)
@@ -117,10 +128,14 @@ struct CompactReader {
             }
         case .map:
             let count = try varint()
-            guard count <= UInt64(end - offset) else { throw Failure(message: "map of \(count) entries exceeds the data") }
+            guard count <= UInt64(end - offset) else {
+                throw Failure(message: "map of \(count) entries exceeds the data")
+            }
             if count > 0 {
                 let types = try byte()
-                guard let key = FieldType(rawValue: types >> 4), let value = FieldType(rawValue: types & 0x0F) else { throw Failure(message: "bad map types") }
+                guard let key = FieldType(rawValue: types >> 4), let value = FieldType(rawValue: types & 0x0F) else {
+                    throw Failure(message: "bad map types")
+                }
                 for _ in 0..<count {
                     try skip(key)
                     try skip(value)

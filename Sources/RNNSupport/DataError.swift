@@ -23,7 +23,8 @@ public func describe(decodingError error: Error) -> String {
     case DecodingError.keyNotFound(let key, let context):
         return "missing key \"\((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))\""
     case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
-        return "wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)"
+        return
+            "wrong type at \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)"
     case DecodingError.dataCorrupted(let context):
         return context.debugDescription
     default:

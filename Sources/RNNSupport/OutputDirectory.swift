@@ -9,22 +9,26 @@ public struct StagedDirectory {
     public init(destination: URL, replacing: Bool) throws {
         let manager = FileManager.default
         if manager.fileExists(atPath: destination.path) && !replacing {
-            throw DataError(file: destination.path, "already exists (pass --force to replace it, or --out to write elsewhere)")
+            throw DataError(
+                file: destination.path, "already exists (pass --force to replace it, or --out to write elsewhere)")
         }
         let parent = destination.deletingLastPathComponent()
-        do { try manager.createDirectory(at: parent, withIntermediateDirectories: true) }
-        catch { throw DataError(file: parent.path, "cannot create directory: \(error.localizedDescription)") }
+        do { try manager.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+            throw DataError(file: parent.path, "cannot create directory: \(error.localizedDescription)")
+        }
         self.destination = destination
         staging = parent.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())")
         try? manager.removeItem(at: staging)
-        do { try manager.createDirectory(at: staging, withIntermediateDirectories: false) }
-        catch { throw DataError(file: staging.path, "cannot create directory: \(error.localizedDescription)") }
+        do { try manager.createDirectory(at: staging, withIntermediateDirectories: false) } catch {
+            throw DataError(file: staging.path, "cannot create directory: \(error.localizedDescription)")
+        }
     }
 
     public func write(_ bytes: [UInt8], to name: String) throws {
         let url = staging.appendingPathComponent(name)
-        do { try Data(bytes).write(to: url) }
-        catch { throw DataError(file: url.path, "cannot write: \(error.localizedDescription)") }
+        do { try Data(bytes).write(to: url) } catch {
+            throw DataError(file: url.path, "cannot write: \(error.localizedDescription)")
+        }
     }
 
     /// Swaps the finished directory into place; an old one is removed only after.
@@ -32,7 +36,8 @@ public struct StagedDirectory {
         let manager = FileManager.default
         var retired: URL?
         if manager.fileExists(atPath: destination.path) {
-            let old = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).old-\(getpid())")
+            let old = destination.deletingLastPathComponent().appendingPathComponent(
+                ".\(destination.lastPathComponent).old-\(getpid())")
             try manager.moveItem(at: destination, to: old)
             retired = old
         }
@@ -55,7 +60,9 @@ public func writeAtomically(_ bytes: [UInt8], to url: URL) throws {
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
     do {
         try Data(bytes).write(to: temporary)
-        if rename(temporary.path, url.path) != 0 { throw DataError(file: url.path, "cannot rename into place: \(String(cString: strerror(errno)))") }
+        if rename(temporary.path, url.path) != 0 {
+            throw DataError(file: url.path, "cannot rename into place: \(String(cString: strerror(errno)))")
+        }
     } catch let error as DataError {
         try? FileManager.default.removeItem(at: temporary)
         throw error

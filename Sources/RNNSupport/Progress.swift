@@ -40,7 +40,9 @@ public final class ProgressReporter: @unchecked Sendable {
             let step = Int(fraction * 10)
             guard step > lastPlainStep else { return }
             lastPlainStep = step
-            FileHandle.standardError.write(Data("\(title): \(percent(fraction)) (\(amount(done))/\(amount(total)), \(elapsed())) \(detail)\n".utf8))
+            FileHandle.standardError.write(
+                Data("\(title): \(percent(fraction)) (\(amount(done))/\(amount(total)), \(elapsed())) \(detail)\n".utf8)
+            )
         }
     }
 
@@ -55,7 +57,8 @@ public final class ProgressReporter: @unchecked Sendable {
     private func elapsed() -> String { String(format: "%.1fs", Date().timeIntervalSince(start)) }
     private func amount(_ value: Double) -> String {
         switch unit {
-        case .bytes: return value >= 1e6 ? String(format: "%.1f MB", value / 1e6) : String(format: "%.0f kB", value / 1e3)
+        case .bytes:
+            return value >= 1e6 ? String(format: "%.1f MB", value / 1e6) : String(format: "%.0f kB", value / 1e3)
         case .items: return "\(Int(value))"
         }
     }

@@ -75,15 +75,20 @@ public struct Recipe: Codable {
 
     /// A recipe by name (`imdb` → `Pipelines/imdb.json`) or by path.
     public static func load(_ nameOrPath: String) throws -> (recipe: Recipe, path: String) {
-        let candidates = nameOrPath.hasSuffix(".json") || nameOrPath.contains("/")
+        let candidates =
+            nameOrPath.hasSuffix(".json") || nameOrPath.contains("/")
             ? [URL(fileURLWithPath: nameOrPath)]
             : directories.map { $0.appendingPathComponent("\(nameOrPath).json") }
         guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }),
-              let data = FileManager.default.contents(atPath: url.path) else {
-            throw DataError(file: candidates[0].path, "recipe not found (run from the rnnkit checkout, set RNNKIT_PIPELINES, or pass --recipe PATH)")
+            let data = FileManager.default.contents(atPath: url.path)
+        else {
+            throw DataError(
+                file: candidates[0].path,
+                "recipe not found (run from the rnnkit checkout, set RNNKIT_PIPELINES, or pass --recipe PATH)")
         }
-        do { return (try JSONDecoder().decode(Recipe.self, from: data), url.path) }
-        catch { throw DataError(file: url.path, "not a valid recipe: \(describe(decodingError: error))") }
+        do { return (try JSONDecoder().decode(Recipe.self, from: data), url.path) } catch {
+            throw DataError(file: url.path, "not a valid recipe: \(describe(decodingError: error))")
+        }
     }
 }
 
@@ -96,6 +101,9 @@ public enum DataDirectory {
     /// Fails with where to put `relativePath` and how to get it, when it is missing.
     public static func require(_ path: String, what: String) throws -> String {
         if FileManager.default.fileExists(atPath: path) { return path }
-        throw DataError(file: path, "not found. Put \(what) there (the data directory is $RNNKIT_DATA, default data/), or run Tools/fetch-data to download the public datasets into it")
+        throw DataError(
+            file: path,
+            "not found. Put \(what) there (the data directory is $RNNKIT_DATA, default data/), or run Tools/fetch-data to download the public datasets into it"
+        )
     }
 }

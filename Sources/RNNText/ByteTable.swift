@@ -53,7 +53,9 @@ public struct ByteTable: Sendable {
             var tail: UInt64 = 0
             if bytes.count > 8 {
                 let tailStart = bytes.count & ~7
-                tail = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: tailStart, as: UInt64.self)) & ByteTable.lowBytes(bytes.count - tailStart)
+                tail =
+                    UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: tailStart, as: UInt64.self))
+                    & ByteTable.lowBytes(bytes.count - tailStart)
             }
             hash = ByteTable.hash(bytes, prefix: prefix, tail: tail)
         }
@@ -74,7 +76,9 @@ public struct ByteTable: Sendable {
             let raw = UnsafeRawPointer(bytes.baseAddress!)
             var i = 8
             while i + 8 <= bytes.count {
-                h = (h ^ (h >> 31) ^ UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))) &* 0xBF58_476D_1CE4_E5B9
+                h =
+                    (h ^ (h >> 31) ^ UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                    &* 0xBF58_476D_1CE4_E5B9
                 i += 8
             }
             h = (h ^ (h >> 31) ^ tail) &* 0xBF58_476D_1CE4_E5B9
@@ -119,7 +123,9 @@ public struct ByteTable: Sendable {
 
     private func matchesPool(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard Int(keyLength[index]) == bytes.count else { return false }
-        return pool.withUnsafeBufferPointer { memoryEqual($0.baseAddress! + Int(keyStart[index]), bytes.baseAddress!, bytes.count) }
+        return pool.withUnsafeBufferPointer {
+            memoryEqual($0.baseAddress! + Int(keyStart[index]), bytes.baseAddress!, bytes.count)
+        }
     }
 
     public func find(_ key: String) -> Int32? {
@@ -129,7 +135,9 @@ public struct ByteTable: Sendable {
 
     /// Inserts `bytes` if absent; returns its id and whether it was new.
     @discardableResult
-    public mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>) -> (id: Int32, inserted: Bool) { insert(Key(bytes)) }
+    public mutating func insert(_ bytes: UnsafeBufferPointer<UInt8>) -> (id: Int32, inserted: Bool) {
+        insert(Key(bytes))
+    }
 
     @discardableResult
     @inline(__always)
@@ -189,7 +197,11 @@ public struct ByteTable: Sendable {
 func memoryEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
     var i = 0
     while i + 8 <= count {
-        if UnsafeRawPointer(a + i).loadUnaligned(as: UInt64.self) != UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self) { return false }
+        if UnsafeRawPointer(a + i).loadUnaligned(as: UInt64.self)
+            != UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self)
+        {
+            return false
+        }
         i += 8
     }
     while i < count {

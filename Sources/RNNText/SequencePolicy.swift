@@ -42,7 +42,8 @@ public struct SequencePolicy: Codable, Equatable, Sendable {
     }
 
     /// The model's input for `content` (ids without markers).
-    public func apply<C: Collection>(_ content: C, special: SpecialIDs) -> [Int32] where C.Element == Int32, C.Index == Int {
+    public func apply<C: Collection>(_ content: C, special: SpecialIDs) -> [Int32]
+    where C.Element == Int32, C.Index == Int {
         let start: [Int32] = markers ? [special.start] : []
         let end: [Int32] = markers ? (special.end.map { [$0] } ?? []) : []
         var kept = content[...]
@@ -74,11 +75,14 @@ extension SequencePolicy {
     /// Reads and checks what `write` wrote.
     public init(file: ModelFile) throws(ModelFileError) {
         guard let padding = Padding(rawValue: try file.string("sequence.padding")),
-              let truncation = Truncation(rawValue: try file.string("sequence.truncation")) else {
+            let truncation = Truncation(rawValue: try file.string("sequence.truncation"))
+        else {
             throw .invalid("unknown sequence padding or truncation")
         }
         let maxLength = try file.int("sequence.max_length")
-        self.init(maxLength: maxLength == 0 ? nil : maxLength, padding: padding, truncation: truncation, markers: try file.bool("sequence.markers"))
+        self.init(
+            maxLength: maxLength == 0 ? nil : maxLength, padding: padding, truncation: truncation,
+            markers: try file.bool("sequence.markers"))
         if let problem { throw .invalid(problem) }
     }
 }

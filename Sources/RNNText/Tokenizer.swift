@@ -11,7 +11,9 @@ public struct TokenizerSpec: Codable, Equatable, Sendable {
     public var minimumCount: Int?
     public var wordPiece: WordPieceTokenizer.Options?
 
-    public init(kind: Kind, vocabularySize: Int? = nil, minimumCount: Int? = nil, wordPiece: WordPieceTokenizer.Options? = nil) {
+    public init(
+        kind: Kind, vocabularySize: Int? = nil, minimumCount: Int? = nil, wordPiece: WordPieceTokenizer.Options? = nil
+    ) {
         self.kind = kind
         self.vocabularySize = vocabularySize
         self.minimumCount = minimumCount
@@ -37,7 +39,9 @@ extension TokenizerSpec {
     }
 
     /// Reads what `write` wrote.
-    public static func read(from file: ModelFile) throws(ModelFileError) -> (spec: TokenizerSpec, vocabulary: Vocabulary) {
+    public static func read(from file: ModelFile) throws(ModelFileError) -> (
+        spec: TokenizerSpec, vocabulary: Vocabulary
+    ) {
         let name = try file.string("tokenizer.kind")
         guard let kind = Kind(rawValue: name) else { throw .invalid("unknown tokenizer \"\(name)\"") }
         var spec = TokenizerSpec(kind: kind)
@@ -54,8 +58,7 @@ extension TokenizerSpec {
             spec.wordPiece = options
         }
         let tokens = try file.strings("tokenizer.vocabulary")
-        do { return (spec, try Vocabulary(tokens: tokens)) }
-        catch { throw .invalid("tokenizer: \(error)") }
+        do { return (spec, try Vocabulary(tokens: tokens)) } catch { throw .invalid("tokenizer: \(error)") }
     }
 }
 
@@ -67,7 +70,8 @@ public enum Tokenizer: Sendable {
     public init(spec: TokenizerSpec, vocabulary: Vocabulary) throws(VocabularyError) {
         switch spec.kind {
         case .word: self = .word(try WordLevelTokenizer(vocabulary: vocabulary))
-        case .wordpiece: self = .wordPiece(try WordPieceTokenizer(vocabulary: vocabulary, options: spec.wordPiece ?? .init()))
+        case .wordpiece:
+            self = .wordPiece(try WordPieceTokenizer(vocabulary: vocabulary, options: spec.wordPiece ?? .init()))
         }
     }
 
@@ -80,15 +84,19 @@ public enum Tokenizer: Sendable {
 
     public var specialIDs: SpecialIDs {
         switch self {
-        case .word: return SpecialIDs(padding: WordLevelTokenizer.paddingID, unknown: WordLevelTokenizer.unknownID,
-                                      start: WordLevelTokenizer.startID, end: nil)
-        case .wordPiece(let t): return SpecialIDs(padding: t.paddingID, unknown: t.unknownID, start: t.classifyID, end: t.separatorID)
+        case .word:
+            return SpecialIDs(
+                padding: WordLevelTokenizer.paddingID, unknown: WordLevelTokenizer.unknownID,
+                start: WordLevelTokenizer.startID, end: nil)
+        case .wordPiece(let t):
+            return SpecialIDs(padding: t.paddingID, unknown: t.unknownID, start: t.classifyID, end: t.separatorID)
         }
     }
 
     /// Appends the content ids of `text`, without start/end markers:
     /// shards store content only, and the sequence policy adds markers.
-    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace) {
+    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace)
+    {
         switch self {
         case .word(let t): t.encode(text, into: &ids, workspace: &workspace)
         case .wordPiece(let t): t.encode(text, into: &ids, workspace: &workspace)

@@ -23,7 +23,8 @@ public struct Vocabulary: Sendable {
                     if index == buffer.count && lineStart == index { break }
                     lineNumber += 1
                     var end = index
-                    while end > lineStart, buffer[end - 1] == 0x20 || buffer[end - 1] == 0x09 || buffer[end - 1] == 0x0D { end -= 1 }
+                    while end > lineStart, buffer[end - 1] == 0x20 || buffer[end - 1] == 0x09 || buffer[end - 1] == 0x0D
+                    { end -= 1 }
                     let token = UnsafeBufferPointer(rebasing: buffer[lineStart..<end])
                     guard String(validating: token, as: UTF8.self) != nil else { throw .invalidUTF8(line: lineNumber) }
                     if !table.insert(token).inserted {
@@ -61,7 +62,8 @@ public enum VocabularyError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .duplicate(let token, let line): return "line \(line): duplicate token \"\(token)\" (each token must appear once; its line number is its id)"
+        case .duplicate(let token, let line):
+            return "line \(line): duplicate token \"\(token)\" (each token must appear once; its line number is its id)"
         case .invalidUTF8(let line): return "line \(line): not valid UTF-8"
         case .empty: return "the vocabulary is empty (expected one token per line)"
         case .missingSpecial(let token): return "the vocabulary has no \(token) token, which the tokenizer needs"

@@ -19,20 +19,26 @@ public struct WordLevelTokenizer: Sendable {
 
     /// The `size` most frequent words (at least `minimumCount` occurrences),
     /// ties broken by byte order so the result never depends on input order.
-    public static func buildVocabulary(counts: [(word: String, count: Int)], size: Int, minimumCount: Int = 1) -> Vocabulary {
+    public static func buildVocabulary(counts: [(word: String, count: Int)], size: Int, minimumCount: Int = 1)
+        -> Vocabulary
+    {
         let eligible = counts.filter { $0.count >= minimumCount && !specialTokens.contains($0.word) }
         // Only words that can make the cut are sorted by their bytes: those
         // counted at least as often as the size-th most frequent word.
         let cut = size > 0 && eligible.count > size ? eligible.map(\.count).sorted(by: >)[size - 1] : 0
-        let ranked = eligible
+        let ranked =
+            eligible
             .filter { $0.count >= cut }
-            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.word.utf8.lexicographicallyPrecedes($1.word.utf8) }
+            .sorted {
+                $0.count != $1.count ? $0.count > $1.count : $0.word.utf8.lexicographicallyPrecedes($1.word.utf8)
+            }
             .prefix(size)
         // Specials and counted words are disjoint, so this cannot fail.
         return try! Vocabulary(tokens: specialTokens + ranked.map(\.word))
     }
 
-    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace) {
+    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace)
+    {
         let words = workspace.wordList()
         Self.split(text, into: words)
         for index in 0..<words.count { ids.append(vocabulary.table.find(words.key(index)) ?? Self.unknownID) }
@@ -40,7 +46,10 @@ public struct WordLevelTokenizer: Sendable {
 
     /// Appends the id of each word of `text` in `table`, adding the words it
     /// lacks: prep's pass over the corpus, before the vocabulary is known.
-    public static func intern(_ text: UnsafeBufferPointer<UInt8>, into table: inout ByteTable, appendingTo ids: inout [Int32], workspace: inout TokenizerWorkspace) {
+    public static func intern(
+        _ text: UnsafeBufferPointer<UInt8>, into table: inout ByteTable, appendingTo ids: inout [Int32],
+        workspace: inout TokenizerWorkspace
+    ) {
         let words = workspace.wordList()
         split(text, into: words)
         // Hash every word and load its first slot before probing: the loads
@@ -53,7 +62,10 @@ public struct WordLevelTokenizer: Sendable {
     }
 
     /// Calls `body` with each word of `text`, normalized.
-    public static func words(_ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+    public static func words(
+        _ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace,
+        _ body: (UnsafeBufferPointer<UInt8>) -> Void
+    ) {
         let words = workspace.wordList()
         split(text, into: words)
         for index in 0..<words.count { body(words[index]) }
@@ -79,7 +91,8 @@ public struct WordLevelTokenizer: Sendable {
                     index += breakLength
                     continue
                 } else if byte == UInt8(ascii: "'") && words.isOpen && index + 1 < text.count
-                            && isWordCharacter(decodeScalar(text, at: index + 1).scalar) {
+                    && isWordCharacter(decodeScalar(text, at: index + 1).scalar)
+                {
                     words.append(byte)
                 } else if byte < 0x20 || byte == 0x7F {
                     words.end()
@@ -111,7 +124,9 @@ public struct WordLevelTokenizer: Sendable {
     /// lowercased in one tight loop that only mispredicts where the run ends.
     /// Returns the index of the first byte after the run.
     @inline(__always)
-    private static func appendASCIIWordRun(_ text: UnsafeBufferPointer<UInt8>, from start: Int, to words: WordList) -> Int {
+    private static func appendASCIIWordRun(_ text: UnsafeBufferPointer<UInt8>, from start: Int, to words: WordList)
+        -> Int
+    {
         let input = text.baseAddress!, output = words.bytes
         var index = start, count = words.byteCount
         while index < text.count {
@@ -144,7 +159,8 @@ public struct WordLevelTokenizer: Sendable {
         if v < 0x80 { return isASCIIWordCharacter(UInt8(v)) }
         switch c.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
-             .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .letterNumber, .otherNumber: return true
+            .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .letterNumber, .otherNumber:
+            return true
         default: return false
         }
     }
@@ -161,7 +177,9 @@ public struct WordLevelTokenizer: Sendable {
     /// Length of `<br>`, `<br/>` or `<br />` (any case) at `index`, else nil.
     private static func lineBreakTagLength(_ text: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
         var i = index + 1
-        guard i + 1 < text.count, text[i] | 0x20 == UInt8(ascii: "b"), text[i + 1] | 0x20 == UInt8(ascii: "r") else { return nil }
+        guard i + 1 < text.count, text[i] | 0x20 == UInt8(ascii: "b"), text[i + 1] | 0x20 == UInt8(ascii: "r") else {
+            return nil
+        }
         i += 2
         while i < text.count, text[i] == 0x20 { i += 1 }
         if i < text.count, text[i] == UInt8(ascii: "/") { i += 1 }

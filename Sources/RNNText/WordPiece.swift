@@ -50,7 +50,8 @@ public struct WordPieceTokenizer: Sendable {
         for id in 0..<Int32(vocabulary.count) {
             vocabulary.table.withKey(id) { key in
                 guard key.count > prefixBytes.count, key.starts(with: prefixBytes),
-                      let pieceID = continuations.find(UnsafeBufferPointer(rebasing: key[prefixBytes.count...])) else { return }
+                    let pieceID = continuations.find(UnsafeBufferPointer(rebasing: key[prefixBytes.count...]))
+                else { return }
                 continuationIDs[Int(pieceID)] = id
             }
         }
@@ -62,13 +63,17 @@ public struct WordPieceTokenizer: Sendable {
 
     /// Appends the ids of `text` (without `[CLS]`/`[SEP]`) to `ids`.
     /// `workspace` is reused between calls so that encoding allocates nothing in steady state.
-    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace) {
+    public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace)
+    {
         normalize(text, into: &workspace)
         workspace.forEachWord { word in appendPieces(of: word, to: &ids) }
     }
 
     /// Words after basic tokenization, for statistics and debugging.
-    public func words(_ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+    public func words(
+        _ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace,
+        _ body: (UnsafeBufferPointer<UInt8>) -> Void
+    ) {
         normalize(text, into: &workspace)
         workspace.forEachWord(body)
     }
@@ -101,9 +106,13 @@ public struct WordPieceTokenizer: Sendable {
         cleaned.reserveCapacity(text.count)
         forEachScalar(text) { c in
             if c.value == 0 || c.value == 0xFFFD || CharClass.isControl(c) { return }
-            if CharClass.isWhitespace(c) { cleaned.append(" ") }
-            else if CharClass.isCJK(c) { cleaned.append(" "); cleaned.append(c); cleaned.append(" ") }
-            else { cleaned.append(c) }
+            if CharClass.isWhitespace(c) {
+                cleaned.append(" ")
+            } else if CharClass.isCJK(c) {
+                cleaned.append(" "); cleaned.append(c); cleaned.append(" ")
+            } else {
+                cleaned.append(c)
+            }
         }
         func emit(_ c: Unicode.Scalar) {
             if !options.lowercase {
@@ -115,9 +124,13 @@ public struct WordPieceTokenizer: Sendable {
             }
         }
         func classify(_ c: Unicode.Scalar) {
-            if CharClass.isWhitespace(c) { workspace.separate() }
-            else if CharClass.isPunctuation(c) { workspace.separate(); workspace.append(c); workspace.separate() }
-            else { workspace.append(c) }
+            if CharClass.isWhitespace(c) {
+                workspace.separate()
+            } else if CharClass.isPunctuation(c) {
+                workspace.separate(); workspace.append(c); workspace.separate()
+            } else {
+                workspace.append(c)
+            }
         }
         if options.stripAccents {
             for c in canonicalDecomposition(cleaned) where !CharClass.isNonspacingMark(c) { emit(c) }
@@ -139,7 +152,8 @@ public struct WordPieceTokenizer: Sendable {
             var match: Int32? = nil
             while end > start {
                 if end == word.count || word[end] & 0xC0 != 0x80,
-                   let id = table.find(UnsafeBufferPointer(rebasing: word[start..<end])) {
+                    let id = table.find(UnsafeBufferPointer(rebasing: word[start..<end]))
+                {
                     match = start == 0 ? id : continuationVocabularyIDs[Int(id)]
                     break
                 }

@@ -40,8 +40,10 @@ struct Backward {
     }
 
     /// Adds the gradient of the summed loss whose logit gradient is `dLogits` ([B, C]) to `gradient`.
-    func run(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, forward w: Network.Workspace, dLogits: [Float],
-             gradient: UnsafeMutablePointer<Float>, workspace b: Workspace) {
+    func run(
+        _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, forward w: Network.Workspace, dLogits: [Float],
+        gradient: UnsafeMutablePointer<Float>, workspace b: Workspace
+    ) {
         let a = architecture
         headAndFinalStates(parameters, batch, forward: w, dLogits: dLogits, gradient: gradient, workspace: b)
         for layer in stride(from: a.layers - 1, through: 0, by: -1) {
@@ -51,7 +53,8 @@ struct Backward {
             let inputRows = distinct ? w.distinctTokens.count : batch.rows
             zeroed(&b.dInput, inputRows * inputWidth)
             for direction in 0..<a.directions {
-                recurrentLayer(layer, direction: direction, parameters, batch, forward: w, gradient: gradient, workspace: b)
+                recurrentLayer(
+                    layer, direction: direction, parameters, batch, forward: w, gradient: gradient, workspace: b)
             }
             if let mask = w.inputMasks[layer] {
                 for i in 0..<batch.rows * inputWidth { b.dInput.baseAddress[i] *= mask.baseAddress[i] }
@@ -66,18 +69,23 @@ struct Backward {
 
     /// The head (logits = features · W_headᵀ + b_head), its dropout, and the
     /// feature gradient scattered onto the top layer's final rows: dOutput of the top layer.
-    private func headAndFinalStates(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, forward w: Network.Workspace,
-                                    dLogits: [Float], gradient: UnsafeMutablePointer<Float>, workspace b: Workspace) {
+    private func headAndFinalStates(
+        _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, forward w: Network.Workspace,
+        dLogits: [Float], gradient: UnsafeMutablePointer<Float>, workspace b: Workspace
+    ) {
         let a = architecture
         let H = a.hidden, D = a.directions, F = a.featureWidth, C = a.classes
         let headWeight = layout.offset("head.weight"), headBias = layout.offset("head.bias")
         zeroed(&b.dFeatures, batch.count * F)
         let dFeatures = b.dFeatures.baseAddress
         dLogits.withUnsafeBufferPointer { dl in
-            gemm(transposeA: true, m: C, n: F, k: batch.count, dl.baseAddress!, lda: C, w.features.baseAddress, ldb: F,
-                 beta: 1, gradient + headWeight, ldc: F)
+            gemm(
+                transposeA: true, m: C, n: F, k: batch.count, dl.baseAddress!, lda: C, w.features.baseAddress, ldb: F,
+                beta: 1, gradient + headWeight, ldc: F)
             for r in 0..<batch.count { for c in 0..<C { gradient[headBias + c] += dl[r * C + c] } }
-            gemm(m: batch.count, n: F, k: C, dl.baseAddress!, lda: C, parameters + headWeight, ldb: F, beta: 0, dFeatures, ldc: F)
+            gemm(
+                m: batch.count, n: F, k: C, dl.baseAddress!, lda: C, parameters + headWeight, ldb: F, beta: 0,
+                dFeatures, ldc: F)
         }
         if let mask = w.featureMask { for i in 0..<batch.count * F { dFeatures[i] *= mask.baseAddress[i] } }
 
@@ -94,8 +102,10 @@ struct Backward {
 
     /// One layer and direction: the steps in reverse, then the input projection's
     /// gradients (dW_ih, db_ih, and dInput) in one GEMM each for all steps.
-    private func recurrentLayer(_ layer: Int, direction: Int, _ parameters: UnsafePointer<Float>, _ batch: PackedBatch,
-                                forward w: Network.Workspace, gradient: UnsafeMutablePointer<Float>, workspace b: Workspace) {
+    private func recurrentLayer(
+        _ layer: Int, direction: Int, _ parameters: UnsafePointer<Float>, _ batch: PackedBatch,
+        forward w: Network.Workspace, gradient: UnsafeMutablePointer<Float>, workspace b: Workspace
+    ) {
         let a = architecture
         let GH = a.gateWidth, rows = batch.rows, inputWidth = a.inputWidth(layer: layer)
         let distinct = layer == 0 && !w.distinctTokens.isEmpty
@@ -105,41 +115,54 @@ struct Backward {
         let bih = layout.offset(prefix + "b_ih"), bhh = layout.offset(prefix + "b_hh")
         // Every row's gate gradients are written by its step: no zeroing (3 MB a batch).
         grow(&b.dProjection, to: rows * GH)
-        steps(a.cell.cell, batch, layer: layer, direction: direction, whh: parameters + whh, dWhh: gradient + whh, dBhh: gradient + bhh,
-              forward: w, workspace: b)
+        steps(
+            a.cell.cell, batch, layer: layer, direction: direction, whh: parameters + whh, dWhh: gradient + whh,
+            dBhh: gradient + bhh,
+            forward: w, workspace: b)
         var dp = b.dProjection.baseAddress
         if distinct {
             zeroed(&b.dDistinct, inputRows * GH)
-            for r in 0..<rows { addRow(dp + r * GH, into: b.dDistinct.baseAddress + Int(w.rowDistinct[r]) * GH, count: GH) }
+            for r in 0..<rows {
+                addRow(dp + r * GH, into: b.dDistinct.baseAddress + Int(w.rowDistinct[r]) * GH, count: GH)
+            }
             dp = b.dDistinct.baseAddress
         }
         // dW_ih += dpᵀ · input;  db_ih += Σ rows of dp;  dInput += dp · W_ih
-        gemm(transposeA: true, m: GH, n: inputWidth, k: inputRows, dp, lda: GH, w.layerInput[layer].baseAddress, ldb: inputWidth,
-             beta: 1, gradient + wih, ldc: inputWidth)
+        gemm(
+            transposeA: true, m: GH, n: inputWidth, k: inputRows, dp, lda: GH, w.layerInput[layer].baseAddress,
+            ldb: inputWidth,
+            beta: 1, gradient + wih, ldc: inputWidth)
         for r in 0..<inputRows { addRow(dp + r * GH, into: gradient + bih, count: GH) }
-        gemm(m: inputRows, n: inputWidth, k: GH, dp, lda: GH, parameters + wih, ldb: inputWidth,
-             beta: 1, b.dInput.baseAddress, ldc: inputWidth)
+        gemm(
+            m: inputRows, n: inputWidth, k: GH, dp, lda: GH, parameters + wih, ldb: inputWidth,
+            beta: 1, b.dInput.baseAddress, ldc: inputWidth)
     }
 
     /// Embedding rows get their tokens' gradients (dInput of layer 0); the padding row gets none.
-    private func embeddingRows(_ batch: PackedBatch, forward w: Network.Workspace, gradient: UnsafeMutablePointer<Float>,
-                               workspace b: Workspace) {
+    private func embeddingRows(
+        _ batch: PackedBatch, forward w: Network.Workspace, gradient: UnsafeMutablePointer<Float>,
+        workspace b: Workspace
+    ) {
         let a = architecture
         let embedding = layout.offset("embedding"), E = a.embedding
         let tokens = w.distinctTokens.isEmpty ? batch.tokens[0..<batch.rows] : w.distinctTokens[...]
         let dInput = b.dInput.baseAddress
         for (r, token) in tokens.enumerated() where token != a.paddingID {
             // The rows are scattered over the table: fetch the next one's lines first.
-            if r + 1 < tokens.count { prefetch(gradient + embedding + Int(tokens[tokens.startIndex + r + 1]) * E, count: E) }
+            if r + 1 < tokens.count {
+                prefetch(gradient + embedding + Int(tokens[tokens.startIndex + r + 1]) * E, count: E)
+            }
             addRow(dInput + r * E, into: gradient + embedding + Int(token) * E, count: E)
         }
     }
 
     /// The recurrent part of one layer and direction: steps in the reverse of
     /// their forward order, carrying dL/dh (and dL/dc) to the previous step.
-    private func steps<Cell: RecurrentCell>(_ cell: Cell.Type, _ batch: PackedBatch, layer: Int, direction: Int, whh: UnsafePointer<Float>,
-                                            dWhh: UnsafeMutablePointer<Float>, dBhh: UnsafeMutablePointer<Float>,
-                                            forward w: Network.Workspace, workspace b: Workspace) {
+    private func steps<Cell: RecurrentCell>(
+        _ cell: Cell.Type, _ batch: PackedBatch, layer: Int, direction: Int, whh: UnsafePointer<Float>,
+        dWhh: UnsafeMutablePointer<Float>, dBhh: UnsafeMutablePointer<Float>,
+        forward w: Network.Workspace, workspace b: Workspace
+    ) {
         let a = architecture
         let H = a.hidden, GH = a.gateWidth, ldo = H * a.directions, column = direction * H
         let order = StepOrder(batch, reverse: direction == 1)
@@ -157,8 +180,10 @@ struct Backward {
         // dW_hh += Σ over gathered rows of dRecurrentᵀ · h_previous
         func flush() {
             guard gathered > 0 else { return }
-            product(MatrixArguments(m: GH, n: H, k: gathered, a: b.windowGradients.baseAddress, aRowStride: 1, aColumnStride: GH,
-                                    b: b.windowStates.baseAddress, ldb: H, c: dWhh, ldc: H, accumulate: true))
+            product(
+                MatrixArguments(
+                    m: GH, n: H, k: gathered, a: b.windowGradients.baseAddress, aRowStride: 1, aColumnStride: GH,
+                    b: b.windowStates.baseAddress, ldb: H, c: dWhh, ldc: H, accumulate: true))
             gathered = 0
         }
         let output = w.output[layer].baseAddress + column
@@ -168,23 +193,30 @@ struct Backward {
             if gathered + step.continuing > window { flush() }
             let dx = b.dProjection.baseAddress + step.start * GH
             let dh = Cell.separateRecurrentGradient ? b.dRecurrent.baseAddress : dx
-            Cell.backward(GradientStepArguments(
-                rows: step.rows, carried: carried, continuing: step.continuing, hidden: H,
-                output: output + step.start * ldo, previous: output + step.previousStart * ldo, ldOutput: ldo,
-                gateCache: cache + step.start * 4 * H, cell: cells + step.start * H, previousCell: cells + step.previousStart * H,
-                dOutput: b.dOutput.baseAddress + step.start * ldo + column, carry: b.carry.baseAddress, carryCell: b.carryCell.baseAddress,
-                dInput: dx, dRecurrent: dh, previousCarry: b.nextCarry.baseAddress, previousCarryCell: b.nextCarryCell.baseAddress))
+            Cell.backward(
+                GradientStepArguments(
+                    rows: step.rows, carried: carried, continuing: step.continuing, hidden: H,
+                    output: output + step.start * ldo, previous: output + step.previousStart * ldo, ldOutput: ldo,
+                    gateCache: cache + step.start * 4 * H, cell: cells + step.start * H,
+                    previousCell: cells + step.previousStart * H,
+                    dOutput: b.dOutput.baseAddress + step.start * ldo + column, carry: b.carry.baseAddress,
+                    carryCell: b.carryCell.baseAddress,
+                    dInput: dx, dRecurrent: dh, previousCarry: b.nextCarry.baseAddress,
+                    previousCarryCell: b.nextCarryCell.baseAddress))
             // Recurrent projection: every row's bias; the continuing rows' gradients
             // and previous states are gathered for dW_hh.
             for i in 0..<step.rows { addRow(dh + i * GH, into: dBhh, count: GH) }
             if step.continuing > 0 {
                 (b.windowGradients.baseAddress + gathered * GH).update(from: dh, count: step.continuing * GH)
                 for i in 0..<step.continuing {
-                    (b.windowStates.baseAddress + (gathered + i) * H).update(from: output + (step.previousStart + i) * ldo, count: H)
+                    (b.windowStates.baseAddress + (gathered + i) * H).update(
+                        from: output + (step.previousStart + i) * ldo, count: H)
                 }
                 // dL/dh of the previous step = the cell's direct path (if any) + dRecurrent · W_hh.
-                product(MatrixArguments(m: step.continuing, n: H, k: GH, a: dh, aRowStride: GH, aColumnStride: 1,
-                                        b: whh, ldb: H, c: b.nextCarry.baseAddress, ldc: H, accumulate: Cell.directPathToPrevious))
+                product(
+                    MatrixArguments(
+                        m: step.continuing, n: H, k: GH, a: dh, aRowStride: GH, aColumnStride: 1,
+                        b: whh, ldb: H, c: b.nextCarry.baseAddress, ldc: H, accumulate: Cell.directPathToPrevious))
             }
             gathered += step.continuing
             swap(&b.carry, &b.nextCarry)

@@ -65,7 +65,6 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 }
 
-
 /// What a user gave on the command line; nil leaves the recipe's (or the default) value.
 public struct TrainOverrides: Sendable {
     public var cell: CellKind?
@@ -104,7 +103,9 @@ extension TrainConfig {
         self.recipe = recipePath
         func parse<T: RawRepresentable>(_ raw: String?, _ key: String) throws -> T? where T.RawValue == String {
             guard let raw else { return nil }
-            guard let value = T(rawValue: raw) else { throw DataError(file: recipePath, place: key, "unknown value \"\(raw)\"") }
+            guard let value = T(rawValue: raw) else {
+                throw DataError(file: recipePath, place: key, "unknown value \"\(raw)\"")
+            }
             return value
         }
         if let m = recipe.model {

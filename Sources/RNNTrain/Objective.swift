@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import RNNKernels
 import RNNModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Softmax cross-entropy of a classifier on a set of sequences, and its gradient:
 /// the training mode of the forward pass, then backpropagation.
@@ -34,16 +35,21 @@ public struct Objective {
 
     /// Loss of `sequences` against `labels`, with dropout masks drawn from `dropout`;
     /// when `gradient` is given, adds `gradientScale` × d(summed loss)/d(parameters) to it.
-    public func evaluate(_ parameters: UnsafePointer<Float>, sequences: [ArraySlice<Int32>], labels: [Int32],
-                         gradient: UnsafeMutablePointer<Float>?, gradientScale: Float = 1, dropout: Network.Dropout? = nil,
-                         keepProbabilities: Bool = false, workspace: Workspace) -> Result {
+    public func evaluate(
+        _ parameters: UnsafePointer<Float>, sequences: [ArraySlice<Int32>], labels: [Int32],
+        gradient: UnsafeMutablePointer<Float>?, gradientScale: Float = 1, dropout: Network.Dropout? = nil,
+        keepProbabilities: Bool = false, workspace: Workspace
+    ) -> Result {
         let (batch, order) = PackedBatch.packing(sequences)
         network.forwardTraining(parameters, batch, dropout: dropout, workspace: workspace.forward)
-        let (result, dLogits) = crossEntropy(logits: workspace.forward.logits, order: order, labels: labels,
-                                             classes: network.architecture.classes, gradientScale: gradientScale,
-                                             keepProbabilities: keepProbabilities)
+        let (result, dLogits) = crossEntropy(
+            logits: workspace.forward.logits, order: order, labels: labels,
+            classes: network.architecture.classes, gradientScale: gradientScale,
+            keepProbabilities: keepProbabilities)
         if let gradient {
-            backward.run(parameters, batch, forward: workspace.forward, dLogits: dLogits, gradient: gradient, workspace: workspace.backward)
+            backward.run(
+                parameters, batch, forward: workspace.forward, dLogits: dLogits, gradient: gradient,
+                workspace: workspace.backward)
         }
         return result
     }
@@ -52,8 +58,10 @@ public struct Objective {
 /// Softmax cross-entropy of `logits` ([B, C], packed order; `order[i]` is the
 /// input index of packed row i) against `labels` (input order): the summed
 /// loss, predictions and probabilities in input order, and dL/dlogits × `gradientScale`.
-func crossEntropy(logits: [Float], order: [Int], labels: [Int32], classes C: Int, gradientScale: Float,
-                  keepProbabilities: Bool) -> (Objective.Result, dLogits: [Float]) {
+func crossEntropy(
+    logits: [Float], order: [Int], labels: [Int32], classes C: Int, gradientScale: Float,
+    keepProbabilities: Bool
+) -> (Objective.Result, dLogits: [Float]) {
     var probabilities = logits
     softmaxRows(&probabilities, classes: C)
     var loss = 0.0
@@ -94,15 +102,20 @@ public struct Evaluator {
 
     /// One thread per workspace. Batches of similar lengths, in a fixed order,
     /// each at most 256 sequences and 32,768 tokens so memory stays bounded on long texts.
-    public func run(_ parameters: [Float], on data: LabeledSequences, workspaces: [Network.Workspace]) -> (metrics: Metrics, probabilities: [Float]) {
+    public func run(_ parameters: [Float], on data: LabeledSequences, workspaces: [Network.Workspace]) -> (
+        metrics: Metrics, probabilities: [Float]
+    ) {
         let C = labels.count, threads = workspaces.count
-        let weights = parameters.withUnsafeBufferPointer { network.inferenceWeights($0.baseAddress!, tokenTables: false) }
+        let weights = parameters.withUnsafeBufferPointer {
+            network.inferenceWeights($0.baseAddress!, tokenTables: false)
+        }
         let order = data.sequences.indices.sorted { data.sequences[$0].count > data.sequences[$1].count }
         var chunks: [[Int]] = [[]]
         var tokens = 0
         for index in order {
             let length = data.sequences[index].count
-            if !chunks[chunks.count - 1].isEmpty && (chunks[chunks.count - 1].count == 256 || tokens + length > 32_768) {
+            if !chunks[chunks.count - 1].isEmpty && (chunks[chunks.count - 1].count == 256 || tokens + length > 32_768)
+            {
                 chunks.append([])
                 tokens = 0
             }
@@ -121,8 +134,9 @@ public struct Evaluator {
                 parameters.withUnsafeBufferPointer {
                     network.forwardInference($0.baseAddress!, batch, weights: weights, workspace: workspaces[t])
                 }
-                let (result, _) = crossEntropy(logits: workspaces[t].logits, order: packedOrder, labels: indices.map { data.labels[$0] },
-                                               classes: C, gradientScale: 1, keepProbabilities: true)
+                let (result, _) = crossEntropy(
+                    logits: workspaces[t].logits, order: packedOrder, labels: indices.map { data.labels[$0] },
+                    classes: C, gradientScale: 1, keepProbabilities: true)
                 local += result.loss
                 lock.lock()
                 for (k, index) in indices.enumerated() {

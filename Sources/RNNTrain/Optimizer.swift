@@ -64,7 +64,8 @@ public struct Optimizer: Sendable {
 
     /// Continues from saved state (which `settle` had brought fully up to date).
     public mutating func restore(first: [Float], second: [Float], steps: Int) {
-        precondition(first.count == self.first.count && second.count == self.second.count, "optimizer state of another size")
+        precondition(
+            first.count == self.first.count && second.count == self.second.count, "optimizer state of another size")
         self.first = first
         self.second = second
         self.steps = steps
@@ -90,23 +91,31 @@ public struct Optimizer: Sendable {
         let threads = rows.count >= 512 ? max(1, c.threads) : 1
         let stillWhenUnmoved = c.weightDecay == 0
         parameters.withUnsafeMutableBufferPointer { pb in
-        first.withUnsafeMutableBufferPointer { mb in
-        second.withUnsafeMutableBufferPointer { vb in
-        rowSteps.withUnsafeMutableBufferPointer { rowSteps in
-        rowMoved.withUnsafeBufferPointer { moved in
-        history.withUnsafeBufferPointer { history in
-            let p = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress, done = rowSteps.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                for index in stride(from: t, to: rows.count, by: threads) {
-                    let row = rows[index]
-                    if stillWhenUnmoved && !moved[row] { done[row] = steps; continue }
-                    for step in done[row]..<steps {
-                        Self.update(c, history[step - historyStart], range: row * E..<(row + 1) * E, p: p, g: nil, m: m, v: v)
+            first.withUnsafeMutableBufferPointer { mb in
+                second.withUnsafeMutableBufferPointer { vb in
+                    rowSteps.withUnsafeMutableBufferPointer { rowSteps in
+                        rowMoved.withUnsafeBufferPointer { moved in
+                            history.withUnsafeBufferPointer { history in
+                                let p = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress,
+                                    done = rowSteps.baseAddress!
+                                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                                    for index in stride(from: t, to: rows.count, by: threads) {
+                                        let row = rows[index]
+                                        if stillWhenUnmoved && !moved[row] { done[row] = steps; continue }
+                                        for step in done[row]..<steps {
+                                            Self.update(
+                                                c, history[step - historyStart], range: row * E..<(row + 1) * E, p: p,
+                                                g: nil, m: m, v: v)
+                                        }
+                                        done[row] = steps
+                                    }
+                                }
+                            }
+                        }
                     }
-                    done[row] = steps
                 }
             }
-        }}}}}}
+        }
     }
 
     /// Brings every lazy row up to date: before the parameters are evaluated, saved or exported.
@@ -121,21 +130,30 @@ public struct Optimizer: Sendable {
     /// on `gradientScale` × `gradient` (the clipping factor). The threads share
     /// the rows as well as the dense part: run on one core, the rows alone were
     /// a few percent of an AG News step.
-    public mutating func step(_ parameters: inout [Float], gradient: UnsafePointer<Float>, gradientScale: Float = 1, learningRate lr: Float,
-                              rows: [Int] = []) {
-        step(&parameters, gradient: UnsafeMutablePointer(mutating: gradient), clearing: false, gradientScale: gradientScale,
-             learningRate: lr, rows: rows)
+    public mutating func step(
+        _ parameters: inout [Float], gradient: UnsafePointer<Float>, gradientScale: Float = 1, learningRate lr: Float,
+        rows: [Int] = []
+    ) {
+        step(
+            &parameters, gradient: UnsafeMutablePointer(mutating: gradient), clearing: false,
+            gradientScale: gradientScale,
+            learningRate: lr, rows: rows)
     }
 
     /// The same step, leaving `gradient` zero where it read it, ready for the
     /// next step's sum: each thread clears what it has just read, while in cache.
-    public mutating func step(_ parameters: inout [Float], consuming gradient: UnsafeMutablePointer<Float>, gradientScale: Float = 1,
-                              learningRate lr: Float, rows: [Int] = []) {
-        step(&parameters, gradient: gradient, clearing: true, gradientScale: gradientScale, learningRate: lr, rows: rows)
+    public mutating func step(
+        _ parameters: inout [Float], consuming gradient: UnsafeMutablePointer<Float>, gradientScale: Float = 1,
+        learningRate lr: Float, rows: [Int] = []
+    ) {
+        step(
+            &parameters, gradient: gradient, clearing: true, gradientScale: gradientScale, learningRate: lr, rows: rows)
     }
 
-    private mutating func step(_ parameters: inout [Float], gradient g: UnsafeMutablePointer<Float>, clearing: Bool, gradientScale: Float,
-                               learningRate lr: Float, rows: [Int]) {
+    private mutating func step(
+        _ parameters: inout [Float], gradient g: UnsafeMutablePointer<Float>, clearing: Bool, gradientScale: Float,
+        learningRate lr: Float, rows: [Int]
+    ) {
         catchUp(&parameters, rows: rows)
         steps += 1
         let scalars = StepScalars(config, step: steps, learningRate: lr)
@@ -144,18 +162,24 @@ public struct Optimizer: Sendable {
         let dense = lazyRows * E..<count
         let threads = max(1, min(c.threads, (dense.count + rows.count * E) / 65_536))
         parameters.withUnsafeMutableBufferPointer { pb in
-        first.withUnsafeMutableBufferPointer { mb in
-        second.withUnsafeMutableBufferPointer { vb in
-            let p = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress
-            func update(_ range: Range<Int>) {
-                Self.update(c, scalars, range: range, p: p, g: g, gradientScale: gradientScale, m: m, v: v)
-                if clearing { (g + range.lowerBound).update(repeating: 0, count: range.count) }
+            first.withUnsafeMutableBufferPointer { mb in
+                second.withUnsafeMutableBufferPointer { vb in
+                    let p = pb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress
+                    func update(_ range: Range<Int>) {
+                        Self.update(c, scalars, range: range, p: p, g: g, gradientScale: gradientScale, m: m, v: v)
+                        if clearing { (g + range.lowerBound).update(repeating: 0, count: range.count) }
+                    }
+                    DispatchQueue.concurrentPerform(iterations: threads) { t in
+                        update(
+                            dense.lowerBound + dense.count * t / threads..<dense.lowerBound + dense.count * (t + 1)
+                                / threads)
+                        for row in rows[rows.count * t / threads..<rows.count * (t + 1) / threads] {
+                            update(row * E..<(row + 1) * E)
+                        }
+                    }
+                }
             }
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                update(dense.lowerBound + dense.count * t / threads..<dense.lowerBound + dense.count * (t + 1) / threads)
-                for row in rows[rows.count * t / threads..<rows.count * (t + 1) / threads] { update(row * E..<(row + 1) * E) }
-            }
-        }}}
+        }
         for row in rows {
             rowSteps[row] = steps
             rowMoved[row] = true
@@ -165,9 +189,11 @@ public struct Optimizer: Sendable {
     /// One step on `range`; `g` nil is a zero gradient. Adam runs in the
     /// instruction-set kernels (square roots and divisions 16 wide); both give
     /// the same bits whether a row is updated densely or replayed.
-    private static func update(_ c: TrainConfig, _ s: StepScalars, range: Range<Int>, p: UnsafeMutablePointer<Float>,
-                               g: UnsafePointer<Float>?, gradientScale: Float = 1, m: UnsafeMutablePointer<Float>,
-                               v: UnsafeMutablePointer<Float>?) {
+    private static func update(
+        _ c: TrainConfig, _ s: StepScalars, range: Range<Int>, p: UnsafeMutablePointer<Float>,
+        g: UnsafePointer<Float>?, gradientScale: Float = 1, m: UnsafeMutablePointer<Float>,
+        v: UnsafeMutablePointer<Float>?
+    ) {
         let decay = c.weightDecay
         switch c.optimizer {
         case .sgd:
@@ -177,11 +203,13 @@ public struct Optimizer: Sendable {
                 p[i] -= lr * m[i]
             }
         case .adam, .adamw:
-            let step = AdamStep(beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, stepSize: s.stepSize,
-                                inverseCorrection2: s.inverseCorrection2, shrink: s.shrink,
-                                coupledDecay: c.optimizer == .adam ? decay : 0, gradientScale: gradientScale)
-            KernelSet.selected.adam(step, range.count, p + range.lowerBound, g.map { $0 + range.lowerBound },
-                                           m + range.lowerBound, v! + range.lowerBound)
+            let step = AdamStep(
+                beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, stepSize: s.stepSize,
+                inverseCorrection2: s.inverseCorrection2, shrink: s.shrink,
+                coupledDecay: c.optimizer == .adam ? decay : 0, gradientScale: gradientScale)
+            KernelSet.selected.adam(
+                step, range.count, p + range.lowerBound, g.map { $0 + range.lowerBound },
+                m + range.lowerBound, v! + range.lowerBound)
         }
     }
 }

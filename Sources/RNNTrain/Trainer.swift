@@ -1,10 +1,10 @@
 import Foundation
+import RNNBinary
 import RNNData
 import RNNKernels
-import RNNBinary
 import RNNModel
-import RNNText
 import RNNSupport
+import RNNText
 
 /// Examples ready for the network: sequences after the sequence policy, and labels.
 public struct LabeledSequences: Sendable {
@@ -47,8 +47,11 @@ public final class Trainer {
         let network = Network(architecture)
         objective = Objective(network: network)
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
-        precondition(network.layout.offset("embedding") == 0, "the optimizer's lazy rows are the embedding, first in the layout")
-        optimizer = Optimizer(config: config, count: parameters.count, lazyRows: architecture.vocabularySize, rowWidth: architecture.embedding)
+        precondition(
+            network.layout.offset("embedding") == 0, "the optimizer's lazy rows are the embedding, first in the layout")
+        optimizer = Optimizer(
+            config: config, count: parameters.count, lazyRows: architecture.vocabularySize,
+            rowWidth: architecture.embedding)
         workspaces = (0..<config.threads).map { _ in Objective.Workspace() }
         let count = parameters.count
         gradients = (0..<config.threads).map { _ in AlignedFloats(count: count) }
@@ -87,7 +90,9 @@ public final class Trainer {
     }
 
     /// One optimizer step on `batch` (indices into `data`).
-    func step(_ data: LabeledSequences, batch: [Int], epoch: Int, batchIndex: Int, totalSteps: Int, totals: inout EpochTotals) {
+    func step(
+        _ data: LabeledSequences, batch: [Int], epoch: Int, batchIndex: Int, totalSteps: Int, totals: inout EpochTotals
+    ) {
         let threads = min(config.threads, batch.count)
         let scale = 1 / Float(batch.count)
         var results = [Objective.Result?](repeating: nil, count: threads)
@@ -103,8 +108,11 @@ public final class Trainer {
             let dropout = config.dropout > 0 ? Network.Dropout(rate: config.dropout, rng: SplitMix64(seed: seed)) : nil
             let slice = slices[t]
             let result = parameters.withUnsafeBufferPointer { p in
-                objective.evaluate(p.baseAddress!, sequences: slice.map { data.sequences[$0][...] }, labels: slice.map { data.labels[$0] },
-                                   gradient: gradients[t].baseAddress, gradientScale: scale, dropout: dropout, workspace: workspaces[t])
+                objective.evaluate(
+                    p.baseAddress!, sequences: slice.map { data.sequences[$0][...] },
+                    labels: slice.map { data.labels[$0] },
+                    gradient: gradients[t].baseAddress, gradientScale: scale, dropout: dropout, workspace: workspaces[t]
+                )
             }
             lock.lock()
             results[t] = result
@@ -120,12 +128,15 @@ public final class Trainer {
         for t in 0..<threads {
             let result = results[t]!
             totals.lossSum += result.loss
-            for (k, index) in slices[t].enumerated() where result.predictions[k] == data.labels[index] { totals.correct += 1 }
+            for (k, index) in slices[t].enumerated() where result.predictions[k] == data.labels[index] {
+                totals.correct += 1
+            }
             totals.examples += slices[t].count
         }
         let clip = Optimizer.clipFactor(norm: Float(squaredNorm.squareRoot()), limit: config.clipNorm)
         let lr = config.learningRate(step: optimizer.steps, total: totalSteps)
-        optimizer.step(&parameters, consuming: gradients[0].baseAddress, gradientScale: clip, learningRate: lr, rows: rows)
+        optimizer.step(
+            &parameters, consuming: gradients[0].baseAddress, gradientScale: clip, learningRate: lr, rows: rows)
     }
 
     /// The distinct tokens of a batch, in order: the embedding rows it reads and can move.
@@ -145,14 +156,18 @@ public final class Trainer {
     @discardableResult
     public func trainEpoch(_ epoch: Int, train: LabeledSequences, progress: ProgressReporter? = nil) -> EpochTotals {
         let started = Date()
-        let batches = Self.batches(lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch)
+        let batches = Self.batches(
+            lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch)
         let totalSteps = batches.count * config.epochs
         var totals = EpochTotals()
         for (index, batch) in batches.enumerated() {
             step(train, batch: batch, epoch: epoch, batchIndex: index, totalSteps: totalSteps, totals: &totals)
             let elapsed = Date().timeIntervalSince(started)
-            progress?.update(Double(totals.examples), detail: String(format: "loss %.4f · %.0f samples/s", totals.lossSum / Double(max(totals.examples, 1)),
-                                                                      Double(totals.examples) / max(elapsed, 1e-9)))
+            progress?.update(
+                Double(totals.examples),
+                detail: String(
+                    format: "loss %.4f · %.0f samples/s", totals.lossSum / Double(max(totals.examples, 1)),
+                    Double(totals.examples) / max(elapsed, 1e-9)))
         }
         optimizer.settle(&parameters)
         progress?.finish()
@@ -160,23 +175,29 @@ public final class Trainer {
     }
 
     /// Trains epoch `epoch` (0-based) and evaluates; returns its record.
-    public func runEpoch(_ epoch: Int, train: LabeledSequences, evaluation: LabeledSequences, progress: ProgressReporter?) -> EpochRecord {
+    public func runEpoch(
+        _ epoch: Int, train: LabeledSequences, evaluation: LabeledSequences, progress: ProgressReporter?
+    ) -> EpochRecord {
         let started = Date()
-        let stepsPerEpoch = Self.batches(lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch).count
+        let stepsPerEpoch = Self.batches(
+            lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch
+        ).count
         let learningRate = config.learningRate(step: optimizer.steps, total: stepsPerEpoch * config.epochs)
         let totals = trainEpoch(epoch, train: train, progress: progress)
         let trainSeconds = Date().timeIntervalSince(started)
         let metrics = evaluate(evaluation).metrics
-        return EpochRecord(epoch: epoch + 1, learningRate: learningRate, trainLoss: totals.lossSum / Double(max(totals.examples, 1)),
-                           trainAccuracy: Double(totals.correct) / Double(max(totals.examples, 1)), evaluation: metrics,
-                           seconds: Date().timeIntervalSince(started), samplesPerSecond: Double(totals.examples) / trainSeconds)
+        return EpochRecord(
+            epoch: epoch + 1, learningRate: learningRate, trainLoss: totals.lossSum / Double(max(totals.examples, 1)),
+            trainAccuracy: Double(totals.correct) / Double(max(totals.examples, 1)), evaluation: metrics,
+            seconds: Date().timeIntervalSince(started), samplesPerSecond: Double(totals.examples) / trainSeconds)
     }
 
     public func record(_ record: EpochRecord) { history.append(record) }
 
     /// Metrics and probabilities (row per example) on `data`, no dropout, all threads.
     public func evaluate(_ data: LabeledSequences) -> (metrics: Metrics, probabilities: [Float]) {
-        Evaluator(network: objective.network, labels: labels).run(parameters, on: data, workspaces: workspaces.map(\.forward))
+        Evaluator(network: objective.network, labels: labels).run(
+            parameters, on: data, workspaces: workspaces.map(\.forward))
     }
 
     // MARK: Checkpoints
@@ -191,31 +212,41 @@ public final class Trainer {
         file.set("checkpoint.config", .string(String(decoding: try encoder.encode(config), as: UTF8.self)))
         file.set("checkpoint.history", .string(String(decoding: try encoder.encode(history), as: UTF8.self)))
         file.set("checkpoint.data", .string(dataFingerprint))
-        file.tensors = [ModelFile.Tensor(name: "parameters", shape: [parameters.count], values: parameters),
-                        ModelFile.Tensor(name: "optimizer.first", shape: [optimizer.first.count], values: optimizer.first),
-                        ModelFile.Tensor(name: "optimizer.second", shape: [optimizer.second.count], values: optimizer.second)]
+        file.tensors = [
+            ModelFile.Tensor(name: "parameters", shape: [parameters.count], values: parameters),
+            ModelFile.Tensor(name: "optimizer.first", shape: [optimizer.first.count], values: optimizer.first),
+            ModelFile.Tensor(name: "optimizer.second", shape: [optimizer.second.count], values: optimizer.second),
+        ]
         return file.encoded()
     }
 
     /// Restores a checkpoint written by the same configuration; returns the epochs it had done.
     public func restore(_ bytes: [UInt8], file path: String, dataFingerprint: String) throws -> Int {
         let file: ModelFile
-        do { file = try bytes.withUnsafeBytes { try ModelFile(bytes: $0) } }
-        catch { throw DataError(file: path, "\(error)") }
-        guard case .string(let configJSON)? = file["checkpoint.config"], case .string(let historyJSON)? = file["checkpoint.history"],
-              case .int(let done)? = file["checkpoint.epochs_done"], case .int(let steps)? = file["checkpoint.optimizer_steps"],
-              case .string(let fingerprint)? = file["checkpoint.data"],
-              let parameters = file.tensor("parameters")?.values, let first = file.tensor("optimizer.first")?.values,
-              let second = file.tensor("optimizer.second")?.values else {
+        do { file = try bytes.withUnsafeBytes { try ModelFile(bytes: $0) } } catch {
+            throw DataError(file: path, "\(error)")
+        }
+        guard case .string(let configJSON)? = file["checkpoint.config"],
+            case .string(let historyJSON)? = file["checkpoint.history"],
+            case .int(let done)? = file["checkpoint.epochs_done"],
+            case .int(let steps)? = file["checkpoint.optimizer_steps"],
+            case .string(let fingerprint)? = file["checkpoint.data"],
+            let parameters = file.tensor("parameters")?.values, let first = file.tensor("optimizer.first")?.values,
+            let second = file.tensor("optimizer.second")?.values
+        else {
             throw DataError(file: path, "not a training checkpoint")
         }
         var saved = try JSONDecoder().decode(TrainConfig.self, from: Data(configJSON.utf8))
         saved.epochs = config.epochs
         guard saved == config else {
-            throw DataError(file: path, "was written with a different configuration; resume with the same options (only --epochs may change)")
+            throw DataError(
+                file: path,
+                "was written with a different configuration; resume with the same options (only --epochs may change)")
         }
         guard fingerprint == dataFingerprint else { throw DataError(file: path, "was trained on different shards") }
-        guard parameters.count == self.parameters.count, first.count == optimizer.first.count, second.count == optimizer.second.count else {
+        guard parameters.count == self.parameters.count, first.count == optimizer.first.count,
+            second.count == optimizer.second.count
+        else {
             throw DataError(file: path, "parameter count does not match the model")
         }
         self.parameters = parameters

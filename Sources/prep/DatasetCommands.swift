@@ -20,8 +20,9 @@ extension PrepCommand {
 
         func run() throws {
             try common.run(dataset: "imdb", defaultRecipe: "imdb") {
-                let path = try DataDirectory.require(tarball ?? DataDirectory.url.appendingPathComponent("aclImdb_v1.tar.gz").path,
-                                                     what: "the IMDB tarball aclImdb_v1.tar.gz")
+                let path = try DataDirectory.require(
+                    tarball ?? DataDirectory.url.appendingPathComponent("aclImdb_v1.tar.gz").path,
+                    what: "the IMDB tarball aclImdb_v1.tar.gz")
                 return [try IMDBReader(path: path, includeUnlabeled: includeUnsup)]
             }
         }
@@ -30,10 +31,16 @@ extension PrepCommand {
     struct AGNews: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "agnews",
-            abstract: "Prepare AG News from its original CSV (class,title,description), or the Hugging Face CSV (text,label) or Parquet export.",
-            discussion: "The split comes from each file name (train…, test…) unless --split is given. Class names come from classes.txt beside the file when present.")
+            abstract:
+                "Prepare AG News from its original CSV (class,title,description), or the Hugging Face CSV (text,label) or Parquet export.",
+            discussion:
+                "The split comes from each file name (train…, test…) unless --split is given. Class names come from classes.txt beside the file when present."
+        )
 
-        @Argument(help: "CSV or Parquet files, e.g. train.csv test.csv or train-00000-of-00001.parquet test-00000-of-00001.parquet.")
+        @Argument(
+            help:
+                "CSV or Parquet files, e.g. train.csv test.csv or train-00000-of-00001.parquet test-00000-of-00001.parquet."
+        )
         var files: [String]
 
         @Option(help: "The split of every file given (default: from the file names).")
@@ -42,7 +49,10 @@ extension PrepCommand {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            if files.isEmpty { throw ValidationError("give at least one AG News file (e.g. data/agnews/train.csv data/agnews/test.csv)") }
+            if files.isEmpty {
+                throw ValidationError(
+                    "give at least one AG News file (e.g. data/agnews/train.csv data/agnews/test.csv)")
+            }
         }
 
         func run() throws {
@@ -50,8 +60,9 @@ extension PrepCommand {
                 try files.map { file -> ExampleReader in
                     let path = try DataDirectory.require(file, what: "the AG News file")
                     if path.hasSuffix(".parquet") {
-                        return try ParquetTableReader(path: path, split: split, textColumn: .name("text"), labelColumn: .name("label"),
-                                                      fallbackNames: AGNewsCSVReader.defaultLabelNames)
+                        return try ParquetTableReader(
+                            path: path, split: split, textColumn: .name("text"), labelColumn: .name("label"),
+                            fallbackNames: AGNewsCSVReader.defaultLabelNames)
                     }
                     return try AGNewsCSVReader(path: path, split: split)
                 }
@@ -63,7 +74,9 @@ extension PrepCommand {
         static let configuration = CommandConfiguration(
             commandName: "parquet",
             abstract: "Prepare any Parquet table with a text column and a label column.",
-            discussion: "Integer labels are named by --label-names, else by the file's Hugging Face ClassLabel metadata, else taken as text; text labels are taken as they are (the label set is then the training split's).")
+            discussion:
+                "Integer labels are named by --label-names, else by the file's Hugging Face ClassLabel metadata, else taken as text; text labels are taken as they are (the label set is then the training split's)."
+        )
 
         @Argument(help: "Parquet files; the split comes from each name (train…, test…) unless --split is given.")
         var files: [String]
@@ -95,8 +108,10 @@ extension PrepCommand {
         func run() throws {
             try common.run(dataset: name, defaultRecipe: "csv") {
                 try files.map {
-                    try ParquetTableReader(path: $0, split: split, textColumn: ColumnReference(textColumn), labelColumn: ColumnReference(labelColumn),
-                                           explicitNames: labelNames.map { $0.split(separator: ",").map(String.init) }, strict: strict)
+                    try ParquetTableReader(
+                        path: $0, split: split, textColumn: ColumnReference(textColumn),
+                        labelColumn: ColumnReference(labelColumn),
+                        explicitNames: labelNames.map { $0.split(separator: ",").map(String.init) }, strict: strict)
                 }
             }
         }
@@ -106,7 +121,9 @@ extension PrepCommand {
         static let configuration = CommandConfiguration(
             commandName: "csv",
             abstract: "Prepare any CSV with a text column and a label column.",
-            discussion: "Labels are taken as text; the label set is the training split's, in numeric order when all labels are integers, else sorted. A test label not seen in training is an error.")
+            discussion:
+                "Labels are taken as text; the label set is the training split's, in numeric order when all labels are integers, else sorted. A test label not seen in training is an error."
+        )
 
         @Argument(help: "CSV files; the split comes from each name (train…, test…) unless --split is given.")
         var files: [String]
@@ -120,7 +137,9 @@ extension PrepCommand {
         @Option(help: "Dataset name, used for the default output directory.")
         var name = "csv"
 
-        @Flag(inversion: .prefixedNo, help: "Whether the first row is a header (default: yes when a column is given by name).")
+        @Flag(
+            inversion: .prefixedNo,
+            help: "Whether the first row is a header (default: yes when a column is given by name).")
         var header: Bool?
 
         @Option(help: "The split of every file given (default: from the file names).")
@@ -135,8 +154,9 @@ extension PrepCommand {
         func run() throws {
             try common.run(dataset: name, defaultRecipe: "csv") {
                 try files.map {
-                    try CSVTableReader(path: $0, split: split, textColumn: ColumnReference(textColumn),
-                                       labelColumn: ColumnReference(labelColumn), hasHeader: header)
+                    try CSVTableReader(
+                        path: $0, split: split, textColumn: ColumnReference(textColumn),
+                        labelColumn: ColumnReference(labelColumn), hasHeader: header)
                 }
             }
         }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import RNNData
-import RNNText
 import RNNSupport
+import RNNText
 
 extension PrepCommand {
     struct Show: ParsableCommand {
@@ -26,9 +26,13 @@ extension PrepCommand {
                 let dataset = try PreparedDataset(directory: URL(fileURLWithPath: directory, isDirectory: true))
                 let shard = try dataset.load(split: split)
                 let vocabulary = dataset.tokenizer.vocabulary
-                print("\(dataset.manifest.dataset) \(split): \(shard.count) examples, labels \(dataset.manifest.labels.joined(separator: ", "))")
+                print(
+                    "\(dataset.manifest.dataset) \(split): \(shard.count) examples, labels \(dataset.manifest.labels.joined(separator: ", "))"
+                )
                 for i in from..<min(shard.count, from + max(limit, 0)) {
-                    let label = shard.labels[i] >= 0 ? "\(shard.labels[i]) \(dataset.manifest.labels[Int(shard.labels[i])])" : "unlabeled"
+                    let label =
+                        shard.labels[i] >= 0
+                        ? "\(shard.labels[i]) \(dataset.manifest.labels[Int(shard.labels[i])])" : "unlabeled"
                     let ids = Array(shard.tokens(of: i))
                     var meta = "source \(shard.sources[i])"
                     if shard.ratings[i] > 0 { meta += ", rating \(shard.ratings[i])" }
@@ -43,7 +47,9 @@ extension PrepCommand {
     struct Tokenize: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the token ids of each input line, with the start/end markers a model sees.",
-            discussion: "Use --vocab-file for BERT WordPiece from a vocab.txt, or --artifacts to tokenize exactly as a prepared dataset does.")
+            discussion:
+                "Use --vocab-file for BERT WordPiece from a vocab.txt, or --artifacts to tokenize exactly as a prepared dataset does."
+        )
 
         @Option(help: "A WordPiece vocab.txt.")
         var vocabFile: String?
@@ -61,32 +67,43 @@ extension PrepCommand {
         var input: String?
 
         func validate() throws {
-            if (vocabFile == nil) == (artifacts == nil) { throw ValidationError("give exactly one of --vocab-file and --artifacts") }
+            if (vocabFile == nil) == (artifacts == nil) {
+                throw ValidationError("give exactly one of --vocab-file and --artifacts")
+            }
         }
 
         func run() throws {
             try reportingErrors {
                 let tokenizer: Tokenizer
                 if let artifacts {
-                    tokenizer = try PreparedDataset(directory: URL(fileURLWithPath: artifacts, isDirectory: true)).tokenizer
+                    tokenizer = try PreparedDataset(directory: URL(fileURLWithPath: artifacts, isDirectory: true))
+                        .tokenizer
                 } else {
                     let bytes = try MappedFile(path: vocabFile!).contents
                     do {
-                        tokenizer = try Tokenizer(spec: TokenizerSpec(kind: .wordpiece, wordPiece: .init()), vocabulary: Vocabulary(fileBytes: bytes))
+                        tokenizer = try Tokenizer(
+                            spec: TokenizerSpec(kind: .wordpiece, wordPiece: .init()),
+                            vocabulary: Vocabulary(fileBytes: bytes))
                     } catch { throw DataError(file: vocabFile!, "\(error)") }
                 }
                 let handle: FileHandle
                 if let input {
-                    guard let opened = FileHandle(forReadingAtPath: input) else { throw DataError(file: input, "cannot open for reading") }
+                    guard let opened = FileHandle(forReadingAtPath: input) else {
+                        throw DataError(file: input, "cannot open for reading")
+                    }
                     handle = opened
                 } else {
                     handle = FileHandle.standardInput
                 }
                 let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
                 var output = ""
-                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
+                for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(
+                    text.hasSuffix("\n") ? 1 : 0)
+                {
                     let ids = noMarkers ? tokenizer.encode(String(line)) : tokenizer.encodeWithMarkers(String(line))
-                    output += (tokens ? ids.map { tokenizer.vocabulary.token($0) } : ids.map(String.init)).joined(separator: " ") + "\n"
+                    output +=
+                        (tokens ? ids.map { tokenizer.vocabulary.token($0) } : ids.map(String.init)).joined(
+                            separator: " ") + "\n"
                 }
                 FileHandle.standardOutput.write(Data(output.utf8))
             }

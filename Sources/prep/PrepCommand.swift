@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import RNNData
-import RNNText
 import RNNSupport
+import RNNText
 
 @main
 struct PrepCommand: ParsableCommand {
@@ -71,13 +71,16 @@ struct CommonOptions: ParsableArguments {
                     vocabularyFile = vocabFile
                 } else {
                     let relative = recipe.tokenizer.vocabularyFile ?? "bert-base-uncased/vocab.txt"
-                    vocabularyFile = relative.hasPrefix("/") ? relative : DataDirectory.url.appendingPathComponent(relative).path
+                    vocabularyFile =
+                        relative.hasPrefix("/") ? relative : DataDirectory.url.appendingPathComponent(relative).path
                 }
-                vocabularyFile = try DataDirectory.require(vocabularyFile!, what: "a WordPiece vocab.txt (e.g. bert-base-uncased/vocab.txt)")
+                vocabularyFile = try DataDirectory.require(
+                    vocabularyFile!, what: "a WordPiece vocab.txt (e.g. bert-base-uncased/vocab.txt)")
             }
             let configuration = PrepConfiguration(
                 dataset: dataset, tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize,
-                output: URL(fileURLWithPath: out ?? "artifacts/\(dataset)", isDirectory: true), replace: force, quiet: quiet,
+                output: URL(fileURLWithPath: out ?? "artifacts/\(dataset)", isDirectory: true), replace: force,
+                quiet: quiet,
                 command: CommandLine.arguments, recipe: recipePath)
             var result = try Prep.run(readers: try readers(), configuration: configuration)
             result.summary.output = configuration.output.path

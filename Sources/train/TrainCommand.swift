@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import RNNData
 import RNNModel
+import RNNSupport
 import RNNText
 import RNNTrain
-import RNNSupport
 
 @main
 struct TrainCommand: ParsableCommand {
@@ -25,7 +25,8 @@ func reportingDataErrors(_ body: () throws -> Void) throws {
 
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a classifier and export one model file (the default: `train --shards DIR` is `train fit --shards DIR`).",
+        abstract:
+            "Train a classifier and export one model file (the default: `train --shards DIR` is `train fit --shards DIR`).",
         discussion: """
             Settings come from the dataset's recipe in Pipelines/ (e.g. Pipelines/imdb.json); flags override it. \
             Writes model.rnnk, checkpoint.rnnk, metrics.jsonl and learning-curve.svg to --out (default runs/<dataset>).
@@ -51,7 +52,8 @@ struct Fit: ParsableCommand {
     @Option(help: "Dropout on embeddings, between layers and before the head.") var dropout: Float?
     @Option(help: "Initialization: pytorch or orthogonal.") var initialization: Initialization?
     @Option(help: "Maximum sequence length, markers included (default: none with packing).") var maxLen: Int?
-    @Option(help: "Padding: none (packed, no computation on padding), pre or post (needs --max-len).") var padding: SequencePolicy.Padding?
+    @Option(help: "Padding: none (packed, no computation on padding), pre or post (needs --max-len).") var padding:
+        SequencePolicy.Padding?
     @Option(help: "Truncation: tail (keep the start) or head (keep the end).") var truncate: SequencePolicy.Truncation?
     @Option(help: "Start/end markers (<start>, or [CLS] … [SEP]): on or off.") var startToken: Switch?
     @Option(help: "Optimizer: sgd, adam or adamw.") var optimizer: TrainConfig.OptimizerKind?
@@ -111,8 +113,9 @@ struct Fit: ParsableCommand {
             let (recipe, recipePath) = try Recipe.load(self.recipe ?? dataset.manifest.dataset)
             let config = try TrainConfig(recipe: recipe, recipePath: recipePath, overrides: overrides)
             if let problem = config.problem { throw ValidationError(problem) }
-            var run = TrainingRun(dataset: dataset, config: config,
-                                  output: URL(fileURLWithPath: out ?? "runs/\(dataset.manifest.dataset)", isDirectory: true))
+            var run = TrainingRun(
+                dataset: dataset, config: config,
+                output: URL(fileURLWithPath: out ?? "runs/\(dataset.manifest.dataset)", isDirectory: true))
             run.resume = resume
             run.trainLimit = trainLimit
             run.quiet = quiet
@@ -139,14 +142,17 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingDataErrors {
             let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
-            try Evaluate.run(model: model, dataset: dataset, split: split, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
-                             predictions: predictions)
+            try Evaluate.run(
+                model: model, dataset: dataset, split: split,
+                threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                predictions: predictions)
         }
     }
 }
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a model file's header, metadata and tensor table, and whether it is valid.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print a model file's header, metadata and tensor table, and whether it is valid.")
 
     @Argument(help: "A model or checkpoint file.")
     var model: String

@@ -1,5 +1,5 @@
-import XCTest
 import RNNBinary
+import XCTest
 
 final class CRC32Tests: XCTestCase {
     /// Bit by bit, straight from the polynomial: what the sliced tables must reproduce.
@@ -25,8 +25,9 @@ final class CRC32Tests: XCTestCase {
             XCTAssertEqual(CRC32.checksum(bytes), bitwise(bytes), "length \(length)")
             let cut = length / 3
             let continued = bytes.withUnsafeBytes {
-                CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[cut...]),
-                               continuing: CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[..<cut])))
+                CRC32.checksum(
+                    UnsafeRawBufferPointer(rebasing: $0[cut...]),
+                    continuing: CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[..<cut])))
             }
             XCTAssertEqual(continued, bitwise(bytes), "length \(length) split at \(cut)")
         }
@@ -58,10 +59,14 @@ final class LittleEndianTests: XCTestCase {
             var reader = LittleEndianReader(raw)
             XCTAssertThrowsError(try reader.string()) { XCTAssertEqual($0 as? BinaryReadError, .notUTF8(offset: 4)) }
             reader.limit = 6
-            XCTAssertThrowsError(try reader.u32()) { XCTAssertEqual($0 as? BinaryReadError, .pastEnd(offset: 5, count: 4)) }
+            XCTAssertThrowsError(try reader.u32()) {
+                XCTAssertEqual($0 as? BinaryReadError, .pastEnd(offset: 5, count: 4))
+            }
             // A length field larger than the buffer never reads past it.
             var huge = LittleEndianReader(raw, offset: 4)
-            XCTAssertThrowsError(try huge.string()) { XCTAssertEqual(String(describing: $0), "a field runs past the end of its section at byte 8") }
+            XCTAssertThrowsError(try huge.string()) {
+                XCTAssertEqual(String(describing: $0), "a field runs past the end of its section at byte 8")
+            }
         }
     }
 }

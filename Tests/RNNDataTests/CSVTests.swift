@@ -1,6 +1,7 @@
-import XCTest
-@testable import RNNData
 import RNNSupport
+import XCTest
+
+@testable import RNNData
 
 final class CSVTests: XCTestCase {
     func records(_ text: String) throws -> [[String]] {
@@ -15,15 +16,20 @@ final class CSVTests: XCTestCase {
     }
 
     func testQuotesNewlinesAndLineEndings() throws {
-        XCTAssertEqual(try records("a,b\r\n\"x, \"\"y\"\"\",\"multi\nline\"\n\n3,\n"),
-                       [["a", "b"], ["x, \"y\"", "multi\nline"], ["3", ""]])
+        XCTAssertEqual(
+            try records("a,b\r\n\"x, \"\"y\"\"\",\"multi\nline\"\n\n3,\n"),
+            [["a", "b"], ["x, \"y\"", "multi\nline"], ["3", ""]])
         XCTAssertEqual(try records("\u{FEFF}h\nv"), [["h"], ["v"]])
         XCTAssertEqual(try records(""), [])
     }
 
     func testErrorsNameTheLine() {
-        Fixtures.assertDataError(["f.csv", "line 2", "unterminated quoted field"]) { _ = try records("a,b\n\"open,x\nmore\n") }
+        Fixtures.assertDataError(["f.csv", "line 2", "unterminated quoted field"]) {
+            _ = try records("a,b\n\"open,x\nmore\n")
+        }
         Fixtures.assertDataError(["f.csv", "line 1", "after a closing quote"]) { _ = try records("\"a\"b,c\n") }
-        Fixtures.assertDataError(["f.csv", "line 3", "quote inside an unquoted field"]) { _ = try records("a\nb\nc\"d\n") }
+        Fixtures.assertDataError(["f.csv", "line 3", "quote inside an unquoted field"]) {
+            _ = try records("a\nb\nc\"d\n")
+        }
     }
 }

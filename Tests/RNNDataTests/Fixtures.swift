@@ -1,9 +1,10 @@
 import Foundation
-import XCTest
-import TestSupport
-@testable import RNNData
-import RNNText
 import RNNSupport
+import RNNText
+import TestSupport
+import XCTest
+
+@testable import RNNData
 
 /// Small inputs the tests write for themselves.
 enum Fixtures {
@@ -19,11 +20,14 @@ enum Fixtures {
     }
 
     /// A .tar.gz with the given files, made with the system tar.
-    static func tarball(_ files: [String: String], in directory: URL, name: String = "aclImdb_v1.tar.gz") throws -> String {
+    static func tarball(_ files: [String: String], in directory: URL, name: String = "aclImdb_v1.tar.gz") throws
+        -> String
+    {
         let root = directory.appendingPathComponent("tree-\(UUID().uuidString)")
         for (path, content) in files {
             let url = root.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(content.utf8).write(to: url)
         }
         let output = directory.appendingPathComponent(name)
@@ -37,11 +41,15 @@ enum Fixtures {
         process.arguments = arguments
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw DataError(file: executable, "exit \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 else {
+            throw DataError(file: executable, "exit \(process.terminationStatus)")
+        }
     }
 
-    static func configuration(_ output: URL, kind: TokenizerSpec.Kind = .word, vocabularySize: Int = 100, shardSize: Int = 10_000,
-                              replace: Bool = false) -> PrepConfiguration {
+    static func configuration(
+        _ output: URL, kind: TokenizerSpec.Kind = .word, vocabularySize: Int = 100, shardSize: Int = 10_000,
+        replace: Bool = false
+    ) -> PrepConfiguration {
         var spec = TokenizerSpec(kind: kind)
         var vocabularyFile: String?
         if kind == .word {
@@ -51,12 +59,15 @@ enum Fixtures {
             spec.wordPiece = .init()
             vocabularyFile = TestData.directory.appendingPathComponent("bert-base-uncased/vocab.txt").path
         }
-        return PrepConfiguration(dataset: "test", tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize, output: output,
-                                 replace: replace, quiet: true, command: ["test"], recipe: nil)
+        return PrepConfiguration(
+            dataset: "test", tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize, output: output,
+            replace: replace, quiet: true, command: ["test"], recipe: nil)
     }
 
     /// Asserts that `body` fails with a DataError whose message contains every fragment.
-    static func assertDataError(_ fragments: [String], file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
+    static func assertDataError(
+        _ fragments: [String], file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void
+    ) {
         do {
             try body()
             XCTFail("expected an error mentioning \(fragments)", file: file, line: line)

@@ -1,9 +1,10 @@
 import Foundation
-import XCTest
-import TestSupport
-@testable import RNNData
 import RNNParquet
 import RNNSupport
+import TestSupport
+import XCTest
+
+@testable import RNNData
 
 /// The Parquet reader on files from pyarrow (every codec, page versions 1 and 2,
 /// dictionary on and off, many row groups, nulls), polars, DuckDB and fastparquet
@@ -19,20 +20,28 @@ final class ParquetTests: XCTestCase {
             case number(Int64), text(String)
             init(from decoder: Decoder) throws {
                 let container = try decoder.singleValueContainer()
-                if let number = try? container.decode(Int64.self) { self = .number(number) } else { self = .text(try container.decode(String.self)) }
+                if let number = try? container.decode(Int64.self) {
+                    self = .number(number)
+                } else {
+                    self = .text(try container.decode(String.self))
+                }
             }
         }
     }
 
     func testEveryWriterAndOptionDecodesToTheExpectedRows() throws {
-        let expected = try JSONDecoder().decode([String: Expected].self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("expected.json")))
+        let expected = try JSONDecoder().decode(
+            [String: Expected].self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("expected.json")))
         XCTAssertGreaterThanOrEqual(expected.count, 20)
         for (name, rows) in expected.sorted(by: { $0.key < $1.key }) {
             let file = try ParquetFile(path: Self.fixtures.appendingPathComponent(name).path)
-            let text = try XCTUnwrap(file.columnIndex("text"), name), label = try XCTUnwrap(file.columnIndex("label"), name)
+            let text = try XCTUnwrap(file.columnIndex("text"), name),
+                label = try XCTUnwrap(file.columnIndex("label"), name)
             var texts: [String?] = [], labels: [Expected.Label] = []
             for group in 0..<file.rowGroupSizes.count {
-                guard case .byteArrays(let values) = try file.read(rowGroup: group, column: text) else { return XCTFail("\(name): text is not bytes") }
+                guard case .byteArrays(let values) = try file.read(rowGroup: group, column: text) else {
+                    return XCTFail("\(name): text is not bytes")
+                }
                 texts += values.map { $0.map { String(decoding: $0, as: UTF8.self) } }
                 switch try file.read(rowGroup: group, column: label) {
                 case .integers(let values): labels += values.map { .number($0!) }
@@ -49,27 +58,40 @@ final class ParquetTests: XCTestCase {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let train = directory.appendingPathComponent("train.parquet")
-        try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("huggingface-classlabel.parquet"), to: train)
-        let reader = try ParquetTableReader(path: train.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"))
+        try FileManager.default.copyItem(
+            at: Self.fixtures.appendingPathComponent("huggingface-classlabel.parquet"), to: train)
+        let reader = try ParquetTableReader(
+            path: train.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"))
         XCTAssertEqual(reader.labelNames, ["World", "Sports", "Business", "Sci/Tech"])
         let nulls = directory.appendingPathComponent("test.parquet")
         try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("pyarrow-nulls.parquet"), to: nulls)
         var count = 0
-        let skipped = try ParquetTableReader(path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"))
-            .read(progress: { _ in }) { _ in count += 1 }
+        let skipped = try ParquetTableReader(
+            path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label")
+        )
+        .read(progress: { _ in }) { _ in count += 1 }
         XCTAssertEqual(count, 300 - 18)
         XCTAssertEqual(skipped, 18, "18 of 300 texts are null and skipped")
-        let summary = try Prep.run(readers: [ParquetTableReader(path: train.path, split: nil, textColumn: .name("text"), labelColumn: .name("label")),
-                                             ParquetTableReader(path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"),
-                                                                fallbackNames: ["World", "Sports", "Business", "Sci/Tech"])],
-                                   configuration: Fixtures.configuration(directory.appendingPathComponent("out"))).summary.text
+        let summary = try Prep.run(
+            readers: [
+                ParquetTableReader(
+                    path: train.path, split: nil, textColumn: .name("text"), labelColumn: .name("label")),
+                ParquetTableReader(
+                    path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"),
+                    fallbackNames: ["World", "Sports", "Business", "Sci/Tech"]),
+            ],
+            configuration: Fixtures.configuration(directory.appendingPathComponent("out"))
+        ).summary.text
         XCTAssertTrue(summary.contains("skipped: 18 rows of \(nulls.path) whose text is null"), summary)
         Fixtures.assertDataError(["test.parquet", "row group 0, row 5", "null text"]) {
-            try ParquetTableReader(path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"), strict: true)
-                .read(progress: { _ in }) { _ in }
+            try ParquetTableReader(
+                path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"), strict: true
+            )
+            .read(progress: { _ in }) { _ in }
         }
         Fixtures.assertDataError(["train.parquet", "no column named \"body\"", "text, label"]) {
-            _ = try ParquetTableReader(path: train.path, split: nil, textColumn: .name("body"), labelColumn: .name("label"))
+            _ = try ParquetTableReader(
+                path: train.path, split: nil, textColumn: .name("body"), labelColumn: .name("label"))
         }
     }
 
@@ -81,10 +103,13 @@ final class ParquetTests: XCTestCase {
         func assertFails(_ bytes: Data, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
             do {
                 let parquet = try open(bytes)
-                for group in 0..<parquet.rowGroupSizes.count { for column in 0..<parquet.columns.count { _ = try parquet.read(rowGroup: group, column: column) } }
+                for group in 0..<parquet.rowGroupSizes.count {
+                    for column in 0..<parquet.columns.count { _ = try parquet.read(rowGroup: group, column: column) }
+                }
                 XCTFail("expected an error mentioning \(fragment)", file: file, line: line)
             } catch let error as ParquetError {
-                XCTAssertTrue(error.description.contains(fragment), "\(error) lacks \(fragment)", file: file, line: line)
+                XCTAssertTrue(
+                    error.description.contains(fragment), "\(error) lacks \(fragment)", file: file, line: line)
             } catch {
                 XCTFail("\(error)", file: file, line: line)
             }
@@ -107,19 +132,26 @@ final class ParquetTests: XCTestCase {
         do {
             let brotli = try ParquetFile(path: Self.fixtures.appendingPathComponent("unsupported-brotli.parquet").path)
             XCTAssertThrowsError(try brotli.read(rowGroup: 0, column: 0)) { error in
-                XCTAssertTrue("\(error)".contains("row group 0, column text, page 0: compression codec BROTLI is not supported"), "\(error)")
+                XCTAssertTrue(
+                    "\(error)".contains("row group 0, column text, page 0: compression codec BROTLI is not supported"),
+                    "\(error)")
             }
         }
-        XCTAssertThrowsError(try ParquetFile(path: Self.fixtures.appendingPathComponent("unsupported-nested.parquet").path)) { error in
+        XCTAssertThrowsError(
+            try ParquetFile(path: Self.fixtures.appendingPathComponent("unsupported-nested.parquet").path)
+        ) { error in
             XCTAssertTrue("\(error)".contains("column text is"), "\(error)")
         }
         let delta = try ParquetFile(path: Self.fixtures.appendingPathComponent("unsupported-delta.parquet").path)
         XCTAssertThrowsError(try delta.read(rowGroup: 0, column: 0)) { error in
-            XCTAssertTrue("\(error)".contains("row group 0, column text, page 0: encoding deltaLengthByteArray is not supported"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("row group 0, column text, page 0: encoding deltaLengthByteArray is not supported"),
+                "\(error)")
         }
         let double = try ParquetFile(path: Self.fixtures.appendingPathComponent("unsupported-double.parquet").path)
         XCTAssertThrowsError(try double.read(rowGroup: 0, column: double.columnIndex("label")!)) { error in
-            XCTAssertTrue("\(error)".contains("column label, page 0: physical type double is not supported"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("column label, page 0: physical type double is not supported"), "\(error)")
         }
         // Every truncation of a real file is refused, never a crash.
         for length in stride(from: 0, to: good.count, by: 97) { XCTAssertThrowsError(try open(good.prefix(length))) }
@@ -129,12 +161,16 @@ final class ParquetTests: XCTestCase {
     func testAGNewsParquetEqualsTheCSVExport() throws {
         let root = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
-        let parquet = try Prep.run(readers: ["train", "test"].map {
-            try ParquetTableReader(path: TestData.file("agnews/hf/\($0)-00000-of-00001.parquet").path, split: nil,
-                                   textColumn: .name("text"), labelColumn: .name("label"), fallbackNames: AGNewsCSVReader.defaultLabelNames)
-        }, configuration: Fixtures.configuration(root.appendingPathComponent("pq"), kind: .wordpiece))
-        let csv = try Prep.run(readers: ["train", "test"].map { try AGNewsCSVReader(path: TestData.file("agnews/hf/\($0).csv").path) },
-                               configuration: Fixtures.configuration(root.appendingPathComponent("csv"), kind: .wordpiece))
+        let parquet = try Prep.run(
+            readers: ["train", "test"].map {
+                try ParquetTableReader(
+                    path: TestData.file("agnews/hf/\($0)-00000-of-00001.parquet").path, split: nil,
+                    textColumn: .name("text"), labelColumn: .name("label"),
+                    fallbackNames: AGNewsCSVReader.defaultLabelNames)
+            }, configuration: Fixtures.configuration(root.appendingPathComponent("pq"), kind: .wordpiece))
+        let csv = try Prep.run(
+            readers: ["train", "test"].map { try AGNewsCSVReader(path: TestData.file("agnews/hf/\($0).csv").path) },
+            configuration: Fixtures.configuration(root.appendingPathComponent("csv"), kind: .wordpiece))
         XCTAssertEqual(parquet.manifest.labels, csv.manifest.labels)
         XCTAssertEqual(parquet.manifest.split("train")?.examples, 12_000)
         XCTAssertEqual(parquet.manifest.split("test")?.examples, 7_600)

@@ -1,46 +1,60 @@
 import Foundation
-import XCTest
 import TestSupport
+import XCTest
 
 /// The `prep` executable as a user meets it: help, usage errors, data errors.
 final class PrepCLITests: XCTestCase {
-    func assertOneLineError(_ result: CommandResult, mentions fragments: [String], file: StaticString = #filePath, line: UInt = #line) {
+    func assertOneLineError(
+        _ result: CommandResult, mentions fragments: [String], file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertNotEqual(result.status, 0, file: file, line: line)
         let lines = result.stderr.split(separator: "\n")
         XCTAssertGreaterThanOrEqual(lines.count, 1, file: file, line: line)
-        XCTAssertFalse(result.stderr.contains("Fatal error") || result.stderr.contains("Stack dump") || result.stderr.contains("backtrace"),
-                       result.stderr, file: file, line: line)
-        for fragment in fragments { XCTAssertTrue(result.stderr.contains(fragment), "\(result.stderr) lacks \(fragment)", file: file, line: line) }
+        XCTAssertFalse(
+            result.stderr.contains("Fatal error") || result.stderr.contains("Stack dump")
+                || result.stderr.contains("backtrace"),
+            result.stderr, file: file, line: line)
+        for fragment in fragments {
+            XCTAssertTrue(
+                result.stderr.contains(fragment), "\(result.stderr) lacks \(fragment)", file: file, line: line)
+        }
     }
 
     func testHelpListsEveryCommand() throws {
         let help = try Command.run("prep", ["--help"])
         XCTAssertEqual(help.status, 0)
-        for command in ["imdb", "agnews", "csv", "show", "tokenize"] { XCTAssertTrue(help.stdout.contains(command), command) }
+        for command in ["imdb", "agnews", "csv", "show", "tokenize"] {
+            XCTAssertTrue(help.stdout.contains(command), command)
+        }
         let imdbHelp = try Command.run("prep", ["imdb", "--help"])
         XCTAssertTrue(imdbHelp.stdout.contains("--include-unsup") && imdbHelp.stdout.contains("--vocab-size"))
     }
 
     func testUsageErrorsSayWhatWasWrong() throws {
-        assertOneLineError(try Command.run("prep", ["imdb", "--vocab-size", "0"]), mentions: ["--vocab-size must be at least 1"])
+        assertOneLineError(
+            try Command.run("prep", ["imdb", "--vocab-size", "0"]), mentions: ["--vocab-size must be at least 1"])
         assertOneLineError(try Command.run("prep", ["imdb", "--bogus"]), mentions: ["--bogus"])
         assertOneLineError(try Command.run("prep", ["csv", "x.csv"]), mentions: ["--text-column"])
-        assertOneLineError(try Command.run("prep", ["tokenize"]), mentions: ["exactly one of --vocab-file and --artifacts"])
+        assertOneLineError(
+            try Command.run("prep", ["tokenize"]), mentions: ["exactly one of --vocab-file and --artifacts"])
         assertOneLineError(try Command.run("prep", ["imdb", "--tokenizer", "bpe"]), mentions: ["bpe"])
     }
 
     func testMissingDataSaysWhereToPutIt() throws {
         let empty = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: empty) }
-        let result = try Command.run("prep", ["imdb", "--out", empty.appendingPathComponent("o").path], environment: ["RNNKIT_DATA": empty.path])
-        assertOneLineError(result, mentions: ["error: \(empty.path)/aclImdb_v1.tar.gz: not found", "RNNKIT_DATA", "Tools/fetch-data"])
+        let result = try Command.run(
+            "prep", ["imdb", "--out", empty.appendingPathComponent("o").path], environment: ["RNNKIT_DATA": empty.path])
+        assertOneLineError(
+            result, mentions: ["error: \(empty.path)/aclImdb_v1.tar.gz: not found", "RNNKIT_DATA", "Tools/fetch-data"])
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 1)
     }
 
     func testBadCSVIsOneLineNamingFileAndLine() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let path = try Fixtures.write("\"1\",\"a\",\"b\"\n\"9\",\"a\",\"b\"\n", to: directory.appendingPathComponent("train.csv"))
+        let path = try Fixtures.write(
+            "\"1\",\"a\",\"b\"\n\"9\",\"a\",\"b\"\n", to: directory.appendingPathComponent("train.csv"))
         let out = directory.appendingPathComponent("out").path
         let result = try Command.run("prep", ["agnews", path, "--tokenizer", "word", "--out", out, "--quiet"])
         assertOneLineError(result, mentions: ["error: \(path): line 2: label 9 is out of range (expected 1-4)"])
@@ -51,27 +65,40 @@ final class PrepCLITests: XCTestCase {
     func testPrepParquetWithLabelNames() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/parquet")
-        let train = directory.appendingPathComponent("train.parquet"), test = directory.appendingPathComponent("test.parquet")
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/parquet")
+        let train = directory.appendingPathComponent("train.parquet"),
+            test = directory.appendingPathComponent("test.parquet")
         try FileManager.default.copyItem(at: fixtures.appendingPathComponent("polars.parquet"), to: train)
         try FileManager.default.copyItem(at: fixtures.appendingPathComponent("duckdb.parquet"), to: test)
         let out = directory.appendingPathComponent("out").path
-        let result = try Command.run("prep", ["parquet", train.path, test.path, "--text-column", "text", "--label-column", "label",
-                                              "--label-names", "a,b,c,d", "--out", out, "--quiet"])
+        let result = try Command.run(
+            "prep",
+            [
+                "parquet", train.path, test.path, "--text-column", "text", "--label-column", "label",
+                "--label-names", "a,b,c,d", "--out", out, "--quiet",
+            ])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("labels train: a "), result.stdout)
-        let bad = try Command.run("prep", ["parquet", train.path, "--text-column", "text", "--label-column", "label", "--label-names", "a,b",
-                                           "--out", directory.appendingPathComponent("bad").path, "--quiet"])
-        assertOneLineError(bad, mentions: ["train.parquet", "row group 0, row 0: label 3 is out of range (expected 0-1)"])
+        let bad = try Command.run(
+            "prep",
+            [
+                "parquet", train.path, "--text-column", "text", "--label-column", "label", "--label-names", "a,b",
+                "--out", directory.appendingPathComponent("bad").path, "--quiet",
+            ])
+        assertOneLineError(
+            bad, mentions: ["train.parquet", "row group 0, row 0: label 3 is out of range (expected 0-1)"])
     }
 
     func testPrepShowAndTokenizeOnAGeneratedDataset() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let train = try Fixtures.write("text,label\nGood film,1\nBad film,0\nGood good,1\n", to: directory.appendingPathComponent("train.csv"))
+        let train = try Fixtures.write(
+            "text,label\nGood film,1\nBad film,0\nGood good,1\n", to: directory.appendingPathComponent("train.csv"))
         let test = try Fixtures.write("text,label\nfilm good,1\n", to: directory.appendingPathComponent("test.csv"))
         let out = directory.appendingPathComponent("out").path
-        let prep = try Command.run("prep", ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", out, "--quiet"])
+        let prep = try Command.run(
+            "prep", ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", out, "--quiet"])
         XCTAssertEqual(prep.status, 0, prep.stderr)
         for header in ["split", "examples", "<unk>", "vocabulary: 6 tokens", "labels train: 0 1 · 1 2"] {
             XCTAssertTrue(prep.stdout.contains(header), "summary lacks \(header):\n\(prep.stdout)")
@@ -79,7 +106,8 @@ final class PrepCLITests: XCTestCase {
         let show = try Command.run("prep", ["show", out, "--split", "test"])
         XCTAssertEqual(show.status, 0, show.stderr)
         XCTAssertTrue(show.stdout.contains("tokens: film good"), show.stdout)
-        let tokenize = try Command.run("prep", ["tokenize", "--artifacts", out, "--tokens"], stdin: "Good FILM!\nbad\n")
+        let tokenize = try Command.run(
+            "prep", ["tokenize", "--artifacts", out, "--tokens"], stdin: "Good FILM!\nbad\n")
         XCTAssertEqual(tokenize.stdout, "<start> good film <unk>\n<start> bad\n")
     }
 }

@@ -1,6 +1,7 @@
-import XCTest
-@testable import RNNData
 import RNNSupport
+import XCTest
+
+@testable import RNNData
 
 final class ShardTests: XCTestCase {
     func sample(labeled: Bool = true) -> Shard {
@@ -22,19 +23,26 @@ final class ShardTests: XCTestCase {
         XCTAssertEqual(wideBytes[12], 4)
         XCTAssertEqual(try ShardFormat.decode(wideBytes, file: "s", vocabularySize: 70_001, labelCount: 2), wide)
         let unlabeled = sample(labeled: false)
-        XCTAssertEqual(try ShardFormat.decode(ShardFormat.encode(unlabeled, vocabularySize: 70_000), file: "s", vocabularySize: 70_000, labelCount: 2), unlabeled)
+        XCTAssertEqual(
+            try ShardFormat.decode(
+                ShardFormat.encode(unlabeled, vocabularySize: 70_000), file: "s", vocabularySize: 70_000, labelCount: 2),
+            unlabeled)
     }
 
     func testEveryTruncationAndEveryBitFlipIsRejected() {
         let bytes = ShardFormat.encode(sample(), vocabularySize: 65_536)
         for length in 0..<bytes.count {
-            XCTAssertThrowsError(try ShardFormat.decode(Array(bytes[0..<length]), file: "s", vocabularySize: 65_536, labelCount: 2), "length \(length)")
+            XCTAssertThrowsError(
+                try ShardFormat.decode(Array(bytes[0..<length]), file: "s", vocabularySize: 65_536, labelCount: 2),
+                "length \(length)")
         }
         for byte in 0..<bytes.count {
             for bit in 0..<8 {
                 var corrupt = bytes
                 corrupt[byte] ^= 1 << bit
-                XCTAssertThrowsError(try ShardFormat.decode(corrupt, file: "s", vocabularySize: 65_536, labelCount: 2), "byte \(byte) bit \(bit)")
+                XCTAssertThrowsError(
+                    try ShardFormat.decode(corrupt, file: "s", vocabularySize: 65_536, labelCount: 2),
+                    "byte \(byte) bit \(bit)")
             }
         }
     }
@@ -53,7 +61,8 @@ final class ShardTests: XCTestCase {
             _ = try ShardFormat.decode(newer, file: "s.shard", vocabularySize: 65_536, labelCount: 2)
         }
         Fixtures.assertDataError(["bad magic"]) {
-            _ = try ShardFormat.decode(Array(repeating: 0, count: 64), file: "s.shard", vocabularySize: 65_536, labelCount: 2)
+            _ = try ShardFormat.decode(
+                Array(repeating: 0, count: 64), file: "s.shard", vocabularySize: 65_536, labelCount: 2)
         }
     }
 }

@@ -1,17 +1,23 @@
-import XCTest
 import RNNBinary
-@testable import RNNModel
 import RNNText
+import XCTest
+
+@testable import RNNModel
 
 /// The model file as the trainer writes it and the runtime reads it: each part
 /// (architecture, tokenizer, sequence policy, labels) through its own keys.
 final class ModelFileTests: XCTestCase {
     func classifier() throws -> Classifier {
-        let architecture = Architecture(cell: .gru, vocabularySize: 6, embedding: 3, hidden: 4, layers: 2, bidirectional: true, classes: 2)
+        let architecture = Architecture(
+            cell: .gru, vocabularySize: 6, embedding: 3, hidden: 4, layers: 2, bidirectional: true, classes: 2)
         let vocabulary = try Vocabulary(tokens: ["<pad>", "<start>", "<unk>", "good", "bad", "film"])
-        return try Classifier(architecture: architecture, tokenizerSpec: TokenizerSpec(kind: .word, vocabularySize: 3), vocabulary: vocabulary,
-                              policy: SequencePolicy(maxLength: 10, padding: .pre, truncation: .head, markers: true), labels: ["neg", "pos"],
-                              parameters: ParameterLayout(architecture).initialValues(seed: 1), provenance: [("training.note", .string("test"))])
+        return try Classifier(
+            architecture: architecture, tokenizerSpec: TokenizerSpec(kind: .word, vocabularySize: 3),
+            vocabulary: vocabulary,
+            policy: SequencePolicy(maxLength: 10, padding: .pre, truncation: .head, markers: true),
+            labels: ["neg", "pos"],
+            parameters: ParameterLayout(architecture).initialValues(seed: 1),
+            provenance: [("training.note", .string("test"))])
     }
 
     func testRoundTripKeepsEverything() throws {
@@ -30,12 +36,14 @@ final class ModelFileTests: XCTestCase {
     func testEveryTruncationAndCorruptionFailsAtLoad() throws {
         let bytes = try classifier().file.encoded()
         for length in stride(from: 0, to: bytes.count, by: 7) {
-            XCTAssertThrowsError(try Array(bytes[0..<length]).withUnsafeBytes { try ModelFile(bytes: $0) }, "length \(length)")
+            XCTAssertThrowsError(
+                try Array(bytes[0..<length]).withUnsafeBytes { try ModelFile(bytes: $0) }, "length \(length)")
         }
         for offset in stride(from: 0, to: bytes.count, by: 13) {
             var corrupt = bytes
             corrupt[offset] ^= 0x40
-            XCTAssertThrowsError(try corrupt.withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) }, "offset \(offset)")
+            XCTAssertThrowsError(
+                try corrupt.withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) }, "offset \(offset)")
         }
         var newer = bytes
         newer[8] = 2

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import RNNText
 
 final class SequencePolicyTests: XCTestCase {
@@ -10,8 +11,10 @@ final class SequencePolicyTests: XCTestCase {
         XCTAssertEqual(SequencePolicy(markers: false).apply(content, special: word), [7, 8, 9, 10])
         XCTAssertEqual(SequencePolicy(maxLength: 3, truncation: .tail).apply(content, special: word), [1, 7, 8])
         XCTAssertEqual(SequencePolicy(maxLength: 3, truncation: .head).apply(content, special: word), [1, 9, 10])
-        XCTAssertEqual(SequencePolicy(maxLength: 7, padding: .post).apply(content, special: word), [1, 7, 8, 9, 10, 0, 0])
-        XCTAssertEqual(SequencePolicy(maxLength: 7, padding: .pre).apply(content, special: word), [0, 0, 1, 7, 8, 9, 10])
+        XCTAssertEqual(
+            SequencePolicy(maxLength: 7, padding: .post).apply(content, special: word), [1, 7, 8, 9, 10, 0, 0])
+        XCTAssertEqual(
+            SequencePolicy(maxLength: 7, padding: .pre).apply(content, special: word), [0, 0, 1, 7, 8, 9, 10])
         XCTAssertEqual(SequencePolicy(maxLength: 4).apply(content, special: bert), [101, 7, 8, 102])
         XCTAssertEqual(SequencePolicy(maxLength: 1).apply(content, special: bert), [101])
         XCTAssertNotNil(SequencePolicy(padding: .post).problem)

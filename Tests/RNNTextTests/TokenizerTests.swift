@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
 import TestSupport
+import XCTest
+
 @testable import RNNText
 
 final class WordPieceUnicodeTests: XCTestCase {
@@ -10,7 +11,8 @@ final class WordPieceUnicodeTests: XCTestCase {
     /// ids Hugging Face gave (Tools/fixtures/wordpiece-unicode.py).
     func testMatchesHuggingFaceOnManyScripts() throws {
         let tokenizer = try WordPieceGoldenTests.bertTokenizer()
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/wordpiece-unicode.json")
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/wordpiece-unicode.json")
         let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: url))
         XCTAssertGreaterThan(cases.count, 20)
         for c in cases {
@@ -19,7 +21,9 @@ final class WordPieceUnicodeTests: XCTestCase {
     }
 
     func testGreedyLongestMatchAndUnknownWords() throws {
-        let vocabulary = try Vocabulary(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "unaff", "##a", ",", "x"])
+        let vocabulary = try Vocabulary(tokens: [
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "unaff", "##a", ",", "x",
+        ])
         let tokenizer = try WordPieceTokenizer(vocabulary: vocabulary)
         func ids(_ text: String) -> [String] {
             var out: [Int32] = []
@@ -28,10 +32,10 @@ final class WordPieceUnicodeTests: XCTestCase {
             text.withUTF8 { tokenizer.encode($0, into: &out, workspace: &workspace) }
             return out.map { vocabulary.token($0) }
         }
-        XCTAssertEqual(ids("unaffable"), ["unaff", "##able"])        // longest first piece wins
+        XCTAssertEqual(ids("unaffable"), ["unaff", "##able"])  // longest first piece wins
         XCTAssertEqual(ids("UNAFFABLE,x"), ["unaff", "##able", ",", "x"])
-        XCTAssertEqual(ids("unaffz"), ["[UNK]"])                      // any unmatched rest makes the whole word unknown
-        XCTAssertEqual(ids("x" + String(repeating: "a", count: 100)), ["[UNK]"]) // over 100 characters
+        XCTAssertEqual(ids("unaffz"), ["[UNK]"])  // any unmatched rest makes the whole word unknown
+        XCTAssertEqual(ids("x" + String(repeating: "a", count: 100)), ["[UNK]"])  // over 100 characters
         XCTAssertEqual(ids(""), [])
     }
 
@@ -51,13 +55,16 @@ final class WordLevelTests: XCTestCase {
         var out: [String] = []
         var workspace = TokenizerWorkspace()
         var text = text
-        text.withUTF8 { WordLevelTokenizer.words($0, workspace: &workspace) { out.append(String(decoding: $0, as: UTF8.self)) } }
+        text.withUTF8 {
+            WordLevelTokenizer.words($0, workspace: &workspace) { out.append(String(decoding: $0, as: UTF8.self)) }
+        }
         return out
     }
 
     func testSplitsWordsAndPunctuationAndDropsLineBreaks() {
-        XCTAssertEqual(words("This movie was GREAT!<br /><br />I'd see it again... 10/10"),
-                       ["this", "movie", "was", "great", "!", "i'd", "see", "it", "again", ".", ".", ".", "10", "/", "10"])
+        XCTAssertEqual(
+            words("This movie was GREAT!<br /><br />I'd see it again... 10/10"),
+            ["this", "movie", "was", "great", "!", "i'd", "see", "it", "again", ".", ".", ".", "10", "/", "10"])
         XCTAssertEqual(words("'Quoted' rock'n'roll <BR>end<br/>x"), ["'", "quoted", "'", "rock'n'roll", "end", "x"])
         XCTAssertEqual(words("Crème BRÛLÉE, naïve — 東京"), ["crème", "brûlée", ",", "naïve", "—", "東京"])
         XCTAssertEqual(words("  \t\n "), [])
@@ -69,8 +76,9 @@ final class WordLevelTests: XCTestCase {
         let vocabulary = WordLevelTokenizer.buildVocabulary(counts: counts, size: 3)
         XCTAssertEqual(vocabulary.tokens, ["<pad>", "<start>", "<unk>", "c", "a", "b"])
         XCTAssertEqual(WordLevelTokenizer.buildVocabulary(counts: counts.reversed(), size: 3).tokens, vocabulary.tokens)
-        XCTAssertEqual(WordLevelTokenizer.buildVocabulary(counts: counts, size: 10, minimumCount: 2).tokens,
-                       ["<pad>", "<start>", "<unk>", "c", "a", "b", "e"])
+        XCTAssertEqual(
+            WordLevelTokenizer.buildVocabulary(counts: counts, size: 10, minimumCount: 2).tokens,
+            ["<pad>", "<start>", "<unk>", "c", "a", "b", "e"])
         let tokenizer = try Tokenizer(spec: TokenizerSpec(kind: .word), vocabulary: vocabulary)
         XCTAssertEqual(tokenizer.encode("C a zzz B"), [3, 4, 2, 5])
         XCTAssertEqual(tokenizer.encodeWithMarkers("c"), [1, 3])
@@ -95,7 +103,8 @@ final class WordLevelTests: XCTestCase {
     func testInterningMatchesTheWordsOnLongTextsAndLongerLowercaseForms() {
         // U+0130 and U+023A lowercase to longer UTF-8; one word outgrows the
         // initial word buffer; thousands of words outgrow the initial word list.
-        let samples = ["İstanbul", "ȺȺȺ", "Don't", "a", String(repeating: "Ab", count: 5_000)]
+        let samples =
+            ["İstanbul", "ȺȺȺ", "Don't", "a", String(repeating: "Ab", count: 5_000)]
             + (1...40).map { "W" + String(repeating: "q", count: $0 - 1) }
         let spelled = (0..<6_000).map { samples[$0 % samples.count] }
         let expected = spelled.map { $0.lowercased() }

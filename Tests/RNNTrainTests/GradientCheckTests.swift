@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import RNNModel
 @testable import RNNTrain
 
@@ -9,10 +10,13 @@ final class GradientCheckTests: XCTestCase {
     let packed: [[Int32]] = [[3, 1, 4, 1, 5], [2, 6], [], [5, 3, 5], [6]]
     let padded: [[Int32]] = [[0, 0, 3, 1, 4], [0, 0, 0, 2, 6], [5, 3, 5, 6, 1]]
 
-    func check(_ cell: CellKind, layers: Int = 1, bidirectional: Bool = false, hidden: Int = 5,
-               sequences: [[Int32]], dropout: Float = 0, window: Int? = nil, file: StaticString = #filePath, line: UInt = #line) {
-        let architecture = Architecture(cell: cell, vocabularySize: 7, embedding: 3, hidden: hidden, layers: layers,
-                                        bidirectional: bidirectional, classes: 3)
+    func check(
+        _ cell: CellKind, layers: Int = 1, bidirectional: Bool = false, hidden: Int = 5,
+        sequences: [[Int32]], dropout: Float = 0, window: Int? = nil, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let architecture = Architecture(
+            cell: cell, vocabularySize: 7, embedding: 3, hidden: hidden, layers: layers,
+            bidirectional: bidirectional, classes: 3)
         let network = Network(architecture)
         let objective = Objective(network: network)
         var parameters = network.layout.initialValues(seed: 11)
@@ -24,18 +28,23 @@ final class GradientCheckTests: XCTestCase {
         func loss(_ p: [Float]) -> Double {
             let dropoutState = dropout > 0 ? Network.Dropout(rate: dropout, rng: SplitMix64(seed: 5)) : nil
             return p.withUnsafeBufferPointer {
-                objective.evaluate($0.baseAddress!, sequences: slices, labels: labels, gradient: nil, dropout: dropoutState, workspace: workspace).loss
+                objective.evaluate(
+                    $0.baseAddress!, sequences: slices, labels: labels, gradient: nil, dropout: dropoutState,
+                    workspace: workspace
+                ).loss
             }
         }
         var gradient = [Float](repeating: 0, count: parameters.count)
         let dropoutState = dropout > 0 ? Network.Dropout(rate: dropout, rng: SplitMix64(seed: 5)) : nil
         parameters.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
-                _ = objective.evaluate(p.baseAddress!, sequences: slices, labels: labels, gradient: g.baseAddress!,
-                                       dropout: dropoutState, workspace: workspace)
+                _ = objective.evaluate(
+                    p.baseAddress!, sequences: slices, labels: labels, gradient: g.baseAddress!,
+                    dropout: dropoutState, workspace: workspace)
             }
         }
-        let paddingRow = network.layout.offset("embedding")..<network.layout.offset("embedding") + architecture.embedding
+        let paddingRow =
+            network.layout.offset("embedding")..<network.layout.offset("embedding") + architecture.embedding
         var worst = 0.0
         for i in parameters.indices {
             if paddingRow.contains(i) {
@@ -51,12 +60,15 @@ final class GradientCheckTests: XCTestCase {
             worst = max(worst, error)
             if error > 5e-3 {
                 let name = network.layout.tensors.last { $0.offset <= i }!.name
-                XCTFail("\(cell) \(name)[\(i - network.layout.offset(name))]: analytic \(gradient[i]) vs numeric \(numeric)", file: file, line: line)
+                XCTFail(
+                    "\(cell) \(name)[\(i - network.layout.offset(name))]: analytic \(gradient[i]) vs numeric \(numeric)",
+                    file: file, line: line)
                 return
             }
         }
         XCTAssertLessThan(worst, 5e-3, file: file, line: line)
-        XCTAssertGreaterThan(gradient.map { abs($0) }.max()!, 1e-3, "gradient should not vanish", file: file, line: line)
+        XCTAssertGreaterThan(
+            gradient.map { abs($0) }.max()!, 1e-3, "gradient should not vanish", file: file, line: line)
     }
 
     func testRNN() {
@@ -98,19 +110,29 @@ final class GradientCheckTests: XCTestCase {
     /// or batched with others of any length.
     func testPackedBatchGivesTheSameOutputsAsOneByOne() {
         for cell in CellKind.allCases {
-            let network = Network(Architecture(cell: cell, vocabularySize: 7, embedding: 3, hidden: 6, layers: 2, bidirectional: true, classes: 3))
+            let network = Network(
+                Architecture(
+                    cell: cell, vocabularySize: 7, embedding: 3, hidden: 6, layers: 2, bidirectional: true, classes: 3))
             let parameters = network.layout.initialValues(seed: 3)
             let objective = Objective(network: network)
             let workspace = Objective.Workspace()
             let slices = packed.map { $0[...] }
             let together = parameters.withUnsafeBufferPointer {
-                objective.evaluate($0.baseAddress!, sequences: slices, labels: slices.map { _ in 0 }, gradient: nil, keepProbabilities: true, workspace: workspace)
+                objective.evaluate(
+                    $0.baseAddress!, sequences: slices, labels: slices.map { _ in 0 }, gradient: nil,
+                    keepProbabilities: true, workspace: workspace)
             }
             for (i, sequence) in slices.enumerated() {
                 let alone = parameters.withUnsafeBufferPointer {
-                    objective.evaluate($0.baseAddress!, sequences: [sequence], labels: [0], gradient: nil, keepProbabilities: true, workspace: workspace)
+                    objective.evaluate(
+                        $0.baseAddress!, sequences: [sequence], labels: [0], gradient: nil, keepProbabilities: true,
+                        workspace: workspace)
                 }
-                for c in 0..<3 { XCTAssertEqual(alone.probabilities[c], together.probabilities[i * 3 + c], accuracy: 1e-6, "\(cell) sequence \(i)") }
+                for c in 0..<3 {
+                    XCTAssertEqual(
+                        alone.probabilities[c], together.probabilities[i * 3 + c], accuracy: 1e-6,
+                        "\(cell) sequence \(i)")
+                }
             }
         }
     }

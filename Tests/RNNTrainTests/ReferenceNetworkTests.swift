@@ -1,9 +1,10 @@
-import XCTest
 import RNNKernels
-@testable import RNNModel
-@testable import RNNTrain
 import RNNText
 import TestSupport
+import XCTest
+
+@testable import RNNModel
+@testable import RNNTrain
 
 /// Every mode of the forward pass and every gradient against `ReferenceNetwork`
 /// (Double, one sequence at a time), on random small models: every cell, one
@@ -15,9 +16,13 @@ final class ReferenceNetworkTests: XCTestCase {
 
     struct Case: CustomStringConvertible {
         var cell: CellKind, layers: Int, bidirectional: Bool, sequences: [[Int32]]
-        var description: String { "\(cell) layers \(layers)\(bidirectional ? " bidirectional" : "") \(sequences.count == 5 ? "packed" : "padded")" }
+        var description: String {
+            "\(cell) layers \(layers)\(bidirectional ? " bidirectional" : "") \(sequences.count == 5 ? "packed" : "padded")"
+        }
         var architecture: Architecture {
-            Architecture(cell: cell, vocabularySize: 7, embedding: 3, hidden: 5, layers: layers, bidirectional: bidirectional, classes: 3)
+            Architecture(
+                cell: cell, vocabularySize: 7, embedding: 3, hidden: 5, layers: layers, bidirectional: bidirectional,
+                classes: 3)
         }
         var labels: [Int32] { sequences.indices.map { Int32($0 % 3) } }
         /// Larger than the initialization's weights, so the gates reach their nonlinear range.
@@ -28,13 +33,18 @@ final class ReferenceNetworkTests: XCTestCase {
         CellKind.allCases.flatMap { cell in
             [1, 2].flatMap { layers in
                 [false, true].flatMap { bidirectional in
-                    [packed, padded].map { Case(cell: cell, layers: layers, bidirectional: bidirectional, sequences: $0) }
+                    [packed, padded].map {
+                        Case(cell: cell, layers: layers, bidirectional: bidirectional, sequences: $0)
+                    }
                 }
             }
         }
     }
 
-    func assertClose(_ actual: [Float], _ expected: [Double], tolerance: Double, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertClose(
+        _ actual: [Float], _ expected: [Double], tolerance: Double, _ what: String, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         XCTAssertEqual(actual.count, expected.count, what, file: file, line: line)
         let worst = zip(actual, expected).map { abs(Double($0) - $1) }.max() ?? 0
         XCTAssert(worst <= tolerance, "\(what): off by \(worst)", file: file, line: line)
@@ -50,32 +60,37 @@ final class ReferenceNetworkTests: XCTestCase {
 
             // Training mode (one input row per distinct token).
             let training = parameters.withUnsafeBufferPointer {
-                Objective(network: network).evaluate($0.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels, gradient: nil,
-                                                     keepProbabilities: true, workspace: Objective.Workspace())
+                Objective(network: network).evaluate(
+                    $0.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels, gradient: nil,
+                    keepProbabilities: true, workspace: Objective.Workspace())
             }
             assertClose(training.probabilities, expected, tolerance: 1e-6, "\(c): training mode")
             XCTAssertEqual(training.loss, reference.loss(c.sequences, labels: c.labels), accuracy: 1e-5, "\(c): loss")
 
             // Inference mode without token tables, as the trainer evaluates.
-            let evaluated = Evaluator(network: network, labels: ["a", "b", "c"]).run(parameters, on: data, workspaces: [Network.Workspace()])
+            let evaluated = Evaluator(network: network, labels: ["a", "b", "c"]).run(
+                parameters, on: data, workspaces: [Network.Workspace()])
             assertClose(evaluated.probabilities, expected, tolerance: 1e-6, "\(c): inference mode")
 
             // Inference mode with token tables, as the runtime classifies.
             let vocabulary = try Vocabulary(tokens: WordLevelTokenizer.specialTokens + ["d", "e", "f", "g"])
-            let classifier = try Classifier(architecture: c.architecture, tokenizerSpec: TokenizerSpec(kind: .word), vocabulary: vocabulary,
-                                            policy: SequencePolicy(), labels: ["a", "b", "c"], parameters: parameters)
+            let classifier = try Classifier(
+                architecture: c.architecture, tokenizerSpec: TokenizerSpec(kind: .word), vocabulary: vocabulary,
+                policy: SequencePolicy(), labels: ["a", "b", "c"], parameters: parameters)
             XCTAssertNotNil(classifier.weights.tokenProjections)
             let runtime = classifier.probabilities(c.sequences.map { $0[...] }, workspace: Network.Workspace())
             assertClose(runtime, expected, tolerance: 1e-6, "\(c): inference mode with token tables")
             // The runtime classifies as the trainer does, to rounding.
-            assertClose(runtime, training.probabilities.map(Double.init), tolerance: 1e-6, "\(c): runtime against trainer")
+            assertClose(
+                runtime, training.probabilities.map(Double.init), tolerance: 1e-6, "\(c): runtime against trainer")
         }
     }
 
     func testEveryGradientMatchesTheReferenceNetwork() {
         for c in cases {
             let parameters = c.parameters
-            let reference = ReferenceNetwork(c.architecture, parameters: parameters).gradient(c.sequences, labels: c.labels)
+            let reference = ReferenceNetwork(c.architecture, parameters: parameters).gradient(
+                c.sequences, labels: c.labels)
             let gradient = analyticGradient(c, parameters: parameters, dropout: nil)
             compareGradients(gradient, reference, c.architecture, "\(c)")
         }
@@ -90,7 +105,9 @@ final class ReferenceNetworkTests: XCTestCase {
             let dropout = Network.Dropout(rate: 0.3, rng: SplitMix64(seed: 5))
             let (batch, order) = PackedBatch.packing(c.sequences.map { $0[...] })
             let workspace = Network.Workspace()
-            parameters.withUnsafeBufferPointer { network.forwardTraining($0.baseAddress!, batch, dropout: dropout, workspace: workspace) }
+            parameters.withUnsafeBufferPointer {
+                network.forwardTraining($0.baseAddress!, batch, dropout: dropout, workspace: workspace)
+            }
             let masks = referenceMasks(batch, order: order, workspace: workspace, c.architecture)
             let reference = ReferenceNetwork(c.architecture, parameters: parameters)
             var expected = [Double](repeating: 0, count: workspace.logits.count)
@@ -100,7 +117,9 @@ final class ReferenceNetworkTests: XCTestCase {
             }
             assertClose(workspace.logits, expected, tolerance: 1e-5, "\(c): logits with dropout")
             let gradient = analyticGradient(c, parameters: parameters, dropout: dropout)
-            compareGradients(gradient, reference.gradient(c.sequences, labels: c.labels, masks: masks), c.architecture, "\(c) with dropout")
+            compareGradients(
+                gradient, reference.gradient(c.sequences, labels: c.labels, masks: masks), c.architecture,
+                "\(c) with dropout")
         }
     }
 
@@ -108,18 +127,23 @@ final class ReferenceNetworkTests: XCTestCase {
         var gradient = [Float](repeating: 0, count: parameters.count)
         parameters.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
-                _ = Objective(network: Network(c.architecture)).evaluate(p.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels,
-                                                                         gradient: g.baseAddress!, dropout: dropout, workspace: Objective.Workspace())
+                _ = Objective(network: Network(c.architecture)).evaluate(
+                    p.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels,
+                    gradient: g.baseAddress!, dropout: dropout, workspace: Objective.Workspace())
             }
         }
         return gradient
     }
 
     /// The padding embedding row gets no gradient (it is `padding_idx`); everything else matches the reference.
-    func compareGradients(_ gradient: [Float], _ reference: [Double], _ architecture: Architecture, _ what: String,
-                          file: StaticString = #filePath, line: UInt = #line) {
+    func compareGradients(
+        _ gradient: [Float], _ reference: [Double], _ architecture: Architecture, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let layout = ParameterLayout(architecture)
-        let paddingRow = Int(architecture.paddingID) * architecture.embedding..<(Int(architecture.paddingID) + 1) * architecture.embedding
+        let paddingRow =
+            Int(architecture.paddingID) * architecture.embedding..<(Int(architecture.paddingID) + 1)
+            * architecture.embedding
         for i in gradient.indices {
             let name = layout.tensors.last { $0.offset <= i }!.name
             if paddingRow.contains(i) {
@@ -128,16 +152,22 @@ final class ReferenceNetworkTests: XCTestCase {
             }
             let error = abs(Double(gradient[i]) - reference[i]) / max(1, abs(reference[i]))
             if error > 1e-4 {
-                XCTFail("\(what): \(name)[\(i - layout.offset(name))] analytic \(gradient[i]), reference \(reference[i])", file: file, line: line)
+                XCTFail(
+                    "\(what): \(name)[\(i - layout.offset(name))] analytic \(gradient[i]), reference \(reference[i])",
+                    file: file, line: line)
                 return
             }
         }
-        XCTAssertGreaterThan(gradient.map { abs($0) }.max()!, 1e-3, "\(what): the gradient should not vanish", file: file, line: line)
+        XCTAssertGreaterThan(
+            gradient.map { abs($0) }.max()!, 1e-3, "\(what): the gradient should not vanish", file: file, line: line)
     }
 
     /// The workspace's masks (packed rows) as each sequence's (steps).
-    func referenceMasks(_ batch: PackedBatch, order: [Int], workspace w: Network.Workspace, _ a: Architecture) -> [ReferenceNetwork.Masks] {
-        var masks = [ReferenceNetwork.Masks](repeating: ReferenceNetwork.Masks(layerInputs: [], features: []), count: order.count)
+    func referenceMasks(_ batch: PackedBatch, order: [Int], workspace w: Network.Workspace, _ a: Architecture)
+        -> [ReferenceNetwork.Masks]
+    {
+        var masks = [ReferenceNetwork.Masks](
+            repeating: ReferenceNetwork.Masks(layerInputs: [], features: []), count: order.count)
         for (b, original) in order.enumerated() {
             let layerInputs = (0..<a.layers).map { layer in
                 let width = a.inputWidth(layer: layer)

@@ -1,6 +1,6 @@
 import Foundation
-import XCTest
 import TestSupport
+import XCTest
 
 /// `prep csv` → `train` → `train eval` / `train inspect` / `--resume`, as a user runs them.
 final class TrainCLITests: XCTestCase {
@@ -42,11 +42,17 @@ final class TrainCLITests: XCTestCase {
     func testPrepTrainEvaluateInspectAndResume() throws {
         let train = try writeCSV("train.csv", rows: 1_500, seed: 1), test = try writeCSV("test.csv", rows: 400, seed: 2)
         let shards = directory.appendingPathComponent("shards").path
-        let prep = try Command.run("prep", ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"])
+        let prep = try Command.run(
+            "prep",
+            ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]
+        )
         XCTAssertEqual(prep.status, 0, prep.stderr)
 
-        let options = ["--shards", shards, "--recipe", "csv", "--cell", "gru", "--embed", "8", "--hidden", "16", "--optimizer", "adam",
-                       "--lr", "0.01", "--batch-size", "32", "--threads", "2", "--quiet", "--dropout", "0.1"]
+        let options = [
+            "--shards", shards, "--recipe", "csv", "--cell", "gru", "--embed", "8", "--hidden", "16", "--optimizer",
+            "adam",
+            "--lr", "0.01", "--batch-size", "32", "--threads", "2", "--quiet", "--dropout", "0.1",
+        ]
         let full = directory.appendingPathComponent("full").path
         let run = try Command.run("train", options + ["--epochs", "3", "--out", full])
         XCTAssertEqual(run.status, 0, run.stderr)
@@ -79,12 +85,15 @@ final class TrainCLITests: XCTestCase {
         func evaluations(_ path: String) throws -> [String] {
             try String(contentsOfFile: path + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
                 let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-                let data = try JSONSerialization.data(withJSONObject: [object["evaluation"]!, object["trainLoss"]!], options: [.sortedKeys])
+                let data = try JSONSerialization.data(
+                    withJSONObject: [object["evaluation"]!, object["trainLoss"]!], options: [.sortedKeys])
                 return String(decoding: data, as: UTF8.self)
             }
         }
         XCTAssertEqual(try evaluations(split), try evaluations(full))
-        XCTAssertEqual(FileManager.default.contents(atPath: split + "/model.rnnk").map { $0.count }, FileManager.default.contents(atPath: full + "/model.rnnk").map { $0.count })
+        XCTAssertEqual(
+            FileManager.default.contents(atPath: split + "/model.rnnk").map { $0.count },
+            FileManager.default.contents(atPath: full + "/model.rnnk").map { $0.count })
     }
 
     func testBadOptionsAndShardsFailBeforeTraining() throws {
@@ -99,7 +108,11 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(evalUsage.stderr.contains("Missing expected argument '--shards <shards>'"), evalUsage.stderr)
         let train = try writeCSV("train.csv", rows: 50, seed: 1), test = try writeCSV("test.csv", rows: 20, seed: 2)
         let shards = directory.appendingPathComponent("shards").path
-        XCTAssertEqual(try Command.run("prep", ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]).status, 0)
+        XCTAssertEqual(
+            try Command.run(
+                "prep",
+                ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]
+            ).status, 0)
         let padding = try Command.run("train", ["--shards", shards, "--recipe", "csv", "--padding", "post"])
         XCTAssertNotEqual(padding.status, 0)
         XCTAssertTrue(padding.stderr.contains("padding post needs a --max-len"), padding.stderr)

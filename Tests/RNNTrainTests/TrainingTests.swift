@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
 import RNNKernels
+import XCTest
+
 @testable import RNNModel
 @testable import RNNText
 @testable import RNNTrain
@@ -38,13 +39,19 @@ final class TrainingTests: XCTestCase {
     }
 
     func architecture(_ c: TrainConfig) -> Architecture {
-        Architecture(cell: c.cell, vocabularySize: 12, embedding: c.embedding, hidden: c.hidden, layers: c.layers,
-                     bidirectional: c.bidirectional, classes: 2)
+        Architecture(
+            cell: c.cell, vocabularySize: 12, embedding: c.embedding, hidden: c.hidden, layers: c.layers,
+            bidirectional: c.bidirectional, classes: 2)
     }
 
-    func train(_ c: TrainConfig, _ train: LabeledSequences, _ test: LabeledSequences, epochs: Range<Int>? = nil, trainer: Trainer? = nil) -> Trainer {
+    func train(
+        _ c: TrainConfig, _ train: LabeledSequences, _ test: LabeledSequences, epochs: Range<Int>? = nil,
+        trainer: Trainer? = nil
+    ) -> Trainer {
         let trainer = trainer ?? Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
-        for epoch in epochs ?? 0..<c.epochs { trainer.record(trainer.runEpoch(epoch, train: train, evaluation: test, progress: nil)) }
+        for epoch in epochs ?? 0..<c.epochs {
+            trainer.record(trainer.runEpoch(epoch, train: train, evaluation: test, progress: nil))
+        }
         return trainer
     }
 
@@ -97,10 +104,12 @@ final class TrainingTests: XCTestCase {
 
         var other = c
         other.hidden = 17
-        XCTAssertThrowsError(try Trainer(config: other, architecture: architecture(other), labels: ["no", "yes"])
-            .restore(checkpoint, file: "ckpt", dataFingerprint: "data"))
-        XCTAssertThrowsError(try Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
-            .restore(checkpoint, file: "ckpt", dataFingerprint: "other data"))
+        XCTAssertThrowsError(
+            try Trainer(config: other, architecture: architecture(other), labels: ["no", "yes"])
+                .restore(checkpoint, file: "ckpt", dataFingerprint: "data"))
+        XCTAssertThrowsError(
+            try Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
+                .restore(checkpoint, file: "ckpt", dataFingerprint: "other data"))
     }
 
     func testOptimizerStepsMatchTheirFormulas() {
@@ -139,8 +148,10 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(Optimizer.clipFactor(norm: 0.5, limit: 1), 1)
         XCTAssertEqual(Optimizer.clipFactor(norm: 5, limit: nil), 1)
         // The step applies that factor to the gradient: AdamW's decay stays unscaled.
-        var scaled = Optimizer(config: c, count: 2), halved = Optimizer(config: c, count: 2), unscaled = Optimizer(config: c, count: 2)
-        var scaledParameters: [Float] = [1, 2], halvedParameters: [Float] = [1, 2], unscaledParameters: [Float] = [1, 2]
+        var scaled = Optimizer(config: c, count: 2), halved = Optimizer(config: c, count: 2),
+            unscaled = Optimizer(config: c, count: 2)
+        var scaledParameters: [Float] = [1, 2], halvedParameters: [Float] = [1, 2],
+            unscaledParameters: [Float] = [1, 2]
         for _ in 0..<3 {
             scaled.step(&scaledParameters, gradient: g, gradientScale: 0.5, learningRate: 0.01)
             halved.step(&halvedParameters, gradient: g.map { $0 * 0.5 }, learningRate: 0.01)
@@ -157,7 +168,9 @@ final class TrainingTests: XCTestCase {
         for parts in 1...5 {
             let spans = GradientSum.spans(of: regions, parts: parts)
             XCTAssertEqual(spans.count, parts)
-            XCTAssertEqual(spans.flatMap { $0 }.flatMap { Array($0) }, regions.flatMap { Array($0) }, "\(parts) spans cover the regions in order")
+            XCTAssertEqual(
+                spans.flatMap { $0 }.flatMap { Array($0) }, regions.flatMap { Array($0) },
+                "\(parts) spans cover the regions in order")
             let sizes = spans.map { $0.reduce(0) { $0 + $1.count } }
             XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "\(parts) spans of near-equal size")
         }
@@ -175,9 +188,14 @@ final class TrainingTests: XCTestCase {
             expectedSquares += Double(sum) * Double(sum)
         }
         let after = parts.map { Array($0.buffer) }
-        XCTAssertEqual((0..<count).filter { inside[$0] && after[0][$0] != before[0][$0] + before[1][$0] + before[2][$0] }, [], "sums")
-        XCTAssertEqual((0..<count).filter { inside[$0] && (after[1][$0] != 0 || after[2][$0] != 0) }, [], "parts left zero")
-        XCTAssertEqual((0..<count).filter { i in !inside[i] && (0..<3).contains { after[$0][i] != before[$0][i] } }, [], "untouched outside")
+        XCTAssertEqual(
+            (0..<count).filter { inside[$0] && after[0][$0] != before[0][$0] + before[1][$0] + before[2][$0] }, [],
+            "sums")
+        XCTAssertEqual(
+            (0..<count).filter { inside[$0] && (after[1][$0] != 0 || after[2][$0] != 0) }, [], "parts left zero")
+        XCTAssertEqual(
+            (0..<count).filter { i in !inside[i] && (0..<3).contains { after[$0][i] != before[$0][i] } }, [],
+            "untouched outside")
         XCTAssertEqual(squares, expectedSquares, accuracy: expectedSquares * 1e-5)
     }
 
@@ -186,7 +204,10 @@ final class TrainingTests: XCTestCase {
     /// and without decay, across a save and restore.
     func testLazyRowsEndExactlyAsTheDenseUpdate() {
         let rows = 9, width = 20, count = rows * width + 37
-        for (rule, decay) in [(TrainConfig.OptimizerKind.sgd, Float(0)), (.sgd, 0.01), (.adam, 0), (.adam, 0.01), (.adamw, 0), (.adamw, 0.1)] {
+        for (rule, decay) in [
+            (TrainConfig.OptimizerKind.sgd, Float(0)), (.sgd, 0.01), (.adam, 0), (.adam, 0.01), (.adamw, 0),
+            (.adamw, 0.1),
+        ] {
             var c = TrainConfig()
             c.optimizer = rule
             c.weightDecay = decay
@@ -194,25 +215,31 @@ final class TrainingTests: XCTestCase {
             c.threads = 2
             var rng = SplitMix64(seed: 11)
             let initial = (0..<count).map { _ in Float(rng.nextUnit()) - 0.5 }
-            var dense = Optimizer(config: c, count: count), lazy = Optimizer(config: c, count: count, lazyRows: rows, rowWidth: width)
+            var dense = Optimizer(config: c, count: count),
+                lazy = Optimizer(config: c, count: count, lazyRows: rows, rowWidth: width)
             var denseParameters = initial, lazyParameters = initial
             for step in 0..<40 {
                 // Rows 7 and 8 are never read; the others now and then.
                 let touched = (0..<7).filter { _ in rng.next() % 3 == 0 }
                 var gradient = [Float](repeating: 0, count: count)
-                for row in touched { for i in row * width..<(row + 1) * width { gradient[i] = Float(rng.nextUnit()) - 0.5 } }
+                for row in touched {
+                    for i in row * width..<(row + 1) * width { gradient[i] = Float(rng.nextUnit()) - 0.5 }
+                }
                 for i in rows * width..<count { gradient[i] = Float(rng.nextUnit()) - 0.5 }
                 let lr = 0.01 * Float(40 - step) / 40
                 lazy.catchUp(&lazyParameters, rows: touched)
                 for row in touched {
-                    XCTAssertEqual(lazyParameters[row * width..<(row + 1) * width], denseParameters[row * width..<(row + 1) * width],
-                                   "\(rule) decay \(decay): row \(row) caught up before step \(step + 1)")
+                    XCTAssertEqual(
+                        lazyParameters[row * width..<(row + 1) * width],
+                        denseParameters[row * width..<(row + 1) * width],
+                        "\(rule) decay \(decay): row \(row) caught up before step \(step + 1)")
                 }
                 dense.step(&denseParameters, gradient: gradient, learningRate: lr)
                 // The trainer's form: the step clears what it read, ready for the next sum.
                 var consumed = gradient
                 lazy.step(&lazyParameters, consuming: &consumed, learningRate: lr, rows: touched)
-                XCTAssertEqual(consumed, [Float](repeating: 0, count: count), "\(rule) decay \(decay): gradient left zero")
+                XCTAssertEqual(
+                    consumed, [Float](repeating: 0, count: count), "\(rule) decay \(decay): gradient left zero")
                 if step == 25 {
                     lazy.settle(&lazyParameters)
                     var restored = Optimizer(config: c, count: count, lazyRows: rows, rowWidth: width)

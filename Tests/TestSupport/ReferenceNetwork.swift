@@ -30,7 +30,9 @@ public struct ReferenceNetwork {
     /// A tensor as rows.
     func matrix(_ name: String) -> [[Double]] {
         let tensor = layout.tensor(name)
-        return (0..<tensor.shape[0]).map { Array(parameters[tensor.offset + $0 * tensor.shape[1]..<tensor.offset + ($0 + 1) * tensor.shape[1]]) }
+        return (0..<tensor.shape[0]).map {
+            Array(parameters[tensor.offset + $0 * tensor.shape[1]..<tensor.offset + ($0 + 1) * tensor.shape[1]])
+        }
     }
 
     func vector(_ name: String) -> [Double] {
@@ -48,7 +50,8 @@ public struct ReferenceNetwork {
             var output = [[Double]](repeating: [Double](repeating: 0, count: H * a.directions), count: tokens.count)
             for direction in 0..<a.directions {
                 let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
-                let wih = matrix(prefix + "w_ih"), whh = matrix(prefix + "w_hh"), bih = vector(prefix + "b_ih"), bhh = vector(prefix + "b_hh")
+                let wih = matrix(prefix + "w_ih"), whh = matrix(prefix + "w_hh"), bih = vector(prefix + "b_ih"),
+                    bhh = vector(prefix + "b_hh")
                 var h = [Double](repeating: 0, count: H), c = h
                 for t in direction == 0 ? Array(tokens.indices) : tokens.indices.reversed() {
                     var newH = h, newC = c
@@ -59,7 +62,8 @@ public struct ReferenceNetwork {
                             input.append(bih[row] + x[t].indices.reduce(0) { $0 + wih[row][$1] * x[t][$1] })
                             recurrent.append(bhh[row] + (0..<H).reduce(0) { $0 + whh[row][$1] * h[$1] })
                         }
-                        (newH[j], newC[j], _) = cell.reference(input: input, recurrent: recurrent, previous: h[j], previousCell: c[j])
+                        (newH[j], newC[j], _) = cell.reference(
+                            input: input, recurrent: recurrent, previous: h[j], previousCell: c[j])
                     }
                     (h, c) = (newH, newC)
                     for j in 0..<H { output[t][direction * H + j] = h[j] }
@@ -75,7 +79,9 @@ public struct ReferenceNetwork {
         }
         if let masks { features = zip(features, masks.features).map(*) }
         let headWeight = matrix("head.weight"), headBias = vector("head.bias")
-        return (0..<a.classes).map { c in headBias[c] + features.indices.reduce(0) { $0 + headWeight[c][$1] * features[$1] } }
+        return (0..<a.classes).map { c in
+            headBias[c] + features.indices.reduce(0) { $0 + headWeight[c][$1] * features[$1] }
+        }
     }
 
     public func probabilities(_ tokens: [Int32], masks: Masks? = nil) -> [Double] {

@@ -13,7 +13,9 @@ public enum TestData {
     public static func file(_ relativePath: String, file: StaticString = #filePath, line: UInt = #line) throws -> URL {
         let url = directory.appendingPathComponent(relativePath)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            XCTFail("missing \(url.path): set RNNKIT_DATA to the data directory (see README, Tools/fetch-data)", file: file, line: line)
+            XCTFail(
+                "missing \(url.path): set RNNKIT_DATA to the data directory (see README, Tools/fetch-data)", file: file,
+                line: line)
             throw CocoaError(.fileNoSuchFile)
         }
         return url

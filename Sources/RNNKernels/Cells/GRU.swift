@@ -14,7 +14,9 @@ public enum GRUCell: RecurrentCell {
     public static let gateOrder = "r,z,n"
     public static var gates: Int { 3 }
     /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
-    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<ISA, GRUCell, 3, Rows, Chunks>
+    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<
+        ISA, GRUCell, 3, Rows, Chunks
+    >
     public static var variant: (key: String, value: String)? { ("architecture.gru_variant", "linear_before_reset") }
     /// hn = W_hn·h + b_hn is kept because r multiplies it: backward needs it for dr.
     public static let cacheLayout = ["r", "z", "n", "hn"]
@@ -24,8 +26,10 @@ public enum GRUCell: RecurrentCell {
     public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.gru }
 
     @inlinable @inline(__always)
-    public static func forward<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
-                                                    continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
+    public static func forward<ISA: InstructionSet>(
+        _ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+        continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
+    ) {
         let H = a.hidden, x = a.input(row: row, gates: gates)
         let r = ISA.sigmoid(load(x + j, lanes) + recurrent[0])
         let z = ISA.sigmoid(load(x + H + j, lanes) + recurrent[1])
@@ -50,7 +54,8 @@ public enum GRUCell: RecurrentCell {
             var j = 0
             while j < H {
                 let w = min(Vector.scalarCount, H - j)
-                let r = load(cache + j, w), z = load(cache + H + j, w), n = load(cache + 2 * H + j, w), hn = load(cache + 3 * H + j, w)
+                let r = load(cache + j, w), z = load(cache + H + j, w), n = load(cache + 2 * H + j, w),
+                    hn = load(cache + 3 * H + j, w)
                 let previous = row < a.continuing ? load(a.previous + row * a.ldOutput + j, w) : .zero
                 let d = a.incoming(row: row, unit: j, w)
                 let dnPre = d * (1 - z) * (1 - n * n)
@@ -69,7 +74,8 @@ public enum GRUCell: RecurrentCell {
     }
 
     public static func reference(input x: [Double], recurrent: [Double], previous: Double, previousCell: Double)
-        -> (h: Double, c: Double, cache: [Double]) {
+        -> (h: Double, c: Double, cache: [Double])
+    {
         let r = 1 / (1 + exp(-(x[0] + recurrent[0]))), z = 1 / (1 + exp(-(x[1] + recurrent[1])))
         let n = tanh(x[2] + r * recurrent[2])
         return ((1 - z) * n + z * previous, 0, [r, z, n, recurrent[2]])

@@ -13,7 +13,9 @@ public enum LSTMCell: RecurrentCell {
     public static let gateOrder = "i,f,g,o"
     public static var gates: Int { 4 }
     /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
-    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<ISA, LSTMCell, 4, Rows, Chunks>
+    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<
+        ISA, LSTMCell, 4, Rows, Chunks
+    >
     /// The cell state c' is kept beside the cache, in its own buffer.
     public static let cacheLayout = ["i", "f", "g", "o"]
     public static var keepsCellState: Bool { true }
@@ -21,8 +23,10 @@ public enum LSTMCell: RecurrentCell {
     public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.lstm }
 
     @inlinable @inline(__always)
-    public static func forward<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
-                                                    continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
+    public static func forward<ISA: InstructionSet>(
+        _ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+        continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
+    ) {
         let H = a.hidden, x = a.input(row: row, gates: gates)
         let i = ISA.sigmoid(load(x + j, lanes) + recurrent[0])
         let f = ISA.sigmoid(load(x + H + j, lanes) + recurrent[1])
@@ -47,7 +51,8 @@ public enum LSTMCell: RecurrentCell {
             var j = 0
             while j < H {
                 let w = min(Vector.scalarCount, H - j)
-                let i = load(cache + j, w), f = load(cache + H + j, w), g = load(cache + 2 * H + j, w), o = load(cache + 3 * H + j, w)
+                let i = load(cache + j, w), f = load(cache + H + j, w), g = load(cache + 2 * H + j, w),
+                    o = load(cache + 3 * H + j, w)
                 let tc = Baseline.tanh(load(a.cell + row * H + j, w))
                 let previous = row < a.continuing ? load(a.previousCell + row * H + j, w) : .zero
                 let dhTotal = a.incoming(row: row, unit: j, w)
@@ -64,7 +69,8 @@ public enum LSTMCell: RecurrentCell {
     }
 
     public static func reference(input x: [Double], recurrent: [Double], previous: Double, previousCell: Double)
-        -> (h: Double, c: Double, cache: [Double]) {
+        -> (h: Double, c: Double, cache: [Double])
+    {
         func sigmoid(_ v: Double) -> Double { 1 / (1 + exp(-v)) }
         let i = sigmoid(x[0] + recurrent[0]), f = sigmoid(x[1] + recurrent[1])
         let g = tanh(x[2] + recurrent[2]), o = sigmoid(x[3] + recurrent[3])

@@ -11,15 +11,19 @@ public enum RNNCell: RecurrentCell {
     public static let gateOrder = "h"
     public static var gates: Int { 1 }
     /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
-    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<ISA, RNNCell, 1, Rows, Chunks>
+    public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<
+        ISA, RNNCell, 1, Rows, Chunks
+    >
     /// Backward needs only h', which the layer's output already holds.
     public static let cacheLayout: [String] = []
 
     public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.rnn }
 
     @inlinable @inline(__always)
-    public static func forward<ISA: InstructionSet>(_ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
-                                                    continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type) {
+    public static func forward<ISA: InstructionSet>(
+        _ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+        continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
+    ) {
         let x = a.input(row: row, gates: gates)
         store(ISA.tanh(load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
     }
@@ -40,7 +44,8 @@ public enum RNNCell: RecurrentCell {
     }
 
     public static func reference(input x: [Double], recurrent: [Double], previous: Double, previousCell: Double)
-        -> (h: Double, c: Double, cache: [Double]) {
+        -> (h: Double, c: Double, cache: [Double])
+    {
         (tanh(x[0] + recurrent[0]), 0, [])
     }
 }
