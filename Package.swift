@@ -88,6 +88,7 @@ let package = Package(
             name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"], path: "Benchmarks/rnnbench"),
         .testTarget(name: "RNNBinaryTests", dependencies: ["RNNBinary"]),
         .testTarget(name: "RNNKernelsTests", dependencies: ["RNNKernels", "RNNModel"]),
+        .testTarget(name: "RNNParquetTests", dependencies: ["RNNParquet"]),
         .testTarget(name: "RNNModelTests", dependencies: ["RNNBinary", "RNNModel", "RNNText"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(

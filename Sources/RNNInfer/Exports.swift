@@ -204,9 +204,7 @@ public func rnnClassifyBatch(
     for i in 0..<count * classes { probabilities[i] = output[i] }
     if let best {
         for i in 0..<count {
-            var top = 0
-            for c in 1..<classes where output[i * classes + c] > output[i * classes + top] { top = c }
-            best[i] = Int32(top)
+            best[i] = Int32(argmax(output[i * classes..<(i + 1) * classes]))
         }
     }
     return RNN_OK

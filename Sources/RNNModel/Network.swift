@@ -361,3 +361,15 @@ public func softmaxRows(_ logits: inout [Float], classes: Int) {
         for c in 0..<classes { logits[r * classes + c] /= sum }
     }
 }
+
+/// The position of the largest value (the first, on ties): a classifier's prediction.
+/// The trainer's metrics, `train eval` and the C ABI all predict through it.
+public func argmax<Values: Sequence<Float>>(_ values: Values) -> Int {
+    var best = 0
+    var largest: Float?
+    for (index, value) in values.enumerated() where largest.map({ value > $0 }) ?? true {
+        best = index
+        largest = value
+    }
+    return best
+}

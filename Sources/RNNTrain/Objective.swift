@@ -77,9 +77,7 @@ func crossEntropy(
         var sum = 0.0
         for c in 0..<C { sum += Double(Baseline.exp(Vector(repeating: logits[row + c] - largest))[0]) }
         loss += Double(largest) + log(sum) - Double(logits[row + label])
-        var best = 0
-        for c in 1..<C where probabilities[row + c] > probabilities[row + best] { best = c }
-        predictions[original] = Int32(best)
+        predictions[original] = Int32(argmax(probabilities[row..<row + C]))
         for c in 0..<C {
             dLogits[row + c] = (probabilities[row + c] - (c == label ? 1 : 0)) * gradientScale
             if keepProbabilities { outputProbabilities[original * C + c] = probabilities[row + c] }

@@ -30,7 +30,7 @@ enum Evaluate {
             var tsv = "source\tlabel\tpredicted\t" + classifier.labels.map { "p_\($0)" }.joined(separator: "\t") + "\n"
             for i in 0..<data.count {
                 let row = probabilities[i * C..<(i + 1) * C]
-                let predicted = row.indices.max { row[$0] < row[$1] }! - i * C
+                let predicted = argmax(row)
                 tsv +=
                     "\(shard.sources[i])\t\(shard.labels[i])\t\(predicted)\t"
                     + row.map { String(format: "%.9g", $0) }.joined(separator: "\t") + "\n"
