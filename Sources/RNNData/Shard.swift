@@ -27,6 +27,15 @@ public struct Shard: Equatable, Sendable {
     }
 
     public func tokens(of example: Int) -> ArraySlice<Int32> { tokens[offsets[example]..<offsets[example + 1]] }
+
+    /// The examples at `indices`, in that order.
+    public func subset<Indices: Sequence<Int>>(_ indices: Indices) -> Shard {
+        var subset = Shard()
+        for i in indices {
+            subset.append(tokens: tokens(of: i), label: labels[i], source: sources[i], rating: ratings[i])
+        }
+        return subset
+    }
 }
 
 public enum ShardFormat {

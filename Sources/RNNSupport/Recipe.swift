@@ -42,9 +42,16 @@ public struct Recipe: Codable {
     }
 
     public struct TrainingSection: Codable {
+        /// With early stopping, the most epochs.
         public var epochs: Int?
         public var batchSize: Int?
         public var seed: UInt64?
+        /// The share of the training split held out for validation (when the dataset has no validation split).
+        public var validation: Double?
+        /// Stop after this many epochs without a better validation figure.
+        public var earlyStopping: Int?
+        /// The validation figure that selects the epoch: accuracy, macro-f1 or loss.
+        public var select: String?
     }
 
     public struct TokenizerSection: Codable {

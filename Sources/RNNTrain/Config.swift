@@ -34,7 +34,22 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var batchSize = 64
     public var seed: UInt64 = 1
     public var threads = 1
+    /// The split evaluated for the report: once, for the selected epoch, when there is a
+    /// validation split; after every epoch (the course setting) when there is none.
     public var evaluationSplit = "test"
+    /// The share of the training split held out for validation, stratified and seeded,
+    /// when the dataset has no `validation` split of its own; 0: no validation.
+    public var validationFraction = 0.1
+    /// Stop after this many epochs without a better validation figure; nil: all epochs.
+    public var earlyStopping: Int?
+    public var selection: Selection = .macroF1
+
+    /// The validation figure that selects the epoch whose weights are written.
+    public enum Selection: String, Codable, Sendable, CaseIterable {
+        case accuracy
+        case macroF1 = "macro-f1"
+        case loss
+    }
 
     public init() {}
 
@@ -48,6 +63,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         if threads < 1 { return "--threads must be at least 1" }
         if warmupSteps < 0 { return "--warmup must not be negative" }
         if let clipNorm, !(clipNorm > 0) { return "--clip must be positive" }
+        if !(0...0.5).contains(validationFraction) {
+            return "--validation must be in [0, 0.5] (got \(validationFraction))"
+        }
+        if let earlyStopping, earlyStopping < 1 { return "--early-stopping must be at least 1" }
         if let problem = policy.problem { return problem.replacingOccurrences(of: "max length", with: "--max-len") }
         return nil
     }
@@ -91,6 +110,10 @@ public struct TrainOverrides: Sendable {
     public var seed: UInt64?
     public var threads: Int?
     public var evaluationSplit: String?
+    public var validationFraction: Double?
+    /// 0 turns early stopping off.
+    public var earlyStopping: Int?
+    public var selection: TrainConfig.Selection?
 
     public init() {}
 }
@@ -136,6 +159,9 @@ extension TrainConfig {
             epochs = t.epochs ?? epochs
             batchSize = t.batchSize ?? batchSize
             seed = t.seed ?? seed
+            validationFraction = t.validation ?? validationFraction
+            earlyStopping = t.earlyStopping ?? earlyStopping
+            selection = try parse(t.select, "training.select") ?? selection
         }
         cell = o.cell ?? cell
         embedding = o.embedding ?? embedding
@@ -164,5 +190,8 @@ extension TrainConfig {
         seed = o.seed ?? seed
         threads = o.threads ?? ProcessInfo.processInfo.activeProcessorCount
         evaluationSplit = o.evaluationSplit ?? evaluationSplit
+        validationFraction = o.validationFraction ?? validationFraction
+        if let patience = o.earlyStopping { earlyStopping = patience > 0 ? patience : nil }
+        selection = o.selection ?? selection
     }
 }

@@ -68,15 +68,36 @@ public struct Metrics: Codable, Equatable, Sendable {
     }
 }
 
-/// One epoch's record, as appended to `metrics.jsonl`.
+/// One epoch's record, as appended to `metrics.jsonl` (`"kind": "epoch"`).
 public struct EpochRecord: Codable, Equatable, Sendable {
+    public var kind = "epoch"
     public var epoch: Int
+    /// The split `evaluation` is on: `validation`, or the test split when there is no validation.
     public var learningRate: Float
     public var trainLoss: Double
     public var trainAccuracy: Double
+    public var split: String
     public var evaluation: Metrics
     public var seconds: Double
     public var samplesPerSecond: Double
+}
+
+/// The test split evaluated once, for the selected epoch: the last line of
+/// `metrics.jsonl` (`"kind": "test"`) when there is a validation split.
+public struct TestRecord: Codable, Equatable, Sendable {
+    public var kind = "test"
+    /// The selected epoch, 1-based.
+    public var epoch: Int
+    public var selectedBy: TrainConfig.Selection
+    public var split: String
+    public var evaluation: Metrics
+
+    public init(epoch: Int, selectedBy: TrainConfig.Selection, split: String, evaluation: Metrics) {
+        self.epoch = epoch
+        self.selectedBy = selectedBy
+        self.split = split
+        self.evaluation = evaluation
+    }
 }
 
 /// A learning-curve plot: loss and accuracy per epoch, train and evaluation.
@@ -113,6 +134,7 @@ public func learningCurveSVG(_ records: [EpochRecord], title: String) -> String 
         }
         return svg + "</g>"
     }
+    let split = records.first?.split ?? "evaluation"
     let losses = records.flatMap { [$0.trainLoss, $0.evaluation.loss] }
     let accuracies = records.flatMap { [$0.trainAccuracy, $0.evaluation.accuracy] }
     var svg =
@@ -121,11 +143,11 @@ public func learningCurveSVG(_ records: [EpochRecord], title: String) -> String 
     svg += "<text x=\"\(width / 2)\" y=\"18\" font-size=\"14\" text-anchor=\"middle\">\(title)</text>"
     svg += panel(
         margin, "loss",
-        [("train", "#1f77b4", records.map(\.trainLoss)), ("test", "#d62728", records.map(\.evaluation.loss))],
+        [("train", "#1f77b4", records.map(\.trainLoss)), (split, "#d62728", records.map(\.evaluation.loss))],
         lower: 0, upper: (losses.max() ?? 1) * 1.05)
     svg += panel(
         2 * margin + panelWidth, "accuracy",
-        [("train", "#1f77b4", records.map(\.trainAccuracy)), ("test", "#d62728", records.map(\.evaluation.accuracy))],
+        [("train", "#1f77b4", records.map(\.trainAccuracy)), (split, "#d62728", records.map(\.evaluation.accuracy))],
         lower: max(0, (accuracies.min() ?? 0) - 0.02), upper: min(1, (accuracies.max() ?? 1) + 0.02))
     return svg + "</svg>\n"
 }

@@ -33,6 +33,8 @@ public final class Trainer {
     public var parameters: [Float]
     public var optimizer: Optimizer
     public private(set) var history: [EpochRecord] = []
+    /// The weights of the epoch selected on validation so far (nil without validation).
+    public var selectedParameters: [Float]?
     let labels: [String]
     let workspaces: [Objective.Workspace]
     /// Per thread, zero between steps; the first holds their sum during a step.
@@ -174,9 +176,9 @@ public final class Trainer {
         return totals
     }
 
-    /// Trains epoch `epoch` (0-based) and evaluates; returns its record.
+    /// Trains epoch `epoch` (0-based) and evaluates on `evaluation` (named `split`); returns its record.
     public func runEpoch(
-        _ epoch: Int, train: LabeledSequences, evaluation: LabeledSequences, progress: ProgressReporter?
+        _ epoch: Int, train: LabeledSequences, evaluation: LabeledSequences, split: String, progress: ProgressReporter?
     ) -> EpochRecord {
         let started = Date()
         let stepsPerEpoch = Self.batches(
@@ -188,16 +190,18 @@ public final class Trainer {
         let metrics = evaluate(evaluation).metrics
         return EpochRecord(
             epoch: epoch + 1, learningRate: learningRate, trainLoss: totals.lossSum / Double(max(totals.examples, 1)),
-            trainAccuracy: Double(totals.correct) / Double(max(totals.examples, 1)), evaluation: metrics,
+            trainAccuracy: Double(totals.correct) / Double(max(totals.examples, 1)), split: split, evaluation: metrics,
             seconds: Date().timeIntervalSince(started), samplesPerSecond: Double(totals.examples) / trainSeconds)
     }
 
     public func record(_ record: EpochRecord) { history.append(record) }
 
     /// Metrics and probabilities (row per example) on `data`, no dropout, all threads.
-    public func evaluate(_ data: LabeledSequences) -> (metrics: Metrics, probabilities: [Float]) {
+    public func evaluate(_ data: LabeledSequences, parameters: [Float]? = nil) -> (
+        metrics: Metrics, probabilities: [Float]
+    ) {
         Evaluator(network: objective.network, labels: labels).run(
-            parameters, on: data, workspaces: workspaces.map(\.forward))
+            parameters ?? self.parameters, on: data, workspaces: workspaces.map(\.forward))
     }
 
     // MARK: Checkpoints
@@ -217,6 +221,11 @@ public final class Trainer {
             ModelFile.Tensor(name: "optimizer.first", shape: [optimizer.first.count], values: optimizer.first),
             ModelFile.Tensor(name: "optimizer.second", shape: [optimizer.second.count], values: optimizer.second),
         ]
+        if let selectedParameters {
+            file.tensors.append(
+                ModelFile.Tensor(
+                    name: "selected.parameters", shape: [selectedParameters.count], values: selectedParameters))
+        }
         return file.encoded()
     }
 
@@ -249,7 +258,12 @@ public final class Trainer {
         else {
             throw DataError(file: path, "parameter count does not match the model")
         }
+        let selected = file.tensor("selected.parameters")?.values
+        guard selected.map({ $0.count == parameters.count }) ?? true else {
+            throw DataError(file: path, "selected.parameters does not match the model")
+        }
         self.parameters = parameters
+        selectedParameters = selected
         optimizer.restore(first: first, second: second, steps: Int(steps))
         history = try JSONDecoder().decode([EpochRecord].self, from: Data(historyJSON.utf8))
         return Int(done)

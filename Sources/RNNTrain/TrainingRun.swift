@@ -34,17 +34,33 @@ public struct TrainingRun {
             // A seeded sample, not the first rows: shards keep the source's order,
             // which is often sorted by label (IMDB is).
             var rng = SplitMix64(seed: config.seed)
-            let chosen = Array(0..<trainShard.count).shuffled(using: &rng).prefix(limit).sorted()
-            var limited = Shard()
-            for i in chosen {
-                limited.append(
-                    tokens: trainShard.tokens(of: i), label: trainShard.labels[i], source: trainShard.sources[i],
-                    rating: trainShard.ratings[i])
-            }
-            trainShard = limited
+            trainShard = trainShard.subset(Array(0..<trainShard.count).shuffled(using: &rng).prefix(limit).sorted())
         }
         guard trainShard.isLabeled, trainShard.count > 0 else {
             throw DataError(file: dataset.directory.path, "the train split has no labeled examples")
+        }
+        // Validation: the dataset's own split, else a stratified, seeded share of train that is never trained on.
+        var validationShard: Shard?
+        var validationSource = "the dataset's validation split"
+        if manifest.split("validation") != nil {
+            validationShard = try dataset.load(split: "validation")
+        } else if config.validationFraction > 0 {
+            let held = ModelSelection.validationIndices(
+                labels: trainShard.labels, fraction: config.validationFraction, seed: config.seed)
+            let heldSet = Set(held)
+            validationShard = trainShard.subset(held)
+            trainShard = trainShard.subset((0..<trainShard.count).filter { !heldSet.contains($0) })
+            validationSource = String(format: "%g%% of train, stratified", 100 * config.validationFraction)
+        }
+        if let validationShard {
+            guard validationShard.isLabeled, validationShard.count > 0, trainShard.count > 0 else {
+                throw DataError(
+                    file: dataset.directory.path,
+                    "the validation split (\(validationSource)) has no labeled examples, or leaves none to train on; "
+                        + "change --validation (0 turns validation off)")
+            }
+        } else if config.earlyStopping != nil {
+            throw DataError(file: "--early-stopping", "needs a validation split: give --validation a fraction above 0")
         }
         let evaluationShard = try dataset.load(split: config.evaluationSplit)
         guard evaluationShard.isLabeled else {
@@ -52,6 +68,7 @@ public struct TrainingRun {
         }
         let train = LabeledSequences(shard: trainShard, policy: config.policy, special: special)
         let evaluation = LabeledSequences(shard: evaluationShard, policy: config.policy, special: special)
+        let validation = validationShard.map { LabeledSequences(shard: $0, policy: config.policy, special: special) }
         let architecture = Architecture(
             cell: config.cell, vocabularySize: manifest.tokenizer.vocabularySize, embedding: config.embedding,
             hidden: config.hidden, layers: config.layers, bidirectional: config.bidirectional,
@@ -64,7 +81,7 @@ public struct TrainingRun {
         let checkpointURL = output.appendingPathComponent("checkpoint.rnnk")
         let fingerprint =
             ([manifest.tokenizer.vocabularyCRC32]
-            + ["train", config.evaluationSplit].flatMap { manifest.split($0)?.shards.map(\.crc32) ?? [] }
+            + ["train", "validation", config.evaluationSplit].flatMap { manifest.split($0)?.shards.map(\.crc32) ?? [] }
             + ["limit \(trainLimit.map(String.init) ?? "none")"]).joined(separator: " ")
 
         let trainer = Trainer(config: config, architecture: architecture, labels: manifest.labels)
@@ -77,20 +94,43 @@ public struct TrainingRun {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        report(
-            "train \(manifest.dataset): \(train.count) training examples, \(evaluation.count) \(config.evaluationSplit) examples, "
-                + "\(ParameterLayout(architecture).count) parameters")
+        let lineEncoder = JSONEncoder()
+        lineEncoder.outputFormatting = [.sortedKeys]
+        let selection = config.selection
+        // Each epoch is evaluated on validation when there is one (the test split once, at the end),
+        // else on the test split: the course setting, where the last epoch's weights are written.
+        let perEpoch = validation ?? evaluation
+        let perEpochSplit = validation == nil ? config.evaluationSplit : "validation"
+        if let validation {
+            report(
+                "train \(manifest.dataset): \(train.count) training examples, \(validation.count) validation examples "
+                    + "(\(validationSource)), \(evaluation.count) \(config.evaluationSplit) examples (evaluated once, "
+                    + "for the epoch with the best validation \(selection.rawValue)), \(ParameterLayout(architecture).count) parameters"
+            )
+        } else {
+            report(
+                "train \(manifest.dataset): \(train.count) training examples, \(evaluation.count) \(config.evaluationSplit) "
+                    + "examples (no validation: every epoch is evaluated on them and the last one is written), "
+                    + "\(ParameterLayout(architecture).count) parameters")
+        }
         report("configuration: " + String(decoding: try encoder.encode(config), as: UTF8.self))
         if firstEpoch > 0 { report("resuming after epoch \(firstEpoch) from \(checkpointURL.path)") }
 
+        func metricsLines(_ test: TestRecord?) throws -> [UInt8] {
+            var lines = try trainer.history.map { String(decoding: try lineEncoder.encode($0), as: UTF8.self) }
+            if let test { lines.append(String(decoding: try lineEncoder.encode(test), as: UTF8.self)) }
+            return Array((lines.joined(separator: "\n") + "\n").utf8)
+        }
         for epoch in firstEpoch..<config.epochs {
+            if ModelSelection.shouldStop(trainer.history, by: selection, patience: config.earlyStopping) { break }
             let progress =
                 quiet
                 ? nil
                 : ProgressReporter(
                     title: "epoch \(epoch + 1)/\(config.epochs)", total: Double(train.count), unit: .items, quiet: false
                 )
-            let record = trainer.runEpoch(epoch, train: train, evaluation: evaluation, progress: progress)
+            let record = trainer.runEpoch(
+                epoch, train: train, evaluation: perEpoch, split: perEpochSplit, progress: progress)
             guard record.trainLoss.isFinite, record.evaluation.loss.isFinite, trainer.parameters.allSatisfy(\.isFinite)
             else {
                 throw DataError(
@@ -98,21 +138,18 @@ public struct TrainingRun {
                     "training diverged in epoch \(epoch + 1) (loss is not finite); lower --lr or set --clip")
             }
             trainer.record(record)
+            let isBest = validation != nil && ModelSelection.bestEpoch(trainer.history, by: selection) == epoch
+            if isBest { trainer.selectedParameters = trainer.parameters }
             report(
                 String(
                     format:
-                        "epoch %d/%d  lr %.2e  train loss %.4f acc %.2f%%  %@ loss %.4f acc %.2f%% macro-F1 %.4f  (%.1f s, %.0f samples/s)",
+                        "epoch %d/%d  lr %.2e  train loss %.4f acc %.2f%%  %@ loss %.4f acc %.2f%% macro-F1 %.4f  (%.1f s, %.0f samples/s)%@",
                     record.epoch, config.epochs, record.learningRate, record.trainLoss, 100 * record.trainAccuracy,
-                    config.evaluationSplit,
+                    perEpochSplit,
                     record.evaluation.loss, 100 * record.evaluation.accuracy, record.evaluation.macroF1, record.seconds,
-                    record.samplesPerSecond))
+                    record.samplesPerSecond, isBest ? "  best so far" : ""))
             report(record.evaluation.table)
-            let lineEncoder = JSONEncoder()
-            lineEncoder.outputFormatting = [.sortedKeys]
-            let lines =
-                try trainer.history.map { String(decoding: try lineEncoder.encode($0), as: UTF8.self) }.joined(
-                    separator: "\n") + "\n"
-            try writeAtomically(Array(lines.utf8), to: output.appendingPathComponent("metrics.jsonl"))
+            try writeAtomically(try metricsLines(nil), to: output.appendingPathComponent("metrics.jsonl"))
             try writeAtomically(
                 Array(learningCurveSVG(trainer.history, title: "\(manifest.dataset) \(config.cell.rawValue)").utf8),
                 to: output.appendingPathComponent("learning-curve.svg"))
@@ -120,22 +157,46 @@ public struct TrainingRun {
                 try trainer.checkpoint(epochsDone: epoch + 1, dataFingerprint: fingerprint), to: checkpointURL)
         }
 
-        let lineEncoder = JSONEncoder()
-        lineEncoder.outputFormatting = [.sortedKeys]
+        // The weights written: the selected epoch's, evaluated once on the test split; without validation, the last.
+        var weights = trainer.parameters
+        var test: TestRecord?
+        if validation != nil, let selected = trainer.selectedParameters {
+            let best = ModelSelection.bestEpoch(trainer.history, by: selection)
+            if trainer.history.count < config.epochs, let patience = config.earlyStopping {
+                report(
+                    "early stopping after epoch \(trainer.history.count): no better validation \(selection.rawValue) in \(patience) epochs"
+                )
+            }
+            let chosen = trainer.history[best].evaluation
+            report(
+                String(
+                    format: "selected epoch %d of %d: validation loss %.4f acc %.2f%% macro-F1 %.4f (best %@)",
+                    best + 1,
+                    trainer.history.count, chosen.loss, 100 * chosen.accuracy, chosen.macroF1, selection.rawValue))
+            weights = selected
+            let metrics = trainer.evaluate(evaluation, parameters: selected).metrics
+            test = TestRecord(
+                epoch: best + 1, selectedBy: selection, split: config.evaluationSplit, evaluation: metrics)
+            report(
+                String(
+                    format: "%@ (evaluated once, epoch %d): loss %.4f acc %.2f%% macro-F1 %.4f", config.evaluationSplit,
+                    best + 1, metrics.loss, 100 * metrics.accuracy, metrics.macroF1))
+            report(metrics.table)
+            try writeAtomically(try metricsLines(test), to: output.appendingPathComponent("metrics.jsonl"))
+        }
+        let finalMetrics = try test.map { try lineEncoder.encode($0) } ?? lineEncoder.encode(trainer.history.last)
+
         let classifier: Classifier
         do {
             classifier = try Classifier(
                 architecture: architecture, tokenizerSpec: manifest.tokenizer.spec,
                 vocabulary: dataset.tokenizer.vocabulary, policy: config.policy,
-                labels: manifest.labels, parameters: trainer.parameters,
+                labels: manifest.labels, parameters: weights,
                 provenance: [
                     ("training.recipe", .string(config.recipe ?? "")),
                     ("training.config", .string(String(decoding: try lineEncoder.encode(config), as: UTF8.self))),
                     ("training.data", .string(manifest.dataset + " " + fingerprint)),
-                    (
-                        "training.metrics",
-                        .string(String(decoding: try lineEncoder.encode(trainer.history.last), as: UTF8.self))
-                    ),
+                    ("training.metrics", .string(String(decoding: finalMetrics, as: UTF8.self))),
                     ("training.tool", .string("rnnkit train \(rnnkitVersion)")),
                     ("training.created", .string(ISO8601DateFormatter().string(from: Date()))),
                 ])
@@ -144,6 +205,6 @@ public struct TrainingRun {
         }
         let modelURL = output.appendingPathComponent("model.rnnk")
         try writeAtomically(classifier.file.encoded(), to: modelURL)
-        report("model: \(modelURL.path)")
+        report("model: \(modelURL.path)" + (test.map { " (epoch \($0.epoch))" } ?? ""))
     }
 }

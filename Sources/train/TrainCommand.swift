@@ -35,7 +35,7 @@ struct Fit: ParsableCommand {
     @Option(help: "A directory written by prep, e.g. artifacts/imdb.")
     var shards: String
 
-    @Option(help: "Recipe name in Pipelines/ or a path (default: the dataset's).")
+    @Option(help: "Recipe name in Pipelines/ or a path (default: the one prep used for the shards).")
     var recipe: String?
 
     @Option(help: "Output directory (default: runs/<dataset>).")
@@ -67,7 +67,18 @@ struct Fit: ParsableCommand {
     @Option(help: "Batch size.") var batchSize: Int?
     @Option(help: "Random seed: same seed and thread count give identical metrics.") var seed: UInt64?
     @Option(help: "Threads (default: all cores).") var threads: Int?
-    @Option(help: "Split to evaluate on.") var split = "test"
+    @Option(
+        help: """
+            The share of the training split held out for validation (stratified, seeded) when the dataset has no \
+            validation split; each epoch is evaluated on it and the best epoch's weights are written. \
+            0: no validation (every epoch evaluated on --split, the last written).
+            """)
+    var validation: Double?
+    @Option(help: "Stop after this many epochs without a better validation figure (0: off).") var earlyStopping: Int?
+    @Option(help: "The validation figure that selects the epoch: accuracy, macro-f1 or loss.")
+    var select: TrainConfig.Selection?
+    @Option(help: "Split to report on: once, for the selected epoch (every epoch without validation).")
+    var split = "test"
     @Option(help: "Train on a seeded random sample of N training examples (quick runs).") var trainLimit: Int?
     @Flag(help: "No progress display.") var quiet = false
 
@@ -102,6 +113,9 @@ struct Fit: ParsableCommand {
         o.seed = seed
         o.threads = threads
         o.evaluationSplit = split
+        o.validationFraction = validation
+        o.earlyStopping = earlyStopping
+        o.selection = select
         return o
     }
 
@@ -110,7 +124,11 @@ struct Fit: ParsableCommand {
         setvbuf(stdout, nil, _IOLBF, 0)
         try reportingDataErrors {
             let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
-            let (recipe, recipePath) = try Recipe.load(self.recipe ?? dataset.manifest.dataset)
+            // By default the recipe prep used (`prep csv` and `prep parquet` share `csv`), found by name.
+            let prepRecipe = dataset.manifest.provenance.recipe.map {
+                URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent
+            }
+            let (recipe, recipePath) = try Recipe.load(self.recipe ?? prepRecipe ?? dataset.manifest.dataset)
             let config = try TrainConfig(recipe: recipe, recipePath: recipePath, overrides: overrides)
             if let problem = config.problem { throw ValidationError(problem) }
             var run = TrainingRun(
@@ -168,3 +186,4 @@ extension SequencePolicy.Padding: ExpressibleByArgument {}
 extension SequencePolicy.Truncation: ExpressibleByArgument {}
 extension TrainConfig.OptimizerKind: ExpressibleByArgument {}
 extension TrainConfig.Schedule: ExpressibleByArgument {}
+extension TrainConfig.Selection: ExpressibleByArgument {}

@@ -52,6 +52,8 @@ final class TrainCLITests: XCTestCase {
             "--shards", shards, "--recipe", "csv", "--cell", "gru", "--embed", "8", "--hidden", "16", "--optimizer",
             "adam",
             "--lr", "0.01", "--batch-size", "32", "--threads", "2", "--quiet", "--dropout", "0.1",
+            // A constant rate: the resumed run below changes --epochs, which a decaying schedule depends on.
+            "--schedule", "constant",
         ]
         let full = directory.appendingPathComponent("full").path
         let run = try Command.run("train", options + ["--epochs", "3", "--out", full])
@@ -59,10 +61,13 @@ final class TrainCLITests: XCTestCase {
         for expected in ["epoch 3/3", "macro-F1", "confusion (rows: true, columns: predicted)", "model: "] {
             XCTAssertTrue(run.stdout.contains(expected), "missing \(expected):\n\(run.stdout)")
         }
-        let metricLines = try String(contentsOfFile: full + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(metricLines.count, 3)
-        let last = try JSONSerialization.jsonObject(with: Data(metricLines[2].utf8)) as! [String: Any]
-        let accuracy = (last["evaluation"] as! [String: Any])["accuracy"] as! Double
+        // Three epochs on validation (10% of train by default), then the test split once, for the selected epoch.
+        XCTAssertTrue(run.stdout.contains("150 validation examples (10% of train, stratified)"), run.stdout)
+        let records = try metricsRecords(full)
+        XCTAssertEqual(records.map { $0["kind"] as? String }, ["epoch", "epoch", "epoch", "test"])
+        XCTAssertEqual(records[0..<3].map { $0["split"] as? String }, ["validation", "validation", "validation"])
+        XCTAssertEqual(records[3]["split"] as? String, "test")
+        let accuracy = (records[3]["evaluation"] as! [String: Any])["accuracy"] as! Double
         XCTAssertGreaterThanOrEqual(accuracy, 0.9, "the generated task is learnable to 90%")
         XCTAssertTrue(try String(contentsOfFile: full + "/learning-curve.svg", encoding: .utf8).hasPrefix("<svg"))
 
@@ -86,7 +91,8 @@ final class TrainCLITests: XCTestCase {
             try String(contentsOfFile: path + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
                 let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
                 let data = try JSONSerialization.data(
-                    withJSONObject: [object["evaluation"]!, object["trainLoss"]!], options: [.sortedKeys])
+                    withJSONObject: [object["kind"]!, object["evaluation"]!, object["trainLoss"] ?? "none"],
+                    options: [.sortedKeys])
                 return String(decoding: data, as: UTF8.self)
             }
         }
@@ -94,6 +100,67 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(
             FileManager.default.contents(atPath: split + "/model.rnnk").map { $0.count },
             FileManager.default.contents(atPath: full + "/model.rnnk").map { $0.count })
+    }
+
+    func metricsRecords(_ run: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    /// Early stopping ends the run once validation stops improving; the model written is the
+    /// best validation epoch's, and the test split is evaluated once, for it.
+    func testEarlyStoppingWritesTheBestValidationEpoch() throws {
+        let train = try writeCSV("train.csv", rows: 600, seed: 3), test = try writeCSV("test.csv", rows: 200, seed: 4)
+        let shards = directory.appendingPathComponent("shards").path
+        let prep = try Command.run(
+            "prep",
+            ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"])
+        XCTAssertEqual(prep.status, 0, prep.stderr)
+        let out = directory.appendingPathComponent("run").path
+        // A learning rate high enough to overfit 540 examples within a few epochs.
+        let run = try Command.run(
+            "train",
+            [
+                "--shards", shards, "--recipe", "csv", "--embed", "8", "--hidden", "16", "--lr", "0.05", "--epochs",
+                "30",
+                "--early-stopping", "2", "--select", "loss", "--threads", "2", "--quiet", "--out", out,
+            ])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let records = try metricsRecords(out)
+        let epochs = records.filter { $0["kind"] as? String == "epoch" }
+        let losses = epochs.map { ($0["evaluation"] as! [String: Any])["loss"] as! Double }
+        let best = losses.indices.min { losses[$0] < losses[$1] }!
+        XCTAssertLessThan(epochs.count, 30, "validation loss never stopped improving:\n\(run.stdout)")
+        XCTAssertEqual(epochs.count, best + 1 + 2, "stops two epochs after the best one")
+        XCTAssertTrue(run.stdout.contains("early stopping after epoch \(epochs.count)"), run.stdout)
+        let final = try XCTUnwrap(records.last)
+        XCTAssertEqual(final["kind"] as? String, "test")
+        XCTAssertEqual(final["epoch"] as? Int, best + 1)
+        XCTAssertEqual(final["selectedBy"] as? String, "loss")
+        // The model file holds that epoch: evaluating it reproduces the test line.
+        let testLoss = (final["evaluation"] as! [String: Any])["loss"] as! Double
+        let evaluation = try Command.run("train", ["eval", out + "/model.rnnk", "--shards", shards])
+        XCTAssertTrue(evaluation.stdout.contains(String(format: "loss %.4f", testLoss)), evaluation.stdout)
+        XCTAssertTrue(run.stdout.contains("model: \(out)/model.rnnk (epoch \(best + 1))"), run.stdout)
+
+        // Resuming the finished run restores the selected weights from the checkpoint: the same test line.
+        let firstTestLine = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8)
+        let resumed = try Command.run(
+            "train",
+            [
+                "--shards", shards, "--recipe", "csv", "--embed", "8", "--hidden", "16", "--lr", "0.05", "--epochs",
+                "30",
+                "--early-stopping", "2", "--select", "loss", "--threads", "2", "--quiet", "--out", out, "--resume",
+            ])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8), firstTestLine)
+
+        let noValidation = try Command.run(
+            "train",
+            ["--shards", shards, "--recipe", "csv", "--validation", "0", "--early-stopping", "2", "--out", out])
+        XCTAssertEqual(noValidation.status, 1)
+        XCTAssertTrue(noValidation.stderr.contains("--early-stopping: needs a validation split"), noValidation.stderr)
     }
 
     func testBadOptionsAndShardsFailBeforeTraining() throws {

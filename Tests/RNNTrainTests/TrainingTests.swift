@@ -50,7 +50,7 @@ final class TrainingTests: XCTestCase {
     ) -> Trainer {
         let trainer = trainer ?? Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
         for epoch in epochs ?? 0..<c.epochs {
-            trainer.record(trainer.runEpoch(epoch, train: train, evaluation: test, progress: nil))
+            trainer.record(trainer.runEpoch(epoch, train: train, evaluation: test, split: "test", progress: nil))
         }
         return trainer
     }
