@@ -10,6 +10,11 @@
  *  - One loaded model may be used from many threads at once.
  *  - Texts longer than RNN_MAX_TOKENS tokens (after tokenization) are cut to
  *    that length by the model's truncation rule, so any input has a bounded cost.
+ *  - Any argument values get a status, never a crash: a pointer may be NULL only
+ *    where its comment says so; counts and capacities are checked before anything
+ *    is read or written (a count whose buffer could not exist is INVALID_ARGUMENT).
+ *  - The same file, text and kernel set give the same bits, whatever the load order
+ *    or the alignment of a buffer given to rnn_model_load_buffer.
  */
 #ifndef RNNINFER_H
 #define RNNINFER_H
@@ -26,7 +31,7 @@ extern "C" {
 
 typedef enum rnn_status {
     RNN_OK = 0,
-    RNN_ERROR_INVALID_ARGUMENT = 1, /* NULL pointer, bad index, k out of range */
+    RNN_ERROR_INVALID_ARGUMENT = 1, /* a NULL where none is allowed, a bad index, k out of range, an impossible count */
     RNN_ERROR_IO = 2,               /* the file cannot be opened or read */
     RNN_ERROR_FORMAT = 3,           /* not a model file, truncated, corrupt, checksum mismatch */
     RNN_ERROR_VERSION = 4,          /* a model format major version this library does not read */
@@ -49,30 +54,45 @@ typedef struct rnn_model_info {
 
 uint32_t rnn_abi_version(void);
 const char *rnn_library_version(void);
-/* The model file versions this library reads: major, and minor 0 through max_minor. */
+/* The model file versions this library reads: every minor version of `major` (a minor version only adds
+ * what older readers may ignore); max_minor is the newest minor it knows. Either pointer may be NULL. */
 void rnn_supported_format(uint32_t *major, uint32_t *max_minor);
+/* The calling thread's last failure, or NULL before any. */
 const char *rnn_last_error(void);
 
+/* path and model must not be NULL; on failure *model is NULL. */
 rnn_status rnn_model_load(const char *path, rnn_model **model);
+/* model must not be NULL; data may be NULL only when size is 0. The bytes are copied: the buffer may go
+ * once the call returns, and may start at any address. */
 rnn_status rnn_model_load_buffer(const void *data, size_t size, rnn_model **model);
 void rnn_model_free(rnn_model *model); /* NULL is a no-op */
 
+/* model and info must not be NULL. */
 rnn_status rnn_model_get_info(const rnn_model *model, rnn_model_info *info);
+/* 0 for a NULL model. */
 size_t rnn_model_label_count(const rnn_model *model);
-/* Copies label `index`'s name, NUL-terminated, into name[capacity]; *length gets its byte length. */
+/* Copies label `index`'s name, NUL-terminated, into name[capacity]; *length gets its byte length (without
+ * the NUL), also when the name does not fit (RNN_ERROR_BUFFER_TOO_SMALL). model must not be NULL; name may
+ * be NULL only when capacity is 0, to ask for the length; length may be NULL. */
 rnn_status rnn_model_label(const rnn_model *model, size_t index, char *name, size_t capacity, size_t *length);
 
-/* probabilities[capacity] receives one probability per label; *best the most likely label. */
+/* probabilities[capacity] receives one probability per label (capacity >= the label count); *best the most
+ * likely label. model and probabilities must not be NULL; text may be NULL only when length is 0;
+ * best may be NULL. */
 rnn_status rnn_classify(const rnn_model *model, const char *text, size_t length,
                         float *probabilities, size_t capacity, int32_t *best);
-/* count texts; probabilities has count × labels entries (row per text), best has count entries (may be NULL). */
+/* count texts; probabilities has count × labels entries (a row per text), best count entries. model and
+ * probabilities must not be NULL; texts and lengths may be NULL only when count is 0; texts[i] may be NULL
+ * only when lengths[i] is 0; best may be NULL. */
 rnn_status rnn_classify_batch(const rnn_model *model, const char *const *texts, const size_t *lengths, size_t count,
                               float *probabilities, size_t capacity, int32_t *best);
-/* The k most likely labels, most likely first. */
+/* The k most likely labels (1 <= k <= the label count), most likely first, into labels[k] and, unless it
+ * is NULL, probabilities[k]. model and labels must not be NULL; text may be NULL only when length is 0. */
 rnn_status rnn_top_k(const rnn_model *model, const char *text, size_t length, size_t k,
                      int32_t *labels, float *probabilities);
 /* The ids the model reads for text (markers, truncation, padding applied). *count gets the number of ids,
- * also when it exceeds capacity (then RNN_ERROR_BUFFER_TOO_SMALL). */
+ * also when it exceeds capacity (then RNN_ERROR_BUFFER_TOO_SMALL). model and count must not be NULL; ids may
+ * be NULL only when capacity is 0, to ask for the count; text may be NULL only when length is 0. */
 rnn_status rnn_tokenize(const rnn_model *model, const char *text, size_t length,
                         int32_t *ids, size_t capacity, size_t *count);
 

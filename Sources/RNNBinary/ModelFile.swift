@@ -183,8 +183,10 @@ public struct ModelFile: Equatable, Sendable {
         }
         reader.offset = Int(metadataOffset)
         reader.limit = Int(metadataOffset + metadataSize)
+        var keys = Set<String>()
         for _ in 0..<metadataCount {
             let key = try reader.string()
+            guard keys.insert(key).inserted else { throw ModelFileError.corrupt("metadata key \(key) appears twice") }
             let value: Value
             switch try reader.u8() {
             case 1: value = .int(Int64(bitPattern: try reader.u64()))
@@ -199,18 +201,33 @@ public struct ModelFile: Equatable, Sendable {
                 list.reserveCapacity(count)
                 for _ in 0..<count { list.append(try reader.string()) }
                 value = .strings(list)
-            case 5: value = .bool(try reader.u8() != 0)
+            case 5:
+                let byte = try reader.u8()
+                guard byte <= 1 else { throw ModelFileError.corrupt("metadata \(key): bool \(byte) (expected 0 or 1)") }
+                value = .bool(byte == 1)
             case let type: throw ModelFileError.corrupt("metadata \(key): unknown value type \(type)")
             }
             metadata.append((key, value))
         }
+        guard reader.remaining == 0 else {
+            throw ModelFileError.corrupt(
+                "metadata: \(reader.remaining) bytes left after the \(metadataCount) entries the header counts")
+        }
         reader.offset = Int(tableOffset)
         reader.limit = Int(dataOffset)
         let dataEnd = end
+        var ranges: [(name: String, data: Range<UInt64>)] = []
+        var names = Set<String>()
         for _ in 0..<tensorCount {
             let name = try reader.string()
+            guard names.insert(name).inserted else {
+                throw ModelFileError.corrupt("tensor \(name) appears twice")
+            }
             let dtype = try reader.u8(), rank = Int(try reader.u8())
-            _ = try reader.u16()
+            let reserved = try reader.u16()
+            guard reserved == 0 else {
+                throw ModelFileError.corrupt("tensor \(name): reserved field \(reserved) (expected 0)")
+            }
             guard dtype == 1 else {
                 throw ModelFileError.corrupt("tensor \(name): unknown dtype \(dtype) (expected 1 = f32)")
             }
@@ -235,11 +252,22 @@ public struct ModelFile: Equatable, Sendable {
             else {
                 throw ModelFileError.corrupt("tensor \(name): data out of bounds")
             }
+            ranges.append((name, offset..<offset + size))
             let start = Int(dataOffset + offset)
             let values = (0..<Int(elements)).map {
                 Float(bitPattern: bytes.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self).littleEndian)
             }
             tensors.append(Tensor(name: name, shape: shape, values: values))
+        }
+        // The table is followed only by the zeros that align the data.
+        let padding = UnsafeRawBufferPointer(rebasing: bytes[reader.offset..<reader.limit])
+        guard padding.count < Self.alignment, padding.allSatisfy({ $0 == 0 }) else {
+            throw ModelFileError.corrupt(
+                "tensor table: \(padding.count) bytes left after the \(tensorCount) entries the header counts")
+        }
+        let sorted = ranges.filter { !$0.data.isEmpty }.sorted { $0.data.lowerBound < $1.data.lowerBound }
+        for (previous, next) in zip(sorted, sorted.dropFirst()) where next.data.lowerBound < previous.data.upperBound {
+            throw ModelFileError.corrupt("tensors \(previous.name) and \(next.name) share data bytes")
         }
     }
 }
@@ -257,7 +285,7 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         case .notAModel: return "not an rnnkit model file (bad magic; expected \"RNNKMODL\")"
         case .unsupportedVersion(let major, let minor):
             return
-                "model format \(major).\(minor) is not supported (this build reads \(ModelFile.major).0 through \(ModelFile.major).\(ModelFile.minor) and older minors)"
+                "model format \(major).\(minor) is not supported (this build reads format \(ModelFile.major).x: every minor version of major \(ModelFile.major))"
         case .truncated(let detail): return "truncated model file: \(detail)"
         case .checksumMismatch(let stored, let computed):
             return "checksum mismatch (stored \(hex32(stored)), computed \(hex32(computed))): the file is corrupt"

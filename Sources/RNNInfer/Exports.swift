@@ -28,9 +28,23 @@ func model(_ handle: OpaquePointer?) -> LoadedModel? {
     handle.map { Unmanaged<LoadedModel>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
 }
 
-func text(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> UnsafeBufferPointer<UInt8>? {
+/// A size_t from the caller as a count Swift can index with, or nil when it is
+/// beyond any buffer (above Int.max: SIZE_MAX read as a signed Int would be -1).
+func count(_ value: UInt) -> Int? { value <= UInt(Int.max) ? Int(value) : nil }
+
+/// Why the text `argument` of `function` was refused.
+func textProblem(_ function: String, _ argument: String, _ pointer: UnsafePointer<CChar>?, _ length: UInt)
+    -> String
+{
+    pointer == nil
+        ? "\(function): \(argument) is NULL with length \(length) (NULL only with length 0)"
+        : "\(function): \(argument) has length \(length), larger than any buffer"
+}
+
+/// A text given as (pointer, length): NULL only with length 0.
+func rnnText(_ pointer: UnsafePointer<CChar>?, _ length: UInt) -> UnsafeBufferPointer<UInt8>? {
     if length == 0 { return UnsafeBufferPointer(start: nil, count: 0) }
-    guard let pointer, length > 0 else { return nil }
+    guard let pointer, let length = count(length) else { return nil }
     return UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: length)
 }
 
@@ -90,14 +104,19 @@ public func rnnModelLoad(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePoin
 }
 
 @c(rnn_model_load_buffer)
-public func rnnModelLoadBuffer(_ data: UnsafeRawPointer?, _ size: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?)
+public func rnnModelLoadBuffer(_ data: UnsafeRawPointer?, _ size: UInt, _ out: UnsafeMutablePointer<OpaquePointer?>?)
     -> rnn_status
 {
-    guard let out, let data, size >= 0 else {
-        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load_buffer: data and model must not be NULL")
-    }
+    guard let out else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load_buffer: model must not be NULL") }
     out.pointee = nil
-    return load(UnsafeRawBufferPointer(start: data, count: size), into: out, source: "buffer")
+    guard let byteCount = count(size) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load_buffer: size \(size) is larger than any buffer")
+    }
+    guard data != nil || byteCount == 0 else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT, "rnn_model_load_buffer: data is NULL with size \(size) (expected a buffer)")
+    }
+    return load(UnsafeRawBufferPointer(start: data, count: byteCount), into: out, source: "buffer")
 }
 
 @c(rnn_model_free)
@@ -124,30 +143,37 @@ public func rnnModelGetInfo(_ handle: OpaquePointer?, _ info: UnsafeMutablePoint
 }
 
 @c(rnn_model_label_count)
-public func rnnModelLabelCount(_ handle: OpaquePointer?) -> Int {
-    model(handle)?.classifier.labels.count ?? 0
+public func rnnModelLabelCount(_ handle: OpaquePointer?) -> UInt {
+    UInt(model(handle)?.classifier.labels.count ?? 0)
 }
 
 @c(rnn_model_label)
 public func rnnModelLabel(
-    _ handle: OpaquePointer?, _ index: Int, _ name: UnsafeMutablePointer<CChar>?, _ capacity: Int,
-    _ length: UnsafeMutablePointer<Int>?
+    _ handle: OpaquePointer?, _ index: UInt, _ name: UnsafeMutablePointer<CChar>?, _ capacity: UInt,
+    _ length: UnsafeMutablePointer<UInt>?
 ) -> rnn_status {
     guard let loaded = model(handle) else {
         return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_model_label: model must not be NULL")
     }
     let labels = loaded.classifier.labels
-    guard index >= 0, index < labels.count else {
+    guard index < UInt(labels.count) else {
         return fail(
             RNN_ERROR_INVALID_ARGUMENT,
-            "rnn_model_label: index \(index) out of range (the model has \(labels.count) labels)")
+            "rnn_model_label: index \(index) is out of range (expected 0…\(labels.count - 1): the model has \(labels.count) labels)"
+        )
     }
-    let bytes = Array(labels[index].utf8)
-    length?.pointee = bytes.count
-    guard let name, capacity > bytes.count else {
+    guard name != nil || capacity == 0 else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT,
+            "rnn_model_label: name is NULL with capacity \(capacity) (NULL only with capacity 0, to ask for the length)"
+        )
+    }
+    let bytes = Array(labels[Int(index)].utf8)
+    length?.pointee = UInt(bytes.count)
+    guard let name, capacity > UInt(bytes.count) else {
         return fail(
             RNN_ERROR_BUFFER_TOO_SMALL,
-            "rnn_model_label: label \(index) needs \(bytes.count + 1) bytes, the buffer has \(capacity)")
+            "rnn_model_label: label \(index) needs a name buffer of \(bytes.count + 1) bytes, capacity is \(capacity)")
     }
     for (i, byte) in bytes.enumerated() { name[i] = CChar(bitPattern: byte) }
     name[bytes.count] = 0
@@ -156,78 +182,89 @@ public func rnnModelLabel(
 
 @c(rnn_classify)
 public func rnnClassify(
-    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int,
-    _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int, _ best: UnsafeMutablePointer<Int32>?
+    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: UInt,
+    _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: UInt, _ best: UnsafeMutablePointer<Int32>?
 ) -> rnn_status {
-    var textPointer = pointer
-    var textLength = length
-    return withUnsafeMutablePointer(to: &textPointer) { texts in
-        withUnsafeMutablePointer(to: &textLength) { lengths in
-            rnnClassifyBatch(
-                handle, UnsafePointer(texts).withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: 1) { $0 },
-                lengths, 1,
-                probabilities, capacity, best)
-        }
-    }
+    classify(handle, "rnn_classify", count: 1, text: { _ in (pointer, length, "text") }, probabilities, capacity, best)
 }
 
 @c(rnn_classify_batch)
 public func rnnClassifyBatch(
-    _ handle: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int>?,
-    _ count: Int, _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: Int,
+    _ handle: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<UInt>?,
+    _ textCount: UInt, _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: UInt,
     _ best: UnsafeMutablePointer<Int32>?
 ) -> rnn_status {
-    guard let loaded = model(handle) else {
-        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: model must not be NULL")
+    guard textCount == 0 || (texts != nil && lengths != nil) else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT,
+            "rnn_classify_batch: texts and lengths must not be NULL when count is \(textCount) (NULL only with count 0)"
+        )
     }
-    guard count >= 0, count == 0 || (texts != nil && lengths != nil) else {
-        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: texts and lengths must not be NULL")
+    return classify(
+        handle, "rnn_classify_batch", count: textCount, text: { (texts![$0], lengths![$0], "texts[\($0)]") },
+        probabilities, capacity, best)
+}
+
+/// Both classify calls: every size checked against the caller's before any text is read or memory
+/// allocated (a count no buffer could hold is refused, never multiplied into an overflow), then
+/// the probabilities (a row of one per label for each text) and the argmax of each row.
+func classify(
+    _ handle: OpaquePointer?, _ function: String, count textCount: UInt,
+    text: (Int) -> (pointer: UnsafePointer<CChar>?, length: UInt, argument: String),
+    _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: UInt, _ best: UnsafeMutablePointer<Int32>?
+) -> rnn_status {
+    guard let loaded = model(handle) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "\(function): model must not be NULL")
     }
     let classes = loaded.classifier.labels.count
-    guard let probabilities else {
-        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: probabilities must not be NULL")
+    let (needed, overflow) = textCount.multipliedReportingOverflow(by: UInt(classes))
+    guard !overflow, count(needed) != nil else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT, "\(function): count \(textCount) × \(classes) labels is larger than any buffer")
     }
-    guard capacity >= count * classes else {
+    guard let probabilities else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "\(function): probabilities must not be NULL")
+    }
+    guard capacity >= needed else {
         return fail(
             RNN_ERROR_BUFFER_TOO_SMALL,
-            "rnn_classify: \(count) texts need \(count * classes) probabilities, the buffer holds \(capacity)")
+            "\(function): probabilities needs \(needed) floats (\(classes) per text), capacity is \(capacity)")
     }
     var buffers: [UnsafeBufferPointer<UInt8>] = []
-    buffers.reserveCapacity(count)
-    for i in 0..<count {
-        guard let buffer = text(texts![i], lengths![i]) else {
-            return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_classify: text \(i) is NULL or has a negative length")
+    for i in 0..<Int(textCount) {
+        let (pointer, length, argument) = text(i)
+        guard let buffer = rnnText(pointer, length) else {
+            return fail(RNN_ERROR_INVALID_ARGUMENT, textProblem(function, argument, pointer, length))
         }
         buffers.append(buffer)
     }
     let output = loaded.classify(buffers)
-    for i in 0..<count * classes { probabilities[i] = output[i] }
+    for i in 0..<Int(needed) { probabilities[i] = output[i] }
     if let best {
-        for i in 0..<count {
-            best[i] = Int32(argmax(output[i * classes..<(i + 1) * classes]))
-        }
+        for i in 0..<buffers.count { best[i] = Int32(argmax(output[i * classes..<(i + 1) * classes])) }
     }
     return RNN_OK
 }
 
 @c(rnn_top_k)
 public func rnnTopK(
-    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int, _ k: Int,
+    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: UInt, _ k: UInt,
     _ labels: UnsafeMutablePointer<Int32>?, _ probabilities: UnsafeMutablePointer<Float>?
 ) -> rnn_status {
     guard let loaded = model(handle) else {
         return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: model must not be NULL")
     }
     let classes = loaded.classifier.labels.count
-    guard k >= 1, k <= classes, let labels else {
-        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: k must be 1…\(classes) and labels not NULL")
+    guard k >= 1, k <= UInt(classes) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: k is \(k) (expected 1…\(classes), the model's label count)")
     }
-    guard let buffer = text(pointer, length) else {
-        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: text is NULL or has a negative length")
+    guard let labels else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_top_k: labels must not be NULL") }
+    guard let buffer = rnnText(pointer, length) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, textProblem("rnn_top_k", "text", pointer, length))
     }
     let output = loaded.classify([buffer])
     let ranked = (0..<classes).sorted { output[$0] != output[$1] ? output[$0] > output[$1] : $0 < $1 }
-    for i in 0..<k {
+    for i in 0..<Int(k) {
         labels[i] = Int32(ranked[i])
         probabilities?[i] = output[ranked[i]]
     }
@@ -236,19 +273,26 @@ public func rnnTopK(
 
 @c(rnn_tokenize)
 public func rnnTokenize(
-    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: Int,
-    _ ids: UnsafeMutablePointer<Int32>?, _ capacity: Int, _ count: UnsafeMutablePointer<Int>?
+    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: UInt,
+    _ ids: UnsafeMutablePointer<Int32>?, _ capacity: UInt, _ idCount: UnsafeMutablePointer<UInt>?
 ) -> rnn_status {
     guard let loaded = model(handle) else {
         return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: model must not be NULL")
     }
-    guard let buffer = text(pointer, length) else {
-        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: text is NULL or has a negative length")
+    guard let idCount else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_tokenize: count must not be NULL") }
+    guard ids != nil || capacity == 0 else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT,
+            "rnn_tokenize: ids is NULL with capacity \(capacity) (NULL only with capacity 0, to ask for the count)")
+    }
+    guard let buffer = rnnText(pointer, length) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, textProblem("rnn_tokenize", "text", pointer, length))
     }
     let sequence = loaded.withWorkspace { loaded.sequence(buffer, workspace: $0) }
-    count?.pointee = sequence.count
-    guard sequence.count <= capacity, sequence.isEmpty || ids != nil else {
-        return fail(RNN_ERROR_BUFFER_TOO_SMALL, "rnn_tokenize: \(sequence.count) ids, the buffer holds \(capacity)")
+    idCount.pointee = UInt(sequence.count)
+    guard UInt(sequence.count) <= capacity else {
+        return fail(
+            RNN_ERROR_BUFFER_TOO_SMALL, "rnn_tokenize: the text has \(sequence.count) ids, capacity is \(capacity)")
     }
     for (i, id) in sequence.enumerated() { ids![i] = id }
     return RNN_OK

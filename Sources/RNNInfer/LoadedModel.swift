@@ -23,12 +23,17 @@ final class LoadedModel {
     }
 
     init(bytes: UnsafeRawBufferPointer) throws(ModelFileError) {
+        // Before any product: inference GEMMs are small and parallelism comes from
+        // callers' threads, and the token tables built at load must not depend on
+        // OpenBLAS's thread count. Built with two threads (the first load in a
+        // process ran before this call), OpenBLAS's Haswell sgemm summed some
+        // entries in another order: 226 of 600 IMDB probabilities differed in
+        // their last bits from those of every later load of the same file.
+        useSingleThreadedBLAS()
         let file = try ModelFile(bytes: bytes)
         classifier = try Classifier(file: file)
         formatVersion = file.version
         pthread_mutex_init(&lock, nil)
-        // Inference GEMMs are small; parallelism comes from callers' threads.
-        useSingleThreadedBLAS()
     }
 
     deinit { pthread_mutex_destroy(&lock) }

@@ -94,6 +94,21 @@ extension Architecture {
     public init(file: ModelFile) throws(ModelFileError) {
         let name = try file.string("architecture.cell")
         guard let cell = CellKind(rawValue: name) else { throw .invalid("unknown cell \"\(name)\"") }
+        // Another gate order or formulation would be misread silently: this reader runs exactly one of each.
+        let order = try file.string("architecture.gate_order")
+        guard order == cell.cell.gateOrder else {
+            throw .invalid(
+                "architecture.gate_order is \"\(order)\"; a \(cell) model must have \"\(cell.cell.gateOrder)\"")
+        }
+        for other in CellKind.allCases.compactMap({ $0.cell.variant }) where other.key != cell.cell.variant?.key {
+            guard file[other.key] == nil else { throw .invalid("\(other.key) is set, but the cell is \(cell)") }
+        }
+        if let variant = cell.cell.variant {
+            let value = try file.string(variant.key)
+            guard value == variant.value else {
+                throw .invalid("\(variant.key) is \"\(value)\"; this reader runs only \"\(variant.value)\"")
+            }
+        }
         self.init(
             cell: cell, vocabularySize: try file.int("architecture.vocabulary_size"),
             embedding: try file.int("architecture.embedding"),

@@ -51,6 +51,10 @@ public struct Classifier: Sendable {
         }
         let policy = try SequencePolicy(file: file)
         let labels = try file.strings("labels")
+        var seen = Set<String>()
+        if let duplicate = labels.first(where: { !seen.insert($0).inserted }) {
+            throw .invalid("label \"\(duplicate)\" appears twice in \"labels\"")
+        }
         guard labels.count == architecture.classes else {
             throw .invalid("\(labels.count) labels for \(architecture.classes) classes")
         }

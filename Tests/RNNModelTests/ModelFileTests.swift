@@ -51,4 +51,73 @@ final class ModelFileTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("model format 2.0 is not supported"), "\(error)")
         }
     }
+
+    /// `bytes` with the CRC recomputed, as a buggy writer or another exporter would produce them.
+    func resealed(_ bytes: [UInt8]) -> [UInt8] {
+        var out = bytes
+        let crc = CRC32.checksum(Array(out[0..<out.count - 4]))
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { out[out.count - 4 + i] = $0[i] } }
+        return out
+    }
+
+    func assertRefused(
+        _ bytes: [UInt8], _ fragment: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertThrowsError(
+            try bytes.withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) }, file: file, line: line
+        ) {
+            XCTAssertTrue("\($0)".contains(fragment), "\($0)", file: file, line: line)
+        }
+    }
+
+    /// The byte offset just past the first occurrence of `text` in `bytes`.
+    func offset(after text: String, in bytes: [UInt8]) -> Int {
+        let needle = Array(text.utf8)
+        let start = (0...bytes.count - needle.count).first { Array(bytes[$0..<$0 + needle.count]) == needle }!
+        return start + needle.count
+    }
+
+    func testAnotherGateOrderOrFormulationIsRefusedByName() throws {
+        var file = try classifier().file
+        file.set("architecture.gate_order", .string("z,r,n"))
+        assertRefused(file.encoded(), "architecture.gate_order is \"z,r,n\"")
+        file = try classifier().file
+        file.set("architecture.gru_variant", .string("reset_before_linear"))
+        assertRefused(file.encoded(), "architecture.gru_variant is \"reset_before_linear\"")
+        file = try classifier().file
+        file.metadata.removeAll { $0.key == "architecture.gru_variant" }
+        assertRefused(file.encoded(), "missing \"architecture.gru_variant\"")
+    }
+
+    func testDuplicateLabelsAreRefused() throws {
+        var file = try classifier().file
+        file.set("labels", .strings(["pos", "pos"]))
+        assertRefused(file.encoded(), "label \"pos\" appears twice")
+    }
+
+    func testEveryByteMustMeanWhatTheFormatSays() throws {
+        let bytes = try classifier().file.encoded()
+        // A bool other than 0 or 1.
+        var bool = bytes
+        bool[offset(after: "architecture.bidirectional", in: bytes) + 1] = 2
+        assertRefused(resealed(bool), "metadata architecture.bidirectional: bool 2 (expected 0 or 1)")
+        // A non-zero reserved field in the tensor table (after name, dtype and rank).
+        var reserved = bytes
+        reserved[offset(after: "l0.w_ih", in: bytes) + 2] = 1
+        assertRefused(resealed(reserved), "tensor l0.w_ih: reserved field 1 (expected 0)")
+        // A tensor whose data starts where the embedding's does.
+        var overlap = bytes
+        let rank = Int(bytes[offset(after: "l0.w_hh", in: bytes) + 1])
+        let dataOffset = offset(after: "l0.w_hh", in: bytes) + 4 + 8 * rank
+        for i in 0..<8 { overlap[dataOffset + i] = 0 }
+        assertRefused(resealed(overlap), "share data bytes")
+        // A metadata count lower than the entries present leaves bytes unread.
+        var count = bytes
+        count[52] -= 1
+        assertRefused(resealed(count), "bytes left after the")
+        // A metadata key written twice.
+        var file = try classifier().file
+        file.metadata.append(("labels", .strings(["neg", "pos"])))
+        assertRefused(file.encoded(), "metadata key labels appears twice")
+    }
 }

@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import unittest
@@ -145,7 +146,66 @@ class BindingTests(TrainedModel):
         with self.assertRaises(rnninfer.RNNInferError) as version:
             rnninfer.Model(data=bytes(newer))
         self.assertEqual(version.exception.status, 4)
-        self.assertIn("1.0", str(version.exception))
+        self.assertIn("model format 2.0 is not supported (this build reads format 1.x", str(version.exception))
+
+    def call(self, function, *arguments):
+        """(status, message) of a direct call into the C ABI."""
+        status = getattr(rnninfer.library, function)(*arguments)
+        message = rnninfer.library.rnn_last_error() if status else None
+        return status, message.decode() if message else ""
+
+    def test_any_argument_values_get_a_status_never_a_crash(self):
+        size_max = 2**64 - 1
+        with rnninfer.Model(self.path) as model:
+            handle, text = model._live(), b"good film"
+            probabilities, best = (ctypes.c_float * 4)(), (ctypes.c_int32 * 2)()
+            texts, lengths = (ctypes.c_char_p * 1)(text), (ctypes.c_size_t * 1)(len(text))
+            # count × labels overflows size_t: refused, not a trap.
+            status, message = self.call("rnn_classify_batch", handle, texts, lengths, size_max // 2, probabilities,
+                                        4, best)
+            self.assertEqual(status, 1)
+            self.assertIn(f"rnn_classify_batch: count {size_max // 2} × 2 labels is larger than any buffer", message)
+            # A capacity above INT64_MAX is a large capacity, not a negative one.
+            self.assertEqual(self.call("rnn_classify_batch", handle, texts, lengths, 1, probabilities, size_max,
+                                       best), (0, ""))
+            self.assertEqual(self.call("rnn_classify", handle, text, len(text), probabilities, size_max, best), (0, ""))
+            self.assertEqual(self.call("rnn_top_k", handle, text, len(text), 1, best, None), (0, ""))
+            status, message = self.call("rnn_classify", handle, text, size_max, probabilities, 2, best)
+            self.assertEqual((status, message), (1, f"rnn_classify: text has length {size_max}, larger than any buffer"))
+            status, message = self.call("rnn_classify_batch", handle, texts, lengths, 2, probabilities, 3, None)
+            self.assertEqual((status, message), (5, "rnn_classify_batch: probabilities needs 4 floats (2 per text), "
+                                                    "capacity is 3"))
+            status, message = self.call("rnn_classify_batch", handle, None, None, 1, probabilities, 4, None)
+            self.assertEqual(status, 1)
+            self.assertIn("texts and lengths must not be NULL when count is 1", message)
+            self.assertEqual(self.call("rnn_classify_batch", handle, None, None, 0, probabilities, 0, None), (0, ""))
+            # ids may be NULL only with capacity 0 (asking for the count); count may not be NULL.
+            count = ctypes.c_size_t()
+            status, message = self.call("rnn_tokenize", handle, text, len(text), None, 8, ctypes.byref(count))
+            self.assertEqual(status, 1)
+            self.assertIn("rnn_tokenize: ids is NULL with capacity 8", message)
+            status, _ = self.call("rnn_tokenize", handle, text, len(text), None, 0, ctypes.byref(count))
+            self.assertEqual((status, count.value), (5, 3))
+            ids = (ctypes.c_int32 * 8)()
+            status, message = self.call("rnn_tokenize", handle, text, len(text), ids, 8, None)
+            self.assertEqual((status, message), (1, "rnn_tokenize: count must not be NULL"))
+            self.assertEqual(self.call("rnn_tokenize", handle, text, len(text), ids, size_max, ctypes.byref(count)),
+                             (0, ""))
+            # name may be NULL only with capacity 0 (asking for the length).
+            length = ctypes.c_size_t()
+            status, message = self.call("rnn_model_label", handle, 0, None, 10, ctypes.byref(length))
+            self.assertEqual(status, 1)
+            self.assertIn("rnn_model_label: name is NULL with capacity 10", message)
+            self.assertEqual(self.call("rnn_model_label", handle, 0, None, 0, ctypes.byref(length))[0], 5)
+            self.assertEqual(length.value, 3)
+            status, message = self.call("rnn_model_label", handle, size_max, None, 0, None)
+            self.assertEqual(status, 1)
+            self.assertIn(f"index {size_max} is out of range (expected 0…1", message)
+            status, message = self.call("rnn_top_k", handle, text, len(text), size_max, best, None)
+            self.assertEqual((status, message), (1, f"rnn_top_k: k is {size_max} (expected 1…2, the model's label count)"))
+            status, message = self.call("rnn_model_load_buffer", None, 5, ctypes.byref(ctypes.c_void_p()))
+            self.assertEqual(status, 1)
+            self.assertIn("rnn_model_load_buffer: data is NULL with size 5", message)
 
     def test_many_threads_share_one_model(self):
         texts = [f"{'good ' * (i % 5)} film {'bad ' * (i % 3)} plot {i}" for i in range(200)]
@@ -182,6 +242,77 @@ class BindingTests(TrainedModel):
         bad = subprocess.run([CLASSIFY, str(self.work / "absent.rnnk"), "x"], capture_output=True, text=True)
         self.assertEqual(bad.returncode, 1)
         self.assertIn("absent.rnnk", bad.stderr)
+
+
+class DeterminismTests(unittest.TestCase):
+    """A model whose per-token tables are large enough for OpenBLAS to compute with several threads:
+    6,000 distinct words, GRU hidden 128 (as IMDB's)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import random
+        cls.work = pathlib.Path(tempfile.mkdtemp(prefix="rnninfer-determinism-"))
+        rng = random.Random(3)
+        for name, rows in (("train", 3000), ("test", 200)):
+            with open(cls.work / f"{name}.csv", "w") as f:
+                f.write("text,label\n")
+                for _ in range(rows):
+                    words = [rng.randrange(6000) for _ in range(rng.randint(5, 30))]
+                    label = "odd" if sum(w % 2 for w in words) * 2 > len(words) else "even"
+                    f.write(" ".join(f"w{w}" for w in words) + f",{label}\n")
+        (cls.work / "texts.txt").write_text(
+            "\n".join(" ".join(f"w{rng.randrange(6000)}" for _ in range(40)) for _ in range(100)) + "\n")
+        run(BIN / "prep", "csv", cls.work / "train.csv", cls.work / "test.csv", "--text-column", "text",
+            "--label-column", "label", "--out", cls.work / "shards", "--quiet")
+        run(BIN / "train", "--shards", cls.work / "shards", "--epochs", "1", "--embed", "32", "--hidden", "128",
+            "--out", cls.work / "run", "--quiet")
+        cls.model = str(cls.work / "run" / "model.rnnk")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def test_the_same_file_gives_the_same_bits_in_every_load(self):
+        """Loads 1…4 and buffers at odd offsets give the first load's bits. OpenBLAS's Haswell kernel (the one
+        OPENBLAS_CORETYPE selects on some hosts) summed a multi-threaded first load's token tables differently."""
+        script = f"""
+import ctypes, pathlib, struct, sys
+sys.path.insert(0, {str(ROOT / "Python")!r})
+import rnninfer
+data = pathlib.Path({self.model!r}).read_bytes()
+texts = pathlib.Path({str(self.work / "texts.txt")!r}).read_text().splitlines()
+lib = rnninfer.library
+def bits(handle):
+    out = []
+    for text in texts:
+        p = (ctypes.c_float * 2)()
+        assert lib.rnn_classify(handle, text.encode(), len(text), p, 2, None) == 0, lib.rnn_last_error()
+        out += [struct.pack("<f", v) for v in p]
+    return out
+def load(offset=None):
+    handle = ctypes.c_void_p()
+    if offset is None:
+        assert lib.rnn_model_load({self.model!r}.encode(), ctypes.byref(handle)) == 0
+    else:
+        padded = ctypes.create_string_buffer(b"x" * offset + data)
+        start = ctypes.c_void_p(ctypes.addressof(padded) + offset)
+        assert lib.rnn_model_load_buffer(start, len(data), ctypes.byref(handle)) == 0
+    return handle
+first = load()
+expected = bits(first)
+for attempt in range(3):
+    assert bits(load()) == expected, f"load {{attempt + 2}} differs"
+for offset in (1, 3, 7, 64):
+    assert bits(load(offset)) == expected, f"a buffer at offset {{offset}} differs"
+print("same bits")
+"""
+        flags = pathlib.Path("/proc/cpuinfo").read_text()
+        environments = [{}] + ([{"OPENBLAS_CORETYPE": "Haswell"}] if " avx2 " in flags else [])
+        for extra in environments:
+            result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                    env={**os.environ, **extra})
+            self.assertEqual(result.returncode, 0, f"{extra}: {result.stderr}")
+            self.assertIn("same bits", result.stdout)
 
 
 class LibraryTests(unittest.TestCase):
