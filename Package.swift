@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "prep", targets: ["prep"]),
         .executable(name: "train", targets: ["train"]),
+        .executable(name: "classify", targets: ["classify"]),
         // Build with Tools/build-runtime: static Swift runtime, only rnn_* exported.
         .library(name: "rnninfer", type: .dynamic, targets: ["RNNInfer"]),
     ],
@@ -82,6 +83,12 @@ let package = Package(
             name: "train",
             dependencies: [
                 "RNNBinary", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "classify",
+            dependencies: [
+                "RNNBinary", "RNNModel", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -9,8 +9,6 @@ import Glibc
 /// What a `rnn_model*` points to: the classifier plus per-call workspaces,
 /// handed out from a pool so concurrent calls never share buffers.
 final class LoadedModel {
-    static let maxTokens = 65_536
-
     let classifier: Classifier
     let formatVersion: (major: UInt16, minor: UInt16)
     private var pool: [Workspace] = []
@@ -50,12 +48,9 @@ final class LoadedModel {
         return body(workspace)
     }
 
-    /// The model's input for one text, at most `maxTokens` long.
+    /// The model's input for one text.
     func sequence(_ text: UnsafeBufferPointer<UInt8>, workspace: Workspace) -> [Int32] {
-        let sequence = classifier.sequence(text, workspace: &workspace.tokenizer)
-        guard sequence.count > Self.maxTokens else { return sequence }
-        return classifier.policy.truncation == .tail
-            ? Array(sequence.prefix(Self.maxTokens)) : Array(sequence.suffix(Self.maxTokens))
+        classifier.sequence(text, workspace: &workspace.tokenizer)
     }
 
     /// Probabilities, a row per text.

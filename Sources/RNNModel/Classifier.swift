@@ -91,11 +91,18 @@ public struct Classifier: Sendable {
         }
     }
 
-    /// The ids the network reads for `text`.
+    /// The most ids a text is given to the network (RNN_MAX_TOKENS in rnninfer.h): longer
+    /// ones are cut by the model's truncation rule, so any input has a bounded cost.
+    public static let maxTokens = 65_536
+
+    /// The ids the network reads for `text`, at most `maxTokens` of them.
     public func sequence(_ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace) -> [Int32] {
         var content: [Int32] = []
         tokenizer.encode(text, into: &content, workspace: &workspace)
-        return policy.apply(content, special: tokenizer.specialIDs)
+        let sequence = policy.apply(content, special: tokenizer.specialIDs)
+        guard sequence.count > Self.maxTokens else { return sequence }
+        return policy.truncation == .tail
+            ? Array(sequence.prefix(Self.maxTokens)) : Array(sequence.suffix(Self.maxTokens))
     }
 
     /// Class probabilities (row per sequence) for model-ready sequences.

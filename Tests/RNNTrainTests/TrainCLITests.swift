@@ -163,6 +163,56 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(noValidation.stderr.contains("--early-stopping: needs a validation split"), noValidation.stderr)
     }
 
+    /// `classify` predicts what `train eval` measured, on the same texts, in input order, as TSV or JSON lines.
+    func testClassifyCommandAgreesWithEvaluation() throws {
+        let train = try writeCSV("train.csv", rows: 600, seed: 5), test = try writeCSV("test.csv", rows: 200, seed: 6)
+        let shards = directory.appendingPathComponent("shards").path, out = directory.appendingPathComponent("run").path
+        XCTAssertEqual(
+            try Command.run(
+                "prep",
+                ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]
+            ).status, 0)
+        let trained = try Command.run(
+            "train", ["--shards", shards, "--embed", "8", "--hidden", "16", "--epochs", "3", "--quiet", "--out", out])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let rows = try String(contentsOfFile: test, encoding: .utf8).split(separator: "\n").dropFirst().map { row in
+            let comma = row.lastIndex(of: ",")!
+            return (text: String(row[..<comma].dropFirst().dropLast()), label: String(row[row.index(after: comma)...]))
+        }
+        let texts = rows.map(\.text).joined(separator: "\n") + "\n"
+        let tsv = try Command.run("classify", ["--model", out + "/model.rnnk", "--batch-size", "7"], stdin: texts)
+        XCTAssertEqual(tsv.status, 0, tsv.stderr)
+        let lines = tsv.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.first, "label\tp_neg\tp_pos")
+        XCTAssertEqual(lines.count, rows.count + 1)
+        let correct = zip(lines.dropFirst(), rows).filter { $0.0.split(separator: "\t")[0] == $0.1.label }.count
+        let evaluation = try Command.run("train", ["eval", out + "/model.rnnk", "--shards", shards])
+        XCTAssertTrue(
+            evaluation.stdout.contains(String(format: "accuracy %.2f%%", 100 * Double(correct) / Double(rows.count))),
+            "classify: \(correct)/\(rows.count) correct; \(evaluation.stdout)")
+
+        let jsonl = rows.prefix(3).map { "{\"id\": 1, \"body\": \"\($0.text)\"}" }.joined(separator: "\n")
+        let top = try Command.run(
+            "classify",
+            ["--model", out + "/model.rnnk", "--jsonl", "--text-field", "body", "--output", "jsonl", "--top-k", "1"],
+            stdin: jsonl)
+        XCTAssertEqual(top.status, 0, top.stderr)
+        let objects = try top.stdout.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        XCTAssertEqual(objects.count, 3)
+        for (object, line) in zip(objects, lines.dropFirst()) {
+            XCTAssertEqual(object["label"] as? String, String(line.split(separator: "\t")[0]))
+            XCTAssertEqual((object["top"] as? [[String: Any]])?.count, 1)
+        }
+        let bad = try Command.run("classify", ["--model", out + "/model.rnnk", "--jsonl"], stdin: "{\"text\": 3}\n")
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("error: <stdin>: line 1: no string field \"text\""), bad.stderr)
+        let missing = try Command.run("classify", ["--model", directory.appendingPathComponent("none.rnnk").path])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("none.rnnk: cannot read the model file"), missing.stderr)
+    }
+
     func testBadOptionsAndShardsFailBeforeTraining() throws {
         let result = try Command.run("train", ["--shards", directory.path])
         XCTAssertEqual(result.status, 1)

@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import RNNBinary
+import RNNModel
+import RNNSupport
+import RNNText
+
+/// A model checked on a file from the shell before it is embedded: texts in
+/// (lines, or JSON lines), labels and probabilities out, in input order.
+@main
+struct ClassifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Classify texts with a model file: one text per input line, a result per output line.",
+        discussion: """
+            Reads FILEs (or standard input when none is given) and writes, in input order, TSV with a header \
+            (label, then one probability column per label; with --top-k, label_1 p_1 … label_K p_K) or, with \
+            --output jsonl, one JSON object per text. The model runs as librnninfer runs it.
+            """)
+
+    @Option(help: "A model file written by train.")
+    var model: String
+
+    @Argument(help: "Text files, one text per line (default: standard input).")
+    var files: [String] = []
+
+    @Flag(help: "Input lines are JSON objects; the text is in --text-field.")
+    var jsonl = false
+
+    @Option(help: "With --jsonl: the field holding the text.")
+    var textField = "text"
+
+    @Option(help: "Output: tsv or jsonl.")
+    var output: OutputFormat = .tsv
+
+    @Option(help: "Write the K most likely labels and their probabilities instead of every label's.")
+    var topK: Int?
+
+    @Option(help: "Texts per forward pass.")
+    var batchSize = 256
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    enum OutputFormat: String, ExpressibleByArgument { case tsv, jsonl }
+
+    func validate() throws {
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1") }
+    }
+
+    func run() throws {
+        do {
+            let classifier = try load(model)
+            let labels = classifier.labels
+            if let topK, topK > labels.count {
+                throw ValidationError("--top-k must be at most \(labels.count), the model's label count")
+            }
+            useSingleThreadedBLAS()
+            let texts = try readTexts()
+            var out = FileHandleOutput()
+            if output == .tsv {
+                out.write(
+                    (topK.map { k in (1...k).map { "label_\($0)\tp_\($0)" } } ?? ["label"] + labels.map { "p_\($0)" })
+                        .joined(separator: "\t") + "\n")
+            }
+            let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            var start = 0
+            // A round of one batch per thread at a time keeps memory bounded on large inputs.
+            while start < texts.count {
+                let batches = stride(from: start, to: min(texts.count, start + batchSize * threadCount), by: batchSize)
+                    .map { $0..<min($0 + batchSize, texts.count) }
+                var results = [[Float]](repeating: [], count: batches.count)
+                let lock = NSLock()
+                DispatchQueue.concurrentPerform(iterations: batches.count) { b in
+                    var tokenizer = TokenizerWorkspace()
+                    let sequences = batches[b].map { i in
+                        texts[i].utf8CString.withUnsafeBufferPointer {
+                            $0.withMemoryRebound(to: UInt8.self) {
+                                classifier.sequence(
+                                    UnsafeBufferPointer(rebasing: $0.dropLast()), workspace: &tokenizer)[...]
+                            }
+                        }
+                    }
+                    let probabilities = classifier.probabilities(sequences, workspace: Network.Workspace())
+                    lock.lock()
+                    results[b] = probabilities
+                    lock.unlock()
+                }
+                for probabilities in results {
+                    for row in stride(from: 0, to: probabilities.count, by: labels.count) {
+                        out.write(line(Array(probabilities[row..<row + labels.count]), labels: labels))
+                    }
+                }
+                start = batches.last!.upperBound
+            }
+            out.flush()
+        } catch let error as DataError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func load(_ path: String) throws -> Classifier {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, "cannot read the model file")
+        }
+        do { return try Array(data).withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) } } catch {
+            throw DataError(file: path, "\(error)")
+        }
+    }
+
+    /// Every input line's text, in order.
+    func readTexts() throws -> [String] {
+        var texts: [String] = []
+        let sources: [(name: String, data: Data)] =
+            files.isEmpty
+            ? [("<stdin>", FileHandle.standardInput.readDataToEndOfFile())]
+            : try files.map { path in
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw DataError(file: path, "cannot read the file")
+                }
+                return (path, data)
+            }
+        for (name, data) in sources {
+            var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            if lines.last == "" { lines.removeLast() }
+            for (number, line) in lines.enumerated() {
+                let text = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+                guard jsonl else {
+                    texts.append(text)
+                    continue
+                }
+                guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                    throw DataError(
+                        file: name, place: "line \(number + 1)", "not a JSON object (expected one per line)")
+                }
+                guard let value = object[textField] as? String else {
+                    throw DataError(file: name, place: "line \(number + 1)", "no string field \"\(textField)\"")
+                }
+                texts.append(value)
+            }
+        }
+        return texts
+    }
+
+    /// One output line for one text's probabilities.
+    func line(_ probabilities: [Float], labels: [String]) -> String {
+        let ranked = labels.indices.sorted {
+            probabilities[$0] != probabilities[$1] ? probabilities[$0] > probabilities[$1] : $0 < $1
+        }
+        func number(_ p: Float) -> String { String(format: "%.6f", p) }
+        switch (output, topK) {
+        case (.tsv, nil):
+            return ([labels[argmax(probabilities)]] + probabilities.map(number)).joined(separator: "\t") + "\n"
+        case (.tsv, let k?):
+            return ranked.prefix(k).map { "\(labels[$0])\t\(number(probabilities[$0]))" }.joined(separator: "\t") + "\n"
+        case (.jsonl, nil):
+            let fields = labels.indices.map { "\(json(labels[$0])):\(number(probabilities[$0]))" }
+            return
+                "{\"label\":\(json(labels[argmax(probabilities)])),\"probabilities\":{\(fields.joined(separator: ","))}}\n"
+        case (.jsonl, let k?):
+            let top = ranked.prefix(k).map { "{\"label\":\(json(labels[$0])),\"p\":\(number(probabilities[$0]))}" }
+            return "{\"label\":\(json(labels[ranked[0]])),\"top\":[\(top.joined(separator: ","))]}\n"
+        }
+    }
+
+    func json(_ string: String) -> String {
+        String(
+            decoding: try! JSONSerialization.data(withJSONObject: string, options: [.fragmentsAllowed]), as: UTF8.self)
+    }
+}
+
+/// Standard output in large writes.
+struct FileHandleOutput {
+    private var buffer = ""
+
+    mutating func write(_ text: String) {
+        buffer += text
+        if buffer.utf8.count > 1 << 16 { flush() }
+    }
+
+    mutating func flush() {
+        FileHandle.standardOutput.write(Data(buffer.utf8))
+        buffer = ""
+    }
+}

@@ -1,0 +1,145 @@
+import CRNNInfer
+import RNNInfer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// libFuzzer entry for the C ABI itself: fuzzer-chosen calls on a real model
+// (the committed fixture, or $RNNKIT_FUZZ_MODEL) with fuzzer-chosen texts,
+// counts, capacities, k and NULLs. Every call must return a status — never a
+// crash, a trap or a sanitizer report — and OK results must be well formed.
+// Buffers are as large as the capacity the call is told, as a correct caller's
+// are; only counts no buffer could hold are passed without one behind them.
+
+let model: OpaquePointer = {
+    let path = getenv("RNNKIT_FUZZ_MODEL").map { String(cString: $0) } ?? "Tests/Fixtures/models/model-v1.0.rnnk"
+    var handle: OpaquePointer?
+    precondition(rnnModelLoad(path, &handle) == RNN_OK, "fuzz-abi: cannot load \(path)")
+    return handle!
+}()
+let labels = Int(rnnModelLabelCount(model))
+
+/// Reads the fuzzer's choices from the front of its input; the rest is the text.
+struct Choices {
+    var bytes: UnsafeBufferPointer<UInt8>
+    var next = 0
+
+    mutating func byte() -> UInt8 {
+        guard next < bytes.count else { return 0 }
+        defer { next += 1 }
+        return bytes[next]
+    }
+
+    /// A size: mostly small, sometimes at or around the edges of size_t.
+    mutating func size(needed: Int) -> UInt {
+        switch byte() % 8 {
+        case 0: 0
+        case 1: UInt(max(needed - 1, 0))
+        case 2: UInt(needed)
+        case 3: UInt.max
+        case 4: UInt(Int.max) + 1
+        case 5: UInt(needed) + UInt(byte())
+        default: UInt(byte() % 16)
+        }
+    }
+
+    var rest: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[min(next, bytes.count)...]) }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    var choices = Choices(bytes: UnsafeBufferPointer(start: data, count: size))
+    let function = choices.byte() % 6
+    let nullText = choices.byte() % 8 == 0
+    let claimedLength = choices.byte() % 8 == 0 ? UInt.max : nil
+    let text = choices.rest
+    let textPointer =
+        nullText
+        ? nil
+        : UnsafeRawPointer(text.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+            .assumingMemoryBound(to: CChar.self)
+    let length = claimedLength ?? UInt(text.count)
+    let lengthIsReal = claimedLength == nil && (!nullText || text.isEmpty)
+    var status: rnn_status
+    switch function {
+    case 0:  // rnn_classify
+        let capacity = choices.size(needed: labels)
+        let real = Int(min(capacity, UInt(labels)))
+        var probabilities = [Float](repeating: 0, count: max(real, 1))
+        var best: Int32 = -1
+        status = probabilities.withUnsafeMutableBufferPointer {
+            rnnClassify(model, textPointer, length, choices.byte() % 8 == 0 ? nil : $0.baseAddress, UInt(real), &best)
+        }
+        if status == RNN_OK {
+            precondition(lengthIsReal && real >= labels && (0..<Int32(labels)).contains(best))
+            precondition(abs(probabilities.prefix(labels).reduce(0, +) - 1) < 1e-4)
+        }
+        if capacity >= UInt(labels), status == RNN_OK || status == RNN_ERROR_INVALID_ARGUMENT {
+            // The same call told a capacity beyond its buffer's size but above what it needs.
+            status = probabilities.withUnsafeMutableBufferPointer {
+                rnnClassify(model, textPointer, length, $0.baseAddress, capacity, nil)
+            }
+        }
+    case 1:  // rnn_classify_batch: a few real texts, or a count no buffer could hold
+        let huge = choices.byte() % 4 == 0
+        let count: UInt = huge ? (choices.byte() % 2 == 0 ? UInt.max / 2 : UInt.max) : UInt(choices.byte() % 5)
+        let real = huge ? 0 : Int(count)
+        var texts = [UnsafePointer<CChar>?](repeating: textPointer, count: max(real, 1))
+        var lengths = [UInt](repeating: length, count: max(real, 1))
+        let capacity = huge ? UInt.max : choices.size(needed: real * labels)
+        var probabilities = [Float](repeating: 0, count: huge ? 1 : max(Int(min(capacity, UInt(real * labels))), 1))
+        var best = [Int32](repeating: -1, count: max(real, 1))
+        let told = huge ? capacity : UInt(min(capacity, UInt(real * labels)))
+        let nullTexts = choices.byte() % 8 == 0, nullLengths = choices.byte() % 8 == 0
+        status = texts.withUnsafeBufferPointer { texts in
+            lengths.withUnsafeBufferPointer { lengths in
+                rnnClassifyBatch(
+                    model, nullTexts ? nil : texts.baseAddress, nullLengths ? nil : lengths.baseAddress, count,
+                    &probabilities, told, &best)
+            }
+        }
+        if huge { precondition(status == RNN_ERROR_INVALID_ARGUMENT, "a count no buffer holds was accepted") }
+    case 2:  // rnn_top_k
+        let k = choices.size(needed: labels)
+        let real = Int(min(k, UInt(labels)))
+        var top = [Int32](repeating: -1, count: max(real, 1))
+        var probabilities = [Float](repeating: 0, count: max(real, 1))
+        let nullProbabilities = choices.byte() % 2 == 0
+        status = probabilities.withUnsafeMutableBufferPointer {
+            rnnTopK(model, textPointer, length, k, &top, nullProbabilities ? nil : $0.baseAddress)
+        }
+        if status == RNN_OK { precondition(k >= 1 && k <= UInt(labels) && top.allSatisfy { $0 >= 0 }) }
+    case 3:  // rnn_tokenize
+        let capacity = choices.size(needed: 16)
+        var ids = [Int32](repeating: 0, count: 65_536 + 2)
+        var count: UInt = 0
+        let told = capacity > UInt(ids.count) && capacity != UInt.max ? UInt(ids.count) : capacity
+        let nullIDs = choices.byte() % 4 == 0, nullCount = choices.byte() % 8 == 0
+        status = ids.withUnsafeMutableBufferPointer { ids in
+            withUnsafeMutablePointer(to: &count) {
+                rnnTokenize(model, textPointer, length, nullIDs ? nil : ids.baseAddress, told, nullCount ? nil : $0)
+            }
+        }
+        if status == RNN_OK { precondition(count <= 65_536 + 2) }
+    case 4:  // rnn_model_label
+        let index = choices.size(needed: labels)
+        let capacity = choices.size(needed: 8)
+        var name = [CChar](repeating: 0, count: Int(min(capacity, 64)) + 1)
+        var nameLength: UInt = 0
+        let nullName = choices.byte() % 4 == 0, nullLength = choices.byte() % 2 == 0
+        status = name.withUnsafeMutableBufferPointer { name in
+            withUnsafeMutablePointer(to: &nameLength) {
+                rnnModelLabel(model, index, nullName ? nil : name.baseAddress, min(capacity, 64), nullLength ? nil : $0)
+            }
+        }
+    default:  // rnn_model_load_buffer: any bytes, any claimed size within them
+        var loaded: OpaquePointer?
+        let claimed = min(length, UInt(text.count))
+        status = rnnModelLoadBuffer(nullText ? nil : UnsafeRawPointer(textPointer), claimed, &loaded)
+        rnnModelFree(loaded)
+    }
+    precondition((0...5).contains(status.rawValue), "unknown status \(status.rawValue)")
+    if status != RNN_OK { precondition(rnnLastError() != nil, "a failure without a message") }
+    return 0
+}
