@@ -5,14 +5,26 @@
         label, probabilities = model.classify("A wonderful film.")
         print(model.labels[label], probabilities)
 
-The library is found through $RNNINFER_LIBRARY, else dist/lib/librnninfer.so of
-this checkout (Tools/build-runtime), else the system's library path.
+The library is found through $RNNINFER_LIBRARY, else the copy installed with this
+package (`pip install Python/` after Tools/build-runtime), else dist/lib/librnninfer.so
+of the checkout this file is in, else the system's library path.
+
+Probabilities come back as numpy arrays when numpy is installed, as lists otherwise.
 """
 import ctypes
 import os
 import pathlib
+from typing import List, Optional, Sequence, Tuple, Union
 
-__all__ = ["Model", "RNNInferError", "library", "library_path"]
+try:
+    import numpy as _numpy
+except ImportError:
+    _numpy = None
+
+__all__ = ["Model", "RNNInferError", "library", "library_path", "library_version", "__version__"]
+__version__ = "0.1.0"
+
+Text = Union[str, bytes]
 
 _STATUS = {1: "invalid argument", 2: "I/O error", 3: "format error", 4: "unsupported version", 5: "buffer too small"}
 
@@ -32,13 +44,15 @@ class _Info(ctypes.Structure):
 
 
 def _load_library():
-    candidates = [os.environ.get("RNNINFER_LIBRARY"),
-                  str(pathlib.Path(__file__).resolve().parents[2] / "dist" / "lib" / "librnninfer.so"),
-                  "librnninfer.so"]
+    here = pathlib.Path(__file__).resolve().parent
+    candidates = [os.environ.get("RNNINFER_LIBRARY"), here / "librnninfer.so",
+                  here.parents[1] / "dist" / "lib" / "librnninfer.so", "librnninfer.so"]
     errors = []
     for candidate in filter(None, candidates):
+        if isinstance(candidate, pathlib.Path) and not candidate.exists():
+            continue
         try:
-            return ctypes.CDLL(candidate)
+            return ctypes.CDLL(str(candidate))
         except OSError as error:
             errors.append(f"{candidate}: {error}")
     raise OSError("librnninfer.so not found (run Tools/build-runtime or set RNNINFER_LIBRARY): " + "; ".join(errors))
@@ -88,14 +102,18 @@ def abi_version():
     return library.rnn_abi_version()
 
 
-def library_version():
+def _probabilities(values):
+    return _numpy.array(values, dtype=_numpy.float32) if _numpy is not None else list(values)
+
+
+def library_version() -> str:
     return library.rnn_library_version().decode()
 
 
 class Model:
     """A loaded model. Safe to share between threads; close() (or `with`) frees it."""
 
-    def __init__(self, path=None, *, data=None):
+    def __init__(self, path: Optional[Union[str, os.PathLike]] = None, *, data: Optional[bytes] = None):
         self._handle = None
         if (path is None) == (data is None):
             raise ValueError("give a path or data=bytes")
@@ -131,16 +149,16 @@ class Model:
             raise ValueError("the model is closed")
         return self._handle
 
-    def classify(self, text):
-        """(best label index, [probability per label])"""
+    def classify(self, text: Text) -> Tuple[int, Sequence[float]]:
+        """(best label index, probability per label)"""
         data = _utf8(text)
         probabilities = (ctypes.c_float * len(self.labels))()
         best = ctypes.c_int32()
         _check(library.rnn_classify(self._live(), data, len(data), probabilities, len(self.labels), ctypes.byref(best)))
-        return best.value, list(probabilities)
+        return best.value, _probabilities(probabilities)
 
-    def classify_batch(self, texts):
-        """[(best label index, [probability per label])] for each text."""
+    def classify_batch(self, texts: Sequence[Text]) -> List[Tuple[int, Sequence[float]]]:
+        """[(best label index, probability per label)] for each text."""
         data = [_utf8(t) for t in texts]
         count, labels = len(data), len(self.labels)
         if count == 0:
@@ -150,9 +168,9 @@ class Model:
         probabilities = (ctypes.c_float * (count * labels))()
         best = (ctypes.c_int32 * count)()
         _check(library.rnn_classify_batch(self._live(), pointers, lengths, count, probabilities, count * labels, best))
-        return [(best[i], list(probabilities[i * labels:(i + 1) * labels])) for i in range(count)]
+        return [(best[i], _probabilities(probabilities[i * labels:(i + 1) * labels])) for i in range(count)]
 
-    def top_k(self, text, k):
+    def top_k(self, text: Text, k: int) -> List[Tuple[int, float]]:
         """[(label index, probability)], most likely first."""
         data = _utf8(text)
         labels = (ctypes.c_int32 * k)()
@@ -160,7 +178,7 @@ class Model:
         _check(library.rnn_top_k(self._live(), data, len(data), k, labels, probabilities))
         return list(zip(labels, probabilities))
 
-    def tokenize(self, text):
+    def tokenize(self, text: Text) -> List[int]:
         """The ids the model reads for `text`."""
         data = _utf8(text)
         count = _size()

@@ -277,7 +277,6 @@ class DeterminismTests(unittest.TestCase):
         OPENBLAS_CORETYPE selects on some hosts) summed a multi-threaded first load's token tables differently."""
         script = f"""
 import ctypes, pathlib, struct, sys
-sys.path.insert(0, {str(ROOT / "Python")!r})
 import rnninfer
 data = pathlib.Path({self.model!r}).read_bytes()
 texts = pathlib.Path({str(self.work / "texts.txt")!r}).read_text().splitlines()
@@ -313,6 +312,36 @@ print("same bits")
                                     env={**os.environ, **extra})
             self.assertEqual(result.returncode, 0, f"{extra}: {result.stderr}")
             self.assertIn("same bits", result.stdout)
+
+
+class PackageTests(TrainedModel):
+    def test_the_package_carries_its_version_and_library(self):
+        self.assertEqual(rnninfer.__version__, rnninfer.library_version())
+        if os.environ.get("RNNKIT_INSTALLED"):
+            package = pathlib.Path(rnninfer.__file__).resolve().parent
+            self.assertNotEqual(package, ROOT / "Python" / "rnninfer", "the installed package, not the source tree")
+            self.assertEqual(pathlib.Path(rnninfer.library_path).resolve().parent, package)
+            self.assertTrue((package / "py.typed").exists())
+
+    def test_probabilities_are_numpy_arrays_with_numpy_and_lists_without(self):
+        with rnninfer.Model(self.path) as model:
+            best, probabilities = model.classify("good film")
+            if rnninfer._numpy is None:
+                self.assertIsInstance(probabilities, list)
+            else:
+                self.assertEqual((probabilities.dtype.name, probabilities.shape), ("float32", (2,)))
+            expected = [float(p) for p in probabilities]
+        # The other case, in an interpreter that has (or lacks) numpy: the same values either way.
+        script = (f"import rnninfer; m = rnninfer.Model({self.path!r}); p = m.classify('good film')[1]; "
+                  "print(type(p).__name__, *[float(x) for x in p])")
+        for python in {sys.executable, shutil.which("python3")} - {None}:
+            result = subprocess.run([python, "-c", script], capture_output=True, text=True,
+                                    env={**os.environ, "PYTHONPATH": str(ROOT / "Python")})
+            if result.returncode != 0:
+                continue
+            kind, *values = result.stdout.split()
+            self.assertIn(kind, ("list", "ndarray"))
+            self.assertEqual([float(v) for v in values], expected)
 
 
 class LibraryTests(unittest.TestCase):
