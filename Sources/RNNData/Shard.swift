@@ -141,7 +141,14 @@ public enum ShardFormat {
         }
 
         var shard = Shard()
-        shard.offsets = try (0...count).map { _ in Int(try reader.u64()) }
+        shard.offsets = try (0...count).map { i in
+            // Checked before it becomes an Int: an offset past Int.max would trap in the conversion.
+            let offset = try reader.u64()
+            guard offset <= tokenCount64 else {
+                throw fail("example \(i): offset \(offset) is past the \(tokenCount) tokens")
+            }
+            return Int(offset)
+        }
         guard shard.offsets[0] == 0, shard.offsets[count] == tokenCount else {
             throw fail("example offsets do not span the tokens")
         }

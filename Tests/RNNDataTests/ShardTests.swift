@@ -1,3 +1,4 @@
+import RNNBinary
 import RNNSupport
 import XCTest
 
@@ -27,6 +28,17 @@ final class ShardTests: XCTestCase {
             try ShardFormat.decode(
                 ShardFormat.encode(unlabeled, vocabularySize: 70_000), file: "s", vocabularySize: 70_000, labelCount: 2),
             unlabeled)
+    }
+
+    /// Found by Tools/fuzz shard: an example offset above Int.max, with the checksum recomputed, trapped.
+    func testAnOffsetPastEveryTokenIsAnErrorNotATrap() {
+        var bytes = ShardFormat.encode(sample(), vocabularySize: 65_536)
+        bytes[32 + 8 + 7] = 0xFB  // the high byte of example 1's start offset
+        let crc = CRC32.checksum(Array(bytes[0..<bytes.count - 4]))
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[bytes.count - 4 + i] = $0[i] } }
+        XCTAssertThrowsError(try ShardFormat.decode(bytes, file: "s", vocabularySize: 65_536, labelCount: 2)) {
+            XCTAssertTrue("\($0)".contains("s: example 1: offset 18086456103519911939 is past the 5 tokens"), "\($0)")
+        }
     }
 
     func testEveryTruncationAndEveryBitFlipIsRejected() {
