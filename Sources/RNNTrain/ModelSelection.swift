@@ -20,7 +20,7 @@ public enum ModelSelection {
         return held.sorted()
     }
 
-    /// `figure` made larger-is-better.
+    /// The validation figure of `metrics`, made larger-is-better (loss is negated).
     static func score(_ metrics: Metrics, by selection: TrainConfig.Selection) -> Double {
         switch selection {
         case .accuracy: metrics.accuracy
