@@ -133,6 +133,7 @@ case "kernels":
         fail("usage: rnnbench kernels HIDDEN ROWS")
     }
     let kernels = KernelSet.selected
+    useSingleThreadedBLAS()
     var rng = SplitMix64(seed: 3)
     func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit()) - 0.5 } }
     /// GFLOP/s of `body` (`flops` per call): the best of 5 runs of `repeats` calls.
@@ -148,9 +149,10 @@ case "kernels":
     print(
         "kernels \(kernels.instructionSet), hidden \(H), \(rows) rows (a thread's slice of a batch), operands in cache, best of 5:"
     )
-    for cell in [CellKind.gru, .lstm] {
-        let gates = cell.gateCount, G = gates * H, step = kernels.step(for: cell)
-        let packed = PackedRecurrentWeights(whh: random(G * H), bhh: random(G), hidden: H, gates: gates)
+    for cell in [CellKind.rnn, .gru, .lstm] {
+        let gates = cell.gateCount, G = gates * H, step = kernels.kernels(for: cell).step
+        let packed = PackedRecurrentWeights(
+            whh: random(G * H), bhh: random(G), hidden: H, gates: gates, lanes: kernels.lanes)
         let input = random(rows * G), previous = random(rows * H), previousCell = random(rows * H)
         var output = [Float](repeating: 0, count: rows * H), cells = output,
             cache = [Float](repeating: 0, count: rows * 4 * H)
@@ -189,19 +191,34 @@ case "kernels":
                         c: $0.baseAddress!, ldc: H, accumulate: true))
             }
         }
+        // OpenBLAS on the same shapes, the peer these kernels replace: W_hh·h
+        // without the gates, and the two products of backpropagation.
+        var sink = [Float](repeating: 0, count: max(rows * G, G * H))
+        let blasForward = rate(2 * Double(rows * G * H), repeats: 200) {
+            gemm(transposeB: true, m: rows, n: G, k: H, previous, lda: H, whh, ldb: H, beta: 0, &sink, ldc: G)
+        }
+        let blasStep = rate(2 * Double(rows * G * H), repeats: 200) {
+            gemm(m: rows, n: H, k: G, dGates, lda: G, whh, ldb: H, beta: 0, &sink, ldc: H)
+        }
+        let blasWindow = rate(2 * Double(G * H * window), repeats: 20) {
+            gemm(transposeA: true, m: G, n: H, k: window, dGates, lda: G, states, ldb: H, beta: 1, &sink, ldc: H)
+        }
         print(
             String(
                 format: "  %@: forward step %.0f GFLOP/s; dh = dGates·W_hh %.0f; dW_hh += dGatesᵀ·h %.0f",
-                cell.rawValue.uppercased(),
-                forward, stepProduct, windowProduct))
+                cell.rawValue.uppercased(), forward, stepProduct, windowProduct))
+        print(
+            String(
+                format: "  %@ as OpenBLAS sgemm: W_hh·h (no gates) %.0f GFLOP/s; dh %.0f; dW_hh %.0f",
+                cell.rawValue.uppercased(), blasForward, blasStep, blasWindow))
     }
 case "train":
     let rest = Array(arguments.dropFirst())
-    guard rest.count == 8, let embed = Int(rest[2]), let hidden = Int(rest[3]), let threads = Int(rest[6]),
-        let examples = Int(rest[7]),
+    guard rest.count == 8 || rest.count == 9, let embed = Int(rest[2]), let hidden = Int(rest[3]),
+        let threads = Int(rest[6]), let examples = Int(rest[7]),
         let cell = CellKind(rawValue: rest[1]), let padding = SequencePolicy.Padding(rawValue: rest[5])
     else {
-        fail("usage: rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN(0=none) PADDING THREADS EXAMPLES")
+        fail("usage: rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN(0=none) PADDING THREADS EXAMPLES [EXAMPLES_OUT]")
     }
     do {
         let dataset = try PreparedDataset(directory: URL(fileURLWithPath: rest[0], isDirectory: true))
@@ -217,6 +234,13 @@ case "train":
         var rng = SplitMix64(seed: 1)
         let chosen = Array(0..<data.count).shuffled(using: &rng).prefix(examples)
         data = LabeledSequences(sequences: chosen.map { data.sequences[$0] }, labels: chosen.map { data.labels[$0] })
+        if rest.count == 9 {
+            // What the peer (Benchmarks/bench-torch.py) trains on: the same examples, a line each, label first.
+            let lines = zip(data.labels, data.sequences).map { label, ids in
+                ([label] + ids).map(String.init).joined(separator: " ")
+            }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: rest[8], atomically: true, encoding: .utf8)
+        }
         let architecture = Architecture(
             cell: cell, vocabularySize: dataset.manifest.tokenizer.vocabularySize, embedding: embed, hidden: hidden,
             classes: dataset.manifest.labels.count, paddingID: dataset.tokenizer.specialIDs.padding)

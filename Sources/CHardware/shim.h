@@ -37,6 +37,24 @@ static inline void rnnkit_square_roots(float *x, long count) {
     for (long i = 0; i < count; i++) x[i] = __builtin_elementwise_sqrt(x[i]);
 }
 
+// x limited to [low, high] lane by lane, NaN kept, at 4, 8 or 16 lanes: a
+// compare and a blend on the bits. Swift's comparisons of a SIMD type reached
+// through a generic parameter go lane by lane through scalar compares and
+// branches; these are compiled at the caller's instruction set.
+#define RNNKIT_CLAMP(lanes)                                                                         \
+    typedef float rnnkit_float##lanes __attribute__((ext_vector_type(lanes)));                      \
+    typedef int rnnkit_int##lanes __attribute__((ext_vector_type(lanes)));                          \
+    static inline rnnkit_float##lanes rnnkit_clamp##lanes(rnnkit_float##lanes x, float low, float high) { \
+        rnnkit_int##lanes below = x < low, above = x > high;                                        \
+        rnnkit_int##lanes lowBits = (rnnkit_int##lanes)((rnnkit_float##lanes)low);                  \
+        rnnkit_int##lanes highBits = (rnnkit_int##lanes)((rnnkit_float##lanes)high);                \
+        rnnkit_int##lanes bits = (rnnkit_int##lanes)x;                                              \
+        return (rnnkit_float##lanes)((bits & ~(below | above)) | (lowBits & below) | (highBits & above)); \
+    }
+RNNKIT_CLAMP(4)
+RNNKIT_CLAMP(8)
+RNNKIT_CLAMP(16)
+
 // e^x on 16 floats for the AVX-512 kernels (a module compiled for AVX-512
 // calls it; elsewhere it is never emitted). The portable version in Swift
 // rebuilds 2^n in the float's bits, which needs n clamped first; VSCALEFPS
@@ -44,8 +62,7 @@ static inline void rnnkit_square_roots(float *x, long count) {
 // itself: the step kernels' forward rate rose by 7-10%. The min/max only
 // keep ±infinity from becoming inf − inf in the range reduction.
 #include <immintrin.h>
-typedef float rnnkit_vector16 __attribute__((ext_vector_type(16)));
-static inline rnnkit_vector16 rnnkit_avx512_exp(rnnkit_vector16 x) {
+static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
     // x second: VMAXPS/VMINPS return their second operand when one is NaN, so NaN stays NaN.
     __m512 v = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), (__m512)x));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -58,5 +75,5 @@ static inline rnnkit_vector16 rnnkit_avx512_exp(rnnkit_vector16 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return (rnnkit_vector16)_mm512_scalef_ps(p, n);
+    return (rnnkit_float16)_mm512_scalef_ps(p, n);
 }

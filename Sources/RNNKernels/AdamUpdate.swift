@@ -42,24 +42,24 @@ public enum AdamUpdate<ISA: InstructionSet> {
         _ s: AdamStep, count: Int, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>?,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
     ) {
-        let L = Vector.scalarCount
+        let L = ISA.Vector.scalarCount
         let b1 = s.beta1, b2 = s.beta2, eps = s.epsilon, stepSize = s.stepSize, ic2 = s.inverseCorrection2
         let shrink = s.shrink, decay = s.coupledDecay, scale = s.gradientScale
         var i = 0
         // SIMD squareRoot() is per lane (a libm fallback for errno blocks vectorizing it);
         // rnnkit_square_roots is a loop the vectorizer widens.
-        withUnsafeTemporaryAllocation(of: Vector.self, capacity: 1) { scratch in
+        withUnsafeTemporaryAllocation(of: ISA.Vector.self, capacity: 1) { scratch in
             let roots = UnsafeMutableRawPointer(scratch.baseAddress!).assumingMemoryBound(to: Float.self)
             while i + L <= count {
-                let weights = load(p + i, L)
-                let gi = (g.map { load($0 + i, L) * scale } ?? .zero) + decay * weights
-                let first = b1 * load(m + i, L) + (1 - b1) * gi
-                let second = b2 * load(v + i, L) + (1 - b2) * gi * gi
+                let weights = ISA.load(p + i, L)
+                let gi = (g.map { ISA.load($0 + i, L) * scale } ?? .zero) + decay * weights
+                let first = b1 * ISA.load(m + i, L) + (1 - b1) * gi
+                let second = b2 * ISA.load(v + i, L) + (1 - b2) * gi * gi
                 store(first, m + i, L)
                 store(second, v + i, L)
                 store(second * ic2, roots, L)
                 rnnkit_square_roots(roots, L)
-                store(weights * shrink - stepSize * first / (load(roots, L) + eps), p + i, L)
+                store(weights * shrink - stepSize * first / (ISA.load(roots, L) + eps), p + i, L)
                 i += L
             }
         }

@@ -8,14 +8,24 @@
 
 /// What differs between instruction sets inside the kernels.
 public protocol InstructionSet {
+    /// One register of floats: the kernels' unit of work, and the width of
+    /// the packed weights they read (`PackedRecurrentWeights.lanes`). A wider
+    /// type than the registers is split into several, each tile then holds
+    /// fewer accumulators than the register file could.
+    associatedtype Vector: SIMD where Vector.Scalar == Float
     /// a·b + c, fused where the CPU has FMA (Swift never contracts on its own).
     static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector
     /// e^x; a default for every instruction set is in VectorMath.
     static func exp(_ x: Vector) -> Vector
+    /// x limited to [low, high], NaN kept; given for every width in VectorMath.
+    static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector
 }
 
-/// Baseline x86-64 (SSE2): no FMA.
+/// Baseline x86-64 (SSE2): 4 floats per xmm register, no FMA. The same width
+/// suits ARM NEON, should the portable path be built there.
 public enum Baseline: InstructionSet {
+    public typealias Vector = SIMD4<Float>
+
     @inlinable @inline(__always)
     public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { a * b + c }
 }

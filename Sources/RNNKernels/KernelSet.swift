@@ -1,11 +1,27 @@
-/// The kernels of one instruction set: the recurrent steps, the per-step
-/// matrix products of their backpropagation, and the Adam update.
+/// The kernels of one instruction set: each cell's recurrent step and the
+/// elementwise half of its backpropagation, the per-step matrix products of
+/// backpropagation, and the Adam update.
 public struct KernelSet: Sendable {
     public typealias Step = @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
+    public typealias GradientStep = @Sendable (GradientStepArguments) -> Void
+
+    /// One cell's kernels: forward a step, and its gate pre-activation gradients.
+    public struct CellKernels: Sendable {
+        public let step: Step
+        public let gradient: GradientStep
+
+        public init(step: @escaping Step, gradient: @escaping GradientStep) {
+            self.step = step
+            self.gradient = gradient
+        }
+    }
+
     public let instructionSet: String
-    public let rnn: Step
-    public let gru: Step
-    public let lstm: Step
+    /// Floats per vector: the width `PackedRecurrentWeights` must be packed at for these step kernels.
+    public let lanes: Int
+    public let rnn: CellKernels
+    public let gru: CellKernels
+    public let lstm: CellKernels
     public let product: @Sendable (MatrixArguments) -> Void
     public typealias Adam =
         @Sendable (
@@ -14,11 +30,12 @@ public struct KernelSet: Sendable {
         ) -> Void
     public let adam: Adam
 
-    public init(
-        instructionSet: String, rnn: @escaping Step, gru: @escaping Step, lstm: @escaping Step,
+    public init<ISA: InstructionSet>(
+        _ isa: ISA.Type, name: String, rnn: CellKernels, gru: CellKernels, lstm: CellKernels,
         product: @escaping @Sendable (MatrixArguments) -> Void, adam: @escaping Adam
     ) {
-        self.instructionSet = instructionSet
+        instructionSet = name
+        lanes = ISA.Vector.scalarCount
         self.rnn = rnn
         self.gru = gru
         self.lstm = lstm
@@ -26,15 +43,20 @@ public struct KernelSet: Sendable {
         self.adam = adam
     }
 
-    /// The step kernel of `cell`.
-    public func step(for cell: any RecurrentCell.Type) -> Step { cell.step(in: self) }
+    /// The kernels of `cell`.
+    public func kernels(for cell: any RecurrentCell.Type) -> CellKernels { cell.kernels(in: self) }
 
-    /// Runs on any x86-64. One row per tile: SSE has 16 registers of 4 floats.
+    /// Runs on any x86-64: SSE's 16 registers of 4 floats. Without FMA each
+    /// multiply needs a scratch register, so tiles of several rows spill: one
+    /// row takes 4 (GRU), 3 (LSTM) or 8 (RNN) vectors of units at a time.
     public static let baseline = KernelSet(
-        instructionSet: "baseline",
-        rnn: { RNNCell.Step<Baseline, 2, 2>.run($0, $1) },
-        gru: { GRUCell.Step<Baseline, 1, 1>.run($0, $1) },
-        lstm: { LSTMCell.Step<Baseline, 1, 1>.run($0, $1) },
-        product: { MatrixProduct<Baseline, 2, 1>.run($0) },
+        Baseline.self, name: "baseline",
+        rnn: CellKernels(
+            step: { RNNCell.Step<Baseline, 1, 8>.run($0, $1) }, gradient: { RNNCell.backward($0, Baseline.self) }),
+        gru: CellKernels(
+            step: { GRUCell.Step<Baseline, 1, 2>.run($0, $1) }, gradient: { GRUCell.backward($0, Baseline.self) }),
+        lstm: CellKernels(
+            step: { LSTMCell.Step<Baseline, 1, 2>.run($0, $1) }, gradient: { LSTMCell.backward($0, Baseline.self) }),
+        product: { MatrixProduct<Baseline, 2, 4>.run($0) },
         adam: { AdamUpdate<Baseline>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })
 }

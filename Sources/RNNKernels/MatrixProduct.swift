@@ -40,7 +40,7 @@ public struct MatrixArguments {
 public enum MatrixProduct<ISA: InstructionSet, let Rows: Int, let Chunks: Int> {
     @inlinable @inline(__always)
     public static func run(_ x: MatrixArguments) {
-        let L = Vector.scalarCount
+        let L = ISA.Vector.scalarCount
         let chunks = (x.n + L - 1) / L
         let tiledRows = x.m / Rows * Rows
         var chunk = 0
@@ -84,25 +84,39 @@ public enum MatrixProduct<ISA: InstructionSet, let Rows: Int, let Chunks: Int> {
         _ firstRow: Int, _ firstChunk: Int, _ x: MatrixArguments,
         _: InlineArray<TR, Int>.Type, _: InlineArray<TC, Int>.Type
     ) {
-        let L = Vector.scalarCount
+        let L = ISA.Vector.scalarCount
         let lanes = InlineArray<TC, Int> { min(L, x.n - (firstChunk + $0) * L) }
-        var sums = InlineArray<TR, InlineArray<TC, Vector>>(repeating: InlineArray(repeating: .zero))
+        // Whole vectors are the rule: deciding once keeps the partial loads, and
+        // the registers they take, out of the k loop.
+        let sums: InlineArray<TR, InlineArray<TC, ISA.Vector>> =
+            (firstChunk + TC) * L <= x.n
+            ? products(firstRow, firstChunk, x) { _ in L } : products(firstRow, firstChunk, x) { lanes[$0] }
+        for r in 0..<TR {
+            for c in 0..<TC {
+                let target = x.c + (firstRow + r) * x.ldc + (firstChunk + c) * L
+                store(x.accumulate ? ISA.load(target, lanes[c]) + sums[r][c] : sums[r][c], target, lanes[c])
+            }
+        }
+    }
+
+    /// Σ_k A[row][k]·B[k][chunk] of a TR × TC tile, `lanes(c)` columns of chunk c.
+    @inlinable @inline(__always)
+    static func products<let TR: Int, let TC: Int>(
+        _ firstRow: Int, _ firstChunk: Int, _ x: MatrixArguments, lanes: (Int) -> Int
+    ) -> InlineArray<TR, InlineArray<TC, ISA.Vector>> {
+        let L = ISA.Vector.scalarCount
+        var sums = InlineArray<TR, InlineArray<TC, ISA.Vector>>(repeating: InlineArray(repeating: .zero))
         var aRows = InlineArray<TR, UnsafePointer<Float>> { x.a + (firstRow + $0) * x.aRowStride }
         var b = x.b + firstChunk * L
         for _ in 0..<x.k {
-            let columns = InlineArray<TC, Vector> { load(b + $0 * L, lanes[$0]) }
+            let columns = InlineArray<TC, ISA.Vector> { ISA.load(b + $0 * L, lanes($0)) }
             for r in 0..<TR {
-                let factor = Vector(repeating: aRows[r].pointee)
+                let factor = ISA.Vector(repeating: aRows[r].pointee)
                 for c in 0..<TC { sums[r][c] = ISA.multiplyAdd(factor, columns[c], sums[r][c]) }
                 aRows[r] += x.aColumnStride
             }
             b += x.ldb
         }
-        for r in 0..<TR {
-            for c in 0..<TC {
-                let target = x.c + (firstRow + r) * x.ldc + (firstChunk + c) * L
-                store(x.accumulate ? load(target, lanes[c]) + sums[r][c] : sums[r][c], target, lanes[c])
-            }
-        }
+        return sums
     }
 }

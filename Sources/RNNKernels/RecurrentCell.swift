@@ -30,17 +30,17 @@ public protocol RecurrentCell {
 
     /// The new state from the recurrent pre-activations W_hh·h + b_hh (`recurrent`, one vector per gate).
     static func forward<ISA: InstructionSet>(
-        _ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+        _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
         continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type)
     /// The gate pre-activation gradients of every row of one step.
-    static func backward(_ a: borrowing GradientStepArguments)
+    static func backward<ISA: InstructionSet>(_ a: borrowing GradientStepArguments, _ isa: ISA.Type)
     /// The equations of one unit in Double: `input` and `recurrent` hold the
     /// unit's W_ih·x + b_ih and W_hh·h + b_hh per gate. Returns the new state,
     /// the new cell state (LSTM; else 0) and the cached values.
     static func reference(input: [Double], recurrent: [Double], previous: Double, previousCell: Double)
         -> (h: Double, c: Double, cache: [Double])
-    /// This cell's step kernel in `kernels`.
-    static func step(in kernels: KernelSet) -> KernelSet.Step
+    /// This cell's kernels in `set`.
+    static func kernels(in set: KernelSet) -> KernelSet.CellKernels
 }
 
 extension RecurrentCell {
@@ -105,7 +105,8 @@ public struct StepArguments {
 extension StepArguments {
     /// Keeps four values of one chunk for backpropagation, when training.
     @inlinable @inline(__always)
-    public func cacheGates(_ g0: Vector, _ g1: Vector, _ g2: Vector, _ g3: Vector, row: Int, unit j: Int, lanes: Int) {
+    public func cacheGates<V: SIMD>(_ g0: V, _ g1: V, _ g2: V, _ g3: V, row: Int, unit j: Int, lanes: Int)
+    where V.Scalar == Float {
         guard let cache = gateCache else { return }
         let c = cache + row * 4 * hidden + j
         store(g0, c, lanes)
@@ -184,8 +185,8 @@ public struct GradientStepArguments {
 
     /// dL/dh of `row` at units j..<j+lanes: from above, plus from the next step when it continued the row.
     @inlinable @inline(__always)
-    public func incoming(row: Int, unit j: Int, _ lanes: Int) -> Vector {
-        let fromAbove = load(dOutput + row * ldOutput + j, lanes)
-        return row < carried ? fromAbove + load(carry + row * hidden + j, lanes) : fromAbove
+    public func incoming<ISA: InstructionSet>(row: Int, unit j: Int, _ lanes: Int, _ isa: ISA.Type) -> ISA.Vector {
+        let fromAbove = ISA.load(dOutput + row * ldOutput + j, lanes)
+        return row < carried ? fromAbove + ISA.load(carry + row * hidden + j, lanes) : fromAbove
     }
 }

@@ -15,8 +15,9 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
     @inlinable @inline(__always)
     public static func run(_ a: StepArguments, _ packed: borrowing PackedRecurrentWeights) {
         precondition(
-            Cell.gates == Gates && packed.gates == Gates && packed.hidden == a.hidden,
-            "packed weights do not match the cell")
+            Cell.gates == Gates && packed.gates == Gates && packed.hidden == a.hidden
+                && packed.lanes == ISA.Vector.scalarCount,
+            "packed weights do not match the cell or the instruction set")
         let weights = UnsafePointer(packed.weights.baseAddress), bias = UnsafePointer(packed.bias.baseAddress)
         schedule(from: 0, to: a.continuing, k: a.hidden, a, weights, bias, chunks: packed.chunks)
         schedule(from: a.continuing, to: a.rows, k: 0, a, weights, bias, chunks: packed.chunks)
@@ -27,23 +28,34 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
         from first: Int, to end: Int, k: Int, _ a: borrowing StepArguments,
         _ weights: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, chunks: Int
     ) {
-        let panelSize = a.hidden * Gates * PackedRecurrentWeights.lanes
+        let panelSize = a.hidden * Gates * ISA.Vector.scalarCount
         let previous = a.previous, ldPrevious = a.ldPrevious
         var row = first
         let tiledEnd = first + (end - first) / Rows * Rows
         if tiledEnd > first {
-            // Chunk-outer: one chunk's panel stays in L1 while every row tile uses it.
-            for chunk in 0..<chunks {
+            // Chunk-outer: one chunk's panel stays in L1 while every row tile
+            // uses it. One-row tiles take Chunks panels at a time (they fit in
+            // L1 too) to keep as many accumulators busy.
+            var chunk = 0
+            while chunk < chunks {
+                let firstChunk = chunk
                 var r = first
                 while r < tiledEnd {
-                    let rowStart = r
-                    tile(
-                        InlineArray<Rows, UnsafePointer<Float>> { previous + (rowStart + $0) * ldPrevious },
-                        firstRow: r,
-                        [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>, firstChunk: chunk,
-                        k: k, a, bias)
+                    let rowPointers = InlineArray<Rows, UnsafePointer<Float>> { previous + (r + $0) * ldPrevious }
+                    if Rows == 1 && chunk + Chunks <= chunks {
+                        tile(
+                            rowPointers, firstRow: r,
+                            InlineArray<Chunks, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
+                            firstChunk: chunk, k: k, a, bias)
+                    } else {
+                        tile(
+                            rowPointers, firstRow: r,
+                            [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>, firstChunk: chunk,
+                            k: k, a, bias)
+                    }
                     r += Rows
                 }
+                chunk += Rows == 1 && chunk + Chunks <= chunks ? Chunks : 1
             }
             row = tiledEnd
         }
@@ -97,7 +109,7 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
         _ panels: InlineArray<TC, UnsafePointer<Float>>, firstChunk: Int,
         k K: Int, _ a: borrowing StepArguments, _ bias: UnsafePointer<Float>
     ) {
-        let L = PackedRecurrentWeights.lanes
+        let L = ISA.Vector.scalarCount
         // At inference the input projections are rows of a per-token table too
         // large for L2, read at random tokens: ask for them now, and the k loop
         // below hides the latency (without it, a third of the step waits on them).
@@ -105,11 +117,11 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
             let x = a.input(row: firstRow + r, gates: Gates)
             for c in 0..<TC { for g in 0..<Gates { rnnkit_prefetch(x + g * a.hidden + (firstChunk + c) * L) } }
         }
-        var accumulators = InlineArray<TR, InlineArray<TC, InlineArray<Gates, Vector>>>(
+        var accumulators = InlineArray<TR, InlineArray<TC, InlineArray<Gates, ISA.Vector>>>(
             repeating: InlineArray(repeating: InlineArray(repeating: .zero)))
         for c in 0..<TC {
             for g in 0..<Gates {
-                let b = load(bias + ((firstChunk + c) * Gates + g) * L, L)
+                let b = ISA.load(bias + ((firstChunk + c) * Gates + g) * L, L)
                 for r in 0..<TR { accumulators[r][c][g] = b }
             }
         }
@@ -118,9 +130,9 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
             let k = descending ? K - 1 - i : i
             for c in 0..<TC {
                 let w = panels[c] + k * Gates * L
-                let weights = InlineArray<Gates, Vector> { load(w + $0 * L, L) }
+                let weights = InlineArray<Gates, ISA.Vector> { ISA.load(w + $0 * L, L) }
                 for r in 0..<TR {
-                    let x = Vector(repeating: rowPointers[r][k])
+                    let x = ISA.Vector(repeating: rowPointers[r][k])
                     for g in 0..<Gates { accumulators[r][c][g] = ISA.multiplyAdd(x, weights[g], accumulators[r][c][g]) }
                 }
             }
@@ -132,7 +144,7 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
         let arguments = copy a
         var sums = accumulators
         withUnsafeMutablePointer(to: &sums) { tilePointer in
-            let vectors = UnsafeMutableRawPointer(tilePointer).assumingMemoryBound(to: Vector.self)
+            let vectors = UnsafeMutableRawPointer(tilePointer).assumingMemoryBound(to: ISA.Vector.self)
             for r in 0..<TR {
                 for c in 0..<TC {
                     finish(
@@ -148,8 +160,8 @@ extension RecurrentStep {
     /// One (row, chunk): out of line, as a tile has up to 24 of them; a
     /// whole chunk gets the branch-free path.
     @inlinable @inline(never)
-    static func finish(_ sums: UnsafePointer<Vector>, row: Int, unit j: Int, continues: Bool, _ a: StepArguments) {
-        let L = PackedRecurrentWeights.lanes
+    static func finish(_ sums: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, continues: Bool, _ a: StepArguments) {
+        let L = ISA.Vector.scalarCount
         if a.hidden - j >= L {
             Cell.forward(sums, row: row, unit: j, lanes: L, continues: continues, a, ISA.self)
         } else {

@@ -1,16 +1,27 @@
 import CHardware
 
-/// Vectorized elementwise math. The same source is compiled once per
-/// instruction set (see `KernelSet`): SSE on baseline x86-64, AVX2 and
-/// AVX-512 in the modules that are selected at run time.
-public typealias Vector = SIMD16<Float>
+// Vectorized elementwise math, generic over the vector width: the same
+// source is compiled once per instruction set (see `InstructionSet`) at that
+// set's width — SSE on baseline x86-64, AVX2 and AVX-512 in the modules that
+// are selected at run time.
 
-@inlinable @inline(__always)
-public func load(_ p: UnsafePointer<Float>, _ count: Int) -> Vector {
-    if count == Vector.scalarCount { return UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
-    var v = Vector.zero
-    for i in 0..<count { v[i] = p[i] }
-    return v
+extension SIMD where Scalar == Float {
+    /// `count` floats from `p` (at most a vector's), zeros past them.
+    @inlinable @inline(__always)
+    public init(loading p: UnsafePointer<Float>, count: Int) {
+        if count == Self.scalarCount {
+            self = UnsafeRawPointer(p).loadUnaligned(as: Self.self)
+            return
+        }
+        self.init()
+        for i in 0..<count { self[i] = p[i] }
+    }
+}
+
+extension InstructionSet {
+    /// `count` floats from `p` as this set's vector.
+    @inlinable @inline(__always)
+    public static func load(_ p: UnsafePointer<Float>, _ count: Int) -> Vector { Vector(loading: p, count: count) }
 }
 
 /// Asks for the cache lines of `count` floats from `p` (a pass over scattered
@@ -25,23 +36,31 @@ public func prefetch(_ p: UnsafePointer<Float>, count: Int) {
 }
 
 @inlinable @inline(__always)
-public func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    if count == Vector.scalarCount { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self); return }
+public func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) where V.Scalar == Float {
+    if count == V.scalarCount {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+        return
+    }
     for i in 0..<count { p[i] = v[i] }
 }
 
-/// x limited to [low, high] by a compare-and-blend on the bits. The standard
-/// library's pointwiseMin/replace(with:where:) either go through per-lane mask
-/// shuffles or stay generic calls, and a generic specialization compiled into
-/// an instruction-set module could be merged by the linker into baseline code.
-@_transparent
-public func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
-    let bits = unsafeBitCast(x, to: SIMD16<Int32>.self)
-    let below = unsafeBitCast(x .< low, to: SIMD16<Int32>.self)
-    let above = unsafeBitCast(x .> high, to: SIMD16<Int32>.self)
-    let lowBits = unsafeBitCast(Vector(repeating: low), to: SIMD16<Int32>.self)
-    let highBits = unsafeBitCast(Vector(repeating: high), to: SIMD16<Int32>.self)
-    return unsafeBitCast((bits & ~(below | above)) | (lowBits & below) | (highBits & above), to: Vector.self)
+// x limited to [low, high], NaN kept, at each instruction set's width (see rnnkit_clamp4 in CHardware).
+extension InstructionSet where Vector == SIMD4<Float> {
+    @_transparent public static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
+        rnnkit_clamp4(x, low, high)
+    }
+}
+
+extension InstructionSet where Vector == SIMD8<Float> {
+    @_transparent public static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
+        rnnkit_clamp8(x, low, high)
+    }
+}
+
+extension InstructionSet where Vector == SIMD16<Float> {
+    @_transparent public static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
+        rnnkit_clamp16(x, low, high)
+    }
 }
 
 extension InstructionSet {
@@ -68,7 +87,7 @@ extension InstructionSet {
         p = multiplyAdd(p, r, Vector(repeating: 1))
         p = multiplyAdd(p, r, Vector(repeating: 1))
         // The low mantissa bits of `shifted` hold n; move n + 127 into the exponent field.
-        let exponent = (unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
+        let exponent = (unsafeBitCast(shifted, to: Vector.MaskStorage.self) &- 0x4B40_0000 &+ 127) &<< 23
         return p * unsafeBitCast(exponent, to: Vector.self)
     }
 

@@ -1,19 +1,26 @@
 import RNNKernels
 
-/// AVX2 with FMA (x86-64-v3). This module is compiled for haswell and only
-/// entered when the CPU reports those features (see `KernelSet.available`).
+/// AVX2 with FMA (x86-64-v3): 8 floats per ymm register. This module is
+/// compiled for haswell and only entered when the CPU reports those features
+/// (see `KernelSet.available`).
 public enum AVX2: InstructionSet {
+    public typealias Vector = SIMD8<Float>
+
     @inline(__always)
     public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { c.addingProduct(a, b) }
 }
 
-/// 16 ymm registers, two per vector: 4 to 8 vector accumulators per tile. GRU
-/// tiles take one row (a second row's accumulators left the weights no
-/// registers: 2,141 → 2,901 texts/s at batch 256 with one row).
+/// 16 ymm registers, tiles measured with `rnnbench kernels 128 32`: GRU
+/// 4 rows (12 accumulators, the 3 gate weights of one k, a broadcast); LSTM
+/// 2 rows (3 rows spill: 43 against 74 GFLOP/s); RNN 6 rows; products 4 rows ×
+/// 3 vectors.
 public let avx2Kernels = KernelSet(
-    instructionSet: "avx2",
-    rnn: { RNNCell.Step<AVX2, 4, 4>.run($0, $1) },
-    gru: { GRUCell.Step<AVX2, 1, 2>.run($0, $1) },
-    lstm: { LSTMCell.Step<AVX2, 1, 2>.run($0, $1) },
-    product: { MatrixProduct<AVX2, 4, 1>.run($0) },
+    AVX2.self, name: "avx2",
+    rnn: KernelSet.CellKernels(
+        step: { RNNCell.Step<AVX2, 6, 4>.run($0, $1) }, gradient: { RNNCell.backward($0, AVX2.self) }),
+    gru: KernelSet.CellKernels(
+        step: { GRUCell.Step<AVX2, 4, 4>.run($0, $1) }, gradient: { GRUCell.backward($0, AVX2.self) }),
+    lstm: KernelSet.CellKernels(
+        step: { LSTMCell.Step<AVX2, 2, 2>.run($0, $1) }, gradient: { LSTMCell.backward($0, AVX2.self) }),
+    product: { MatrixProduct<AVX2, 4, 3>.run($0) },
     adam: { AdamUpdate<AVX2>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })

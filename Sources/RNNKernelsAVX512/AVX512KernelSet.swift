@@ -1,10 +1,12 @@
 import CHardware
 import RNNKernels
 
-/// AVX-512 (F, CD, BW, DQ, VL: what every AVX-512 CPU has). This module is
-/// compiled for skylake-avx512 and only entered when the CPU reports those
-/// features (see `KernelSet.available`).
+/// AVX-512 (F, CD, BW, DQ, VL: what every AVX-512 CPU has): 16 floats per
+/// zmm register. This module is compiled for skylake-avx512 and only entered
+/// when the CPU reports those features (see `KernelSet.available`).
 public enum AVX512: InstructionSet {
+    public typealias Vector = SIMD16<Float>
+
     @inline(__always)
     public static func multiplyAdd(_ a: Vector, _ b: Vector, _ c: Vector) -> Vector { c.addingProduct(a, b) }
 
@@ -15,9 +17,12 @@ public enum AVX512: InstructionSet {
 /// 32 zmm registers: 24 accumulators (8 rows × 3 GRU gates, 6 × 4 LSTM gates),
 /// the gate weights of one k and a broadcast.
 public let avx512Kernels = KernelSet(
-    instructionSet: "avx512",
-    rnn: { RNNCell.Step<AVX512, 8, 8>.run($0, $1) },
-    gru: { GRUCell.Step<AVX512, 8, 8>.run($0, $1) },
-    lstm: { LSTMCell.Step<AVX512, 6, 6>.run($0, $1) },
+    AVX512.self, name: "avx512",
+    rnn: KernelSet.CellKernels(
+        step: { RNNCell.Step<AVX512, 8, 8>.run($0, $1) }, gradient: { RNNCell.backward($0, AVX512.self) }),
+    gru: KernelSet.CellKernels(
+        step: { GRUCell.Step<AVX512, 8, 8>.run($0, $1) }, gradient: { GRUCell.backward($0, AVX512.self) }),
+    lstm: KernelSet.CellKernels(
+        step: { LSTMCell.Step<AVX512, 6, 6>.run($0, $1) }, gradient: { LSTMCell.backward($0, AVX512.self) }),
     product: { MatrixProduct<AVX512, 8, 2>.run($0) },
     adam: { AdamUpdate<AVX512>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })

@@ -31,6 +31,6 @@ extension KernelSet {
 }
 
 extension KernelSet {
-    /// The step kernel of `cell`.
-    public func step(for cell: CellKind) -> Step { step(for: cell.cell) }
+    /// The kernels of `cell`.
+    public func kernels(for cell: CellKind) -> CellKernels { kernels(for: cell.cell) }
 }

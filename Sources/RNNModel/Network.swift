@@ -98,7 +98,8 @@ public struct Network: Sendable {
     /// W_hh and b_hh of every layer·direction, packed for the step kernel.
     public func packedRecurrentWeights(_ parameters: UnsafePointer<Float>) -> [PackedRecurrentWeights] {
         var packed = (0..<architecture.layers * architecture.directions).map { _ in
-            PackedRecurrentWeights(hidden: architecture.hidden, gates: architecture.cell.gateCount)
+            PackedRecurrentWeights(
+                hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: KernelSet.selected.lanes)
         }
         pack(parameters, into: &packed)
         return packed
@@ -250,7 +251,7 @@ public struct Network: Sendable {
         let a = architecture
         let H = a.hidden, GH = a.gateWidth, ldo = H * a.directions
         let cell = a.cell.cell
-        let kernel = KernelSet.selected.step(for: cell)
+        let kernel = KernelSet.selected.kernels(for: cell).step
         let output = w.output[layer].baseAddress + column
         let cells = w.cellState[slot].baseAddress, cache = w.gateCache[slot].baseAddress
         let keepsCache = cachesGates && !cell.cacheLayout.isEmpty
@@ -354,7 +355,7 @@ public func softmaxRows(_ logits: inout [Float], classes: Int) {
         for c in 0..<classes { largest = max(largest, logits[r * classes + c]) }
         var sum: Float = 0
         for c in 0..<classes {
-            let e = Baseline.exp(Vector(repeating: logits[r * classes + c] - largest))[0]
+            let e = Baseline.exp(Baseline.Vector(repeating: logits[r * classes + c] - largest))[0]
             logits[r * classes + c] = e
             sum += e
         }

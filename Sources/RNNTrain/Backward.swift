@@ -172,7 +172,7 @@ struct Backward {
         }
         grow(&b.dRecurrent, to: maxRows * GH)
         let slot = layer * a.directions + direction
-        let product = KernelSet.selected.product
+        let product = KernelSet.selected.product, gradient = KernelSet.selected.kernels(for: cell).gradient
         let window = max(b.window, maxRows)
         grow(&b.windowGradients, to: window * GH)
         grow(&b.windowStates, to: window * H)
@@ -193,7 +193,7 @@ struct Backward {
             if gathered + step.continuing > window { flush() }
             let dx = b.dProjection.baseAddress + step.start * GH
             let dh = Cell.separateRecurrentGradient ? b.dRecurrent.baseAddress : dx
-            Cell.backward(
+            gradient(
                 GradientStepArguments(
                     rows: step.rows, carried: carried, continuing: step.continuing, hidden: H,
                     output: output + step.start * ldo, previous: output + step.previousStart * ldo, ldOutput: ldo,
@@ -238,8 +238,8 @@ struct Backward {
 func addRow(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int) {
     var j = 0
     while j < count {
-        let w = min(Vector.scalarCount, count - j)
-        store(load(target + j, w) + load(source + j, w), target + j, w)
-        j += Vector.scalarCount
+        let w = min(Baseline.Vector.scalarCount, count - j)
+        store(Baseline.load(target + j, w) + Baseline.load(source + j, w), target + j, w)
+        j += Baseline.Vector.scalarCount
     }
 }

@@ -64,21 +64,24 @@ enum GradientSum {
         for part in parts { RNNKernels.prefetch(part + range.lowerBound, count: range.count) }
     }
 
-    /// One range: Float lanes for speed, a Double total for accuracy.
+    /// One range: Float lanes for speed, a Double total for accuracy. Sixteen
+    /// lanes whatever the CPU, as the lanes' order of summation is part of the
+    /// norm's bits (and of the clipped run's).
     private static func sum(_ parts: UnsafeBufferPointer<UnsafeMutablePointer<Float>>, range: Range<Int>) -> Double {
+        typealias Lanes = SIMD16<Float>
         let total = parts[0]
-        var lanes = Vector.zero
+        var lanes = Lanes.zero
         var i = range.lowerBound
         while i < range.upperBound {
-            let w = min(Vector.scalarCount, range.upperBound - i)
-            var value = load(total + i, w)
+            let w = min(Lanes.scalarCount, range.upperBound - i)
+            var value = Lanes(loading: total + i, count: w)
             for part in parts.dropFirst() {
-                value += load(part + i, w)
-                store(.zero, part + i, w)
+                value += Lanes(loading: part + i, count: w)
+                store(Lanes.zero, part + i, w)
             }
             store(value, total + i, w)
             lanes += value * value
-            i += Vector.scalarCount
+            i += Lanes.scalarCount
         }
         return Double(lanes.sum())
     }

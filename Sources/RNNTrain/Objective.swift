@@ -75,7 +75,7 @@ func crossEntropy(
         var largest = -Float.infinity
         for c in 0..<C { largest = max(largest, logits[row + c]) }
         var sum = 0.0
-        for c in 0..<C { sum += Double(Baseline.exp(Vector(repeating: logits[row + c] - largest))[0]) }
+        for c in 0..<C { sum += Double(Baseline.exp(Baseline.Vector(repeating: logits[row + c] - largest))[0]) }
         loss += Double(largest) + log(sum) - Double(logits[row + label])
         predictions[original] = Int32(argmax(probabilities[row..<row + C]))
         for c in 0..<C {

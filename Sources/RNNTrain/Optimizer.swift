@@ -187,7 +187,7 @@ public struct Optimizer: Sendable {
     }
 
     /// One step on `range`; `g` nil is a zero gradient. Adam runs in the
-    /// instruction-set kernels (square roots and divisions 16 wide); both give
+    /// instruction-set kernels (square roots and divisions a vector wide); both give
     /// the same bits whether a row is updated densely or replayed.
     private static func update(
         _ c: TrainConfig, _ s: StepScalars, range: Range<Int>, p: UnsafeMutablePointer<Float>,

@@ -51,11 +51,12 @@ final class RecurrentKernelTests: XCTestCase {
                 let expected = reference(
                     cell, rows: rows, continuing: continuing, hidden: hidden, input: input, previous: previous,
                     previousCell: previousCell, whh: whh, bhh: bhh)
-                let packed = PackedRecurrentWeights(whh: whh, bhh: bhh, hidden: hidden, gates: G)
                 // The table holds the rows' inputs in reverse order; row r reads token rows - 1 - r.
                 let table = (0..<rows).reversed().flatMap { input[$0 * G * hidden..<($0 + 1) * G * hidden] }
                 let tokens = (0..<rows).map { Int32(rows - 1 - $0) }
                 for kernels in KernelSet.available {
+                    let packed = PackedRecurrentWeights(
+                        whh: whh, bhh: bhh, hidden: hidden, gates: G, lanes: kernels.lanes)
                     for descending in [false, true] {
                         for fromTable in [false, true] {
                             var h = [Float](repeating: .nan, count: rows * hidden), c = h
@@ -76,7 +77,7 @@ final class RecurrentKernelTests: XCTestCase {
                                                             previousCell: previousCell.baseAddress!,
                                                             cell: c.baseAddress!, ldCell: hidden,
                                                             gateCache: cache.baseAddress!, descending: descending)
-                                                        kernels.step(for: cell)(arguments, packed)
+                                                        kernels.kernels(for: cell).step(arguments, packed)
                                                     }
                                                 }
                                             }
@@ -101,6 +102,109 @@ final class RecurrentKernelTests: XCTestCase {
         }
     }
 
+    /// Every set's gradient step against central differences of the cell's
+    /// equations in Double: per unit, the loss d·h' + dc·c' differentiated by
+    /// each gate's input and recurrent pre-activation, the previous state and
+    /// the previous cell state. Rows cover carried and not, continuing and not;
+    /// 20 units leave a partial vector at every width.
+    func testEveryAvailableGradientStepMatchesDifferencesOfTheCellEquations() {
+        var rng = SplitMix64(seed: 11)
+        func value(_ scale: Double) -> Double { Double(Float((Double(rng.nextUnit()) * 2 - 1) * scale)) }
+        let H = 20, rows = 5, carried = 3, continuing = 4
+        for cell in [CellKind.rnn, .gru, .lstm] {
+            let equations = cell.cell, gates = cell.gateCount
+            var input = [Double](), recurrent = [Double](), previous = [Double](), previousCell = [Double]()
+            var output = [Float](repeating: 0, count: rows * H), cells = output, previousFloat = output,
+                previousCellFloat = output, cache = [Float](repeating: 0, count: rows * 4 * H)
+            for row in 0..<rows {
+                for j in 0..<H {
+                    let x = (0..<gates).map { _ in value(1.5) }, r = (0..<gates).map { _ in value(1.5) }
+                    let p = row < continuing ? value(0.9) : 0, pc = row < continuing ? value(1.2) : 0
+                    input += x
+                    recurrent += r
+                    previous.append(p)
+                    previousCell.append(pc)
+                    let forward = equations.reference(input: x, recurrent: r, previous: p, previousCell: pc)
+                    output[row * H + j] = Float(forward.h)
+                    cells[row * H + j] = Float(forward.c)
+                    previousFloat[row * H + j] = Float(p)
+                    previousCellFloat[row * H + j] = Float(pc)
+                    for (g, v) in forward.cache.enumerated() { cache[row * 4 * H + g * H + j] = Float(v) }
+                }
+            }
+            let dOutput = (0..<rows * H).map { _ in Float(value(1)) },
+                carry = (0..<rows * H).map { _ in Float(value(1)) }
+            let carryCell = (0..<rows * H).map { _ in Float(value(1)) }
+            for kernels in KernelSet.available {
+                var dInput = [Float](repeating: .nan, count: rows * gates * H), dRecurrent = dInput
+                var previousCarry = [Float](repeating: .nan, count: rows * H), previousCarryCell = previousCarry
+                if !equations.separateRecurrentGradient { dRecurrent = [] }
+                dInput.withUnsafeMutableBufferPointer { dx in
+                    dRecurrent.withUnsafeMutableBufferPointer { dh in
+                        previousCarry.withUnsafeMutableBufferPointer { pc in
+                            previousCarryCell.withUnsafeMutableBufferPointer { pcc in
+                                kernels.kernels(for: cell).gradient(
+                                    GradientStepArguments(
+                                        rows: rows, carried: carried, continuing: continuing, hidden: H,
+                                        output: output, previous: previousFloat, ldOutput: H, gateCache: cache,
+                                        cell: cells, previousCell: previousCellFloat, dOutput: dOutput, carry: carry,
+                                        carryCell: carryCell, dInput: dx.baseAddress!,
+                                        dRecurrent: dh.baseAddress ?? dx.baseAddress!,
+                                        previousCarry: pc.baseAddress!, previousCarryCell: pcc.baseAddress!))
+                            }
+                        }
+                    }
+                }
+                if !equations.separateRecurrentGradient { dRecurrent = dInput }
+                var worst = 0.0, where_ = ""
+                func check(_ got: Float, _ wanted: Double, _ what: @autoclosure () -> String) {
+                    let error = abs(Double(got) - wanted) / max(1, abs(wanted))
+                    if !(error <= worst) {
+                        worst = error.isNaN ? .infinity : error
+                        where_ = what()
+                    }
+                }
+                for row in 0..<rows {
+                    for j in 0..<H {
+                        let unit = row * H + j
+                        let d = Double(dOutput[unit]) + (row < carried ? Double(carry[unit]) : 0)
+                        let dc = row < carried && cell == .lstm ? Double(carryCell[unit]) : 0
+                        var x = Array(input[unit * gates..<(unit + 1) * gates])
+                        var r = Array(recurrent[unit * gates..<(unit + 1) * gates])
+                        var p = previous[unit], pc = previousCell[unit]
+                        func loss() -> Double {
+                            let f = equations.reference(input: x, recurrent: r, previous: p, previousCell: pc)
+                            return d * f.h + dc * f.c
+                        }
+                        func difference(_ change: (Double) -> Void) -> Double {
+                            let step = 1e-6
+                            change(step)
+                            let up = loss()
+                            change(-2 * step)
+                            let down = loss()
+                            change(step)
+                            return (up - down) / (2 * step)
+                        }
+                        for g in 0..<gates {
+                            check(dInput[row * gates * H + g * H + j], difference { x[g] += $0 }, "dInput gate \(g)")
+                            check(
+                                dRecurrent[row * gates * H + g * H + j], difference { r[g] += $0 },
+                                "dRecurrent gate \(g)")
+                        }
+                        guard row < continuing else { continue }
+                        if equations.directPathToPrevious {
+                            check(previousCarry[unit], difference { p += $0 }, "dL/dh of the previous step")
+                        }
+                        if equations.keepsCellState {
+                            check(previousCarryCell[unit], difference { pc += $0 }, "dL/dc of the previous step")
+                        }
+                    }
+                }
+                XCTAssert(worst <= 1e-4, "\(kernels.instructionSet) \(cell): \(where_) off by \(worst)")
+            }
+        }
+    }
+
     /// Pre-activations far outside the activations' working range, infinite or
     /// NaN: every kernel's gates saturate to what the equations give (0, ±1;
     /// never NaN from inf − inf), and NaN stays NaN rather than passing for a number.
@@ -118,9 +222,10 @@ final class RecurrentKernelTests: XCTestCase {
             let expected = reference(
                 cell, rows: rows, continuing: 0, hidden: hidden, input: input, previous: state, previousCell: state,
                 whh: zeros, bhh: [Float](repeating: 0, count: G * hidden))
-            let packed = PackedRecurrentWeights(
-                whh: zeros, bhh: [Float](repeating: 0, count: G * hidden), hidden: hidden, gates: G)
             for kernels in KernelSet.available {
+                let packed = PackedRecurrentWeights(
+                    whh: zeros, bhh: [Float](repeating: 0, count: G * hidden), hidden: hidden, gates: G,
+                    lanes: kernels.lanes)
                 var h = [Float](repeating: 7, count: rows * hidden), c = h,
                     cache = [Float](repeating: 7, count: rows * 4 * hidden)
                 h.withUnsafeMutableBufferPointer { h in
@@ -131,7 +236,7 @@ final class RecurrentKernelTests: XCTestCase {
                                 ldPrevious: hidden,
                                 output: h.baseAddress!, ldOutput: hidden, previousCell: state, cell: c.baseAddress!,
                                 ldCell: hidden, gateCache: cache.baseAddress!)
-                            kernels.step(for: cell)(arguments, packed)
+                            kernels.kernels(for: cell).step(arguments, packed)
                         }
                     }
                 }

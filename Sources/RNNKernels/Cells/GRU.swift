@@ -23,19 +23,19 @@ public enum GRUCell: RecurrentCell {
     public static var separateRecurrentGradient: Bool { true }
     public static var directPathToPrevious: Bool { true }
 
-    public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.gru }
+    public static func kernels(in set: KernelSet) -> KernelSet.CellKernels { set.gru }
 
     @inlinable @inline(__always)
     public static func forward<ISA: InstructionSet>(
-        _ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+        _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
         continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
         let H = a.hidden, x = a.input(row: row, gates: gates)
-        let r = ISA.sigmoid(load(x + j, lanes) + recurrent[0])
-        let z = ISA.sigmoid(load(x + H + j, lanes) + recurrent[1])
+        let r = ISA.sigmoid(ISA.load(x + j, lanes) + recurrent[0])
+        let z = ISA.sigmoid(ISA.load(x + H + j, lanes) + recurrent[1])
         let hn = recurrent[2]
-        let n = ISA.tanh(load(x + 2 * H + j, lanes) + r * hn)
-        let previous = continues ? load(a.previous + row * a.ldPrevious + j, lanes) : .zero
+        let n = ISA.tanh(ISA.load(x + 2 * H + j, lanes) + r * hn)
+        let previous = continues ? ISA.load(a.previous + row * a.ldPrevious + j, lanes) : .zero
         store((1 - z) * n + z * previous, a.output + row * a.ldOutput + j, lanes)
         a.cacheGates(r, z, n, hn, row: row, unit: j, lanes: lanes)
     }
@@ -46,18 +46,19 @@ public enum GRUCell: RecurrentCell {
     ///     dr_pre = dn_pre·hn·r·(1 − r)
     /// The input projection receives (dr_pre, dz_pre, dn_pre); the recurrent one
     /// (dr_pre, dz_pre, dn_pre·r), as r scales hn; h itself receives d·z directly.
-    public static func backward(_ a: borrowing GradientStepArguments) {
+    @inlinable
+    public static func backward<ISA: InstructionSet>(_ a: borrowing GradientStepArguments, _ isa: ISA.Type) {
         let H = a.hidden, G = 3 * H
         for row in 0..<a.rows {
             let cache = a.gateCache + row * 4 * H
             let dx = a.dInput + row * G, dh = a.dRecurrent + row * G
             var j = 0
             while j < H {
-                let w = min(Vector.scalarCount, H - j)
-                let r = load(cache + j, w), z = load(cache + H + j, w), n = load(cache + 2 * H + j, w),
-                    hn = load(cache + 3 * H + j, w)
-                let previous = row < a.continuing ? load(a.previous + row * a.ldOutput + j, w) : .zero
-                let d = a.incoming(row: row, unit: j, w)
+                let w = min(ISA.Vector.scalarCount, H - j)
+                let r = ISA.load(cache + j, w), z = ISA.load(cache + H + j, w), n = ISA.load(cache + 2 * H + j, w),
+                    hn = ISA.load(cache + 3 * H + j, w)
+                let previous = row < a.continuing ? ISA.load(a.previous + row * a.ldOutput + j, w) : .zero
+                let d = a.incoming(row: row, unit: j, w, ISA.self)
                 let dnPre = d * (1 - z) * (1 - n * n)
                 let dzPre = d * (previous - n) * z * (1 - z)
                 let drPre = dnPre * hn * r * (1 - r)
@@ -68,7 +69,7 @@ public enum GRUCell: RecurrentCell {
                 store(dzPre, dh + H + j, w)
                 store(dnPre * r, dh + 2 * H + j, w)
                 if row < a.continuing { store(d * z, a.previousCarry + row * H + j, w) }
-                j += Vector.scalarCount
+                j += ISA.Vector.scalarCount
             }
         }
     }

@@ -20,19 +20,19 @@ public enum LSTMCell: RecurrentCell {
     public static let cacheLayout = ["i", "f", "g", "o"]
     public static var keepsCellState: Bool { true }
 
-    public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.lstm }
+    public static func kernels(in set: KernelSet) -> KernelSet.CellKernels { set.lstm }
 
     @inlinable @inline(__always)
     public static func forward<ISA: InstructionSet>(
-        _ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+        _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
         continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
         let H = a.hidden, x = a.input(row: row, gates: gates)
-        let i = ISA.sigmoid(load(x + j, lanes) + recurrent[0])
-        let f = ISA.sigmoid(load(x + H + j, lanes) + recurrent[1])
-        let g = ISA.tanh(load(x + 2 * H + j, lanes) + recurrent[2])
-        let o = ISA.sigmoid(load(x + 3 * H + j, lanes) + recurrent[3])
-        let previous = continues ? load(a.previousCell! + row * a.ldCell + j, lanes) : .zero
+        let i = ISA.sigmoid(ISA.load(x + j, lanes) + recurrent[0])
+        let f = ISA.sigmoid(ISA.load(x + H + j, lanes) + recurrent[1])
+        let g = ISA.tanh(ISA.load(x + 2 * H + j, lanes) + recurrent[2])
+        let o = ISA.sigmoid(ISA.load(x + 3 * H + j, lanes) + recurrent[3])
+        let previous = continues ? ISA.load(a.previousCell! + row * a.ldCell + j, lanes) : .zero
         let cell = f * previous + i * g
         store(cell, a.cell! + row * a.ldCell + j, lanes)
         store(o * ISA.tanh(cell), a.output + row * a.ldOutput + j, lanes)
@@ -44,26 +44,27 @@ public enum LSTMCell: RecurrentCell {
     ///     di_pre = dc·g·i·(1 − i)     df_pre = dc·c·f·(1 − f)
     ///     dg_pre = dc·i·(1 − g²)      do_pre = d·tanh(c')·o·(1 − o)
     /// Input and recurrent projections receive the same gradient; c receives dc·f.
-    public static func backward(_ a: borrowing GradientStepArguments) {
+    @inlinable
+    public static func backward<ISA: InstructionSet>(_ a: borrowing GradientStepArguments, _ isa: ISA.Type) {
         let H = a.hidden, G = 4 * H
         for row in 0..<a.rows {
             let cache = a.gateCache + row * G, dx = a.dInput + row * G
             var j = 0
             while j < H {
-                let w = min(Vector.scalarCount, H - j)
-                let i = load(cache + j, w), f = load(cache + H + j, w), g = load(cache + 2 * H + j, w),
-                    o = load(cache + 3 * H + j, w)
-                let tc = Baseline.tanh(load(a.cell + row * H + j, w))
-                let previous = row < a.continuing ? load(a.previousCell + row * H + j, w) : .zero
-                let dhTotal = a.incoming(row: row, unit: j, w)
+                let w = min(ISA.Vector.scalarCount, H - j)
+                let i = ISA.load(cache + j, w), f = ISA.load(cache + H + j, w), g = ISA.load(cache + 2 * H + j, w),
+                    o = ISA.load(cache + 3 * H + j, w)
+                let tc = ISA.tanh(ISA.load(a.cell + row * H + j, w))
+                let previous = row < a.continuing ? ISA.load(a.previousCell + row * H + j, w) : .zero
+                let dhTotal = a.incoming(row: row, unit: j, w, ISA.self)
                 var dc = dhTotal * o * (1 - tc * tc)
-                if row < a.carried { dc += load(a.carryCell + row * H + j, w) }
+                if row < a.carried { dc += ISA.load(a.carryCell + row * H + j, w) }
                 store(dc * g * i * (1 - i), dx + j, w)
                 store(dc * previous * f * (1 - f), dx + H + j, w)
                 store(dc * i * (1 - g * g), dx + 2 * H + j, w)
                 store(dhTotal * tc * o * (1 - o), dx + 3 * H + j, w)
                 if row < a.continuing { store(dc * f, a.previousCarryCell + row * H + j, w) }
-                j += Vector.scalarCount
+                j += ISA.Vector.scalarCount
             }
         }
     }

@@ -17,28 +17,29 @@ public enum RNNCell: RecurrentCell {
     /// Backward needs only h', which the layer's output already holds.
     public static let cacheLayout: [String] = []
 
-    public static func step(in kernels: KernelSet) -> KernelSet.Step { kernels.rnn }
+    public static func kernels(in set: KernelSet) -> KernelSet.CellKernels { set.rnn }
 
     @inlinable @inline(__always)
     public static func forward<ISA: InstructionSet>(
-        _ recurrent: UnsafePointer<Vector>, row: Int, unit j: Int, lanes: Int,
+        _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
         continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
         let x = a.input(row: row, gates: gates)
-        store(ISA.tanh(load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
+        store(ISA.tanh(ISA.load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
     }
 
     /// In the forward pass h' = tanh(pre), so dpre = dL/dh'·(1 − h'²), for
     /// both projections alike.
-    public static func backward(_ a: borrowing GradientStepArguments) {
+    @inlinable
+    public static func backward<ISA: InstructionSet>(_ a: borrowing GradientStepArguments, _ isa: ISA.Type) {
         let H = a.hidden
         for row in 0..<a.rows {
             var j = 0
             while j < H {
-                let w = min(Vector.scalarCount, H - j)
-                let y = load(a.output + row * a.ldOutput + j, w)
-                store(a.incoming(row: row, unit: j, w) * (1 - y * y), a.dInput + row * H + j, w)
-                j += Vector.scalarCount
+                let w = min(ISA.Vector.scalarCount, H - j)
+                let y = ISA.load(a.output + row * a.ldOutput + j, w)
+                store(a.incoming(row: row, unit: j, w, ISA.self) * (1 - y * y), a.dInput + row * H + j, w)
+                j += ISA.Vector.scalarCount
             }
         }
     }
