@@ -11,7 +11,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train an RNN, LSTM or GRU text classifier on prepared shards, evaluate it, inspect a model file.",
-        subcommands: [Fit.self, Eval.self, Inspect.self],
+        subcommands: [Fit.self, Eval.self, Inspect.self, Sweep.self],
         defaultSubcommand: Fit.self)
 }
 
