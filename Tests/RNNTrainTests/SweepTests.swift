@@ -141,5 +141,64 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(
             html.components(separatedBy: "<svg ").count - 1, 4, "an accuracy plot and learning curves per axis")
         XCTAssertFalse(html.contains("<script"), "the report is self-contained and static")
+        try checkRendered(out.appendingPathComponent("report.html"), tables: 2, figures: 4)
+    }
+
+    /// The report as a reader sees it, in headless Chromium: a screenshot of
+    /// the page, and the layout of a copy with a checker script added (the
+    /// report has none) — every table and figure there, no text of a figure
+    /// outside its box, no table wider than the window.
+    func checkRendered(_ report: URL, tables: Int, figures: Int) throws {
+        guard
+            let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
+            return XCTFail("chromium is not installed (Tools/setup installs it)")
+        }
+        let checker = """
+            <script>
+            const cut = [];
+            for (const svg of document.querySelectorAll('svg')) {
+              const box = svg.viewBox.baseVal;
+              for (const text of svg.querySelectorAll('text')) {
+                const b = text.getBBox();
+                if (b.x < 0 || b.y < 0 || b.x + b.width > box.width || b.y + b.height > box.height) cut.push(text.textContent);
+              }
+            }
+            const wide = [...document.querySelectorAll('table')]
+              .filter(t => t.getBoundingClientRect().right > document.documentElement.clientWidth).length;
+            const layout = document.createElement('pre');
+            layout.id = 'layout';
+            layout.textContent = JSON.stringify({
+              tables: document.querySelectorAll('table').length, figures: document.querySelectorAll('svg').length, cut, wide });
+            document.body.appendChild(layout);
+            </script>
+            """
+        let page = try String(contentsOf: report, encoding: .utf8).replacingOccurrences(
+            of: "</body>", with: checker + "</body>")
+        let checked = report.deletingLastPathComponent().appendingPathComponent("checked.html")
+        try Data(page.utf8).write(to: checked)
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2000"]
+        let dom = try Command.run(chromium, flags + ["--dump-dom", checked.absoluteString])
+        guard let start = dom.stdout.range(of: "<pre id=\"layout\">"),
+            let end = dom.stdout[start.upperBound...].range(of: "</pre>")
+        else {
+            return XCTFail("chromium gave no layout: \(dom.stderr.suffix(2000))")
+        }
+        let json = String(dom.stdout[start.upperBound..<end.lowerBound]).replacingOccurrences(of: "&quot;", with: "\"")
+        let layout = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        XCTAssertEqual(layout["tables"] as? Int, tables)
+        XCTAssertEqual(layout["figures"] as? Int, figures)
+        XCTAssertEqual((layout["cut"] as? [String]) ?? ["?"], [], "text outside its figure")
+        XCTAssertEqual(layout["wide"] as? Int, 0, "tables wider than the window")
+        let screenshot = report.deletingLastPathComponent().appendingPathComponent("report.png")
+        let shot = try Command.run(chromium, flags + ["--screenshot=\(screenshot.path)", report.absoluteString])
+        let png = try Data(contentsOf: screenshot)
+        XCTAssert(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "not a PNG: \(shot.stderr.suffix(2000))")
+        // IHDR: the width and height, big-endian, at bytes 16 and 20.
+        let width = png[16..<20].reduce(0) { $0 << 8 | Int($1) }, height = png[20..<24].reduce(0) { $0 << 8 | Int($1) }
+        XCTAssertEqual([width, height], [1200, 2000])
+        XCTAssertGreaterThan(png.count, 20_000, "a blank page compresses to almost nothing")
     }
 }

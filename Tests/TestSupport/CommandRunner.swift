@@ -1,6 +1,6 @@
 import Foundation
 
-/// Runs one of the package's executables, built beside the test bundle.
+/// Runs one of the package's executables, built beside the test bundle, or a program by path.
 public struct CommandResult {
     public var status: Int32
     public var stdout: String
@@ -20,7 +20,9 @@ public enum Command {
         _ product: String, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil
     ) throws -> CommandResult {
         let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent(product)
+        // A path names a program outside the package (e.g. /usr/bin/chromium).
+        process.executableURL =
+            product.hasPrefix("/") ? URL(fileURLWithPath: product) : productsDirectory.appendingPathComponent(product)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // Output goes to files, so a chatty child never blocks on a full pipe.
