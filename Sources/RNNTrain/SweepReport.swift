@@ -101,6 +101,22 @@ public struct SweepReport {
         }
     }
 
+    /// Every configuration's row (a grid's axis tables average over the other
+    /// axes; this one does not), in the order the runs were made.
+    public func configurationRows() -> [Row] {
+        var order: [String] = []
+        var grouped: [String: [SweepResult]] = [:]
+        for result in results {
+            if grouped[result.run.configuration] == nil { order.append(result.run.configuration) }
+            grouped[result.run.configuration, default: []].append(result)
+        }
+        return order.map { configuration in
+            let runs = grouped[configuration]!
+            let label = runs[0].run.settings.map { "\($0.axis) \($0.value)" }.joined(separator: ", ")
+            return Row(value: label.isEmpty ? "base" : label, number: nil, results: runs)
+        }
+    }
+
     /// What the figures show, in words: the value validation picks (and its
     /// test figure), and how the test figure moves across the values.
     public func sentences(_ axis: SweepFile.Axis, _ rows: [Row]) -> [String] {
@@ -133,8 +149,9 @@ public struct SweepReport {
                 "Test accuracy ranges from \(percent(lowest.testAccuracy.mean)) (\(lowest.value)) "
                     + "to \(percent(highest.testAccuracy.mean)) (\(highest.value)).")
         }
+        // In a grid an axis's rows average over the other axes: their spread is not the seeds'.
         let deviations = measured.compactMap(\.testAccuracy.deviation)
-        if let widest = deviations.max(), widest > 0 {
+        if sweep.variation == .oneAtATime, let widest = deviations.max(), widest > 0 {
             lines.append(
                 range < 2 * widest
                     ? String(
@@ -173,12 +190,18 @@ public struct SweepReport {
 
     public func markdown() throws -> String {
         var out = "# \(sweep.name)\n\n" + header.joined(separator: "\n\n") + "\n\n"
+        func table(_ rows: [Row]) -> String {
+            "| " + Self.columns.joined(separator: " | ") + " |\n"
+                + "|" + Self.columns.map { _ in "---" }.joined(separator: "|") + "|\n"
+                + rows.map { "| " + Self.cells($0).joined(separator: " | ") + " |\n" }.joined()
+        }
+        if sweep.variation == .grid {
+            out += "## Every configuration\n\n" + table(configurationRows()) + "\n"
+        }
         for axis in sweep.axes {
             let rows = self.rows(axis)
             out += "## \(axis.name)\n\nBase: \(try sweep.baseLabel(of: axis, baseRecipe: baseRecipe)).\n\n"
-            out += "| " + Self.columns.joined(separator: " | ") + " |\n"
-            out += "|" + Self.columns.map { _ in "---" }.joined(separator: "|") + "|\n"
-            for row in rows { out += "| " + Self.cells(row).joined(separator: " | ") + " |\n" }
+            out += table(rows)
             out += "\n" + sentences(axis, rows).joined(separator: " ") + "\n\n"
         }
         out += "## Reproducing a run\n\n"
@@ -190,16 +213,20 @@ public struct SweepReport {
 
     public func html() throws -> String {
         var body = "<h1>\(escape(sweep.name))</h1>\n" + header.map { "<p>\(escape($0))</p>" }.joined(separator: "\n")
+        func table(_ rows: [Row]) -> String {
+            "<table>\n<tr>" + Self.columns.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
+                + rows.map { "<tr>" + Self.cells($0).map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n" }.joined()
+                + "</table>\n"
+        }
+        if sweep.variation == .grid {
+            body += "\n<section>\n<h2>Every configuration</h2>\n" + table(configurationRows()) + "</section>"
+        }
         for axis in sweep.axes {
             let rows = self.rows(axis)
             body +=
                 "\n<section>\n<h2>\(escape(axis.name))</h2>\n"
-                + "<p>Base: \(escape(try sweep.baseLabel(of: axis, baseRecipe: baseRecipe))).</p>\n<table>\n<tr>"
-                + Self.columns.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
-            for row in rows {
-                body += "<tr>" + Self.cells(row).map { "<td>\(escape($0))</td>" }.joined() + "</tr>\n"
-            }
-            body += "</table>\n<p>\(escape(sentences(axis, rows).joined(separator: " ")))</p>\n"
+                + "<p>Base: \(escape(try sweep.baseLabel(of: axis, baseRecipe: baseRecipe))).</p>\n" + table(rows)
+            body += "<p>\(escape(sentences(axis, rows).joined(separator: " ")))</p>\n"
             body += "<div class=\"figures\">" + accuracyPlot(axis, rows) + learningCurves(axis, rows) + "</div>\n"
             body += "</section>"
         }
