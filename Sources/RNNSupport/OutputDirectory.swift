@@ -13,15 +13,11 @@ public struct StagedDirectory {
                 file: destination.path, "already exists (pass --force to replace it, or --out to write elsewhere)")
         }
         let parent = destination.deletingLastPathComponent()
-        do { try manager.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
-            throw DataError(file: parent.path, "cannot create directory: \(error.localizedDescription)")
-        }
+        try createDirectory(parent)
         self.destination = destination
         staging = parent.appendingPathComponent(".\(destination.lastPathComponent).partial-\(getpid())")
         try? manager.removeItem(at: staging)
-        do { try manager.createDirectory(at: staging, withIntermediateDirectories: false) } catch {
-            throw DataError(file: staging.path, "cannot create directory: \(error.localizedDescription)")
-        }
+        try createDirectory(staging)
     }
 
     public func write(_ bytes: [UInt8], to name: String) throws {
@@ -51,6 +47,13 @@ public struct StagedDirectory {
 
     public func discard() {
         try? FileManager.default.removeItem(at: staging)
+    }
+}
+
+/// Makes `url` and the folders above it, if missing.
+public func createDirectory(_ url: URL) throws {
+    do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+        throw DataError(file: url.path, "cannot create directory: \(error.localizedDescription)")
     }
 }
 

@@ -95,10 +95,7 @@ extension SweepFile {
     /// Every run, the base first; runs whose recipes are equal are one run (an
     /// axis value equal to the base's is the base).
     public func expand(baseRecipe: Data) throws -> [SweepRun] {
-        guard case .object(var base) = try JSONValue(json: baseRecipe) else {
-            throw DataError(file: recipe, "a recipe is a JSON object")
-        }
-        for (path, value) in self.base ?? [:] { try base.set(path, value) }
+        let base = try baseSettings(baseRecipe)
         typealias Choice = (axis: Int, value: Int)
         var combinations: [[Choice]]
         switch variation {
@@ -141,11 +138,21 @@ extension SweepFile {
 
     /// The values a run shows in a report for `axis`: its own setting, or the base's.
     public func baseLabel(of axis: Axis, baseRecipe: Data) throws -> String {
-        guard case .object(var base) = try JSONValue(json: baseRecipe) else { return "?" }
-        for (path, value) in self.base ?? [:] { try base.set(path, value) }
+        let base = try baseSettings(baseRecipe)
         let fields = try axis.settings(0).keys.sorted()
         let values = fields.map { base.get($0) ?? .null }
         return values.map(\.shown).joined(separator: " / ")
+    }
+}
+
+extension SweepFile {
+    /// The base recipe with the sweep's `base` settings applied: every run starts from it.
+    func baseSettings(_ baseRecipe: Data) throws -> [String: JSONValue] {
+        guard case .object(var settings) = try JSONValue(json: baseRecipe) else {
+            throw DataError(file: recipe, "a recipe is a JSON object")
+        }
+        for (path, value) in base ?? [:] { try settings.set(path, value) }
+        return settings
     }
 }
 

@@ -75,9 +75,7 @@ public struct TrainingRun {
             classes: manifest.labels.count, paddingID: special.padding)
         if let problem = architecture.problem { throw DataError(file: dataset.directory.path, problem) }
 
-        do { try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true) } catch {
-            throw DataError(file: output.path, "cannot create directory: \(error.localizedDescription)")
-        }
+        try createDirectory(output)
         let checkpointURL = output.appendingPathComponent("checkpoint.rnnk")
         let fingerprint =
             ([manifest.tokenizer.vocabularyCRC32]

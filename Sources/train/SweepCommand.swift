@@ -40,15 +40,13 @@ struct Sweep: ParsableCommand {
             }
             let output = URL(fileURLWithPath: out ?? "runs/\(sweep.name)", isDirectory: true)
             let runs = try sweep.expand(baseRecipe: baseRecipe)
-            do { try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true) } catch {
-                throw DataError(file: output.path, "cannot create directory: \(error.localizedDescription)")
-            }
+            try createDirectory(output)
             var results: [SweepResult] = []
             for (index, run) in runs.enumerated() {
                 let directory = output.appendingPathComponent(run.name, isDirectory: true)
                 if !reportOnly && !isFinished(directory) {
                     print("sweep \(sweep.name): run \(index + 1) of \(runs.count), \(run.name)")
-                    try train(run, sweep: sweep, in: directory, output: output)
+                    try train(run, sweep: sweep, output: output)
                 }
                 if isFinished(directory),
                     let metrics = FileManager.default.contents(
@@ -73,11 +71,15 @@ struct Sweep: ParsableCommand {
         FileManager.default.fileExists(atPath: directory.appendingPathComponent("model.rnnk").path)
     }
 
-    func train(_ run: SweepRun, sweep: SweepFile, in directory: URL, output: URL) throws {
-        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
-            throw DataError(file: directory.path, "cannot create directory: \(error.localizedDescription)")
-        }
-        let recipeURL = directory.appendingPathComponent("recipe.json")
+    /// Where a run trains, and the recipe it trains with.
+    func paths(_ run: SweepRun, output: URL) -> (directory: URL, recipe: URL) {
+        let directory = output.appendingPathComponent(run.name, isDirectory: true)
+        return (directory, directory.appendingPathComponent("recipe.json"))
+    }
+
+    func train(_ run: SweepRun, sweep: SweepFile, output: URL) throws {
+        let (directory, recipeURL) = paths(run, output: output)
+        try createDirectory(directory)
         try writeAtomically(Array(run.recipe), to: recipeURL)
         let recipe: Recipe
         do { recipe = try JSONDecoder().decode(Recipe.self, from: run.recipe) } catch {
@@ -108,8 +110,7 @@ struct Sweep: ParsableCommand {
         process.executableURL = prep
         process.arguments =
             prepArguments(sweep) + [
-                "--recipe", output.appendingPathComponent(run.name).appendingPathComponent("recipe.json").path,
-                "--out", directory.path, "--force", "--quiet",
+                "--recipe", paths(run, output: output).recipe.path, "--out", directory.path, "--force", "--quiet",
             ]
         do { try process.run() } catch { throw DataError(file: prep.path, "cannot start prep: \(error)") }
         process.waitUntilExit()
@@ -136,9 +137,9 @@ struct Sweep: ParsableCommand {
     }
 
     func reproduction(_ run: SweepRun, sweep: SweepFile, output: URL) -> String {
-        let recipe = output.appendingPathComponent(run.name).appendingPathComponent("recipe.json").path
+        let (directory, recipe) = paths(run, output: output)
         let shards = prepCache(run, sweep: sweep, output: output).path
-        return (["prep"] + prepArguments(sweep) + ["--recipe", recipe, "--out", shards]).joined(separator: " ")
-            + " && train fit --shards \(shards) --recipe \(recipe) --out \(output.appendingPathComponent(run.name).path)"
+        return (["prep"] + prepArguments(sweep) + ["--recipe", recipe.path, "--out", shards]).joined(separator: " ")
+            + " && train fit --shards \(shards) --recipe \(recipe.path) --out \(directory.path)"
     }
 }
