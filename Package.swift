@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "prep", targets: ["prep"]),
         .executable(name: "train", targets: ["train"]),
         .executable(name: "classify", targets: ["classify"]),
+        .executable(name: "convert", targets: ["convert"]),
         // Build with Tools/build-runtime: static Swift runtime, only rnn_* exported.
         .library(name: "rnninfer", type: .dynamic, targets: ["RNNInfer"]),
     ],
@@ -91,13 +92,24 @@ let package = Package(
                 "RNNBinary", "RNNModel", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // PyTorch in (safetensors), ONNX and safetensors out; never linked into the runtime.
+        .target(name: "RNNInterop", dependencies: ["RNNBinary", "RNNData", "RNNModel", "RNNSupport", "RNNText"]),
+        .executableTarget(
+            name: "convert",
+            dependencies: [
+                "RNNBinary", "RNNData", "RNNInterop", "RNNModel", "RNNSupport", "RNNText",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"], path: "Benchmarks/rnnbench"),
         .testTarget(name: "RNNBinaryTests", dependencies: ["RNNBinary"]),
+        .testTarget(
+            name: "RNNInteropTests",
+            dependencies: ["RNNInterop", "RNNData", "RNNModel", "RNNText", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RNNKernelsTests", dependencies: ["RNNKernels", "RNNModel"]),
         .testTarget(name: "RNNParquetTests", dependencies: ["RNNParquet"]),
         .testTarget(name: "RNNModelTests", dependencies: ["RNNBinary", "RNNModel", "RNNText"]),
-        .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "RNNData", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "RNNDataTests", dependencies: ["RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),
         .testTarget(

@@ -40,11 +40,10 @@ struct Tokenization {
             guard let vocabularyFile else {
                 throw DataError(file: "--vocab-file", "WordPiece needs a vocab.txt (pass --vocab-file)")
             }
-            let bytes = try MappedFile(path: vocabularyFile).contents
-            do {
-                wordPiece = try WordPieceTokenizer(
-                    vocabulary: Vocabulary(fileBytes: bytes), options: spec.wordPiece ?? .init())
-            } catch { throw DataError(file: vocabularyFile, "\(error)") }
+            let loaded = try HuggingFaceTokenizer.load(path: vocabularyFile, options: spec.wordPiece ?? .init())
+            do { wordPiece = try WordPieceTokenizer(vocabulary: loaded.vocabulary, options: loaded.options) } catch {
+                throw DataError(file: vocabularyFile, "\(error)")
+            }
         }
     }
 

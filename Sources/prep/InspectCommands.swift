@@ -48,11 +48,14 @@ extension PrepCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the token ids of each input line, with the start/end markers a model sees.",
             discussion:
-                "Use --vocab-file for BERT WordPiece from a vocab.txt, or --artifacts to tokenize exactly as a prepared dataset does."
+                "Use --vocab-file for BERT WordPiece from a vocab.txt, --tokenizer-file from a Hugging Face tokenizer.json, or --artifacts to tokenize exactly as a prepared dataset does."
         )
 
         @Option(help: "A WordPiece vocab.txt.")
         var vocabFile: String?
+
+        @Option(help: "A Hugging Face tokenizer.json (BertNormalizer, BertPreTokenizer, WordPiece).")
+        var tokenizerFile: String?
 
         @Option(help: "A directory written by prep (its tokenizer and vocabulary).")
         var artifacts: String?
@@ -67,8 +70,8 @@ extension PrepCommand {
         var input: String?
 
         func validate() throws {
-            if (vocabFile == nil) == (artifacts == nil) {
-                throw ValidationError("give exactly one of --vocab-file and --artifacts")
+            if [vocabFile, tokenizerFile, artifacts].compactMap({ $0 }).count != 1 {
+                throw ValidationError("give exactly one of --vocab-file, --tokenizer-file and --artifacts")
             }
         }
 
@@ -79,12 +82,13 @@ extension PrepCommand {
                     tokenizer = try PreparedDataset(directory: URL(fileURLWithPath: artifacts, isDirectory: true))
                         .tokenizer
                 } else {
-                    let bytes = try MappedFile(path: vocabFile!).contents
+                    let path = vocabFile ?? tokenizerFile!
+                    let loaded = try HuggingFaceTokenizer.load(path: path, options: .init())
                     do {
                         tokenizer = try Tokenizer(
-                            spec: TokenizerSpec(kind: .wordpiece, wordPiece: .init()),
-                            vocabulary: Vocabulary(fileBytes: bytes))
-                    } catch { throw DataError(file: vocabFile!, "\(error)") }
+                            spec: TokenizerSpec(kind: .wordpiece, wordPiece: loaded.options),
+                            vocabulary: loaded.vocabulary)
+                    } catch { throw DataError(file: path, "\(error)") }
                 }
                 let handle: FileHandle
                 if let input {

@@ -39,6 +39,12 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "WordPiece: the vocab.txt to use (default: from the recipe, under the data directory).")
     var vocabFile: String?
 
+    @Option(
+        help:
+            "WordPiece from a Hugging Face tokenizer.json (BertNormalizer, BertPreTokenizer, WordPiece): its settings and vocabulary."
+    )
+    var tokenizerFile: String?
+
     @Option(help: "Examples per shard file.")
     var shardSize = 10_000
 
@@ -49,13 +55,19 @@ struct CommonOptions: ParsableArguments {
         if let vocabSize, vocabSize < 1 { throw ValidationError("--vocab-size must be at least 1 (got \(vocabSize))") }
         if let minFreq, minFreq < 1 { throw ValidationError("--min-freq must be at least 1 (got \(minFreq))") }
         if shardSize < 1 { throw ValidationError("--shard-size must be at least 1 (got \(shardSize))") }
+        if vocabFile != nil && tokenizerFile != nil {
+            throw ValidationError("give --vocab-file or --tokenizer-file, not both")
+        }
+        if tokenizerFile != nil && tokenizer == .word {
+            throw ValidationError("--tokenizer-file is a WordPiece tokenizer")
+        }
     }
 
     /// Runs prep with the recipe `defaultRecipe` overridden by these flags, and prints the summary.
     func run(dataset: String, defaultRecipe: String, readers: () throws -> [ExampleReader]) throws {
         try reportingErrors {
             let (recipe, recipePath) = try Recipe.load(self.recipe ?? defaultRecipe)
-            let kind = tokenizer ?? recipe.tokenizer.kind
+            let kind = tokenizerFile != nil ? .wordpiece : tokenizer ?? recipe.tokenizer.kind
             var spec = TokenizerSpec(kind: kind)
             var vocabularyFile: String?
             switch kind {
@@ -66,9 +78,8 @@ struct CommonOptions: ParsableArguments {
                 var options = WordPieceTokenizer.Options()
                 options.lowercase = recipe.tokenizer.lowercase ?? true
                 options.stripAccents = recipe.tokenizer.stripAccents ?? options.lowercase
-                spec.wordPiece = options
-                if let vocabFile {
-                    vocabularyFile = vocabFile
+                if let file = vocabFile ?? tokenizerFile {
+                    vocabularyFile = file
                 } else {
                     let relative = recipe.tokenizer.vocabularyFile ?? "bert-base-uncased/vocab.txt"
                     vocabularyFile =
@@ -76,6 +87,8 @@ struct CommonOptions: ParsableArguments {
                 }
                 vocabularyFile = try DataDirectory.require(
                     vocabularyFile!, what: "a WordPiece vocab.txt (e.g. bert-base-uncased/vocab.txt)")
+                // A tokenizer.json brings its own normalizer settings; a vocab.txt takes the recipe's.
+                spec.wordPiece = try HuggingFaceTokenizer.load(path: vocabularyFile!, options: options).options
             }
             let configuration = PrepConfiguration(
                 dataset: dataset, tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize,

@@ -1,4 +1,6 @@
 import Foundation
+import RNNData
+import RNNText
 import TestSupport
 import XCTest
 
@@ -36,7 +38,8 @@ final class PrepCLITests: XCTestCase {
         assertOneLineError(try Command.run("prep", ["imdb", "--bogus"]), mentions: ["--bogus"])
         assertOneLineError(try Command.run("prep", ["csv", "x.csv"]), mentions: ["--text-column"])
         assertOneLineError(
-            try Command.run("prep", ["tokenize"]), mentions: ["exactly one of --vocab-file and --artifacts"])
+            try Command.run("prep", ["tokenize"]),
+            mentions: ["exactly one of --vocab-file, --tokenizer-file and --artifacts"])
         assertOneLineError(try Command.run("prep", ["imdb", "--tokenizer", "bpe"]), mentions: ["bpe"])
     }
 
@@ -109,5 +112,40 @@ final class PrepCLITests: XCTestCase {
         let tokenize = try Command.run(
             "prep", ["tokenize", "--artifacts", out, "--tokens"], stdin: "Good FILM!\nbad\n")
         XCTAssertEqual(tokenize.stdout, "<start> good film <unk>\n<start> bad\n")
+    }
+
+    /// A tokenizer.json brings its vocabulary and its normalizer settings (here: cased).
+    func testPrepWithATokenizerJSONTokenizesAsItSays() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var options = WordPieceTokenizer.Options()
+        options.lowercase = false
+        options.stripAccents = false
+        let vocabulary = try Vocabulary(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "Good", "film", "##s", "bad"])
+        let tokenizer = directory.appendingPathComponent("tokenizer.json")
+        try Data(HuggingFaceTokenizer(options: options, vocabulary: vocabulary).json()).write(to: tokenizer)
+        let train = try Fixtures.write(
+            "text,label\nGood films,1\nbad film,0\n", to: directory.appendingPathComponent("train.csv"))
+        let out = directory.appendingPathComponent("out").path
+        let prep = try Command.run(
+            "prep",
+            [
+                "csv", train, "--text-column", "text", "--label-column", "label", "--tokenizer-file", tokenizer.path,
+                "--out", out, "--quiet",
+            ])
+        XCTAssertEqual(prep.status, 0, prep.stderr)
+        let tokenize = try Command.run(
+            "prep", ["tokenize", "--artifacts", out, "--tokens"], stdin: "Good good films\n")
+        XCTAssertEqual(tokenize.stdout, "[CLS] Good [UNK] film ##s [SEP]\n")
+        let direct = try Command.run(
+            "prep", ["tokenize", "--tokenizer-file", tokenizer.path], stdin: "Good good films\n")
+        XCTAssertEqual(direct.stdout, "2 4 1 5 6 3\n")
+        let both = try Command.run(
+            "prep",
+            [
+                "csv", train, "--text-column", "text", "--label-column", "label", "--tokenizer-file", tokenizer.path,
+                "--vocab-file", tokenizer.path, "--out", out,
+            ])
+        assertOneLineError(both, mentions: ["give --vocab-file or --tokenizer-file, not both"])
     }
 }

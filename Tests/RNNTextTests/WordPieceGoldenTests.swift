@@ -1,20 +1,30 @@
 import Foundation
+import RNNData
 import TestSupport
 import XCTest
 
 @testable import RNNText
 
 /// Every line of Hugging Face's reference ids for the AG News rows must come out
-/// of our WordPiece tokenizer unchanged.
+/// of our WordPiece tokenizer unchanged, whether it was read from BERT's
+/// vocab.txt or from its tokenizer.json.
 final class WordPieceGoldenTests: XCTestCase {
-    static func bertTokenizer() throws -> Tokenizer {
-        let vocabulary = try Vocabulary(
-            fileBytes: Array(try Data(contentsOf: TestData.file("bert-base-uncased/vocab.txt"))))
-        return try Tokenizer(spec: TokenizerSpec(kind: .wordpiece, wordPiece: .init()), vocabulary: vocabulary)
+    static func bertTokenizer(_ file: String = "vocab.txt") throws -> Tokenizer {
+        let loaded = try HuggingFaceTokenizer.load(
+            path: try TestData.file("bert-base-uncased/\(file)").path, options: .init())
+        return try Tokenizer(
+            spec: TokenizerSpec(kind: .wordpiece, wordPiece: loaded.options), vocabulary: loaded.vocabulary)
     }
 
     func testEveryGoldenLineMatchesHuggingFace() throws {
-        let tokenizer = try Self.bertTokenizer()
+        try checkGoldenLines(try Self.bertTokenizer())
+    }
+
+    func testEveryGoldenLineMatchesHuggingFaceFromTokenizerJSON() throws {
+        try checkGoldenLines(try Self.bertTokenizer("tokenizer.json"))
+    }
+
+    func checkGoldenLines(_ tokenizer: Tokenizer) throws {
         var checked = 0
         for split in ["train", "test"] {
             let texts = try CSVRows.hfExportTexts(TestData.file("agnews/hf/\(split).csv"))
