@@ -80,6 +80,9 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     public var evaluation: Metrics
     public var seconds: Double
     public var samplesPerSecond: Double
+    /// Token positions the training pass computed: the training sequences' lengths as fed,
+    /// padding included (what packing saves). Absent in files of earlier versions.
+    public var tokens: Int? = nil
 }
 
 /// The test split evaluated once, for the selected epoch: the last line of

@@ -80,6 +80,8 @@ public struct SweepReport {
         public var secondsPerEpoch: Spread {
             spread { r in r.epochs.isEmpty ? nil : r.epochs.reduce(0) { $0 + $1.seconds } / Double(r.epochs.count) }
         }
+        /// Thousands of token positions computed per training epoch.
+        public var tokensPerEpoch: Spread { spread { $0.epochs.first?.tokens.map { Double($0) / 1e3 } } }
     }
 
     /// The table of one axis: its values in the sweep file's order. One at a
@@ -166,13 +168,14 @@ public struct SweepReport {
 
     static let columns = [
         "value", "validation accuracy %", "validation macro-F1 %", "test accuracy %", "test macro-F1 %",
-        "best epoch", "train accuracy %", "s / epoch", "runs",
+        "best epoch", "train accuracy %", "s / epoch", "k tokens / epoch", "runs",
     ]
 
     static func cells(_ row: Row) -> [String] {
         [
             row.value, row.validationAccuracy.percent, row.validationMacroF1.percent, row.testAccuracy.percent,
             row.testMacroF1.percent, row.bestEpoch.plain(1), row.trainAccuracy.percent, row.secondsPerEpoch.plain(2),
+            row.results.contains { $0.epochs.first?.tokens != nil } ? row.tokensPerEpoch.plain(1) : "—",
             "\(row.results.count)",
         ]
     }

@@ -191,7 +191,8 @@ public final class Trainer {
         return EpochRecord(
             epoch: epoch + 1, learningRate: learningRate, trainLoss: totals.lossSum / Double(max(totals.examples, 1)),
             trainAccuracy: Double(totals.correct) / Double(max(totals.examples, 1)), split: split, evaluation: metrics,
-            seconds: Date().timeIntervalSince(started), samplesPerSecond: Double(totals.examples) / trainSeconds)
+            seconds: Date().timeIntervalSince(started), samplesPerSecond: Double(totals.examples) / trainSeconds,
+            tokens: train.sequences.reduce(0) { $0 + $1.count })
     }
 
     public func record(_ record: EpochRecord) { history.append(record) }
