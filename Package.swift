@@ -65,10 +65,14 @@ let package = Package(
         .target(
             name: "RNNData", dependencies: ["RNNBinary", "RNNSupport", "RNNText", "RNNParquet", "CArchive"],
             swiftSettings: fast),
+        // What the command-line tools share beyond argument parsing: how they report bad input.
+        .target(
+            name: "RNNCommandLine",
+            dependencies: ["RNNSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "prep",
             dependencies: [
-                "RNNBinary", "RNNData", "RNNSupport", "RNNText",
+                "RNNBinary", "RNNCommandLine", "RNNData", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["RNNModel", "RNNKernels"], path: "Tests/TestSupport"),
@@ -83,13 +87,13 @@ let package = Package(
         .executableTarget(
             name: "train",
             dependencies: [
-                "RNNBinary", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
+                "RNNBinary", "RNNCommandLine", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "classify",
             dependencies: [
-                "RNNBinary", "RNNModel", "RNNSupport", "RNNText",
+                "RNNBinary", "RNNCommandLine", "RNNModel", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // PyTorch in (safetensors), ONNX and safetensors out; never linked into the runtime.
@@ -97,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "convert",
             dependencies: [
-                "RNNBinary", "RNNData", "RNNInterop", "RNNModel", "RNNSupport", "RNNText",
+                "RNNBinary", "RNNCommandLine", "RNNData", "RNNInterop", "RNNModel", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

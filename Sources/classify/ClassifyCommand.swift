@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RNNBinary
+import RNNCommandLine
 import RNNModel
 import RNNSupport
 import RNNText
@@ -51,7 +52,7 @@ struct ClassifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingErrors {
             let classifier = try load(model)
             let labels = classifier.labels
             if let topK, topK > labels.count {
@@ -96,9 +97,6 @@ struct ClassifyCommand: ParsableCommand {
                 start = batches.last!.upperBound
             }
             out.flush()
-        } catch let error as DataError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RNNBinary
+import RNNCommandLine
 import RNNData
 import RNNInterop
 import RNNModel
@@ -195,13 +196,3 @@ struct ConvertCommand: ParsableCommand {
 
 extension SequencePolicy.Padding: ExpressibleByArgument {}
 extension SequencePolicy.Truncation: ExpressibleByArgument {}
-
-/// Data and usage errors end as one line on stderr and exit status 1.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as DataError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
-    }
-}

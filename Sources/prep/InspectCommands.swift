@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RNNCommandLine
 import RNNData
 import RNNSupport
 import RNNText

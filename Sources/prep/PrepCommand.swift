@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RNNCommandLine
 import RNNData
 import RNNSupport
 import RNNText
@@ -103,13 +104,3 @@ struct CommonOptions: ParsableArguments {
 }
 
 extension TokenizerSpec.Kind: ExpressibleByArgument {}
-
-/// Data and usage errors end as one line on stderr and exit status 1.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as DataError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
-    }
-}

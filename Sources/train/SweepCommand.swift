@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RNNBinary
+import RNNCommandLine
 import RNNData
 import RNNSupport
 import RNNTrain
@@ -32,7 +33,7 @@ struct Sweep: ParsableCommand {
 
     func run() throws {
         setvbuf(stdout, nil, _IOLBF, 0)
-        try reportingDataErrors {
+        try reportingErrors {
             let sweep = try SweepFile.load(URL(fileURLWithPath: file))
             let (_, recipePath) = try Recipe.load(sweep.recipe)
             guard let baseRecipe = FileManager.default.contents(atPath: recipePath) else {

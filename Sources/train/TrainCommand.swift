@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RNNCommandLine
 import RNNData
 import RNNModel
 import RNNSupport
@@ -13,14 +14,6 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train an RNN, LSTM or GRU text classifier on prepared shards, evaluate it, inspect a model file.",
         subcommands: [Fit.self, Eval.self, Inspect.self, Sweep.self],
         defaultSubcommand: Fit.self)
-}
-
-/// Bad input ends with one line naming the file and the place, and exit status 1.
-func reportingDataErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let error as DataError {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode(1)
-    }
 }
 
 struct Fit: ParsableCommand {
@@ -122,7 +115,7 @@ struct Fit: ParsableCommand {
     func run() throws {
         // Epoch lines should reach a log or a pipe as they happen.
         setvbuf(stdout, nil, _IOLBF, 0)
-        try reportingDataErrors {
+        try reportingErrors {
             let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
             // By default the recipe prep used (`prep csv` and `prep parquet` share `csv`), found by name.
             let prepRecipe = dataset.manifest.provenance.recipe.map {
@@ -158,7 +151,7 @@ struct Eval: ParsableCommand {
     var predictions: String?
 
     func run() throws {
-        try reportingDataErrors {
+        try reportingErrors {
             let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
             try Evaluate.run(
                 model: model, dataset: dataset, split: split,
@@ -176,7 +169,7 @@ struct Inspect: ParsableCommand {
     var model: String
 
     func run() throws {
-        try reportingDataErrors { try InspectModel.run(path: model) }
+        try reportingErrors { try InspectModel.run(path: model) }
     }
 }
 
