@@ -54,7 +54,7 @@ public enum PyTorchWeights {
             throw .invalid("--map \(ours)=\(theirs): the file has no tensor \"\(theirs)\"")
         }
         // Recurrent tensors: <prefix>(weight|bias)_(ih|hh)_l<k>[_reverse].
-        var recurrent: [String: (prefix: String, key: String)] = [:]
+        var recurrent: [String: (prefix: String, key: String, layer: Int?)] = [:]
         for tensor in file.tensors {
             guard let match = recurrentName(tensor.name) else { continue }
             if match.key.hasPrefix("weight_hr") || match.key.hasPrefix("bias_hr") {
@@ -83,9 +83,9 @@ public enum PyTorchWeights {
         default:
             throw .invalid("\(prefix)weight_hh_l0 has shape \(hh): rows must be 1, 3 or 4 × its \(hidden) columns")
         }
-        let layers =
-            (recurrent.values.compactMap { Int($0.key.split(separator: "_l").last!.split(separator: "_")[0]) }.max()
-                ?? 0) + 1
+        let deepest = recurrent.values.map { $0.layer ?? Int.max }.max() ?? 0
+        guard deepest < 64 else { throw .invalid("recurrent weights name a layer above 63 (at most 64 layers)") }
+        let layers = deepest + 1
         let bidirectional = recurrent.values.contains { $0.key.hasSuffix("_reverse") }
         let directions = bidirectional ? 2 : 1
 
@@ -151,14 +151,19 @@ public enum PyTorchWeights {
         return (parts[1].hasPrefix("w") ? "weight" : "bias") + "_\(parts[1].dropFirst(2))_l\(layer)\(reverse)"
     }
 
-    private static func recurrentName(_ name: String) -> (prefix: String, key: String)? {
+    /// `<prefix><kind>_l<layer>[_reverse]` split into its prefix, the rest, and the layer
+    /// (nil when the number is too long to be a layer: the architecture check refuses it).
+    private static func recurrentName(_ name: String) -> (prefix: String, key: String, layer: Int?)? {
         for kind in ["weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l", "weight_hr_l", "bias_hr_l"] {
             guard let range = name.range(of: kind, options: .backwards) else { continue }
             let rest = name[range.upperBound...]
             let digits = rest.prefix { $0.isASCII && $0.isNumber }
             guard !digits.isEmpty, rest.dropFirst(digits.count) == "" || rest.dropFirst(digits.count) == "_reverse"
             else { continue }
-            return (String(name[..<range.lowerBound]), String(name[range.lowerBound...]))
+            return (
+                String(name[..<range.lowerBound]), String(name[range.lowerBound...]),
+                digits.count <= 4 ? Int(digits) : nil
+            )
         }
         return nil
     }

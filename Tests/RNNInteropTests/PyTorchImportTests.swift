@@ -143,6 +143,9 @@ final class PyTorchImportTests: XCTestCase {
             refusal(tensors + [("fc2.weight", [2, 2], [0, 0, 0, 0])]).contains("\"fc2.weight\" is not part"))
         XCTAssertTrue(
             refusal(tensors + [("gru.weight_hr_l0", [5, 5], .init(repeating: 0, count: 25))]).contains("projections"))
+        XCTAssertTrue(
+            refusal(tensors + [("gru.bias_ih_l99999999999999999999", [15], .init(repeating: 0, count: 15))])
+                .contains("a layer above 63"))
         // A second embedding-shaped tensor makes the embedding ambiguous until the user names it.
         let embedding = tensors.first { $0.0 == "embedding.weight" }!
         let twice = tensors + [("other.weight", embedding.1, embedding.2)]
