@@ -29,7 +29,10 @@ struct ConvertCommand: ParsableCommand {
         @Argument(help: "The state dict: a .safetensors file (F32, F16, BF16 or F64 tensors).")
         var weights: String
 
-        @Option(help: "WordPiece tokenizer: a Hugging Face tokenizer.json or a BERT vocab.txt.")
+        @Option(
+            help:
+                "WordPiece tokenizer: a Hugging Face tokenizer.json, or a BERT vocab.txt (read with bert-base-uncased's settings: lowercased, accents stripped)."
+        )
         var tokenizer: String?
 
         @Option(help: "Word-level tokenizer: rnnkit's vocab.txt (<pad>, <start>, <unk>, then words).")
