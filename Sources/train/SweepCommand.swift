@@ -40,6 +40,10 @@ struct Sweep: ParsableCommand {
                 throw DataError(file: recipePath, "cannot read the recipe")
             }
             let output = URL(fileURLWithPath: out ?? "runs/\(sweep.name)", isDirectory: true)
+            // Found now: a rebuild during a long sweep replaces this executable, and
+            // /proc/self/exe then no longer names a directory with prep in it.
+            let prep = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+                .appendingPathComponent("prep")
             let runs = try sweep.expand(baseRecipe: baseRecipe)
             try createDirectory(output)
             var results: [SweepResult] = []
@@ -47,7 +51,7 @@ struct Sweep: ParsableCommand {
                 let directory = output.appendingPathComponent(run.name, isDirectory: true)
                 if !reportOnly && !isFinished(directory) {
                     print("sweep \(sweep.name): run \(index + 1) of \(runs.count), \(run.name)")
-                    try train(run, sweep: sweep, output: output)
+                    try train(run, sweep: sweep, output: output, prep: prep)
                 }
                 if isFinished(directory),
                     let metrics = FileManager.default.contents(
@@ -78,7 +82,7 @@ struct Sweep: ParsableCommand {
         return (directory, directory.appendingPathComponent("recipe.json"))
     }
 
-    func train(_ run: SweepRun, sweep: SweepFile, output: URL) throws {
+    func train(_ run: SweepRun, sweep: SweepFile, output: URL, prep: URL) throws {
         let (directory, recipeURL) = paths(run, output: output)
         try createDirectory(directory)
         try writeAtomically(Array(run.recipe), to: recipeURL)
@@ -86,7 +90,7 @@ struct Sweep: ParsableCommand {
         do { recipe = try JSONDecoder().decode(Recipe.self, from: run.recipe) } catch {
             throw DataError(file: recipeURL.path, "the sweep made an invalid recipe: \(error)")
         }
-        let shards = try prepared(run, sweep: sweep, output: output)
+        let shards = try prepared(run, sweep: sweep, output: output, prep: prep)
         var overrides = TrainOverrides()
         overrides.threads = threads
         let config = try TrainConfig(recipe: recipe, recipePath: recipeURL.path, overrides: overrides)
@@ -100,13 +104,11 @@ struct Sweep: ParsableCommand {
     }
 
     /// The run's shards: prep's output for its tokenizer settings, made on first use.
-    func prepared(_ run: SweepRun, sweep: SweepFile, output: URL) throws -> URL {
+    func prepared(_ run: SweepRun, sweep: SweepFile, output: URL, prep: URL) throws -> URL {
         let directory = prepCache(run, sweep: sweep, output: output)
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("manifest.json").path) {
             return directory
         }
-        let prep = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("prep")
         let process = Process()
         process.executableURL = prep
         process.arguments =
