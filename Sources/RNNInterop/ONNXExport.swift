@@ -37,11 +37,11 @@ public enum ONNXExport {
             var w: [Float] = [], r: [Float] = [], b: [Float] = []
             for direction in 0..<a.directions {
                 let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
-                w += onnxGateOrder(values(prefix + "w_ih"), cell: a.cell, hidden: a.hidden)
-                r += onnxGateOrder(values(prefix + "w_hh"), cell: a.cell, hidden: a.hidden)
+                w += onnxGateOrder(values(prefix + "w_ih"), cell: a.cell)
+                r += onnxGateOrder(values(prefix + "w_hh"), cell: a.cell)
                 b +=
-                    onnxGateOrder(values(prefix + "b_ih"), cell: a.cell, hidden: a.hidden)
-                    + onnxGateOrder(values(prefix + "b_hh"), cell: a.cell, hidden: a.hidden)
+                    onnxGateOrder(values(prefix + "b_ih"), cell: a.cell)
+                    + onnxGateOrder(values(prefix + "b_hh"), cell: a.cell)
             }
             let name = "l\(layer)"
             graph.initializer("\(name).W", shape: [a.directions, a.gateWidth, a.inputWidth(layer: layer)], w)
@@ -99,7 +99,7 @@ public enum ONNXExport {
     }
 
     /// Our (PyTorch's) gate blocks in ONNX's order: GRU r|z|n → z|r|h, LSTM i|f|g|o → i|o|f|c.
-    static func onnxGateOrder(_ rows: ArraySlice<Float>, cell: CellKind, hidden: Int) -> [Float] {
+    static func onnxGateOrder(_ rows: ArraySlice<Float>, cell: CellKind) -> [Float] {
         let order: [Int]
         switch cell {
         case .rnn: order = [0]
