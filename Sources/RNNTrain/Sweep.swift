@@ -1,7 +1,7 @@
 import Foundation
 import RNNSupport
 
-/// A sweep file (`Pipelines/*-investigation.json`): a base recipe, the axes to
+/// A sweep file (`Pipelines/*-investigation.json`, `*-search.json`, …): a base recipe, the axes to
 /// vary and the seeds, expanded into runs. Documented in Artifacts/sweep-format.md.
 public struct SweepFile: Decodable {
     public var name: String
