@@ -144,5 +144,17 @@ struct Sweep: ParsableCommand {
         let shards = prepCache(run, sweep: sweep, output: output).path
         return (["prep"] + prepArguments(sweep) + ["--recipe", recipe.path, "--out", shards]).joined(separator: " ")
             + " && train fit --shards \(shards) --recipe \(recipe.path) --out \(directory.path)"
+            + (trainedThreads(directory).map { " --threads \($0)" } ?? "")
+    }
+
+    /// The thread count a finished run trained with, from its model file's configuration:
+    /// the same seed gives the same bits only with the same count.
+    func trainedThreads(_ directory: URL) -> Int? {
+        struct Threads: Decodable { var threads: Int }
+        guard let bytes = FileManager.default.contents(atPath: directory.appendingPathComponent("model.rnnk").path),
+            let file = try? Array(bytes).withUnsafeBytes({ try ModelFile(bytes: $0) }),
+            case .string(let config)? = file["training.config"]
+        else { return nil }
+        return try? JSONDecoder().decode(Threads.self, from: Data(config.utf8)).threads
     }
 }

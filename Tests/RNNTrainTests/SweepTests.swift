@@ -136,6 +136,8 @@ final class SweepTests: XCTestCase {
             XCTAssert(markdown.contains(expected), "report.md lacks \(expected)")
         }
         XCTAssertFalse(markdown.contains("| 0 |"), "every value has its runs (gru is the base's):\n\(markdown)")
+        // The commands name the thread count the runs trained with: a seed's bits depend on it.
+        XCTAssert(markdown.contains("&& train fit --shards") && markdown.contains("--threads 2`"), markdown)
         // 270 training examples (300 less the 10% validation) of 7 words and <start>: 2.16 k tokens an epoch.
         XCTAssert(markdown.contains("k tokens / epoch") && markdown.contains("| 2.2 ± 0.0 |"), markdown)
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
