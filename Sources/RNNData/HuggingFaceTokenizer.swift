@@ -95,18 +95,18 @@ public struct HuggingFaceTokenizer {
     }
 
     /// The file Hugging Face `tokenizers` reads (`Tokenizer.from_file`) and
-    /// tokenizes with exactly as we do; markers as a `[CLS] $A [SEP]` template.
-    public func json() -> [UInt8] {
-        let o = options
-        let specials = [o.paddingToken, o.unknownToken, o.classifyToken, o.separatorToken]
-        let added = specials.compactMap { token in vocabulary.id(token).map { (token, $0) } }.sorted { $0.1 < $1.1 }
-            .map {
-                "{\"id\":\($0.1),\"content\":\(jsonStringLiteral($0.0)),\"single_word\":false,\"lstrip\":false,"
-                    + "\"rstrip\":false,\"normalized\":false,\"special\":true}"
-            }
-        func special(_ token: String) -> String {
-            "\(jsonStringLiteral(token)):{\"id\":\(jsonStringLiteral(token)),\"ids\":[\(vocabulary.id(token)!)],"
-                + "\"tokens\":[\(jsonStringLiteral(token))]}"
+    /// tokenizes with exactly as `tokenizer` does; markers as a `[CLS] $A [SEP]` template.
+    public static func json(_ tokenizer: WordPieceTokenizer) -> [UInt8] {
+        let o = tokenizer.options
+        let vocabulary = tokenizer.vocabulary
+        let specials = [tokenizer.paddingID, tokenizer.unknownID, tokenizer.classifyID, tokenizer.separatorID]
+        let added = Set(specials).sorted().map {
+            "{\"id\":\($0),\"content\":\(jsonStringLiteral(vocabulary.token($0))),\"single_word\":false,\"lstrip\":false,"
+                + "\"rstrip\":false,\"normalized\":false,\"special\":true}"
+        }
+        func special(_ id: Int32) -> String {
+            let token = jsonStringLiteral(vocabulary.token(id))
+            return "\(token):{\"id\":\(token),\"ids\":[\(id)],\"tokens\":[\(token)]}"
         }
         let cls = "{\"SpecialToken\":{\"id\":\(jsonStringLiteral(o.classifyToken)),\"type_id\":0}}"
         let sep = "{\"SpecialToken\":{\"id\":\(jsonStringLiteral(o.separatorToken)),\"type_id\":0}}"
@@ -120,7 +120,7 @@ public struct HuggingFaceTokenizer {
             "single":[\(cls),{"Sequence":{"id":"A","type_id":0}},\(sep)],\
             "pair":[\(cls),{"Sequence":{"id":"A","type_id":0}},\(sep),{"Sequence":{"id":"B","type_id":1}},\
             {"SpecialToken":{"id":\(jsonStringLiteral(o.separatorToken)),"type_id":1}}],\
-            "special_tokens":{\(special(o.classifyToken)),\(special(o.separatorToken))}},\
+            "special_tokens":{\(special(tokenizer.classifyID)),\(special(tokenizer.separatorID))}},\
             "decoder":{"type":"WordPiece","prefix":\(jsonStringLiteral(o.continuationPrefix)),"cleanup":true},\
             "model":{"type":"WordPiece","unk_token":\(jsonStringLiteral(o.unknownToken)),\
             "continuing_subword_prefix":\(jsonStringLiteral(o.continuationPrefix)),\

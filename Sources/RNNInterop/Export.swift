@@ -30,7 +30,7 @@ public struct CompanionFiles {
             files.append(
                 (
                     "tokenizer.json",
-                    HuggingFaceTokenizer(options: wordPiece.options, vocabulary: wordPiece.vocabulary).json()
+                    HuggingFaceTokenizer.json(wordPiece)
                 ))
         case .word(let word):
             files.append(("vocab.txt", word.vocabulary.fileBytes()))

@@ -123,7 +123,8 @@ final class PrepCLITests: XCTestCase {
         options.stripAccents = false
         let vocabulary = try Vocabulary(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "Good", "film", "##s", "bad"])
         let tokenizer = directory.appendingPathComponent("tokenizer.json")
-        try Data(HuggingFaceTokenizer(options: options, vocabulary: vocabulary).json()).write(to: tokenizer)
+        try Data(HuggingFaceTokenizer.json(try WordPieceTokenizer(vocabulary: vocabulary, options: options))).write(
+            to: tokenizer)
         let train = try Fixtures.write(
             "text,label\nGood films,1\nbad film,0\n", to: directory.appendingPathComponent("train.csv"))
         let out = directory.appendingPathComponent("out").path
