@@ -65,10 +65,13 @@ let package = Package(
         .target(
             name: "RNNData", dependencies: ["RNNBinary", "RNNSupport", "RNNText", "RNNParquet", "CArchive"],
             swiftSettings: fast),
-        // What the command-line tools share beyond argument parsing: how they report bad input.
+        // What the command-line tools share beyond argument parsing: how they report bad input and load a model.
         .target(
             name: "RNNCommandLine",
-            dependencies: ["RNNSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "RNNBinary", "RNNModel", "RNNSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "prep",
             dependencies: [
@@ -109,7 +112,8 @@ let package = Package(
         .testTarget(name: "RNNBinaryTests", dependencies: ["RNNBinary"]),
         .testTarget(
             name: "RNNInteropTests",
-            dependencies: ["RNNInterop", "RNNData", "RNNModel", "RNNText", "TestSupport"], exclude: ["Fixtures"]),
+            dependencies: ["RNNCommandLine", "RNNInterop", "RNNData", "RNNModel", "RNNText", "TestSupport"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "RNNKernelsTests", dependencies: ["RNNKernels", "RNNModel"]),
         .testTarget(name: "RNNParquetTests", dependencies: ["RNNParquet"]),
         .testTarget(name: "RNNModelTests", dependencies: ["RNNBinary", "RNNModel", "RNNText"]),

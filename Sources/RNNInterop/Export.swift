@@ -1,17 +1,7 @@
 import Foundation
-import RNNBinary
 import RNNData
 import RNNModel
-import RNNSupport
 import RNNText
-
-/// A model file, read and checked, with errors naming the file.
-public func loadClassifier(_ path: String) throws -> Classifier {
-    let bytes = Array(try MappedFile(path: path).contents)
-    do { return try bytes.withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) } } catch {
-        throw DataError(file: path, "\(error)")
-    }
-}
 
 /// What travels beside exported weights: the tokenizer (`tokenizer.json` for
 /// WordPiece, which Hugging Face reads; our `vocab.txt` for word-level models,

@@ -53,7 +53,7 @@ struct ClassifyCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let classifier = try load(model)
+            let classifier = try loadClassifier(model)
             let labels = classifier.labels
             if let topK, topK > labels.count {
                 throw ValidationError("--top-k must be at most \(labels.count), the model's label count")
@@ -97,15 +97,6 @@ struct ClassifyCommand: ParsableCommand {
                 start = batches.last!.upperBound
             }
             out.flush()
-        }
-    }
-
-    func load(_ path: String) throws -> Classifier {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, "cannot read the model file")
-        }
-        do { return try Array(data).withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) } } catch {
-            throw DataError(file: path, "\(error)")
         }
     }
 

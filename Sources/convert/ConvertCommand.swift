@@ -108,22 +108,21 @@ struct ConvertCommand: ParsableCommand {
                 } else {
                     do {
                         vocabulary = try Vocabulary(fileBytes: Array(try MappedFile(path: wordVocabulary!).contents))
-                        _ = try WordLevelTokenizer(vocabulary: vocabulary)
                     } catch let error as DataError { throw error } catch {
                         throw DataError(file: wordVocabulary!, "\(error)")
                     }
                     spec = TokenizerSpec(kind: .word, vocabularySize: vocabulary.count - 3)
                 }
-                let text = try Tokenizer(spec: spec, vocabulary: vocabulary)
+                let text: Tokenizer
+                do { text = try Tokenizer(spec: spec, vocabulary: vocabulary) } catch {
+                    throw DataError(file: tokenizer ?? wordVocabulary!, "\(error)")
+                }
                 let bytes = Array(try MappedFile(path: weights).contents)
                 let classifier: Classifier
                 do {
                     let file = try bytes.withUnsafeBytes { try Safetensors(bytes: $0) }
-                    let names = Dictionary(
-                        mappings.map {
-                            ($0.split(separator: "=").map(String.init)[0], String($0.split(separator: "=")[1]))
-                        },
-                        uniquingKeysWith: { $1 })
+                    let pairs = mappings.map { $0.split(separator: "=").map(String.init) }
+                    let names = Dictionary(pairs.map { ($0[0], $0[1]) }, uniquingKeysWith: { $1 })
                     let (architecture, parameters) = try PyTorchWeights.map(
                         file, vocabularySize: vocabulary.count, classes: labelList.count,
                         paddingID: text.specialIDs.padding, names: names)

@@ -1,5 +1,6 @@
 import Foundation
 import RNNBinary
+import RNNCommandLine
 import RNNData
 import RNNModel
 import RNNSupport
@@ -43,16 +44,6 @@ enum Evaluate {
                 split,
                 metrics.loss, 100 * metrics.accuracy, metrics.macroF1, metrics.examples))
         print(metrics.table)
-    }
-
-    static func loadClassifier(_ path: String) throws -> Classifier {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "not found") }
-        do {
-            let file = try Array(data).withUnsafeBytes { try ModelFile(bytes: $0) }
-            return try Classifier(file: file)
-        } catch {
-            throw DataError(file: path, "\(error)")
-        }
     }
 
     static func evaluate(_ classifier: Classifier, _ data: LabeledSequences, threads: Int) -> (

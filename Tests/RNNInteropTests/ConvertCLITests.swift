@@ -1,5 +1,6 @@
 import Foundation
 import RNNBinary
+import RNNCommandLine
 import RNNText
 import TestSupport
 import XCTest
