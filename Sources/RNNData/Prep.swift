@@ -6,7 +6,8 @@ import RNNText
 public struct PrepConfiguration {
     public var dataset: String
     public var tokenizer: TokenizerSpec
-    /// The `vocab.txt` a WordPiece tokenizer reads.
+    /// The `vocab.txt` or `tokenizer.json` a WordPiece tokenizer reads (a tokenizer.json's
+    /// normalizer settings replace the spec's).
     public var vocabularyFile: String?
     public var shardSize: Int
     public var output: URL
@@ -110,7 +111,7 @@ public enum Prep {
         progress.finish()
         if let error = readFailure.error { throw error }
         let labelKinds = workers.reduce(Set<String>()) { $0.union($1.labelKinds) }
-        let (splits, vocabulary, distinctTrainWords) = TokenizerWorker.merge(workers, spec: configuration.tokenizer)
+        let (splits, vocabulary, distinctTrainWords) = TokenizerWorker.merge(workers, spec: tokenization.spec)
 
         for reader in readers {
             for name in reader.splits where (splits[name]?.count ?? 0) == 0 {
@@ -130,7 +131,7 @@ public enum Prep {
                 "inputs mix class indices and label names")
         }
         let labelNames = try resolveLabels(splits: splits, train: train, readers: readers)
-        let tokenizer = try Tokenizer(spec: configuration.tokenizer, vocabulary: vocabulary)
+        let tokenizer = try Tokenizer(spec: tokenization.spec, vocabulary: vocabulary)
 
         let ordered = splits.values.sorted {
             splitOrder($0.name) < splitOrder($1.name)
@@ -154,7 +155,7 @@ public enum Prep {
             dataset: configuration.dataset,
             labels: labelNames,
             tokenizer: .init(
-                spec: configuration.tokenizer, vocabularyFile: "vocab.txt", vocabularySize: vocabulary.count,
+                spec: tokenization.spec, vocabularyFile: "vocab.txt", vocabularySize: vocabulary.count,
                 vocabularyCRC32: hex32(CRC32.checksum(vocabularyBytes)), specialIDs: tokenizer.specialIDs),
             splits: splitRecords,
             provenance: .init(

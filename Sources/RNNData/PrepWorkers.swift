@@ -27,7 +27,8 @@ final class SplitBuilder {
 /// on the whole training split, so words are interned during the pass and
 /// mapped to final ids in the merge; WordPiece ids are final at once.
 struct Tokenization {
-    let spec: TokenizerSpec
+    /// What tokenizes: the configuration's, with a tokenizer.json's own settings when it was given one.
+    private(set) var spec: TokenizerSpec
     private var workspace = TokenizerWorkspace()
     private(set) var wordPiece: WordPieceTokenizer?
     /// Word-level: this worker's words, by first appearance, and their training counts.
@@ -44,6 +45,7 @@ struct Tokenization {
             do { wordPiece = try WordPieceTokenizer(vocabulary: loaded.vocabulary, options: loaded.options) } catch {
                 throw DataError(file: vocabularyFile, "\(error)")
             }
+            self.spec.wordPiece = loaded.options
         }
     }
 

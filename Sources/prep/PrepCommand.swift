@@ -88,8 +88,8 @@ struct CommonOptions: ParsableArguments {
                 }
                 vocabularyFile = try DataDirectory.require(
                     vocabularyFile!, what: "a WordPiece vocab.txt (e.g. bert-base-uncased/vocab.txt)")
-                // A tokenizer.json brings its own normalizer settings; a vocab.txt takes the recipe's.
-                spec.wordPiece = try HuggingFaceTokenizer.load(path: vocabularyFile!, options: options).options
+                // The recipe's settings; a tokenizer.json replaces them with its own.
+                spec.wordPiece = options
             }
             let configuration = PrepConfiguration(
                 dataset: dataset, tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize,
