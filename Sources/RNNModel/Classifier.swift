@@ -39,7 +39,9 @@ public struct Classifier: Sendable {
     }
 
     /// Validates a parsed model file: required keys, sizes that agree, every tensor present with its shape.
-    public init(file: ModelFile) throws(ModelFileError) {
+    /// Layer 0's per-token tables trade memory for speed; past `tokenTableLimit`
+    /// floats per direction (64 Mi: 256 MiB) its input product runs instead.
+    public init(file: ModelFile, tokenTableLimit: Int = 1 << 26) throws(ModelFileError) {
         let architecture = try Architecture(file: file)
         let (spec, vocabulary) = try TokenizerSpec.read(from: file)
         guard vocabulary.count == architecture.vocabularySize else {
@@ -83,11 +85,9 @@ public struct Classifier: Sendable {
         self.labels = labels
         self.parameters = parameters
         self.file = file
-        // The per-token tables trade memory for speed; past 64 Mi floats per
-        // direction (256 MiB) the input GEMM is used instead.
         let tableSize = architecture.vocabularySize * architecture.gateWidth
         weights = parameters.withUnsafeBufferPointer {
-            network.inferenceWeights($0.baseAddress!, tokenTables: tableSize <= 1 << 26)
+            network.inferenceWeights($0.baseAddress!, tokenTables: tableSize <= tokenTableLimit)
         }
     }
 

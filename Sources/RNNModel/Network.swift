@@ -65,16 +65,60 @@ public struct Network: Sendable {
     }
 
     /// What inference prepares once from the parameters: W_hh and b_hh packed for
-    /// the step kernel, and optionally layer 0's per-token input projections.
+    /// the step kernel, optionally layer 0's per-token input projections, and the
+    /// other products' weights transposed for the kernel set's matrix product.
+    ///
+    /// Inference multiplies with that product, not OpenBLAS: each output row is a
+    /// sum over k in one fixed order whatever the number of rows, where OpenBLAS
+    /// picks kernels (sgemv for one row, small-matrix paths) by shape. So a text's
+    /// probabilities do not depend on the texts batched with it, nor on how a
+    /// stream was cut into chunks.
     public struct InferenceWeights: Sendable {
         public let recurrent: [PackedRecurrentWeights]
         public let tokenProjections: [AlignedFloats]?
+        /// Per layer·direction: W_ihᵀ [input width, GH]; empty for layer 0 with token tables.
+        let inputTransposed: [AlignedFloats]
+        /// W_headᵀ [F, C].
+        let headTransposed: AlignedFloats
     }
 
     public func inferenceWeights(_ parameters: UnsafePointer<Float>, tokenTables: Bool) -> InferenceWeights {
-        InferenceWeights(
+        let a = architecture
+        let inputTransposed = (0..<a.layers * a.directions).map { slot in
+            let layer = slot / a.directions
+            let prefix = ParameterLayout.prefix(layer: layer, direction: slot % a.directions)
+            return layer == 0 && tokenTables
+                ? AlignedFloats(count: 0)
+                : transposed(
+                    parameters + layout.offset(prefix + "w_ih"), rows: a.gateWidth, columns: a.inputWidth(layer: layer))
+        }
+        return InferenceWeights(
             recurrent: packedRecurrentWeights(parameters),
-            tokenProjections: tokenTables ? tokenProjectionTables(parameters) : nil)
+            tokenProjections: tokenTables ? tokenProjectionTables(parameters) : nil,
+            inputTransposed: inputTransposed,
+            headTransposed: transposed(
+                parameters + layout.offset("head.weight"), rows: a.classes, columns: a.featureWidth))
+    }
+
+    private func transposed(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int) -> AlignedFloats {
+        let result = AlignedFloats(count: rows * columns)
+        for r in 0..<rows {
+            for c in 0..<columns { result.baseAddress[c * rows + r] = matrix[r * columns + c] }
+        }
+        return result
+    }
+
+    /// out [m, n] = bias (each row) + input [m, k] · weightᵀ, weightᵀ given as [k, n]: inference's products.
+    func rowProduct(
+        m: Int, n: Int, k: Int, _ input: UnsafePointer<Float>, _ weightTransposed: AlignedFloats,
+        bias: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+    ) {
+        guard m > 0 else { return }
+        for r in 0..<m { (out + r * n).update(from: bias, count: n) }
+        KernelSet.selected.product(
+            MatrixArguments(
+                m: m, n: n, k: k, a: input, aRowStride: k, aColumnStride: 1, b: weightTransposed.baseAddress,
+                ldb: n, c: out, ldc: n, accumulate: true))
     }
 
     /// Layer 0's input projection W_ih·embedding(v) + b_ih for every token v,
@@ -134,13 +178,13 @@ public struct Network: Sendable {
         embed(parameters, batch, distinct: (dropout?.rate ?? 0) == 0, workspace: w)
         for layer in 0..<architecture.layers {
             recurrentLayer(
-                layer, parameters, batch, recurrent: w.packedRecurrent, tokenProjections: nil, cachesGates: true,
+                layer, parameters, batch, recurrent: w.packedRecurrent, inference: nil, cachesGates: true,
                 dropout: &dropout, workspace: w)
         }
         finalStates(batch, workspace: w)
         applyDropout(
             w.features, count: batch.count * architecture.featureWidth, mask: &w.featureMask, dropout: &dropout)
-        head(parameters, batch, workspace: w)
+        head(parameters, batch, inference: nil, workspace: w)
     }
 
     /// Inference: logits in `workspace.logits`; nothing is cached.
@@ -158,12 +202,12 @@ public struct Network: Sendable {
         }
         for layer in 0..<architecture.layers {
             recurrentLayer(
-                layer, parameters, batch, recurrent: weights.recurrent, tokenProjections: weights.tokenProjections,
-                cachesGates: false, dropout: &noDropout, workspace: w)
+                layer, parameters, batch, recurrent: weights.recurrent, inference: weights, cachesGates: false,
+                dropout: &noDropout, workspace: w)
         }
         finalStates(batch, workspace: w)
         w.featureMask = nil
-        head(parameters, batch, workspace: w)
+        head(parameters, batch, inference: weights, workspace: w)
     }
 
     // MARK: Stages
@@ -204,7 +248,7 @@ public struct Network: Sendable {
     /// projections from the per-token tables instead.
     private func recurrentLayer(
         _ layer: Int, _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, recurrent: [PackedRecurrentWeights],
-        tokenProjections: [AlignedFloats]?, cachesGates: Bool, dropout: inout Dropout?, workspace w: Workspace
+        inference: InferenceWeights?, cachesGates: Bool, dropout: inout Dropout?, workspace w: Workspace
     ) {
         let a = architecture
         let H = a.hidden, D = a.directions, GH = a.gateWidth, rows = batch.rows
@@ -219,7 +263,7 @@ public struct Network: Sendable {
         for direction in 0..<D {
             let slot = layer * D + direction
             let steps = StepOrder(batch, reverse: direction == 1)
-            if layer == 0, let tables = tokenProjections {
+            if layer == 0, let tables = inference?.tokenProjections {
                 runSteps(
                     steps, slot: slot, layer: layer, column: direction * H, input: tables[direction].baseAddress,
                     index: batch.tokens, recurrent: recurrent[slot], cachesGates: cachesGates, workspace: w)
@@ -229,11 +273,16 @@ public struct Network: Sendable {
             let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
             let wih = parameters + layout.offset(prefix + "w_ih"), bih = parameters + layout.offset(prefix + "b_ih")
             let projection = w.projection.baseAddress
-            for r in 0..<inputRows { (projection + r * GH).update(from: bih, count: GH) }
-            gemm(
-                transposeB: true, m: inputRows, n: GH, k: inputWidth, w.layerInput[layer].baseAddress, lda: inputWidth,
-                wih, ldb: inputWidth,
-                beta: 1, projection, ldc: GH)
+            if let inference {
+                rowProduct(
+                    m: inputRows, n: GH, k: inputWidth, w.layerInput[layer].baseAddress,
+                    inference.inputTransposed[slot], bias: bih, projection)
+            } else {
+                for r in 0..<inputRows { (projection + r * GH).update(from: bih, count: GH) }
+                gemm(
+                    transposeB: true, m: inputRows, n: GH, k: inputWidth, w.layerInput[layer].baseAddress,
+                    lda: inputWidth, wih, ldb: inputWidth, beta: 1, projection, ldc: GH)
+            }
             runSteps(
                 steps, slot: slot, layer: layer, column: direction * H, input: projection,
                 index: perDistinctToken ? w.rowDistinct : nil, recurrent: recurrent[slot], cachesGates: cachesGates,
@@ -292,10 +341,18 @@ public struct Network: Sendable {
     }
 
     /// logits: [B, C] = features · W_headᵀ + b_head
-    private func head(_ parameters: UnsafePointer<Float>, _ batch: PackedBatch, workspace w: Workspace) {
+    private func head(
+        _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, inference: InferenceWeights?, workspace w: Workspace
+    ) {
         let C = architecture.classes, F = architecture.featureWidth
         let headWeight = parameters + layout.offset("head.weight"), headBias = parameters + layout.offset("head.bias")
         w.logits.withUnsafeMutableBufferPointer { logits in
+            if let inference {
+                rowProduct(
+                    m: batch.count, n: C, k: F, w.features.baseAddress, inference.headTransposed, bias: headBias,
+                    logits.baseAddress!)
+                return
+            }
             for b in 0..<batch.count { (logits.baseAddress! + b * C).update(from: headBias, count: C) }
             gemm(
                 transposeB: true, m: batch.count, n: C, k: F, w.features.baseAddress, lda: F, headWeight, ldb: F,

@@ -103,6 +103,27 @@ public enum Tokenizer: Sendable {
         }
     }
 
+    /// The length of the longest prefix of `text` whose ids do not depend on
+    /// what follows it — encoding the prefix and then the rest gives the ids of
+    /// the whole — or 0. Both tokenizers end every word at ASCII whitespace and
+    /// carry nothing across it, except the word-level line-break tag `<br />`,
+    /// whose spaces are inside it.
+    public func stableLength(_ text: UnsafeBufferPointer<UInt8>) -> Int {
+        var end = text.count
+        while end > 0 {
+            let byte = text[end - 1]
+            if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D {
+                if case .word = self, byte == 0x20, let tag = WordLevelTokenizer.openLineBreakTag(text[..<end]) {
+                    end = tag
+                    continue
+                }
+                return end
+            }
+            end -= 1
+        }
+        return 0
+    }
+
     public func encode(_ text: String) -> [Int32] {
         var ids: [Int32] = []
         var workspace = TokenizerWorkspace()

@@ -174,6 +174,16 @@ public struct WordLevelTokenizer: Sendable {
         }
     }
 
+    /// Where `text` ends with `<br` and spaces, the index of that `<`: a line-break tag may go on past it.
+    static func openLineBreakTag(_ text: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {
+        var i = text.endIndex
+        while i > text.startIndex, text[i - 1] == 0x20 { i -= 1 }
+        guard i - text.startIndex >= 3, text[i - 3] == UInt8(ascii: "<"), text[i - 2] | 0x20 == UInt8(ascii: "b"),
+            text[i - 1] | 0x20 == UInt8(ascii: "r")
+        else { return nil }
+        return i - 3
+    }
+
     /// Length of `<br>`, `<br/>` or `<br />` (any case) at `index`, else nil.
     private static func lineBreakTagLength(_ text: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
         var i = index + 1
