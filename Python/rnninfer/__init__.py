@@ -21,12 +21,13 @@ try:
 except ImportError:
     _numpy = None
 
-__all__ = ["Model", "RNNInferError", "library", "library_path", "library_version", "__version__"]
+__all__ = ["Model", "Stream", "RNNInferError", "library", "library_path", "library_version", "__version__"]
 __version__ = "0.1.0"
 
 Text = Union[str, bytes]
 
-_STATUS = {1: "invalid argument", 2: "I/O error", 3: "format error", 4: "unsupported version", 5: "buffer too small"}
+_STATUS = {1: "invalid argument", 2: "I/O error", 3: "format error", 4: "unsupported version", 5: "buffer too small",
+           6: "unsupported"}
 
 
 class RNNInferError(Exception):
@@ -81,6 +82,12 @@ _signatures = {
                    ctypes.POINTER(ctypes.c_float)], ctypes.c_int),
     "rnn_tokenize": ([_model_p, ctypes.c_char_p, _size, ctypes.POINTER(ctypes.c_int32), _size,
                       ctypes.POINTER(_size)], ctypes.c_int),
+    "rnn_stream_open": ([_model_p, ctypes.POINTER(_model_p)], ctypes.c_int),
+    "rnn_stream_feed": ([_model_p, ctypes.c_char_p, _size], ctypes.c_int),
+    "rnn_stream_probabilities": ([_model_p, ctypes.POINTER(ctypes.c_float), _size, ctypes.POINTER(ctypes.c_int32)],
+                                 ctypes.c_int),
+    "rnn_stream_reset": ([_model_p], ctypes.c_int),
+    "rnn_stream_free": ([_model_p], None),
 }
 for _name, (_arguments, _result) in _signatures.items():
     _function = getattr(library, _name)
@@ -191,9 +198,62 @@ class Model:
                 return list(ids[:count.value])
             capacity = count.value
 
+    def stream(self) -> "Stream":
+        """A stream over this model: feed a text in pieces, classify it at any point."""
+        return Stream(self)
+
     def close(self):
         if self._handle:
             library.rnn_model_free(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Stream:
+    """A text classified while it arrives: feed() its pieces (str, or bytes cut anywhere, even inside a
+    character); probabilities() equals Model.classify of everything fed so far, bit for bit. One thread at a
+    time; many streams may share a model. Raises RNNInferError (status 6) for models that cannot stream:
+    bidirectional, padded, or truncating from the head."""
+
+    def __init__(self, model: Model):
+        self.labels = model.labels
+        self._handle = None
+        handle = _model_p()
+        _check(library.rnn_stream_open(model._live(), ctypes.byref(handle)))
+        self._handle = handle
+
+    def _live(self):
+        if not self._handle:
+            raise ValueError("the stream is closed")
+        return self._handle
+
+    def feed(self, text: Text) -> "Stream":
+        data = _utf8(text)
+        _check(library.rnn_stream_feed(self._live(), data, len(data)))
+        return self
+
+    def probabilities(self) -> Tuple[int, Sequence[float]]:
+        """(best label index, probability per label) of the text fed so far."""
+        probabilities = (ctypes.c_float * len(self.labels))()
+        best = ctypes.c_int32()
+        _check(library.rnn_stream_probabilities(self._live(), probabilities, len(self.labels), ctypes.byref(best)))
+        return best.value, _probabilities(probabilities)
+
+    def reset(self) -> "Stream":
+        _check(library.rnn_stream_reset(self._live()))
+        return self
+
+    def close(self):
+        if self._handle:
+            library.rnn_stream_free(self._handle)
             self._handle = None
 
     def __enter__(self):

@@ -13,8 +13,9 @@
  *  - Any argument values get a status, never a crash: a pointer may be NULL only
  *    where its comment says so; counts and capacities are checked before anything
  *    is read or written (a count whose buffer could not exist is INVALID_ARGUMENT).
- *  - The same file, text and kernel set give the same bits, whatever the load order
- *    or the alignment of a buffer given to rnn_model_load_buffer.
+ *  - The same file, text and kernel set give the same bits, whatever the load order,
+ *    the alignment of a buffer given to rnn_model_load_buffer, the other texts of a
+ *    batch, or the pieces a stream was fed in.
  */
 #ifndef RNNINFER_H
 #define RNNINFER_H
@@ -26,7 +27,8 @@
 extern "C" {
 #endif
 
-#define RNN_ABI_VERSION 1
+/* 2 added streams (rnn_stream_*) and RNN_ERROR_UNSUPPORTED. */
+#define RNN_ABI_VERSION 2
 #define RNN_MAX_TOKENS 65536
 
 typedef enum rnn_status {
@@ -35,7 +37,8 @@ typedef enum rnn_status {
     RNN_ERROR_IO = 2,               /* the file cannot be opened or read */
     RNN_ERROR_FORMAT = 3,           /* not a model file, truncated, corrupt, checksum mismatch */
     RNN_ERROR_VERSION = 4,          /* a model format major version this library does not read */
-    RNN_ERROR_BUFFER_TOO_SMALL = 5  /* the caller's buffer is smaller than needed; see the out count */
+    RNN_ERROR_BUFFER_TOO_SMALL = 5, /* the caller's buffer is smaller than needed; see the out count */
+    RNN_ERROR_UNSUPPORTED = 6       /* the model cannot do what was asked (a stream of a padded model); see the message */
 } rnn_status;
 
 typedef struct rnn_model rnn_model;
@@ -95,6 +98,30 @@ rnn_status rnn_top_k(const rnn_model *model, const char *text, size_t length, si
  * be NULL only when capacity is 0, to ask for the count; text may be NULL only when length is 0. */
 rnn_status rnn_tokenize(const rnn_model *model, const char *text, size_t length,
                         int32_t *ids, size_t capacity, size_t *count);
+
+/* Streams: classify a text while it arrives (chat, logs, live transcripts).
+ *
+ * Feed the text's UTF-8 bytes in any pieces — a piece may end mid-word or mid-code point — and ask for the
+ * probabilities at any time: they equal, bit for bit, those of rnn_classify on everything fed so far. A piece
+ * costs time for its own bytes (and the word left unfinished before it), not for the text before it.
+ * A stream belongs to one thread at a time; any number of streams may share one model, and a stream keeps
+ * its model loaded (rnn_model_free may come first).
+ *
+ * rnn_stream_open refuses, with RNN_ERROR_UNSUPPORTED, models whose input for the start of a text depends on
+ * its end: bidirectional models (the reverse direction starts at the last token), padded models (the pads
+ * before or after the text depend on its length) and models that truncate from the head (they keep a
+ * text's last tokens). */
+typedef struct rnn_stream rnn_stream;
+
+/* model and stream must not be NULL; on failure *stream is NULL. */
+rnn_status rnn_stream_open(const rnn_model *model, rnn_stream **stream);
+/* stream must not be NULL; text may be NULL only when length is 0. */
+rnn_status rnn_stream_feed(rnn_stream *stream, const char *text, size_t length);
+/* As rnn_classify, for the text fed so far. stream and probabilities must not be NULL; best may be NULL. */
+rnn_status rnn_stream_probabilities(rnn_stream *stream, float *probabilities, size_t capacity, int32_t *best);
+/* Forgets the text fed so far. stream must not be NULL. */
+rnn_status rnn_stream_reset(rnn_stream *stream);
+void rnn_stream_free(rnn_stream *stream); /* NULL is a no-op */
 
 #ifdef __cplusplus
 }

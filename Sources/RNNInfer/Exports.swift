@@ -206,8 +206,7 @@ public func rnnClassifyBatch(
 }
 
 /// Both classify calls: every size checked against the caller's before any text is read or memory
-/// allocated (a count no buffer could hold is refused, never multiplied into an overflow), then
-/// the probabilities (a row of one per label for each text) and the argmax of each row.
+/// allocated, then the probabilities (a row of one per label for each text) and the argmax of each row.
 func classify(
     _ handle: OpaquePointer?, _ function: String, count textCount: UInt,
     text: (Int) -> (pointer: UnsafePointer<CChar>?, length: UInt, argument: String),
@@ -217,18 +216,8 @@ func classify(
         return fail(RNN_ERROR_INVALID_ARGUMENT, "\(function): model must not be NULL")
     }
     let classes = loaded.classifier.labels.count
-    let (needed, overflow) = textCount.multipliedReportingOverflow(by: UInt(classes))
-    guard !overflow, count(needed) != nil else {
-        return fail(
-            RNN_ERROR_INVALID_ARGUMENT, "\(function): count \(textCount) × \(classes) labels is larger than any buffer")
-    }
-    guard let probabilities else {
-        return fail(RNN_ERROR_INVALID_ARGUMENT, "\(function): probabilities must not be NULL")
-    }
-    guard capacity >= needed else {
-        return fail(
-            RNN_ERROR_BUFFER_TOO_SMALL,
-            "\(function): probabilities needs \(needed) floats (\(classes) per text), capacity is \(capacity)")
+    if let refused = checkProbabilities(function, rows: textCount, classes: classes, probabilities, capacity) {
+        return refused
     }
     var buffers: [UnsafeBufferPointer<UInt8>] = []
     for i in 0..<Int(textCount) {
@@ -238,12 +227,38 @@ func classify(
         }
         buffers.append(buffer)
     }
-    let output = loaded.classify(buffers)
-    for i in 0..<Int(needed) { probabilities[i] = output[i] }
-    if let best {
-        for i in 0..<buffers.count { best[i] = Int32(argmax(output[i * classes..<(i + 1) * classes])) }
-    }
+    deliver(loaded.classify(buffers), classes: classes, probabilities!, best)
     return RNN_OK
+}
+
+/// Why `rows` rows of `classes` probabilities cannot go to the caller's buffer, or nil: a
+/// count no buffer could hold is refused, never multiplied into an overflow.
+func checkProbabilities(
+    _ function: String, rows: UInt, classes: Int, _ probabilities: UnsafeMutablePointer<Float>?, _ capacity: UInt
+) -> rnn_status? {
+    let (needed, overflow) = rows.multipliedReportingOverflow(by: UInt(classes))
+    guard !overflow, count(needed) != nil else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT, "\(function): count \(rows) × \(classes) labels is larger than any buffer")
+    }
+    guard probabilities != nil else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "\(function): probabilities must not be NULL")
+    }
+    guard capacity >= needed else {
+        return fail(
+            RNN_ERROR_BUFFER_TOO_SMALL,
+            "\(function): probabilities needs \(needed) floats (\(classes) per text), capacity is \(capacity)")
+    }
+    return nil
+}
+
+/// Rows of probabilities into the caller's buffer, and each row's argmax into `best` unless it is NULL.
+func deliver(
+    _ output: [Float], classes: Int, _ probabilities: UnsafeMutablePointer<Float>, _ best: UnsafeMutablePointer<Int32>?
+) {
+    for i in output.indices { probabilities[i] = output[i] }
+    guard let best else { return }
+    for row in 0..<output.count / classes { best[row] = Int32(argmax(output[row * classes..<(row + 1) * classes])) }
 }
 
 @c(rnn_top_k)

@@ -75,8 +75,9 @@ public struct ClassifierStream: Sendable {
     public mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
         // Past the content the model reads, more text changes nothing.
         guard content < contentLimit else { return }
+        let known = pending.count
         pending.append(contentsOf: bytes)
-        let stable = pending.withUnsafeBufferPointer { classifier.tokenizer.stableLength($0) }
+        let stable = pending.withUnsafeBufferPointer { classifier.tokenizer.stableLength($0, longerThan: known) }
         guard stable > 0 else { return }
         tokenize(pending[..<stable])
         pending.removeFirst(stable)

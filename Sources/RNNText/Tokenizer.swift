@@ -105,12 +105,13 @@ public enum Tokenizer: Sendable {
 
     /// The length of the longest prefix of `text` whose ids do not depend on
     /// what follows it — encoding the prefix and then the rest gives the ids of
-    /// the whole — or 0. Both tokenizers end every word at ASCII whitespace and
-    /// carry nothing across it, except the word-level line-break tag `<br />`,
-    /// whose spaces are inside it.
-    public func stableLength(_ text: UnsafeBufferPointer<UInt8>) -> Int {
+    /// the whole — or 0; only prefixes longer than `known` are considered (a
+    /// stream's text before its last piece has none). Both tokenizers end every
+    /// word at ASCII whitespace and carry nothing across it, except the
+    /// word-level line-break tag `<br />`, whose spaces are inside it.
+    public func stableLength(_ text: UnsafeBufferPointer<UInt8>, longerThan known: Int = 0) -> Int {
         var end = text.count
-        while end > 0 {
+        while end > known {
             let byte = text[end - 1]
             if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D {
                 if case .word = self, byte == 0x20, let tag = WordLevelTokenizer.openLineBreakTag(text[..<end]) {
@@ -122,6 +123,21 @@ public enum Tokenizer: Sendable {
             end -= 1
         }
         return 0
+    }
+
+    /// As `encode`, and for each id the bytes of `text` it stands for: a word,
+    /// or a WordPiece piece's own bytes within its word (the whole word for the
+    /// unknown token). Normalization may map several input bytes to one
+    /// character (an accented letter to its base) or drop some; a span covers
+    /// the input bytes its token's characters came from.
+    public func encode(
+        _ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], spans: inout [Range<Int>],
+        workspace: inout TokenizerWorkspace
+    ) {
+        switch self {
+        case .word(let t): t.encode(text, into: &ids, spans: &spans, workspace: &workspace)
+        case .wordPiece(let t): t.encode(text, into: &ids, spans: &spans, workspace: &workspace)
+        }
     }
 
     public func encode(_ text: String) -> [Int32] {

@@ -52,19 +52,69 @@ enum CharClass {
     }
 }
 
-/// Decodes UTF-8, replacing each invalid sequence by U+FFFD, so that the
-/// tokenizers have a defined result on any bytes.
+/// Decodes UTF-8, replacing each invalid sequence by U+FFFD (one for each
+/// maximal invalid subpart, as Unicode recommends and Swift's decoder does),
+/// so that the tokenizers have a defined result on any bytes. `body` gets each
+/// scalar and the input bytes it came from.
 @inline(__always)
-func forEachScalar(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Unicode.Scalar) -> Void) {
+func forEachScalar(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Unicode.Scalar, Range<Int>) -> Void) {
     var iterator = bytes.makeIterator()
-    var decoder = UTF8()
+    var parser = Unicode.UTF8.ForwardParser()
+    var offset = 0
     loop: while true {
-        switch decoder.decode(&iterator) {
-        case .scalarValue(let scalar): body(scalar)
+        switch parser.parseScalar(from: &iterator) {
+        case .valid(let encoded):
+            body(Unicode.UTF8.decode(encoded), offset..<offset + encoded.count)
+            offset += encoded.count
         case .emptyInput: break loop
-        case .error: body("\u{FFFD}")
+        case .error(let length):
+            body("\u{FFFD}", offset..<offset + length)
+            offset += length
         }
     }
+}
+
+/// Where normalized bytes came from: a tokenizer writes its normalized text
+/// and tells its tracker, after each write, which input bytes the bytes
+/// written since the last call stand for. Encoding through `Untracked`
+/// compiles to the tokenizer without tracking.
+protocol SourceTracking {
+    static var isTracking: Bool { get }
+    /// The normalized bytes before `count` not yet covered came from `source`.
+    mutating func cover(upTo count: Int, from source: Range<Int>)
+}
+
+struct Untracked: SourceTracking {
+    static var isTracking: Bool { false }
+    @inline(__always) mutating func cover(upTo count: Int, from source: Range<Int>) {}
+}
+
+struct ByteSources: SourceTracking {
+    static var isTracking: Bool { true }
+    private var starts: [Int] = []
+    private var ends: [Int] = []
+
+    mutating func cover(upTo count: Int, from source: Range<Int>) {
+        while starts.count < count {
+            starts.append(source.lowerBound)
+            ends.append(source.upperBound)
+        }
+    }
+
+    /// The input bytes of the normalized bytes `normalized` (not empty).
+    func span(_ normalized: Range<Int>) -> Range<Int> {
+        starts[normalized.lowerBound]..<ends[normalized.upperBound - 1]
+    }
+}
+
+/// Whether NFD of a text splits into NFD of the parts before and from `c`:
+/// canonical reordering moves combining marks, never across a starter, so a
+/// scalar whose decomposition begins with a starter starts a part of its own.
+func beginsWithStarter(_ c: Unicode.Scalar) -> Bool {
+    guard c.value >= 0x80 else { return true }
+    var decomposed = canonicalDecomposition([c]).makeIterator()
+    guard let first = decomposed.next() else { return true }
+    return first.properties.canonicalCombiningClass == .notReordered
 }
 
 @inline(__always)

@@ -44,6 +44,20 @@ public struct WordLevelTokenizer: Sendable {
         for index in 0..<words.count { ids.append(vocabulary.table.find(words.key(index)) ?? Self.unknownID) }
     }
 
+    /// As `encode`, and the input bytes of each word's id into `spans`.
+    public func encode(
+        _ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], spans: inout [Range<Int>],
+        workspace: inout TokenizerWorkspace
+    ) {
+        let words = workspace.wordList()
+        var sources = ByteSources()
+        Self.split(text, into: words, tracking: &sources)
+        for index in 0..<words.count {
+            ids.append(vocabulary.table.find(words.key(index)) ?? Self.unknownID)
+            spans.append(sources.span(words.start(index)..<words.start(index) + words[index].count))
+        }
+    }
+
     /// Appends the id of each word of `text` in `table`, adding the words it
     /// lacks: prep's pass over the corpus, before the vocabulary is known.
     public static func intern(
@@ -75,6 +89,13 @@ public struct WordLevelTokenizer: Sendable {
     /// per input byte up front (the ASCII path never writes more), and the
     /// rare scalars whose lowercase form is longer reserve their own.
     private static func split(_ text: UnsafeBufferPointer<UInt8>, into words: WordList) {
+        var untracked = Untracked()
+        split(text, into: words, tracking: &untracked)
+    }
+
+    private static func split<Tracker: SourceTracking>(
+        _ text: UnsafeBufferPointer<UInt8>, into words: WordList, tracking tracker: inout Tracker
+    ) {
         words.reset(reserving: text.count)
         var index = 0
         while index < text.count {
@@ -82,9 +103,10 @@ public struct WordLevelTokenizer: Sendable {
             if byte < 0x80 {
                 // ASCII fast path: the same rules as below without Unicode table lookups.
                 if isASCIIWordCharacter(byte) {
-                    index = appendASCIIWordRun(text, from: index, to: words)
+                    index = appendASCIIWordRun(text, from: index, to: words, tracking: &tracker)
                     continue
-                } else if byte == 0x20 || (0x09...0x0D).contains(byte) {
+                }
+                if byte == 0x20 || (0x09...0x0D).contains(byte) {
                     words.end()
                 } else if byte == UInt8(ascii: "<"), let breakLength = lineBreakTagLength(text, at: index) {
                     words.end()
@@ -101,6 +123,7 @@ public struct WordLevelTokenizer: Sendable {
                     words.append(byte)
                     words.end()
                 }
+                tracker.cover(upTo: words.byteCount, from: index..<index + 1)
                 index += 1
                 continue
             }
@@ -116,6 +139,7 @@ public struct WordLevelTokenizer: Sendable {
                 forEachLowercased(scalar) { append($0, to: words, remaining: remaining) }
                 words.end()
             }
+            tracker.cover(upTo: words.byteCount, from: index - length..<index)
         }
         words.end()
     }
@@ -124,9 +148,9 @@ public struct WordLevelTokenizer: Sendable {
     /// lowercased in one tight loop that only mispredicts where the run ends.
     /// Returns the index of the first byte after the run.
     @inline(__always)
-    private static func appendASCIIWordRun(_ text: UnsafeBufferPointer<UInt8>, from start: Int, to words: WordList)
-        -> Int
-    {
+    private static func appendASCIIWordRun<Tracker: SourceTracking>(
+        _ text: UnsafeBufferPointer<UInt8>, from start: Int, to words: WordList, tracking tracker: inout Tracker
+    ) -> Int {
         let input = text.baseAddress!, output = words.bytes
         var index = start, count = words.byteCount
         while index < text.count {
@@ -137,6 +161,7 @@ public struct WordLevelTokenizer: Sendable {
             output[count] = isLetter ? folded : byte
             count &+= 1
             index &+= 1
+            tracker.cover(upTo: count, from: index - 1..<index)
         }
         words.byteCount = count
         return index

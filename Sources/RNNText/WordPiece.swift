@@ -65,8 +65,34 @@ public struct WordPieceTokenizer: Sendable {
     /// `workspace` is reused between calls so that encoding allocates nothing in steady state.
     public func encode(_ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], workspace: inout TokenizerWorkspace)
     {
-        normalize(text, into: &workspace)
-        workspace.forEachWord { word in appendPieces(of: word, to: &ids) }
+        var untracked = Untracked()
+        normalize(text, into: &workspace, tracking: &untracked)
+        workspace.forEachWord { word, _ in appendPieces(of: word, to: &ids) }
+    }
+
+    /// As `encode`, and the input bytes of each id into `spans`: a piece's own
+    /// bytes within its word (the whole word for `[UNK]`).
+    public func encode(
+        _ text: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], spans: inout [Range<Int>],
+        workspace: inout TokenizerWorkspace
+    ) {
+        var sources = ByteSources()
+        normalize(text, into: &workspace, tracking: &sources)
+        let prefixLength = options.continuationPrefix.utf8.count
+        workspace.forEachWord { word, offset in
+            let first = ids.count
+            appendPieces(of: word, to: &ids)
+            guard ids.count - first > 1 else {
+                spans.append(sources.span(offset..<offset + word.count))
+                return
+            }
+            var start = offset
+            for (k, id) in ids[first...].enumerated() {
+                let length = vocabulary.table.withKey(id) { $0.count } - (k == 0 ? 0 : prefixLength)
+                spans.append(sources.span(start..<start + length))
+                start += length
+            }
+        }
     }
 
     /// Words after basic tokenization, for statistics and debugging.
@@ -74,17 +100,22 @@ public struct WordPieceTokenizer: Sendable {
         _ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace,
         _ body: (UnsafeBufferPointer<UInt8>) -> Void
     ) {
-        normalize(text, into: &workspace)
-        workspace.forEachWord(body)
+        var untracked = Untracked()
+        normalize(text, into: &workspace, tracking: &untracked)
+        workspace.forEachWord { word, _ in body(word) }
     }
 
-    private func normalize(_ text: UnsafeBufferPointer<UInt8>, into workspace: inout TokenizerWorkspace) {
+    private func normalize<Tracker: SourceTracking>(
+        _ text: UnsafeBufferPointer<UInt8>, into workspace: inout TokenizerWorkspace, tracking tracker: inout Tracker
+    ) {
         workspace.reset()
         var isASCII = true
         for byte in text where byte >= 0x80 { isASCII = false; break }
         if isASCII {
             let lowercase = options.lowercase
-            for byte in text {
+            for index in text.indices {
+                let byte = text[index]
+                defer { tracker.cover(upTo: workspace.bytes.count, from: index..<index + 1) }
                 switch byte {
                 case 0x09, 0x0A, 0x0D, 0x20: workspace.separate()
                 case 0..<0x20, 0x7F: continue
@@ -103,8 +134,9 @@ public struct WordPieceTokenizer: Sendable {
         // Full Unicode path, in Hugging Face's order: clean text, pad CJK,
         // strip accents (NFD, drop Mn), lowercase, then split.
         var cleaned: [Unicode.Scalar] = []
+        var cleanedSources: [Range<Int>] = []
         cleaned.reserveCapacity(text.count)
-        forEachScalar(text) { c in
+        forEachScalar(text) { c, source in
             if c.value == 0 || c.value == 0xFFFD || CharClass.isControl(c) { return }
             if CharClass.isWhitespace(c) {
                 cleaned.append(" ")
@@ -113,7 +145,11 @@ public struct WordPieceTokenizer: Sendable {
             } else {
                 cleaned.append(c)
             }
+            if Tracker.isTracking {
+                while cleanedSources.count < cleaned.count { cleanedSources.append(source) }
+            }
         }
+        guard !cleaned.isEmpty else { return }
         func emit(_ c: Unicode.Scalar) {
             if !options.lowercase {
                 classify(c)
@@ -132,10 +168,24 @@ public struct WordPieceTokenizer: Sendable {
                 workspace.append(c)
             }
         }
-        if options.stripAccents {
+        if !options.stripAccents {
+            for (i, c) in cleaned.enumerated() {
+                emit(c)
+                if Tracker.isTracking { tracker.cover(upTo: workspace.bytes.count, from: cleanedSources[i]) }
+            }
+        } else if !Tracker.isTracking {
             for c in canonicalDecomposition(cleaned) where !CharClass.isNonspacingMark(c) { emit(c) }
         } else {
-            for c in cleaned { emit(c) }
+            // Part by part (see beginsWithStarter): the same scalars, each part's from its own input bytes.
+            var partStart = 0
+            for end in 1...cleaned.count where end == cleaned.count || beginsWithStarter(cleaned[end]) {
+                let source = cleanedSources[partStart].lowerBound..<cleanedSources[end - 1].upperBound
+                for c in canonicalDecomposition(Array(cleaned[partStart..<end])) where !CharClass.isNonspacingMark(c) {
+                    emit(c)
+                }
+                tracker.cover(upTo: workspace.bytes.count, from: source)
+                partStart = end
+            }
         }
     }
 
@@ -215,11 +265,12 @@ public struct TokenizerWorkspace: Sendable {
         pendingSeparator = true
     }
 
-    func forEachWord(_ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+    /// Each word and the offset of its first byte in the normalized text.
+    func forEachWord(_ body: (UnsafeBufferPointer<UInt8>, Int) -> Void) {
         bytes.withUnsafeBufferPointer { buffer in
             var start = 0
             for index in 0...buffer.count where index == buffer.count || buffer[index] == 0x20 {
-                if index > start { body(UnsafeBufferPointer(rebasing: buffer[start..<index])) }
+                if index > start { body(UnsafeBufferPointer(rebasing: buffer[start..<index]), start) }
                 start = index + 1
             }
         }

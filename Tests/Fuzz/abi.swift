@@ -50,7 +50,7 @@ struct Choices {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var choices = Choices(bytes: UnsafeBufferPointer(start: data, count: size))
-    let function = choices.byte() % 6
+    let function = choices.byte() % 7
     let nullText = choices.byte() % 8 == 0
     let claimedLength = choices.byte() % 8 == 0 ? UInt.max : nil
     let text = choices.rest
@@ -85,8 +85,8 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let huge = choices.byte() % 4 == 0
         let count: UInt = huge ? (choices.byte() % 2 == 0 ? UInt.max / 2 : UInt.max) : UInt(choices.byte() % 5)
         let real = huge ? 0 : Int(count)
-        var texts = [UnsafePointer<CChar>?](repeating: textPointer, count: max(real, 1))
-        var lengths = [UInt](repeating: length, count: max(real, 1))
+        let texts = [UnsafePointer<CChar>?](repeating: textPointer, count: max(real, 1))
+        let lengths = [UInt](repeating: length, count: max(real, 1))
         let capacity = huge ? UInt.max : choices.size(needed: real * labels)
         var probabilities = [Float](repeating: 0, count: huge ? 1 : max(Int(min(capacity, UInt(real * labels))), 1))
         var best = [Int32](repeating: -1, count: max(real, 1))
@@ -133,13 +133,33 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 rnnModelLabel(model, index, nullName ? nil : name.baseAddress, min(capacity, 64), nullLength ? nil : $0)
             }
         }
+    case 5:  // a stream fed the text in fuzzer-chosen pieces must end with rnn_classify's bits
+        var stream: OpaquePointer?
+        status = rnnStreamOpen(model, &stream)
+        guard let stream else { break }
+        defer { rnnStreamFree(stream) }
+        var fed = 0
+        while status == RNN_OK && fed < text.count {
+            let piece = min(text.count - fed, 1 + Int(choices.byte() % 8))
+            status = rnnStreamFeed(stream, textPointer.map { $0 + fed }, UInt(piece))
+            fed += piece
+        }
+        let capacity = choices.size(needed: labels)
+        var streamed = [Float](repeating: 0, count: labels), whole = streamed
+        if status == RNN_OK {
+            status = rnnStreamProbabilities(stream, &streamed, min(capacity, UInt(labels)), nil)
+        }
+        if status == RNN_OK, lengthIsReal {
+            precondition(rnnClassify(model, textPointer, UInt(text.count), &whole, UInt(labels), nil) == RNN_OK)
+            precondition(streamed == whole, "a stream's probabilities differ from the whole text's")
+        }
     default:  // rnn_model_load_buffer: any bytes, any claimed size within them
         var loaded: OpaquePointer?
         let claimed = min(length, UInt(text.count))
         status = rnnModelLoadBuffer(nullText ? nil : UnsafeRawPointer(textPointer), claimed, &loaded)
         rnnModelFree(loaded)
     }
-    precondition((0...5).contains(status.rawValue), "unknown status \(status.rawValue)")
+    precondition((0...6).contains(status.rawValue), "unknown status \(status.rawValue)")
     if status != RNN_OK { precondition(rnnLastError() != nil, "a failure without a message") }
     return 0
 }

@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import struct
 import sys
 import tempfile
 import threading
@@ -23,6 +24,11 @@ DATA = pathlib.Path(os.environ.get("RNNKIT_DATA", ROOT / "data"))
 CLASSIFY = os.environ.get("RNNKIT_CLASSIFY")
 STRESS = os.environ.get("RNNKIT_STRESS")
 FIXTURE = ROOT / "Tests" / "Fixtures" / "models" / "model-v1.0.rnnk"
+
+
+def bits(probabilities):
+    """The exact float32 bytes of a row of probabilities (a numpy array or a list)."""
+    return struct.pack(f"{len(probabilities)}f", *probabilities)
 
 
 def run(*arguments):
@@ -54,6 +60,11 @@ class TrainedModel(unittest.TestCase):
         run(BIN / "train", "--shards", cls.work / "shards", "--recipe", "csv", "--cell", "lstm", "--embed", "8", "--hidden", "12",
             "--bidirectional", "--epochs", "3", "--lr", "0.01", "--optimizer", "adam", "--out", cls.work / "run", "--quiet")
         cls.path = str(cls.work / "run" / "model.rnnk")
+        # A model that can stream: unidirectional, packed; two layers, so the second layer's input products count too.
+        run(BIN / "train", "--shards", cls.work / "shards", "--recipe", "csv", "--cell", "gru", "--layers", "2",
+            "--embed", "8", "--hidden", "12", "--no-bidirectional", "--epochs", "2", "--lr", "0.01", "--optimizer",
+            "adam", "--out", cls.work / "stream-run", "--quiet")
+        cls.stream_path = str(cls.work / "stream-run" / "model.rnnk")
 
     @classmethod
     def tearDownClass(cls):
@@ -125,7 +136,7 @@ class BindingTests(TrainedModel):
         with self.assertRaises(ValueError):
             model.classify("good")
         rnninfer.library.rnn_model_free(None)  # a no-op
-        self.assertEqual(rnninfer.abi_version(), 1)
+        self.assertEqual(rnninfer.abi_version(), 2)
         major, minor = ctypes.c_uint32(), ctypes.c_uint32()
         rnninfer.library.rnn_supported_format(ctypes.byref(major), ctypes.byref(minor))
         self.assertEqual((major.value, minor.value), (1, 0))
@@ -206,6 +217,78 @@ class BindingTests(TrainedModel):
             status, message = self.call("rnn_model_load_buffer", None, 5, ctypes.byref(ctypes.c_void_p()))
             self.assertEqual(status, 1)
             self.assertIn("rnn_model_load_buffer: data is NULL with size 5", message)
+        with rnninfer.Model(self.stream_path) as model, model.stream() as stream:
+            handle, probabilities = stream._live(), (ctypes.c_float * 2)()
+            for name, arguments in (("rnn_stream_feed", (b"x", 1)), ("rnn_stream_probabilities", (probabilities, 2, None)),
+                                    ("rnn_stream_reset", ())):
+                self.assertEqual(self.call(name, None, *arguments), (1, f"{name}: stream must not be NULL"))
+            self.assertEqual(self.call("rnn_stream_open", None, ctypes.byref(ctypes.c_void_p()))[0], 1)
+            self.assertEqual(self.call("rnn_stream_open", model._live(), None)[0], 1)
+            self.assertEqual(self.call("rnn_stream_feed", handle, None, 3),
+                             (1, "rnn_stream_feed: text is NULL with length 3 (NULL only with length 0)"))
+            self.assertEqual(self.call("rnn_stream_feed", handle, b"good", size_max),
+                             (1, f"rnn_stream_feed: text has length {size_max}, larger than any buffer"))
+            self.assertEqual(self.call("rnn_stream_feed", handle, None, 0), (0, ""))
+            self.assertEqual(self.call("rnn_stream_probabilities", handle, probabilities, 1, None),
+                             (5, "rnn_stream_probabilities: probabilities needs 2 floats (2 per text), capacity is 1"))
+            self.assertEqual(self.call("rnn_stream_probabilities", handle, None, 2, None),
+                             (1, "rnn_stream_probabilities: probabilities must not be NULL"))
+            self.assertEqual(self.call("rnn_stream_probabilities", handle, probabilities, size_max, None), (0, ""))
+            rnninfer.library.rnn_stream_free(None)
+
+    def test_a_stream_fed_in_any_pieces_gives_the_whole_texts_bits(self):
+        import random
+        rng = random.Random(11)
+        words = ["good", "bad", "film", "the", "plot", "<br />", "<br", "/>", "don't", "é", "日本", "😀", "!", " ", "\n"]
+        with rnninfer.Model(self.stream_path) as model, model.stream() as stream:
+            for _ in range(60):
+                text = " ".join(rng.choice(words) for _ in range(rng.randint(0, 30))).encode()
+                if rng.random() < 0.2:
+                    text += b"\xff\xe6\x97"  # invalid and cut-off UTF-8
+                stream.reset()
+                fed = 0
+                while fed < len(text):
+                    piece = rng.randint(1, 6)  # pieces end mid-word and mid-character
+                    stream.feed(text[fed:fed + piece])
+                    fed = min(len(text), fed + piece)
+                    if rng.random() < 0.3:
+                        self.assertEqual(bits(stream.probabilities()[1]), bits(model.classify(text[:fed])[1]))
+                best, probabilities = stream.probabilities()
+                expected = model.classify(text)
+                self.assertEqual((best, bits(probabilities)), (expected[0], bits(expected[1])), text)
+
+    def test_a_stream_outlives_its_model_handle_and_many_share_one_model(self):
+        model = rnninfer.Model(self.stream_path)
+        texts = [f"{'good ' * (i % 4)}the film {'bad ' * (i % 3)}{i}" for i in range(100)]
+        expected = [bits(model.classify(t)[1]) for t in texts]
+        streams = [model.stream() for _ in range(6)]
+        model.close()
+        failures = []
+
+        def work(stream, offset):
+            for i in range(len(texts)):
+                j = (i + offset) % len(texts)
+                stream.reset()
+                for word in texts[j].split(" "):
+                    stream.feed(word + " ")
+                if bits(stream.probabilities()[1]) != expected[j]:
+                    failures.append(j)
+
+        threads = [threading.Thread(target=work, args=(s, 13 * k)) for k, s in enumerate(streams)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [])
+        for stream in streams:
+            stream.close()
+
+    def test_models_that_cannot_stream_say_why_at_open(self):
+        with rnninfer.Model(self.path) as model:
+            with self.assertRaises(rnninfer.RNNInferError) as raised:
+                model.stream()
+            self.assertEqual(raised.exception.status, 6)
+            self.assertIn("rnn_stream_open: this model cannot be streamed: the model is bidirectional", str(raised.exception))
 
     def test_many_threads_share_one_model(self):
         texts = [f"{'good ' * (i % 5)} film {'bad ' * (i % 3)} plot {i}" for i in range(200)]
@@ -230,9 +313,10 @@ class BindingTests(TrainedModel):
     @unittest.skipUnless(STRESS, "RNNKIT_STRESS not set")
     def test_c_stress_threads_equal_single_threaded(self):
         texts = "\n".join(f"{'good ' * (i % 4)}the movie {'bad ' * (i % 3)}{i}" for i in range(300)) + "\n"
-        result = subprocess.run([STRESS, self.path, "8", "4"], input=texts, capture_output=True, text=True)
-        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        self.assertIn("0 mismatches", result.stdout)
+        for path in (self.path, self.stream_path):
+            result = subprocess.run([STRESS, path, "8", "4"], input=texts, capture_output=True, text=True)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertIn("0 mismatches", result.stdout)
 
     @unittest.skipUnless(CLASSIFY, "RNNKIT_CLASSIFY not set")
     def test_c_example(self):
