@@ -116,7 +116,8 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(name: "RNNKernelsTests", dependencies: ["RNNKernels", "RNNModel"]),
         .testTarget(name: "RNNParquetTests", dependencies: ["RNNParquet"]),
-        .testTarget(name: "RNNModelTests", dependencies: ["RNNBinary", "RNNKernels", "RNNModel", "RNNText"]),
+        .testTarget(
+            name: "RNNModelTests", dependencies: ["RNNBinary", "RNNKernels", "RNNModel", "RNNText", "TestSupport"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "RNNData", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "RNNDataTests", dependencies: ["RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),

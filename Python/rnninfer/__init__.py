@@ -44,6 +44,11 @@ class _Info(ctypes.Structure):
         "hidden", "vocabulary_size", "labels", "tokenizer", "max_length")]
 
 
+class _TokenScore(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_size_t), ("end", ctypes.c_size_t), ("id", ctypes.c_int32),
+                ("score", ctypes.c_float)]
+
+
 def _load_library():
     here = pathlib.Path(__file__).resolve().parent
     candidates = [os.environ.get("RNNINFER_LIBRARY"), here / "librnninfer.so",
@@ -82,6 +87,8 @@ _signatures = {
                    ctypes.POINTER(ctypes.c_float)], ctypes.c_int),
     "rnn_tokenize": ([_model_p, ctypes.c_char_p, _size, ctypes.POINTER(ctypes.c_int32), _size,
                       ctypes.POINTER(_size)], ctypes.c_int),
+    "rnn_explain": ([_model_p, ctypes.c_char_p, _size, _size, ctypes.POINTER(_TokenScore), _size,
+                     ctypes.POINTER(_size)], ctypes.c_int),
     "rnn_stream_open": ([_model_p, ctypes.POINTER(_model_p)], ctypes.c_int),
     "rnn_stream_feed": ([_model_p, ctypes.c_char_p, _size], ctypes.c_int),
     "rnn_stream_probabilities": ([_model_p, ctypes.POINTER(ctypes.c_float), _size, ctypes.POINTER(ctypes.c_int32)],
@@ -197,6 +204,34 @@ class Model:
                 _check(status)
                 return list(ids[:count.value])
             capacity = count.value
+
+    def explain(self, text: Text, label: Union[int, str, None] = None) -> List[Tuple[Text, Tuple[int, int], float]]:
+        """Why `text` gets `label` (an index or a name; default: the label it is classified as): for each token
+        the model reads, in text order, (the token's part of the text, (start, end), score). Scores are
+        gradient × input on the token's embedding for the label's log-probability: positive ones push towards
+        it. Spans index `text`: characters of a str, bytes of bytes."""
+        data = _utf8(text)
+        if label is None:
+            label = self.classify(data)[0]
+        elif isinstance(label, str):
+            label = self.labels.index(label)
+        capacity = max(len(data), 1)  # never more tokens than bytes
+        tokens = (_TokenScore * capacity)()
+        count = _size()
+        _check(library.rnn_explain(self._live(), data, len(data), label, tokens, capacity, ctypes.byref(count)))
+        position = None
+        if isinstance(text, str):
+            position = [0] * (len(data) + 1)  # character index of each byte offset
+            offset = 0
+            for index, character in enumerate(text):
+                position[offset] = index
+                offset += len(character.encode("utf-8"))
+            position[offset] = len(text)
+        result = []
+        for token in tokens[:count.value]:
+            start, end = (token.start, token.end) if position is None else (position[token.start], position[token.end])
+            result.append((text[start:end], (start, end), token.score))
+        return result
 
     def stream(self) -> "Stream":
         """A stream over this model: feed a text in pieces, classify it at any point."""

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-/* 2 added streams (rnn_stream_*) and RNN_ERROR_UNSUPPORTED. */
+/* 2 added streams (rnn_stream_*), explanations (rnn_explain) and RNN_ERROR_UNSUPPORTED. */
 #define RNN_ABI_VERSION 2
 #define RNN_MAX_TOKENS 65536
 
@@ -98,6 +98,26 @@ rnn_status rnn_top_k(const rnn_model *model, const char *text, size_t length, si
  * be NULL only when capacity is 0, to ask for the count; text may be NULL only when length is 0. */
 rnn_status rnn_tokenize(const rnn_model *model, const char *text, size_t length,
                         int32_t *ids, size_t capacity, size_t *count);
+
+/* Explanations: why a text gets a label.
+ *
+ * For each token of the text that the model reads (in text order; markers, padding and tokens cut by
+ * truncation are not listed), the bytes of the text it stands for and its score for the label: gradient ×
+ * input, the gradient of the label's log-probability with respect to the token's embedding, dotted with that
+ * embedding, from one backward pass through the model (about three classifications' work). Positive scores
+ * push towards the label, negative ones away from it. */
+typedef struct rnn_token_score {
+    size_t start, end; /* the token's bytes: text[start] … text[end - 1] (a word, or a WordPiece piece of one) */
+    int32_t id;        /* its id in the model's vocabulary */
+    float score;
+} rnn_token_score;
+
+/* label is a label index (0 <= label < the label count). *count gets the number of tokens, also when it
+ * exceeds capacity (then RNN_ERROR_BUFFER_TOO_SMALL); it is never more than length, so a capacity of length
+ * always suffices. model and count must not be NULL; tokens may be NULL only when capacity is 0; text may be
+ * NULL only when length is 0. */
+rnn_status rnn_explain(const rnn_model *model, const char *text, size_t length, size_t label,
+                       rnn_token_score *tokens, size_t capacity, size_t *count);
 
 /* Streams: classify a text while it arrives (chat, logs, live transcripts).
  *

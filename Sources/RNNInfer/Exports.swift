@@ -312,3 +312,41 @@ public func rnnTokenize(
     for (i, id) in sequence.enumerated() { ids![i] = id }
     return RNN_OK
 }
+
+@c(rnn_explain)
+public func rnnExplain(
+    _ handle: OpaquePointer?, _ pointer: UnsafePointer<CChar>?, _ length: UInt, _ label: UInt,
+    _ tokens: UnsafeMutablePointer<rnn_token_score>?, _ capacity: UInt, _ tokenCount: UnsafeMutablePointer<UInt>?
+) -> rnn_status {
+    guard let loaded = model(handle) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_explain: model must not be NULL")
+    }
+    let labels = loaded.classifier.labels.count
+    guard label < UInt(labels) else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT,
+            "rnn_explain: label \(label) is out of range (expected 0…\(labels - 1): the model has \(labels) labels)")
+    }
+    guard let tokenCount else { return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_explain: count must not be NULL") }
+    guard tokens != nil || capacity == 0 else {
+        return fail(
+            RNN_ERROR_INVALID_ARGUMENT,
+            "rnn_explain: tokens is NULL with capacity \(capacity) (NULL only with capacity 0, to ask for the count)")
+    }
+    guard let text = rnnText(pointer, length) else {
+        return fail(RNN_ERROR_INVALID_ARGUMENT, textProblem("rnn_explain", "text", pointer, length))
+    }
+    let scores = loaded.withWorkspace {
+        loaded.classifier.explain(text, label: Int(label), workspace: $0.explanation)
+    }
+    tokenCount.pointee = UInt(scores.count)
+    guard UInt(scores.count) <= capacity else {
+        return fail(
+            RNN_ERROR_BUFFER_TOO_SMALL, "rnn_explain: the text has \(scores.count) tokens, capacity is \(capacity)")
+    }
+    for (i, token) in scores.enumerated() {
+        tokens![i] = rnn_token_score(
+            start: token.span.lowerBound, end: token.span.upperBound, id: token.id, score: token.score)
+    }
+    return RNN_OK
+}

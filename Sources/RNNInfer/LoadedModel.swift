@@ -14,10 +14,11 @@ final class LoadedModel {
     private var pool: [Workspace] = []
     private var lock = pthread_mutex_t()
 
-    /// One call's buffers: the tokenizer's and the forward pass's.
+    /// One call's buffers: the tokenizer's and the forward pass's, and an explanation's once one is asked for.
     final class Workspace {
         let network = Network.Workspace()
         var tokenizer = TokenizerWorkspace()
+        lazy var explanation = Classifier.ExplanationWorkspace()
     }
 
     init(bytes: UnsafeRawBufferPointer) throws(ModelFileError) {

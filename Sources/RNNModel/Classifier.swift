@@ -99,6 +99,11 @@ public struct Classifier: Sendable {
     public func sequence(_ text: UnsafeBufferPointer<UInt8>, workspace: inout TokenizerWorkspace) -> [Int32] {
         var content: [Int32] = []
         tokenizer.encode(text, into: &content, workspace: &workspace)
+        return sequence(content: content)
+    }
+
+    /// The ids the network reads for a text's content ids (markers, truncation, padding, the `maxTokens` cut).
+    public func sequence(content: [Int32]) -> [Int32] {
         let sequence = policy.apply(content, special: tokenizer.specialIDs)
         guard sequence.count > Self.maxTokens else { return sequence }
         return policy.truncation == .tail

@@ -164,8 +164,11 @@ public struct Network: Sendable {
 
     /// Training: logits in `workspace.logits`, and everything `Backward` reads
     /// (gate caches, cell states, layer inputs, dropout masks) in the workspace.
+    /// `perRowInputs` keeps one layer-0 input row per packed row even without
+    /// dropout, so that `Backward` gives each position its own input gradient.
     public func forwardTraining(
-        _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, dropout: Dropout?, workspace w: Workspace
+        _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, dropout: Dropout?, perRowInputs: Bool = false,
+        workspace w: Workspace
     ) {
         var dropout = dropout
         resize(w, batch, cachesGates: true, projection: true)
@@ -175,7 +178,7 @@ public struct Network: Sendable {
             pack(parameters, into: &w.packedRecurrent)
         }
         // Dropout gives each row its own input: rows of one token share it only without.
-        embed(parameters, batch, distinct: (dropout?.rate ?? 0) == 0, workspace: w)
+        embed(parameters, batch, distinct: !perRowInputs && (dropout?.rate ?? 0) == 0, workspace: w)
         for layer in 0..<architecture.layers {
             recurrentLayer(
                 layer, parameters, batch, recurrent: w.packedRecurrent, inference: nil, cachesGates: true,

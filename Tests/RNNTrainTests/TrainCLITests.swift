@@ -205,6 +205,30 @@ final class TrainCLITests: XCTestCase {
             XCTAssertEqual(object["label"] as? String, String(line.split(separator: "\t")[0]))
             XCTAssertEqual((object["top"] as? [[String: Any]])?.count, 1)
         }
+        // --explain marks the tokens that pushed most towards the predicted label; the labels stay.
+        let explained = try Command.run(
+            "classify", ["--model", out + "/model.rnnk", "--output", "jsonl", "--explain", "2"],
+            stdin: rows.prefix(3).map(\.text).joined(separator: "\n"))
+        XCTAssertEqual(explained.status, 0, explained.stderr)
+        for ((line, row), tsvLine) in zip(zip(explained.stdout.split(separator: "\n"), rows), lines.dropFirst()) {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            XCTAssertEqual(object["label"] as? String, String(tsvLine.split(separator: "\t")[0]))
+            let tokens = try XCTUnwrap(object["explanation"] as? [[String: Any]])
+            XCTAssertEqual(tokens.count, 2)
+            let bytes = Array(row.text.utf8)
+            for token in tokens {
+                let start = token["start"] as! Int, end = token["end"] as! Int
+                XCTAssertEqual(token["token"] as? String, String(decoding: bytes[start..<end], as: UTF8.self))
+            }
+            XCTAssertGreaterThanOrEqual(tokens[0]["score"] as! Double, tokens[1]["score"] as! Double)
+            let markedText = try XCTUnwrap(object["marked"] as? String)
+            XCTAssertEqual(markedText.filter { $0 == "[" }.count, 2, markedText)
+            XCTAssertEqual(
+                markedText.replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "]", with: ""), row.text)
+        }
+        let explainedTSV = try Command.run(
+            "classify", ["--model", out + "/model.rnnk", "--explain", "1"], stdin: rows[0].text)
+        XCTAssertEqual(explainedTSV.stdout.split(separator: "\n").first, "label\tp_neg\tp_pos\texplanation")
         let bad = try Command.run("classify", ["--model", out + "/model.rnnk", "--jsonl"], stdin: "{\"text\": 3}\n")
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.stderr.contains("error: <stdin>: line 1: no string field \"text\""), bad.stderr)

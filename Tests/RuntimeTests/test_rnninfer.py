@@ -217,6 +217,24 @@ class BindingTests(TrainedModel):
             status, message = self.call("rnn_model_load_buffer", None, 5, ctypes.byref(ctypes.c_void_p()))
             self.assertEqual(status, 1)
             self.assertIn("rnn_model_load_buffer: data is NULL with size 5", message)
+            scores, count = (rnninfer._TokenScore * 4)(), ctypes.c_size_t()
+            status, message = self.call("rnn_explain", handle, text, len(text), 2, scores, 4, ctypes.byref(count))
+            self.assertEqual((status, message), (1, "rnn_explain: label 2 is out of range (expected 0…1: the model "
+                                                    "has 2 labels)"))
+            self.assertEqual(self.call("rnn_explain", handle, text, len(text), size_max, scores, 4, None)[0], 1)
+            self.assertEqual(self.call("rnn_explain", handle, text, len(text), 0, scores, 4, None),
+                             (1, "rnn_explain: count must not be NULL"))
+            status, message = self.call("rnn_explain", handle, text, len(text), 0, None, 4, ctypes.byref(count))
+            self.assertEqual(status, 1)
+            self.assertIn("rnn_explain: tokens is NULL with capacity 4", message)
+            self.assertEqual(self.call("rnn_explain", handle, text, len(text), 0, scores, 1, ctypes.byref(count)),
+                             (5, "rnn_explain: the text has 2 tokens, capacity is 1"))
+            self.assertEqual(count.value, 2)
+            self.assertEqual(self.call("rnn_explain", handle, text, len(text), 0, scores, size_max, ctypes.byref(count)),
+                             (0, ""))
+            self.assertEqual((scores[0].start, scores[0].end, scores[1].start, scores[1].end), (0, 4, 5, 9))
+            self.assertEqual(self.call("rnn_explain", handle, None, 2, 0, scores, 4, ctypes.byref(count)),
+                             (1, "rnn_explain: text is NULL with length 2 (NULL only with length 0)"))
         with rnninfer.Model(self.stream_path) as model, model.stream() as stream:
             handle, probabilities = stream._live(), (ctypes.c_float * 2)()
             for name, arguments in (("rnn_stream_feed", (b"x", 1)), ("rnn_stream_probabilities", (probabilities, 2, None)),
@@ -282,6 +300,32 @@ class BindingTests(TrainedModel):
         self.assertEqual(failures, [])
         for stream in streams:
             stream.close()
+
+    def test_explanations_give_the_texts_tokens_and_what_drove_the_label(self):
+        with rnninfer.Model(self.path) as model:
+            text = "The film was good, good — but the plot? Bad. Café 日本 good"
+            tokens = model.explain(text, "pos")
+            # Spans index the str by characters, in text order, and hold the token's text.
+            self.assertEqual([t for t, _, _ in tokens][:6], ["The", "film", "was", "good", ",", "good"])
+            for token, (start, end), _ in tokens:
+                self.assertEqual(text[start:end], token)
+            self.assertEqual([span for _, span, _ in tokens], sorted(span for _, span, _ in tokens))
+            self.assertIn(("日本", (50, 52)), [(t, span) for t, span, _ in tokens])
+            # bytes in, byte offsets out
+            data = text.encode()
+            for token, (start, end), _ in model.explain(data, 1):
+                self.assertEqual(data[start:end], token)
+            # The model learned "more good than bad": "good" pushes towards pos, "bad" away from it.
+            scores = {}
+            for i in range(40):
+                line = " ".join(["good"] * (i % 3 + 1) + ["the", "film"] + ["bad"] * (i % 2 + 1))
+                for token, _, score in model.explain(line, "pos"):
+                    scores.setdefault(token, []).append(score)
+            good, bad = (sum(scores[w]) / len(scores[w]) for w in ("good", "bad"))
+            self.assertGreater(good, 0)
+            self.assertLess(bad, 0)
+            # For "neg" the signs turn: the scores are of the label asked for.
+            self.assertLess(sum(s for t, _, s in model.explain("good good film", "neg") if t == "good"), 0)
 
     def test_models_that_cannot_stream_say_why_at_open(self):
         with rnninfer.Model(self.path) as model:

@@ -1,5 +1,4 @@
 import RNNKernels
-import RNNModel
 
 // Backpropagation through time over packed sequences: the exact reverse of
 // `Network.forwardTraining` for the same batch and workspace, stage by stage
@@ -13,16 +12,20 @@ import RNNModel
 //   carry, nextCarry       [rows of one step, H]: dL/dh (and dL/dc) passed between steps
 //   dFeatures              [B, H·D]
 
-/// Backpropagation for one network.
-struct Backward {
-    let network: Network
+/// Backpropagation for one network: the trainer's gradients, and the
+/// runtime's input gradients for explanations (`Classifier.explain`).
+public struct Backward: Sendable {
+    public let network: Network
     var layout: ParameterLayout { network.layout }
     var architecture: Architecture { network.architecture }
 
+    public init(network: Network) { self.network = network }
+
     /// One thread's buffers; they only grow.
-    final class Workspace {
+    public final class Workspace: @unchecked Sendable {
         var dOutput = AlignedFloats(count: 0)
-        var dInput = AlignedFloats(count: 0)
+        /// After `run`: dL/d(layer 0's input rows), [rows, E] (per distinct token when the forward pass had them).
+        public internal(set) var dInput = AlignedFloats(count: 0)
         var dProjection = AlignedFloats(count: 0)
         var dRecurrent = AlignedFloats(count: 0)
         var carry = AlignedFloats(count: 0)
@@ -37,12 +40,15 @@ struct Backward {
         var windowGradients = AlignedFloats(count: 0)
         var windowStates = AlignedFloats(count: 0)
         var window = 512
+
+        public init() {}
     }
 
-    /// Adds the gradient of the summed loss whose logit gradient is `dLogits` ([B, C]) to `gradient`.
-    func run(
+    /// Adds the gradient of the summed loss whose logit gradient is `dLogits` ([B, C]) to `gradient`;
+    /// without one, only the input gradients (`Workspace.dInput`) are computed.
+    public func run(
         _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, forward w: Network.Workspace, dLogits: [Float],
-        gradient: UnsafeMutablePointer<Float>, workspace b: Workspace
+        gradient: UnsafeMutablePointer<Float>?, workspace b: Workspace
     ) {
         let a = architecture
         headAndFinalStates(parameters, batch, forward: w, dLogits: dLogits, gradient: gradient, workspace: b)
@@ -61,7 +67,7 @@ struct Backward {
             }
             if layer > 0 {
                 swap(&b.dOutput, &b.dInput)
-            } else {
+            } else if let gradient {
                 embeddingRows(batch, forward: w, gradient: gradient, workspace: b)
             }
         }
@@ -71,7 +77,7 @@ struct Backward {
     /// feature gradient scattered onto the top layer's final rows: dOutput of the top layer.
     private func headAndFinalStates(
         _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, forward w: Network.Workspace,
-        dLogits: [Float], gradient: UnsafeMutablePointer<Float>, workspace b: Workspace
+        dLogits: [Float], gradient: UnsafeMutablePointer<Float>?, workspace b: Workspace
     ) {
         let a = architecture
         let H = a.hidden, D = a.directions, F = a.featureWidth, C = a.classes
@@ -79,10 +85,12 @@ struct Backward {
         zeroed(&b.dFeatures, batch.count * F)
         let dFeatures = b.dFeatures.baseAddress
         dLogits.withUnsafeBufferPointer { dl in
-            gemm(
-                transposeA: true, m: C, n: F, k: batch.count, dl.baseAddress!, lda: C, w.features.baseAddress, ldb: F,
-                beta: 1, gradient + headWeight, ldc: F)
-            for r in 0..<batch.count { for c in 0..<C { gradient[headBias + c] += dl[r * C + c] } }
+            if let gradient {
+                gemm(
+                    transposeA: true, m: C, n: F, k: batch.count, dl.baseAddress!, lda: C, w.features.baseAddress,
+                    ldb: F, beta: 1, gradient + headWeight, ldc: F)
+                for r in 0..<batch.count { for c in 0..<C { gradient[headBias + c] += dl[r * C + c] } }
+            }
             gemm(
                 m: batch.count, n: F, k: C, dl.baseAddress!, lda: C, parameters + headWeight, ldb: F, beta: 0,
                 dFeatures, ldc: F)
@@ -104,7 +112,7 @@ struct Backward {
     /// gradients (dW_ih, db_ih, and dInput) in one GEMM each for all steps.
     private func recurrentLayer(
         _ layer: Int, direction: Int, _ parameters: UnsafePointer<Float>, _ batch: PackedBatch,
-        forward w: Network.Workspace, gradient: UnsafeMutablePointer<Float>, workspace b: Workspace
+        forward w: Network.Workspace, gradient: UnsafeMutablePointer<Float>?, workspace b: Workspace
     ) {
         let a = architecture
         let GH = a.gateWidth, rows = batch.rows, inputWidth = a.inputWidth(layer: layer)
@@ -116,9 +124,8 @@ struct Backward {
         // Every row's gate gradients are written by its step: no zeroing (3 MB a batch).
         grow(&b.dProjection, to: rows * GH)
         steps(
-            a.cell.cell, batch, layer: layer, direction: direction, whh: parameters + whh, dWhh: gradient + whh,
-            dBhh: gradient + bhh,
-            forward: w, workspace: b)
+            a.cell.cell, batch, layer: layer, direction: direction, whh: parameters + whh,
+            dWhh: gradient.map { $0 + whh }, dBhh: gradient.map { $0 + bhh }, forward: w, workspace: b)
         var dp = b.dProjection.baseAddress
         if distinct {
             zeroed(&b.dDistinct, inputRows * GH)
@@ -128,11 +135,12 @@ struct Backward {
             dp = b.dDistinct.baseAddress
         }
         // dW_ih += dpᵀ · input;  db_ih += Σ rows of dp;  dInput += dp · W_ih
-        gemm(
-            transposeA: true, m: GH, n: inputWidth, k: inputRows, dp, lda: GH, w.layerInput[layer].baseAddress,
-            ldb: inputWidth,
-            beta: 1, gradient + wih, ldc: inputWidth)
-        for r in 0..<inputRows { addRow(dp + r * GH, into: gradient + bih, count: GH) }
+        if let gradient {
+            gemm(
+                transposeA: true, m: GH, n: inputWidth, k: inputRows, dp, lda: GH, w.layerInput[layer].baseAddress,
+                ldb: inputWidth, beta: 1, gradient + wih, ldc: inputWidth)
+            for r in 0..<inputRows { addRow(dp + r * GH, into: gradient + bih, count: GH) }
+        }
         gemm(
             m: inputRows, n: inputWidth, k: GH, dp, lda: GH, parameters + wih, ldb: inputWidth,
             beta: 1, b.dInput.baseAddress, ldc: inputWidth)
@@ -160,7 +168,7 @@ struct Backward {
     /// their forward order, carrying dL/dh (and dL/dc) to the previous step.
     private func steps<Cell: RecurrentCell>(
         _ cell: Cell.Type, _ batch: PackedBatch, layer: Int, direction: Int, whh: UnsafePointer<Float>,
-        dWhh: UnsafeMutablePointer<Float>, dBhh: UnsafeMutablePointer<Float>,
+        dWhh: UnsafeMutablePointer<Float>?, dBhh: UnsafeMutablePointer<Float>?,
         forward w: Network.Workspace, workspace b: Workspace
     ) {
         let a = architecture
@@ -179,12 +187,12 @@ struct Backward {
         var gathered = 0
         // dW_hh += Σ over gathered rows of dRecurrentᵀ · h_previous
         func flush() {
-            guard gathered > 0 else { return }
+            defer { gathered = 0 }
+            guard gathered > 0, let dWhh else { return }
             product(
                 MatrixArguments(
                     m: GH, n: H, k: gathered, a: b.windowGradients.baseAddress, aRowStride: 1, aColumnStride: GH,
                     b: b.windowStates.baseAddress, ldb: H, c: dWhh, ldc: H, accumulate: true))
-            gathered = 0
         }
         let output = w.output[layer].baseAddress + column
         let cache = w.gateCache[slot].baseAddress, cells = w.cellState[slot].baseAddress
@@ -205,12 +213,14 @@ struct Backward {
                     previousCarryCell: b.nextCarryCell.baseAddress))
             // Recurrent projection: every row's bias; the continuing rows' gradients
             // and previous states are gathered for dW_hh.
-            for i in 0..<step.rows { addRow(dh + i * GH, into: dBhh, count: GH) }
+            if let dBhh { for i in 0..<step.rows { addRow(dh + i * GH, into: dBhh, count: GH) } }
             if step.continuing > 0 {
-                (b.windowGradients.baseAddress + gathered * GH).update(from: dh, count: step.continuing * GH)
-                for i in 0..<step.continuing {
-                    (b.windowStates.baseAddress + (gathered + i) * H).update(
-                        from: output + (step.previousStart + i) * ldo, count: H)
+                if dWhh != nil {
+                    (b.windowGradients.baseAddress + gathered * GH).update(from: dh, count: step.continuing * GH)
+                    for i in 0..<step.continuing {
+                        (b.windowStates.baseAddress + (gathered + i) * H).update(
+                            from: output + (step.previousStart + i) * ldo, count: H)
+                    }
                 }
                 // dL/dh of the previous step = the cell's direct path (if any) + dRecurrent · W_hh.
                 product(
