@@ -5,8 +5,9 @@
 #include <cpuid.h>
 
 enum {
-    RNNKIT_CPU_AVX2 = 1,    // x86-64-v3: AVX, AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT, and the OS saves ymm
-    RNNKIT_CPU_AVX512 = 2,  // x86-64-v4: AVX-512 F, CD, BW, DQ, VL, and the OS saves zmm
+    RNNKIT_CPU_AVX2 = 1,         // x86-64-v3: AVX, AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT, and the OS saves ymm
+    RNNKIT_CPU_AVX512 = 2,       // x86-64-v4: AVX-512 F, CD, BW, DQ, VL, and the OS saves zmm
+    RNNKIT_CPU_AVX512_VNNI = 4,  // AVX-512 VNNI (Ice Lake, Zen 4 and later): VPDPWSSD
 };
 
 static inline unsigned rnnkit_cpu_features(void) {
@@ -24,7 +25,10 @@ static inline unsigned rnnkit_cpu_features(void) {
     if ((ebx & (bmi1 | avx2 | bmi2)) != (bmi1 | avx2 | bmi2)) return 0;
     unsigned features = RNNKIT_CPU_AVX2;
     const unsigned f = 1u << 16, dq = 1u << 17, cd = 1u << 28, bw = 1u << 30, vl = 1u << 31;
-    if ((ebx & (f | dq | cd | bw | vl)) == (f | dq | cd | bw | vl) && (xcr0_low & 0xE0) == 0xE0) features |= RNNKIT_CPU_AVX512;
+    if ((ebx & (f | dq | cd | bw | vl)) == (f | dq | cd | bw | vl) && (xcr0_low & 0xE0) == 0xE0) {
+        features |= RNNKIT_CPU_AVX512;
+        if (ecx & (1u << 11)) features |= RNNKIT_CPU_AVX512_VNNI;
+    }
     return features;
 }
 
@@ -76,4 +80,97 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return (rnnkit_float16)_mm512_scalef_ps(p, n);
+}
+
+// The recurrent product of a quantized model's step: for ROWS rows, CHUNKS
+// consecutive chunks of L hidden units and GATES gates,
+//   out[((r·CHUNKS + c)·GATES + g)·L + u] = bias[(c·GATES + g)·L + u]
+//       + scale[(c·GATES + g)·L + u] · Σ_p (h_r[2p]·w_c[p][g][u][0] + h_r[2p+1]·w_c[p][g][u][1])
+// where h_r is row r of the previous state in int16 (the state times the
+// activation scale, at stride ldh) and w_c chunk c's int8 panel
+// [pairs][GATES][L][2] (panels follow each other): int16 × int8 products summed
+// in int32 pairs by PMADDWD (SSE2, AVX2, AVX-512 BW) or VPDPWSSD (AVX-512
+// VNNI), exact until the conversion to float. One function per tile shape: the
+// accumulators stay in registers. A single row takes several chunks so that
+// as many independent sums hide the multiply-add's latency; the VNNI copies are
+// compiled for that extension alone (called only when the CPU reports it).
+#include <string.h>
+#define RNNKIT_UNROLL _Pragma("clang loop unroll(full)")
+#define RNNKIT_Q_FUNCTION(NAME, ATTRIBUTES, ROWS, CHUNKS, GATES, L, VECTOR, ZERO, LOAD_WEIGHTS, BROADCAST, MADD, STORE) \
+    static inline ATTRIBUTES void NAME(const short *h, long ldh, const signed char *panel, long pairs,       \
+                                       const float *bias, const float *scale, float *out) {                \
+        VECTOR acc[ROWS][CHUNKS][GATES];                                                                    \
+        RNNKIT_UNROLL for (int r = 0; r < ROWS; r++)                                                        \
+        RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                      \
+        RNNKIT_UNROLL for (int g = 0; g < GATES; g++) acc[r][c][g] = ZERO;                                  \
+        const long panelSize = pairs * GATES * L * 2;                                                       \
+        for (long p = 0; p < pairs; p++) {                                                                  \
+            VECTOR x[ROWS];                                                                                 \
+            RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) {                                                  \
+                int hpair;                                                                                  \
+                memcpy(&hpair, h + r * ldh + 2 * p, 4);                                                     \
+                x[r] = BROADCAST(hpair);                                                                    \
+            }                                                                                               \
+            RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                  \
+            RNNKIT_UNROLL for (int g = 0; g < GATES; g++) {                                                 \
+                VECTOR w = LOAD_WEIGHTS(panel + c * panelSize + (p * GATES + g) * 2 * L);                   \
+                RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) acc[r][c][g] = MADD(acc[r][c][g], x[r], w);    \
+            }                                                                                               \
+        }                                                                                                   \
+        RNNKIT_UNROLL for (int r = 0; r < ROWS; r++)                                                        \
+        RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                      \
+        RNNKIT_UNROLL for (int g = 0; g < GATES; g++)                                                       \
+            STORE(out + ((r * CHUNKS + c) * GATES + g) * L, acc[r][c][g], scale + (c * GATES + g) * L,      \
+                  bias + (c * GATES + g) * L);                                                              \
+    }
+// Every tile shape of one instruction set, for 1, 3 and 4 gates (RNN, GRU, LSTM).
+#define RNNKIT_Q_SHAPES(PREFIX, ATTRIBUTES, MANY_ROWS, MANY_CHUNKS, ...)                                       \
+    RNNKIT_Q_FUNCTION(PREFIX##_one_g1, ATTRIBUTES, 1, 1, 1, __VA_ARGS__)                                    \
+    RNNKIT_Q_FUNCTION(PREFIX##_one_g3, ATTRIBUTES, 1, 1, 3, __VA_ARGS__)                                    \
+    RNNKIT_Q_FUNCTION(PREFIX##_one_g4, ATTRIBUTES, 1, 1, 4, __VA_ARGS__)                                    \
+    RNNKIT_Q_FUNCTION(PREFIX##_chunks_g1, ATTRIBUTES, 1, MANY_CHUNKS, 1, __VA_ARGS__)                       \
+    RNNKIT_Q_FUNCTION(PREFIX##_chunks_g3, ATTRIBUTES, 1, MANY_CHUNKS, 3, __VA_ARGS__)                       \
+    RNNKIT_Q_FUNCTION(PREFIX##_chunks_g4, ATTRIBUTES, 1, MANY_CHUNKS, 4, __VA_ARGS__)                       \
+    RNNKIT_Q_FUNCTION(PREFIX##_rows_g1, ATTRIBUTES, MANY_ROWS, 1, 1, __VA_ARGS__)                           \
+    RNNKIT_Q_FUNCTION(PREFIX##_rows_g3, ATTRIBUTES, MANY_ROWS, 1, 3, __VA_ARGS__)                           \
+    RNNKIT_Q_FUNCTION(PREFIX##_rows_g4, ATTRIBUTES, MANY_ROWS, 1, 4, __VA_ARGS__)
+
+#define RNNKIT_Q_AVX512_LOAD(address) _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(address)))
+#define RNNKIT_Q_AVX512_MADD(acc, x, w) _mm512_add_epi32(acc, _mm512_madd_epi16(x, w))
+#define RNNKIT_Q_AVX512_DPWSSD(acc, x, w) _mm512_dpwssd_epi32(acc, x, w)
+#define RNNKIT_Q_AVX512_STORE(out, acc, scale, bias) \
+    _mm512_storeu_ps(out, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(scale), _mm512_loadu_ps(bias)))
+// 32 zmm registers: 4 rows × 4 gates or 4 chunks × 4 gates of accumulators.
+RNNKIT_Q_SHAPES(rnnkit_avx512_qrecurrent, , 4, 4, 16, __m512i, _mm512_setzero_si512(), RNNKIT_Q_AVX512_LOAD,
+                _mm512_set1_epi32, RNNKIT_Q_AVX512_MADD, RNNKIT_Q_AVX512_STORE)
+RNNKIT_Q_SHAPES(rnnkit_avx512_vnni_qrecurrent, __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)), 4, 4,
+                16, __m512i, _mm512_setzero_si512(), RNNKIT_Q_AVX512_LOAD, _mm512_set1_epi32, RNNKIT_Q_AVX512_DPWSSD,
+                RNNKIT_Q_AVX512_STORE)
+
+#define RNNKIT_Q_AVX2_LOAD(address) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(address)))
+#define RNNKIT_Q_AVX2_MADD(acc, x, w) _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
+#define RNNKIT_Q_AVX2_STORE(out, acc, scale, bias) \
+    _mm256_storeu_ps(out, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(scale), _mm256_loadu_ps(bias)))
+// 16 ymm registers: 2 rows or 2 chunks × 4 gates of accumulators.
+RNNKIT_Q_SHAPES(rnnkit_avx2_qrecurrent, , 2, 2, 8, __m256i, _mm256_setzero_si256(), RNNKIT_Q_AVX2_LOAD,
+                _mm256_set1_epi32, RNNKIT_Q_AVX2_MADD, RNNKIT_Q_AVX2_STORE)
+
+// Baseline x86-64: SSE2's PMADDWD, sign extension by unpacking and shifting
+// (PMOVSXBW is SSE4.1), and no FMA.
+#include <emmintrin.h>
+#define RNNKIT_Q_SSE2_LOAD(address) \
+    _mm_srai_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(address)), _mm_loadl_epi64((const __m128i *)(address))), 8)
+#define RNNKIT_Q_SSE2_MADD(acc, x, w) _mm_add_epi32(acc, _mm_madd_epi16(x, w))
+#define RNNKIT_Q_SSE2_STORE(out, acc, scale, bias) \
+    _mm_storeu_ps(out, _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(acc), _mm_loadu_ps(scale)), _mm_loadu_ps(bias)))
+RNNKIT_Q_SHAPES(rnnkit_sse2_qrecurrent, , 2, 2, 4, __m128i, _mm_setzero_si128(), RNNKIT_Q_SSE2_LOAD, _mm_set1_epi32,
+                RNNKIT_Q_SSE2_MADD, RNNKIT_Q_SSE2_STORE)
+
+// out[i] = x[i]·scale rounded to int16 (halves away from zero), saturated at ±32767; NaN saturates too.
+// Plain C: the compiler vectorizes it for the caller's instruction set.
+static inline void rnnkit_round_int16(const float *x, long count, float scale, short *out) {
+    for (long i = 0; i < count; i++) {
+        float v = __builtin_fminf(32767.0f, __builtin_fmaxf(-32767.0f, x[i] * scale));
+        out[i] = (short)(int)(v + (v >= 0 ? 0.5f : -0.5f));
+    }
 }

@@ -7,7 +7,8 @@ import RNNBinary
 public struct ModelFile: Equatable, Sendable {
     public static let magic: [UInt8] = Array("RNNKMODL".utf8)
     public static let major: UInt16 = 1
-    public static let minor: UInt16 = 0
+    /// 1 added int8 tensors; a file is written with the oldest minor version that describes its bytes.
+    public static let minor: UInt16 = 1
     static let headerSize = 64
     static let alignment = 64
 
@@ -19,18 +20,27 @@ public struct ModelFile: Equatable, Sendable {
         case bool(Bool)
     }
 
+    /// f32 values, or int8 ones (dtype 2, since 1.1), whose scales are another tensor's (see Classifier).
     public struct Tensor: Equatable, Sendable {
         public var name: String
         public var shape: [Int]
         public var values: [Float]
+        public var int8: [Int8]?
         public init(name: String, shape: [Int], values: [Float]) {
             self.name = name
             self.shape = shape
             self.values = values
         }
+        public init(name: String, shape: [Int], int8: [Int8]) {
+            self.name = name
+            self.shape = shape
+            values = []
+            self.int8 = int8
+        }
+        var byteCount: Int { int8?.count ?? 4 * values.count }
     }
 
-    public var version: (major: UInt16, minor: UInt16) = (ModelFile.major, ModelFile.minor)
+    public var version: (major: UInt16, minor: UInt16) = (ModelFile.major, 0)
     /// Keys in the order written; readers look them up by name.
     public var metadata: [(key: String, value: Value)] = []
     public var tensors: [Tensor] = []
@@ -98,17 +108,18 @@ public struct ModelFile: Equatable, Sendable {
         var dataSize = 0
         for tensor in tensors {
             dataOffsets.append(dataSize)
-            dataSize = align(dataSize + 4 * tensor.values.count)
+            dataSize = align(dataSize + tensor.byteCount)
         }
         for (tensor, offset) in zip(tensors, dataOffsets) {
             table.appendString(tensor.name)
-            table.append(1)  // dtype f32
+            table.append(tensor.int8 == nil ? 1 : 2)  // dtype: f32 or int8
             table.append(UInt8(tensor.shape.count))
             table.appendLittleEndian(UInt16(0))
             for dimension in tensor.shape { table.appendLittleEndian(UInt64(dimension)) }
             table.appendLittleEndian(UInt64(offset))
-            table.appendLittleEndian(UInt64(4 * tensor.values.count))
+            table.appendLittleEndian(UInt64(tensor.byteCount))
         }
+        let minor = tensors.contains { $0.int8 != nil } ? max(version.minor, 1) : version.minor
         let metadataOffset = Self.headerSize
         let tableOffset = metadataOffset + meta.count
         let dataOffset = align(tableOffset + table.count)
@@ -117,7 +128,7 @@ public struct ModelFile: Equatable, Sendable {
         out.reserveCapacity(fileSize)
         out += Self.magic
         out.appendLittleEndian(version.major)
-        out.appendLittleEndian(version.minor)
+        out.appendLittleEndian(minor)
         out.appendLittleEndian(UInt32(Self.headerSize))
         out.appendLittleEndian(UInt64(fileSize))
         out.appendLittleEndian(UInt64(metadataOffset))
@@ -131,7 +142,11 @@ public struct ModelFile: Equatable, Sendable {
         out += [UInt8](repeating: 0, count: dataOffset - out.count)
         for (tensor, offset) in zip(tensors, dataOffsets) {
             out += [UInt8](repeating: 0, count: dataOffset + offset - out.count)
-            for value in tensor.values { out.appendLittleEndian(value.bitPattern) }
+            if let int8 = tensor.int8 {
+                out += int8.map { UInt8(bitPattern: $0) }
+            } else {
+                for value in tensor.values { out.appendLittleEndian(value.bitPattern) }
+            }
         }
         out += [UInt8](repeating: 0, count: dataOffset + dataSize - out.count)
         out.appendLittleEndian(CRC32.checksum(out))
@@ -228,8 +243,9 @@ public struct ModelFile: Equatable, Sendable {
             guard reserved == 0 else {
                 throw ModelFileError.corrupt("tensor \(name): reserved field \(reserved) (expected 0)")
             }
-            guard dtype == 1 else {
-                throw ModelFileError.corrupt("tensor \(name): unknown dtype \(dtype) (expected 1 = f32)")
+            guard dtype == 1 || (dtype == 2 && minor >= 1) else {
+                throw ModelFileError.corrupt(
+                    "tensor \(name): unknown dtype \(dtype) (expected 1 = f32\(minor >= 1 ? " or 2 = int8" : ""))")
             }
             guard rank <= 4 else { throw ModelFileError.corrupt("tensor \(name): rank \(rank) (at most 4)") }
             var shape: [Int] = []
@@ -244,7 +260,8 @@ public struct ModelFile: Equatable, Sendable {
                 shape.append(Int(dimension))
             }
             let offset = try reader.u64(), size = try reader.u64()
-            guard size == 4 * elements else {
+            let elementSize: UInt64 = dtype == 1 ? 4 : 1
+            guard size == elementSize * elements else {
                 throw ModelFileError.corrupt("tensor \(name): \(size) bytes for shape \(shape)")
             }
             guard offset % UInt64(Self.alignment) == 0, offset <= dataEnd - dataOffset,
@@ -254,6 +271,13 @@ public struct ModelFile: Equatable, Sendable {
             }
             ranges.append((name, offset..<offset + size))
             let start = Int(dataOffset + offset)
+            if dtype == 2 {
+                tensors.append(
+                    Tensor(
+                        name: name, shape: shape, int8: (0..<Int(elements)).map { Int8(bitPattern: bytes[start + $0]) })
+                )
+                continue
+            }
             let values = (0..<Int(elements)).map {
                 Float(bitPattern: bytes.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self).littleEndian)
             }

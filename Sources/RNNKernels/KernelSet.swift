@@ -4,14 +4,19 @@
 public struct KernelSet: Sendable {
     public typealias Step = @Sendable (StepArguments, borrowing PackedRecurrentWeights) -> Void
     public typealias GradientStep = @Sendable (GradientStepArguments) -> Void
+    public typealias QuantizedStepKernel = @Sendable (StepArguments, borrowing QuantizedRecurrentWeights) -> Void
 
-    /// One cell's kernels: forward a step, and its gate pre-activation gradients.
+    /// One cell's kernels: forward a step (with f32 or int8 W_hh), and its gate pre-activation gradients.
     public struct CellKernels: Sendable {
         public let step: Step
+        public let quantizedStep: QuantizedStepKernel
         public let gradient: GradientStep
 
-        public init(step: @escaping Step, gradient: @escaping GradientStep) {
+        public init(
+            step: @escaping Step, quantizedStep: @escaping QuantizedStepKernel, gradient: @escaping GradientStep
+        ) {
             self.step = step
+            self.quantizedStep = quantizedStep
             self.gradient = gradient
         }
     }
@@ -52,11 +57,17 @@ public struct KernelSet: Sendable {
     public static let baseline = KernelSet(
         Baseline.self, name: "baseline",
         rnn: CellKernels(
-            step: { RNNCell.Step<Baseline, 1, 8>.run($0, $1) }, gradient: { RNNCell.backward($0, Baseline.self) }),
+            step: { RNNCell.Step<Baseline, 1, 8>.run($0, $1) },
+            quantizedStep: { QuantizedStep<Baseline, RNNCell>.run($0, $1) },
+            gradient: { RNNCell.backward($0, Baseline.self) }),
         gru: CellKernels(
-            step: { GRUCell.Step<Baseline, 1, 2>.run($0, $1) }, gradient: { GRUCell.backward($0, Baseline.self) }),
+            step: { GRUCell.Step<Baseline, 1, 2>.run($0, $1) },
+            quantizedStep: { QuantizedStep<Baseline, GRUCell>.run($0, $1) },
+            gradient: { GRUCell.backward($0, Baseline.self) }),
         lstm: CellKernels(
-            step: { LSTMCell.Step<Baseline, 1, 2>.run($0, $1) }, gradient: { LSTMCell.backward($0, Baseline.self) }),
+            step: { LSTMCell.Step<Baseline, 1, 2>.run($0, $1) },
+            quantizedStep: { QuantizedStep<Baseline, LSTMCell>.run($0, $1) },
+            gradient: { LSTMCell.backward($0, Baseline.self) }),
         product: { MatrixProduct<Baseline, 2, 4>.run($0) },
         adam: { AdamUpdate<Baseline>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })
 }

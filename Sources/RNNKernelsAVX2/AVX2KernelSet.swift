@@ -1,3 +1,4 @@
+import CHardware
 import RNNKernels
 
 /// AVX2 with FMA (x86-64-v3): 8 floats per ymm register. This module is
@@ -17,10 +18,37 @@ public enum AVX2: InstructionSet {
 public let avx2Kernels = KernelSet(
     AVX2.self, name: "avx2",
     rnn: KernelSet.CellKernels(
-        step: { RNNCell.Step<AVX2, 6, 4>.run($0, $1) }, gradient: { RNNCell.backward($0, AVX2.self) }),
+        step: { RNNCell.Step<AVX2, 6, 4>.run($0, $1) }, quantizedStep: { QuantizedStep<AVX2, RNNCell>.run($0, $1) },
+        gradient: { RNNCell.backward($0, AVX2.self) }),
     gru: KernelSet.CellKernels(
-        step: { GRUCell.Step<AVX2, 4, 4>.run($0, $1) }, gradient: { GRUCell.backward($0, AVX2.self) }),
+        step: { GRUCell.Step<AVX2, 4, 4>.run($0, $1) }, quantizedStep: { QuantizedStep<AVX2, GRUCell>.run($0, $1) },
+        gradient: { GRUCell.backward($0, AVX2.self) }),
     lstm: KernelSet.CellKernels(
-        step: { LSTMCell.Step<AVX2, 2, 2>.run($0, $1) }, gradient: { LSTMCell.backward($0, AVX2.self) }),
+        step: { LSTMCell.Step<AVX2, 2, 2>.run($0, $1) }, quantizedStep: { QuantizedStep<AVX2, LSTMCell>.run($0, $1) },
+        gradient: { LSTMCell.backward($0, AVX2.self) }),
     product: { MatrixProduct<AVX2, 4, 3>.run($0) },
     adam: { AdamUpdate<AVX2>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })
+
+extension AVX2: QuantizedProducts {
+    /// 16 ymm registers: 2 rows or 2 chunks × up to 4 gates of accumulators.
+    public static var quantizedRows: Int { 2 }
+    public static var quantizedChunks: Int { 2 }
+
+    @inline(__always)
+    public static func quantizedProducts(
+        _ tile: QuantizedTile, gates: Int, _ h: UnsafePointer<Int16>, ldh: Int, _ panel: UnsafePointer<Int8>,
+        pairs: Int, bias: UnsafePointer<Float>, scale: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+    ) {
+        switch (tile, gates) {
+        case (.one, 3): rnnkit_avx2_qrecurrent_one_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (.one, 4): rnnkit_avx2_qrecurrent_one_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (.one, _): rnnkit_avx2_qrecurrent_one_g1(h, ldh, panel, pairs, bias, scale, out)
+        case (.chunks, 3): rnnkit_avx2_qrecurrent_chunks_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (.chunks, 4): rnnkit_avx2_qrecurrent_chunks_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (.chunks, _): rnnkit_avx2_qrecurrent_chunks_g1(h, ldh, panel, pairs, bias, scale, out)
+        case (.rows, 3): rnnkit_avx2_qrecurrent_rows_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (.rows, 4): rnnkit_avx2_qrecurrent_rows_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (.rows, _): rnnkit_avx2_qrecurrent_rows_g1(h, ldh, panel, pairs, bias, scale, out)
+        }
+    }
+}

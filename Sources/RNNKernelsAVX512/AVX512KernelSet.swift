@@ -19,10 +19,50 @@ public enum AVX512: InstructionSet {
 public let avx512Kernels = KernelSet(
     AVX512.self, name: "avx512",
     rnn: KernelSet.CellKernels(
-        step: { RNNCell.Step<AVX512, 8, 8>.run($0, $1) }, gradient: { RNNCell.backward($0, AVX512.self) }),
+        step: { RNNCell.Step<AVX512, 8, 8>.run($0, $1) }, quantizedStep: { QuantizedStep<AVX512, RNNCell>.run($0, $1) },
+        gradient: { RNNCell.backward($0, AVX512.self) }),
     gru: KernelSet.CellKernels(
-        step: { GRUCell.Step<AVX512, 8, 8>.run($0, $1) }, gradient: { GRUCell.backward($0, AVX512.self) }),
+        step: { GRUCell.Step<AVX512, 8, 8>.run($0, $1) }, quantizedStep: { QuantizedStep<AVX512, GRUCell>.run($0, $1) },
+        gradient: { GRUCell.backward($0, AVX512.self) }),
     lstm: KernelSet.CellKernels(
-        step: { LSTMCell.Step<AVX512, 6, 6>.run($0, $1) }, gradient: { LSTMCell.backward($0, AVX512.self) }),
+        step: { LSTMCell.Step<AVX512, 6, 6>.run($0, $1) },
+        quantizedStep: { QuantizedStep<AVX512, LSTMCell>.run($0, $1) },
+        gradient: { LSTMCell.backward($0, AVX512.self) }),
     product: { MatrixProduct<AVX512, 8, 2>.run($0) },
     adam: { AdamUpdate<AVX512>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })
+
+/// VPDPWSSD where the CPU has AVX-512 VNNI: the multiply-add and the sum in one instruction.
+let hasVNNI = rnnkit_cpu_features() & UInt32(RNNKIT_CPU_AVX512_VNNI) != 0
+
+extension AVX512: QuantizedProducts {
+    /// 32 zmm registers: 4 rows or 4 chunks × up to 4 gates of accumulators.
+    public static var quantizedRows: Int { 4 }
+    public static var quantizedChunks: Int { 4 }
+
+    @inline(__always)
+    public static func quantizedProducts(
+        _ tile: QuantizedTile, gates: Int, _ h: UnsafePointer<Int16>, ldh: Int, _ panel: UnsafePointer<Int8>,
+        pairs: Int, bias: UnsafePointer<Float>, scale: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+    ) {
+        switch (hasVNNI, tile, gates) {
+        case (true, .one, 3): rnnkit_avx512_vnni_qrecurrent_one_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (true, .one, 4): rnnkit_avx512_vnni_qrecurrent_one_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (true, .one, _): rnnkit_avx512_vnni_qrecurrent_one_g1(h, ldh, panel, pairs, bias, scale, out)
+        case (true, .chunks, 3): rnnkit_avx512_vnni_qrecurrent_chunks_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (true, .chunks, 4): rnnkit_avx512_vnni_qrecurrent_chunks_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (true, .chunks, _): rnnkit_avx512_vnni_qrecurrent_chunks_g1(h, ldh, panel, pairs, bias, scale, out)
+        case (true, .rows, 3): rnnkit_avx512_vnni_qrecurrent_rows_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (true, .rows, 4): rnnkit_avx512_vnni_qrecurrent_rows_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (true, .rows, _): rnnkit_avx512_vnni_qrecurrent_rows_g1(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .one, 3): rnnkit_avx512_qrecurrent_one_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .one, 4): rnnkit_avx512_qrecurrent_one_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .one, _): rnnkit_avx512_qrecurrent_one_g1(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .chunks, 3): rnnkit_avx512_qrecurrent_chunks_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .chunks, 4): rnnkit_avx512_qrecurrent_chunks_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .chunks, _): rnnkit_avx512_qrecurrent_chunks_g1(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .rows, 3): rnnkit_avx512_qrecurrent_rows_g3(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .rows, 4): rnnkit_avx512_qrecurrent_rows_g4(h, ldh, panel, pairs, bias, scale, out)
+        case (false, .rows, _): rnnkit_avx512_qrecurrent_rows_g1(h, ldh, panel, pairs, bias, scale, out)
+        }
+    }
+}

@@ -13,7 +13,7 @@ public struct Classifier: Sendable {
     public let parameters: [Float]
     public let file: ModelFile
     /// Packed W_hh and layer 0's per-token input projections, prepared once at load.
-    let weights: Network.InferenceWeights
+    public let weights: Network.InferenceWeights
 
     public var architecture: Architecture { network.architecture }
 
@@ -68,14 +68,36 @@ public struct Classifier: Sendable {
             guard tensor.shape == expected.shape else {
                 throw .invalid("tensor \(expected.name) has shape \(tensor.shape), expected \(expected.shape)")
             }
+            guard (tensor.int8?.count ?? tensor.values.count) == expected.count else {
+                throw .invalid("tensor \(expected.name) has \(tensor.values.count) values for shape \(expected.shape)")
+            }
             guard tensor.values.allSatisfy(\.isFinite) else {
                 throw .invalid("tensor \(expected.name) holds NaN or infinity")
+            }
+            if tensor.int8 != nil {
+                guard expected.shape.count == 2 else { throw .invalid("tensor \(expected.name) cannot be int8") }
+                let name = expected.name + ".scale"
+                let units = Self.quantizationUnits(expected.name, shape: expected.shape)
+                guard let scales = file.tensor(name), scales.int8 == nil, scales.shape == [units] else {
+                    throw .invalid("int8 tensor \(expected.name) needs f32 scales \(name) [\(units)]")
+                }
+                guard scales.values.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                    throw .invalid("tensor \(name) holds a negative, NaN or infinite scale")
+                }
             }
         }
         var parameters = [Float](repeating: 0, count: layout.count)
         for expected in layout.tensors {
-            parameters.replaceSubrange(
-                expected.offset..<expected.offset + expected.count, with: file.tensor(expected.name)!.values)
+            let tensor = file.tensor(expected.name)!
+            guard let int8 = tensor.int8 else {
+                parameters.replaceSubrange(expected.offset..<expected.offset + expected.count, with: tensor.values)
+                continue
+            }
+            let scales = file.tensor(expected.name + ".scale")!.values, columns = expected.shape[1]
+            let perColumn = Self.scalesColumns(expected.name)
+            for (i, value) in int8.enumerated() {
+                parameters[expected.offset + i] = Float(value) * scales[perColumn ? i % columns : i / columns]
+            }
         }
         let network = Network(architecture)
         self.network = network
@@ -86,8 +108,23 @@ public struct Classifier: Sendable {
         self.parameters = parameters
         self.file = file
         let tableSize = architecture.vocabularySize * architecture.gateWidth
+        // A model whose W_hh is int8 steps with it as stored, not with its float copy.
+        var quantizedRecurrent: [QuantizedRecurrentWeights]? = []
+        for slot in 0..<architecture.layers * architecture.directions {
+            let prefix = ParameterLayout.prefix(
+                layer: slot / architecture.directions, direction: slot % architecture.directions)
+            guard let whh = file.tensor(prefix + "w_hh")?.int8, let scales = file.tensor(prefix + "w_hh.scale") else {
+                quantizedRecurrent = nil
+                break
+            }
+            quantizedRecurrent?.append(
+                QuantizedRecurrentWeights(
+                    whh: whh, rowScales: scales.values, bhh: Array(parameters[layout.offset(prefix + "b_hh")...]),
+                    hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: KernelSet.selected.lanes))
+        }
         weights = parameters.withUnsafeBufferPointer {
-            network.inferenceWeights($0.baseAddress!, tokenTables: tableSize <= tokenTableLimit)
+            network.inferenceWeights(
+                $0.baseAddress!, tokenTables: tableSize <= tokenTableLimit, quantizedRecurrent: quantizedRecurrent)
         }
     }
 

@@ -75,6 +75,8 @@ public struct Network: Sendable {
     /// stream was cut into chunks.
     public struct InferenceWeights: Sendable {
         public let recurrent: [PackedRecurrentWeights]
+        /// Per layer·direction, for models stored with int8 W_hh: the step runs these instead of `recurrent`.
+        public let quantizedRecurrent: [QuantizedRecurrentWeights]?
         public let tokenProjections: [AlignedFloats]?
         /// Per layer·direction: W_ihᵀ [input width, GH]; empty for layer 0 with token tables.
         let inputTransposed: [AlignedFloats]
@@ -82,7 +84,9 @@ public struct Network: Sendable {
         let headTransposed: AlignedFloats
     }
 
-    public func inferenceWeights(_ parameters: UnsafePointer<Float>, tokenTables: Bool) -> InferenceWeights {
+    public func inferenceWeights(
+        _ parameters: UnsafePointer<Float>, tokenTables: Bool, quantizedRecurrent: [QuantizedRecurrentWeights]? = nil
+    ) -> InferenceWeights {
         let a = architecture
         let inputTransposed = (0..<a.layers * a.directions).map { slot in
             let layer = slot / a.directions
@@ -93,7 +97,7 @@ public struct Network: Sendable {
                     parameters + layout.offset(prefix + "w_ih"), rows: a.gateWidth, columns: a.inputWidth(layer: layer))
         }
         return InferenceWeights(
-            recurrent: packedRecurrentWeights(parameters),
+            recurrent: packedRecurrentWeights(parameters), quantizedRecurrent: quantizedRecurrent,
             tokenProjections: tokenTables ? tokenProjectionTables(parameters) : nil,
             inputTransposed: inputTransposed,
             headTransposed: transposed(
@@ -269,7 +273,8 @@ public struct Network: Sendable {
             if layer == 0, let tables = inference?.tokenProjections {
                 runSteps(
                     steps, slot: slot, layer: layer, column: direction * H, input: tables[direction].baseAddress,
-                    index: batch.tokens, recurrent: recurrent[slot], cachesGates: cachesGates, workspace: w)
+                    index: batch.tokens, step: step(slot: slot, recurrent, inference?.quantizedRecurrent),
+                    cachesGates: cachesGates, workspace: w)
                 continue
             }
             // projection: [inputRows, GH] = input · W_ihᵀ + b_ih
@@ -288,8 +293,9 @@ public struct Network: Sendable {
             }
             runSteps(
                 steps, slot: slot, layer: layer, column: direction * H, input: projection,
-                index: perDistinctToken ? w.rowDistinct : nil, recurrent: recurrent[slot], cachesGates: cachesGates,
-                workspace: w)
+                index: perDistinctToken ? w.rowDistinct : nil,
+                step: step(slot: slot, recurrent, inference?.quantizedRecurrent), cachesGates: cachesGates, workspace: w
+            )
         }
     }
 
@@ -298,12 +304,11 @@ public struct Network: Sendable {
     /// read at each packed row's index (its token, or its distinct token's slot).
     private func runSteps(
         _ steps: StepOrder, slot: Int, layer: Int, column: Int, input: UnsafePointer<Float>, index: [Int32]?,
-        recurrent: PackedRecurrentWeights, cachesGates: Bool, workspace w: Workspace
+        step kernel: (StepArguments) -> Void, cachesGates: Bool, workspace w: Workspace
     ) {
         let a = architecture
         let H = a.hidden, GH = a.gateWidth, ldo = H * a.directions
         let cell = a.cell.cell
-        let kernel = KernelSet.selected.kernels(for: cell).step
         let output = w.output[layer].baseAddress + column
         let cells = w.cellState[slot].baseAddress, cache = w.gateCache[slot].baseAddress
         let keepsCache = cachesGates && !cell.cacheLayout.isEmpty
@@ -319,10 +324,22 @@ public struct Network: Sendable {
                         previousCell: cell.keepsCellState ? cells + step.previousStart * H : nil,
                         cell: cell.keepsCellState ? cells + step.start * H : nil, ldCell: H,
                         gateCache: keepsCache ? cache + step.start * 4 * H : nil,
-                        descending: step.index % 2 == 1),
-                    recurrent)
+                        descending: step.index % 2 == 1))
             }
         }
+    }
+
+    /// The step kernel of layer·direction `slot`: with its int8 W_hh when the model stores one.
+    func step(slot: Int, _ recurrent: [PackedRecurrentWeights], _ quantized: [QuantizedRecurrentWeights]?)
+        -> (StepArguments) -> Void
+    {
+        let kernels = KernelSet.selected.kernels(for: architecture.cell.cell)
+        if let quantized {
+            let weights = quantized[slot]
+            return { kernels.quantizedStep($0, weights) }
+        }
+        let weights = recurrent[slot]
+        return { kernels.step($0, weights) }
     }
 
     /// features: [B, H·D], each sequence's final state — the forward direction

@@ -57,7 +57,6 @@ extension Network {
         precondition(a.directions == 1, "a sequence state is only defined for unidirectional networks")
         let H = a.hidden, GH = a.gateWidth
         let cell = a.cell.cell
-        let step = KernelSet.selected.kernels(for: cell).step
         var start = tokens.startIndex
         while start < tokens.endIndex {
             let block = tokens[start..<min(start + Self.sequenceBlock, tokens.endIndex)]
@@ -93,6 +92,7 @@ extension Network {
                     let hidden = state.hidden[layer].baseAddress
                     let cells = cell.keepsCellState ? w.cells.baseAddress : nil
                     let lastCell = cell.keepsCellState ? state.cell[layer].baseAddress : nil
+                    let step = step(slot: layer, weights.recurrent, weights.quantizedRecurrent)
                     for r in 0..<n {
                         let position = state.length + r
                         step(
@@ -104,8 +104,7 @@ extension Network {
                                 output: output + r * H, ldOutput: H,
                                 previousCell: r == 0 ? lastCell : cells.map { $0 + (r - 1) * H },
                                 cell: cells.map { $0 + r * H }, ldCell: H,
-                                descending: position % 2 == 1),
-                            weights.recurrent[layer])
+                                descending: position % 2 == 1))
                     }
                     hidden.update(from: output + (n - 1) * H, count: H)
                     if let cells, let lastCell { lastCell.update(from: cells + (n - 1) * H, count: H) }

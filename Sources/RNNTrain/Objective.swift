@@ -100,13 +100,16 @@ public struct Evaluator {
 
     /// One thread per workspace. Batches of similar lengths, in a fixed order,
     /// each at most 256 sequences and 32,768 tokens so memory stays bounded on long texts.
-    public func run(_ parameters: [Float], on data: LabeledSequences, workspaces: [Network.Workspace]) -> (
-        metrics: Metrics, probabilities: [Float]
-    ) {
+    /// `weights`: a loaded model's (token tables, int8 W_hh), to evaluate what the runtime runs;
+    /// by default the parameters' own, as training evaluates.
+    public func run(
+        _ parameters: [Float], on data: LabeledSequences, workspaces: [Network.Workspace],
+        weights: Network.InferenceWeights? = nil
+    ) -> (metrics: Metrics, probabilities: [Float]) {
         let C = labels.count, threads = workspaces.count
-        let weights = parameters.withUnsafeBufferPointer {
-            network.inferenceWeights($0.baseAddress!, tokenTables: false)
-        }
+        let weights =
+            weights
+            ?? parameters.withUnsafeBufferPointer { network.inferenceWeights($0.baseAddress!, tokenTables: false) }
         let order = data.sequences.indices.sorted { data.sequences[$0].count > data.sequences[$1].count }
         var chunks: [[Int]] = [[]]
         var tokens = 0

@@ -12,7 +12,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train an RNN, LSTM or GRU text classifier on prepared shards, evaluate it, inspect a model file.",
-        subcommands: [Fit.self, Eval.self, Inspect.self, Sweep.self],
+        subcommands: [Fit.self, Eval.self, QuantizeCommand.self, Inspect.self, Sweep.self],
         defaultSubcommand: Fit.self)
 }
 
@@ -157,6 +157,45 @@ struct Eval: ParsableCommand {
                 model: model, dataset: dataset, split: split,
                 threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                 predictions: predictions)
+        }
+    }
+}
+
+struct QuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Write a model with int8 weights, after measuring it against the f32 model on a labeled split.",
+        discussion: """
+            The embedding, every W_ih and W_hh and the head's weight become int8 with an f32 scale per row; \
+            biases, activations and the state stay f32 (the recurrent product rounds the state to int16). \
+            Both models are evaluated on --split; the file records both figures, the argmax agreement and \
+            the largest probability change, and is not written when accuracy drops by more than --max-drop \
+            points unless --force.
+            """)
+
+    @Argument(help: "A model file written by train.")
+    var model: String
+
+    @Option(help: "A directory written by prep, e.g. artifacts/imdb: the labeled examples to measure on.")
+    var shards: String
+
+    @Option(help: "Split to measure on.") var split = "test"
+    @Option(help: "The quantized model file to write.") var out: String
+    @Option(help: "Largest accuracy drop allowed, in points.") var maxDrop = 0.5
+    @Flag(help: "Write the file even when accuracy drops by more than --max-drop.") var force = false
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        if maxDrop < 0 { throw ValidationError("--max-drop must not be negative") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
+            try Quantize.run(
+                model: model, dataset: dataset, split: split, out: out, maxDrop: maxDrop, force: force,
+                threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         }
     }
 }

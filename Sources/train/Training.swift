@@ -13,17 +13,7 @@ enum Evaluate {
     {
         let classifier = try loadClassifier(path)
         let manifest = dataset.manifest
-        guard classifier.labels == manifest.labels else {
-            throw DataError(
-                file: path,
-                "its labels (\(classifier.labels.joined(separator: ", "))) differ from the dataset's (\(manifest.labels.joined(separator: ", ")))"
-            )
-        }
-        guard classifier.tokenizer.vocabulary.tokens == dataset.tokenizer.vocabulary.tokens else {
-            throw DataError(file: path, "was trained with a different vocabulary than \(dataset.directory.path)")
-        }
-        let shard = try dataset.load(split: split)
-        let data = LabeledSequences(shard: shard, policy: classifier.policy, special: classifier.tokenizer.specialIDs)
+        let (shard, data) = try examples(for: classifier, path: path, dataset: dataset, split: split)
         useSingleThreadedBLAS()
         let (metrics, probabilities) = evaluate(classifier, data, threads: threads)
         if let predictions {
@@ -46,11 +36,32 @@ enum Evaluate {
         print(metrics.table)
     }
 
+    /// The split's examples as `classifier` reads them, once its labels and vocabulary are the dataset's.
+    static func examples(for classifier: Classifier, path: String, dataset: PreparedDataset, split: String) throws -> (
+        shard: Shard, data: LabeledSequences
+    ) {
+        let manifest = dataset.manifest
+        guard classifier.labels == manifest.labels else {
+            throw DataError(
+                file: path,
+                "its labels (\(classifier.labels.joined(separator: ", "))) differ from the dataset's (\(manifest.labels.joined(separator: ", ")))"
+            )
+        }
+        guard classifier.tokenizer.vocabulary.tokens == dataset.tokenizer.vocabulary.tokens else {
+            throw DataError(file: path, "was trained with a different vocabulary than \(dataset.directory.path)")
+        }
+        let shard = try dataset.load(split: split)
+        return (
+            shard, LabeledSequences(shard: shard, policy: classifier.policy, special: classifier.tokenizer.specialIDs)
+        )
+    }
+
     static func evaluate(_ classifier: Classifier, _ data: LabeledSequences, threads: Int) -> (
         metrics: Metrics, probabilities: [Float]
     ) {
-        Evaluator(network: classifier.network, labels: classifier.labels)
-            .run(classifier.parameters, on: data, workspaces: (0..<threads).map { _ in Network.Workspace() })
+        Evaluator(network: classifier.network, labels: classifier.labels).run(
+            classifier.parameters, on: data, workspaces: (0..<threads).map { _ in Network.Workspace() },
+            weights: classifier.weights)
     }
 }
 
@@ -78,7 +89,69 @@ enum InspectModel {
             print("  \(key) = \(shown)")
         }
         print("tensors:")
-        for tensor in file.tensors { print("  \(tensor.name)  f32 \(tensor.shape)  \(tensor.values.count) values") }
+        for tensor in file.tensors {
+            print(
+                "  \(tensor.name)  \(tensor.int8 == nil ? "f32" : "int8") \(tensor.shape)  \(tensor.int8?.count ?? tensor.values.count) values"
+            )
+        }
         do { _ = try Classifier(file: file); print("valid: yes") } catch { print("valid: no — \(error)") }
+    }
+}
+
+enum Quantize {
+    /// Writes `path`'s model with int8 matrices to `out`, after measuring both on `split`:
+    /// refused (nothing written) when accuracy drops by more than `maxDrop` points, unless `force`.
+    static func run(
+        model path: String, dataset: PreparedDataset, split: String, out: String, maxDrop: Double, force: Bool,
+        threads: Int
+    ) throws {
+        let classifier = try loadClassifier(path)
+        guard !classifier.isQuantized else { throw DataError(file: path, "is already quantized") }
+        let (_, data) = try Evaluate.examples(for: classifier, path: path, dataset: dataset, split: split)
+        useSingleThreadedBLAS()
+        var file = classifier.quantizedFile()
+        let quantized: Classifier
+        do { quantized = try Classifier(file: file) } catch { throw DataError(file: path, "quantized: \(error)") }
+        let (reference, referenceProbabilities) = Evaluate.evaluate(classifier, data, threads: threads)
+        let (result, probabilities) = Evaluate.evaluate(quantized, data, threads: threads)
+        let C = classifier.labels.count
+        var agreement = 0
+        for i in 0..<data.count {
+            let rows = i * C..<(i + 1) * C
+            if argmax(referenceProbabilities[rows]) == argmax(probabilities[rows]) { agreement += 1 }
+        }
+        let largestChange = zip(referenceProbabilities, probabilities).map { abs($0 - $1) }.max() ?? 0
+        let drop = 100 * (reference.accuracy - result.accuracy)
+        let bytes = { (file: ModelFile) in file.encoded().count }
+        let summary = String(
+            format: """
+                %@ split (%d examples)     f32        int8
+                  accuracy                  %.2f%%     %.2f%%   (%+.2f points)
+                  macro-F1                  %.4f     %.4f   (%+.4f)
+                  argmax agreement          %.2f%% (%d differ)
+                  max |Δp|                  %.4g
+                  file bytes                %d    %d   (%.1f%%)
+                """, split, data.count, 100 * reference.accuracy, 100 * result.accuracy, -drop,
+            reference.macroF1, result.macroF1, result.macroF1 - reference.macroF1,
+            100 * Double(agreement) / Double(max(data.count, 1)), data.count - agreement, largestChange,
+            bytes(classifier.file), bytes(file), 100 * Double(bytes(file)) / Double(bytes(classifier.file)))
+        print(summary)
+        guard drop <= maxDrop || force else {
+            throw DataError(
+                file: path,
+                String(
+                    format:
+                        "int8 loses %.2f accuracy points on %@, more than --max-drop %.2f: not written (--force writes it)",
+                    drop, split, maxDrop))
+        }
+        let measured = String(
+            format:
+                #"{"split":"%@","examples":%d,"f32":{"accuracy":%.6f,"macro_f1":%.6f},"int8":{"accuracy":%.6f,"macro_f1":%.6f},"argmax_agreement":%.6f,"max_abs_dp":%.6g}"#,
+            split, data.count, reference.accuracy, reference.macroF1, result.accuracy, result.macroF1,
+            Double(agreement) / Double(max(data.count, 1)), largestChange)
+        file.set("quantization.method", .string("int8 rows, f32 scale per row (absmax / 127); biases f32"))
+        file.set("quantization.evaluation", .string(measured))
+        try writeAtomically(file.encoded(), to: URL(fileURLWithPath: out))
+        print("wrote \(out)")
     }
 }

@@ -6,7 +6,7 @@ import XCTest
 
 /// A stream fed a text in random pieces gives exactly the probabilities of the
 /// whole text, for every cell, one and two layers, with and without layer 0's
-/// token tables, word-level and WordPiece, with markers and length limits.
+/// token tables, f32 and int8, word-level and WordPiece, with markers and length limits.
 final class ClassifierStreamTests: XCTestCase {
     let wordVocabulary =
         WordLevelTokenizer.specialTokens + ["the", "movie", "was", "good", "don't", "!", "é", "日", "br"]
@@ -51,6 +51,8 @@ final class ClassifierStreamTests: XCTestCase {
                         XCTAssertEqual(classifier.weights.tokenProjections != nil, tables)
                         result.append(("\(cell) layers \(layers) policy \(p) tables \(tables)", classifier))
                     }
+                    result.append(
+                        ("\(cell) layers \(layers) policy \(p) int8", try Classifier(file: built.quantizedFile())))
                 }
             }
         }

@@ -24,6 +24,7 @@ DATA = pathlib.Path(os.environ.get("RNNKIT_DATA", ROOT / "data"))
 CLASSIFY = os.environ.get("RNNKIT_CLASSIFY")
 STRESS = os.environ.get("RNNKIT_STRESS")
 FIXTURE = ROOT / "Tests" / "Fixtures" / "models" / "model-v1.0.rnnk"
+INT8_FIXTURE = ROOT / "Tests" / "Fixtures" / "models" / "model-v1.1-int8.rnnk"
 
 
 def bits(probabilities):
@@ -139,7 +140,7 @@ class BindingTests(TrainedModel):
         self.assertEqual(rnninfer.abi_version(), 2)
         major, minor = ctypes.c_uint32(), ctypes.c_uint32()
         rnninfer.library.rnn_supported_format(ctypes.byref(major), ctypes.byref(minor))
-        self.assertEqual((major.value, minor.value), (1, 0))
+        self.assertEqual((major.value, minor.value), (1, 1))
 
     def test_corrupt_files_fail_at_load(self):
         data = pathlib.Path(self.path).read_bytes()
@@ -484,20 +485,74 @@ class LibraryTests(unittest.TestCase):
         self.assertEqual([n for n in names if not n.startswith("rnn_")], [])
 
 
+def expected_outputs(fixture):
+    """(text, best, probabilities) per line of a fixture's .expected.tsv (Tools/fixtures/model-v1.sh)."""
+    for line in pathlib.Path(str(fixture).removesuffix(".rnnk") + ".expected.tsv").read_text().splitlines():
+        text, best, *probabilities = line.split("\t")
+        yield text, int(best), list(map(float, probabilities))
+
+
 class CommittedModelTests(unittest.TestCase):
-    """Every released format version stays readable: model-v1.0.rnnk classifies as when it was made."""
+    """Every released format version stays readable: the committed fixtures classify as when they were made."""
+
+    def check_fixture(self, fixture, version):
+        with rnninfer.Model(fixture) as model:
+            self.assertEqual(model.metadata["format_version"], version)
+            self.assertEqual(model.labels, ["neg", "pos"])
+            for text, best, probabilities in expected_outputs(fixture):
+                got_best, got = model.classify(text)
+                self.assertEqual(got_best, best, text)
+                for p, q in zip(got, probabilities):
+                    self.assertAlmostEqual(p, q, delta=1e-5)
 
     def test_version_1_0_fixture(self):
-        expected_lines = (FIXTURE.parent / "model-v1.0.expected.tsv").read_text().splitlines()
-        with rnninfer.Model(FIXTURE) as model:
-            self.assertEqual(model.metadata["format_version"], "1.0")
-            self.assertEqual(model.labels, ["neg", "pos"])
-            for line in expected_lines:
-                text, best, *probabilities = line.split("\t")
-                got_best, got = model.classify(text)
-                self.assertEqual(got_best, int(best), text)
-                for p, q in zip(got, map(float, probabilities)):
-                    self.assertAlmostEqual(p, q, delta=1e-5)
+        self.check_fixture(FIXTURE, "1.0")
+
+    def test_version_1_1_int8_fixture_and_its_distance_to_float(self):
+        """The 1.0 fixture through `train quantize`: int8 matrices, within 0.01 of the f32 model's probabilities."""
+        self.check_fixture(INT8_FIXTURE, "1.1")
+        for (_, _, float_p), (_, _, int8_p) in zip(expected_outputs(FIXTURE), expected_outputs(INT8_FIXTURE)):
+            self.assertLess(max(abs(p - q) for p, q in zip(float_p, int8_p)), 0.01)
+        self.assertLess(INT8_FIXTURE.stat().st_size, FIXTURE.stat().st_size)
+
+    def test_quantize_measures_and_refuses_a_drop_beyond_the_limit(self):
+        """The fixture's test split as Tools/fixtures/model-v1.sh made it: int8 loses a point of accuracy there,
+        beyond the default --max-drop 0.5, so nothing is written without --force."""
+        import random
+        work = pathlib.Path(tempfile.mkdtemp(prefix="rnninfer-quantize-"))
+        try:
+            random.seed(3)
+            words = ["the", "film", "plot", "was", "actors", "and", "a", "movie"]
+            for name, rows in (("train", 600), ("test", 100)):
+                with open(work / f"{name}.csv", "w") as f:
+                    f.write("text,label\n")
+                    while rows:
+                        text = [random.choice(words + ["good", "bad"]) for _ in range(random.randint(3, 12))]
+                        if text.count("good") != text.count("bad"):
+                            label = "pos" if text.count("good") > text.count("bad") else "neg"
+                            f.write(f"\"{' '.join(text)}\",{label}\n")
+                            rows -= 1
+            run(BIN / "prep", "csv", work / "train.csv", work / "test.csv", "--text-column", "text", "--label-column",
+                "label", "--out", work / "shards", "--quiet")
+            out = work / "int8.rnnk"
+            refused = subprocess.run([str(BIN / "train"), "quantize", str(FIXTURE), "--shards", str(work / "shards"),
+                                      "--out", str(out)], capture_output=True, text=True)
+            self.assertEqual(refused.returncode, 1, refused.stdout + refused.stderr)
+            self.assertIn("int8 loses 1.00 accuracy points on test, more than --max-drop 0.50: not written",
+                          refused.stderr)
+            self.assertIn("accuracy                  96.00%     95.00%", refused.stdout)
+            self.assertFalse(out.exists())
+            forced = run(BIN / "train", "quantize", FIXTURE, "--shards", work / "shards", "--out", out, "--force")
+            self.assertIn("argmax agreement          99.00% (1 differ)", forced)
+            for text, best, probabilities in expected_outputs(INT8_FIXTURE):
+                with rnninfer.Model(out) as model:
+                    self.assertEqual(model.classify(text)[0], best)
+            twice = subprocess.run([str(BIN / "train"), "quantize", str(out), "--shards", str(work / "shards"),
+                                    "--out", str(work / "twice.rnnk")], capture_output=True, text=True)
+            self.assertEqual(twice.returncode, 1)
+            self.assertIn("is already quantized", twice.stderr)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 class RealDataParityTests(unittest.TestCase):

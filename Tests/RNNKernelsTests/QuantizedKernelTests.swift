@@ -1,0 +1,67 @@
+import RNNKernels
+import RNNModel
+import XCTest
+
+/// Every quantized step kernel this CPU can run (AVX-512 with and without VNNI
+/// as the CPU has it, AVX2, SSE2) against the cells' equations in Double, with
+/// the int8 weights times their scales and previous states on the kernel's
+/// int16 grid: the integer sums are exact, so only float rounding is left.
+/// Sizes cover the row tiles, the multi-chunk single-row tile, leftover rows
+/// and chunks, an odd hidden size (a padded pair) and rows from a zero state.
+extension RecurrentKernelTests {
+    func testEveryAvailableQuantizedStepMatchesTheCellEquations() {
+        var rng = SplitMix64(seed: 17)
+        func values(_ count: Int, scale: Float) -> [Float] {
+            (0..<count).map { _ in (Float(rng.nextUnit()) * 2 - 1) * scale }
+        }
+        for cell in [CellKind.rnn, .gru, .lstm] {
+            for (hidden, rows, continuing) in [(21, 11, 9), (128, 1, 1), (37, 6, 5), (64, 9, 0), (130, 2, 2)] {
+                let G = cell.gateCount
+                let int8 = (0..<G * hidden * hidden).map { _ in Int8(Int(rng.next() % 255) - 127) }
+                let rowScales = values(G * hidden, scale: 0.004).map(abs)
+                let bhh = values(G * hidden, scale: 0.5), input = values(rows * G * hidden, scale: 2)
+                // States on the kernel's int16 grid: rounding them for the product changes nothing.
+                let grid = QuantizedRecurrentWeights(
+                    whh: int8, rowScales: rowScales, bhh: bhh, hidden: hidden, gates: G, lanes: 4
+                ).activationScale
+                let previous = values(rows * hidden, scale: 1).map { ($0 * grid).rounded() / grid }
+                let previousCell = values(rows * hidden, scale: 1.5)
+                let whh = int8.enumerated().map { Float($1) * rowScales[$0 / hidden] }
+                let expected = reference(
+                    cell, rows: rows, continuing: continuing, hidden: hidden, input: input, previous: previous,
+                    previousCell: previousCell, whh: whh, bhh: bhh)
+                for kernels in KernelSet.available {
+                    let packed = QuantizedRecurrentWeights(
+                        whh: int8, rowScales: rowScales, bhh: bhh, hidden: hidden, gates: G, lanes: kernels.lanes)
+                    var h = [Float](repeating: .nan, count: rows * hidden), c = h
+                    input.withUnsafeBufferPointer { input in
+                        previous.withUnsafeBufferPointer { previous in
+                            previousCell.withUnsafeBufferPointer { previousCell in
+                                h.withUnsafeMutableBufferPointer { h in
+                                    c.withUnsafeMutableBufferPointer { c in
+                                        kernels.kernels(for: cell).quantizedStep(
+                                            StepArguments(
+                                                rows: rows, continuing: continuing, hidden: hidden,
+                                                input: input.baseAddress!, previous: previous.baseAddress!,
+                                                ldPrevious: hidden, output: h.baseAddress!, ldOutput: hidden,
+                                                previousCell: previousCell.baseAddress!, cell: c.baseAddress!,
+                                                ldCell: hidden),
+                                            packed)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let what =
+                        "\(kernels.instructionSet) \(cell) hidden \(hidden) rows \(rows) continuing \(continuing)"
+                    let worst = zip(h, expected.h).map { abs($0 - $1) }.max() ?? 0
+                    XCTAssert(worst <= 2e-5, "\(what): h differs by \(worst)")
+                    if cell == .lstm {
+                        let worstCell = zip(c, expected.c).map { abs($0 - $1) }.max() ?? 0
+                        XCTAssert(worstCell <= 2e-5, "\(what): c differs by \(worstCell)")
+                    }
+                }
+            }
+        }
+    }
+}
