@@ -7,7 +7,7 @@
 enum {
     RNNKIT_CPU_AVX2 = 1,         // x86-64-v3: AVX, AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT, and the OS saves ymm
     RNNKIT_CPU_AVX512 = 2,       // x86-64-v4: AVX-512 F, CD, BW, DQ, VL, and the OS saves zmm
-    RNNKIT_CPU_AVX512_VNNI = 4,  // AVX-512 VNNI (Ice Lake, Zen 4 and later): VPDPWSSD
+    RNNKIT_CPU_AVX512_VNNI = 4,  // AVX-512 VNNI (Ice Lake, Zen 4 and later): VPDPBUSD
 };
 
 static inline unsigned rnnkit_cpu_features(void) {
@@ -85,43 +85,52 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
 // The recurrent product of a quantized model's step: for ROWS rows, CHUNKS
 // consecutive chunks of L hidden units and GATES gates,
 //   out[((r·CHUNKS + c)·GATES + g)·L + u] = bias[(c·GATES + g)·L + u]
-//       + scale[(c·GATES + g)·L + u] · Σ_p (h_r[2p]·w_c[p][g][u][0] + h_r[2p+1]·w_c[p][g][u][1])
-// where h_r is row r of the previous state in int16 (the state times the
-// activation scale, at stride ldh) and w_c chunk c's int8 panel
-// [pairs][GATES][L][2] (panels follow each other): int16 × int8 products summed
-// in int32 pairs by PMADDWD (SSE2, AVX2, AVX-512 BW) or VPDPWSSD (AVX-512
-// VNNI), exact until the conversion to float. One function per tile shape: the
-// accumulators stay in registers. A single row takes several chunks so that
-// as many independent sums hide the multiply-add's latency; the VNNI copies are
-// compiled for that extension alone (called only when the CPU reports it).
+//       + scale[(c·GATES + g)·L + u] · Σ_k s_r[k]·w_c[k][g][u]
+// where s_r is row r of the previous state rounded to integers in [-127, 127]
+// (QuantizedStep) and w_c chunk c's int8 weights (panels follow each other).
+// The sums are exact int32s, the same whichever instruction forms them:
+//  - PMADDWD (SSE2, AVX2, AVX-512 BW): states in int16, k taken in GROUP = 2,
+//    panel [k / 2][GATES][L][2];
+//  - VPDPBUSD (AVX-512 VNNI): states plus 128 in uint8 (the instruction's
+//    unsigned operand), k taken in GROUP = 4, panel [k / 4][GATES][L][4]; the
+//    128·Σ_k w that the offset adds is `corrections`, taken off before the float.
+// One function per tile shape, so the accumulators stay in registers. A single
+// row takes several chunks, whose independent sums hide the instructions'
+// latency. The VNNI copies are compiled for that extension alone (called only
+// when the CPU reports it).
 #include <string.h>
 #define RNNKIT_UNROLL _Pragma("clang loop unroll(full)")
-#define RNNKIT_Q_FUNCTION(NAME, ATTRIBUTES, ROWS, CHUNKS, GATES, L, VECTOR, ZERO, LOAD_WEIGHTS, BROADCAST, MADD, STORE) \
-    static inline ATTRIBUTES void NAME(const short *h, long ldh, const signed char *panel, long pairs,       \
-                                       const float *bias, const float *scale, float *out) {                \
-        VECTOR acc[ROWS][CHUNKS][GATES];                                                                    \
-        RNNKIT_UNROLL for (int r = 0; r < ROWS; r++)                                                        \
-        RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                      \
-        RNNKIT_UNROLL for (int g = 0; g < GATES; g++) acc[r][c][g] = ZERO;                                  \
-        const long panelSize = pairs * GATES * L * 2;                                                       \
-        for (long p = 0; p < pairs; p++) {                                                                  \
-            VECTOR x[ROWS];                                                                                 \
-            RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) {                                                  \
-                int hpair;                                                                                  \
-                memcpy(&hpair, h + r * ldh + 2 * p, 4);                                                     \
-                x[r] = BROADCAST(hpair);                                                                    \
-            }                                                                                               \
-            RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                  \
-            RNNKIT_UNROLL for (int g = 0; g < GATES; g++) {                                                 \
-                VECTOR w = LOAD_WEIGHTS(panel + c * panelSize + (p * GATES + g) * 2 * L);                   \
-                RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) acc[r][c][g] = MADD(acc[r][c][g], x[r], w);    \
-            }                                                                                               \
-        }                                                                                                   \
-        RNNKIT_UNROLL for (int r = 0; r < ROWS; r++)                                                        \
-        RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                      \
-        RNNKIT_UNROLL for (int g = 0; g < GATES; g++)                                                       \
-            STORE(out + ((r * CHUNKS + c) * GATES + g) * L, acc[r][c][g], scale + (c * GATES + g) * L,      \
-                  bias + (c * GATES + g) * L);                                                              \
+#define RNNKIT_Q_FUNCTION(NAME, ATTRIBUTES, ROWS, CHUNKS, GATES, L, GROUP, STATE, VECTOR, ZERO, LOAD_WEIGHTS,       \
+                          BROADCAST, MADD, STORE)                                                                \
+    static inline ATTRIBUTES void NAME(const void *states, long ldh, const signed char *panel, long groups,      \
+                                       const int *corrections, const float *bias, const float *scale,            \
+                                       float *out) {                                                             \
+        const STATE *h = (const STATE *)states;                                                                  \
+        VECTOR acc[ROWS][CHUNKS][GATES];                                                                          \
+        RNNKIT_UNROLL for (int r = 0; r < ROWS; r++)                                                              \
+        RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                            \
+        RNNKIT_UNROLL for (int g = 0; g < GATES; g++) acc[r][c][g] = ZERO;                                        \
+        const long panelSize = groups * GATES * L * GROUP;                                                        \
+        for (long p = 0; p < groups; p++) {                                                                       \
+            VECTOR x[ROWS];                                                                                       \
+            RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) {                                                        \
+                int group;                                                                                        \
+                memcpy(&group, h + r * ldh + GROUP * p, 4);                                                       \
+                x[r] = BROADCAST(group);                                                                          \
+            }                                                                                                     \
+            RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                        \
+            RNNKIT_UNROLL for (int g = 0; g < GATES; g++) {                                                       \
+                VECTOR w = LOAD_WEIGHTS(panel + c * panelSize + (p * GATES + g) * GROUP * L);                     \
+                RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) acc[r][c][g] = MADD(acc[r][c][g], x[r], w);          \
+            }                                                                                                     \
+        }                                                                                                         \
+        (void)corrections;                                                                                        \
+        RNNKIT_UNROLL for (int r = 0; r < ROWS; r++)                                                              \
+        RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                            \
+        RNNKIT_UNROLL for (int g = 0; g < GATES; g++) {                                                           \
+            const long at = (c * GATES + g) * L;                                                                  \
+            STORE(out + ((r * CHUNKS + c) * GATES + g) * L, acc[r][c][g], corrections + at, scale + at, bias + at); \
+        }                                                                                                         \
     }
 // Every tile shape of one instruction set, for 1, 3 and 4 gates (RNN, GRU, LSTM).
 #define RNNKIT_Q_SHAPES(PREFIX, ATTRIBUTES, MANY_ROWS, MANY_CHUNKS, ...)                                       \
@@ -137,22 +146,26 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
 
 #define RNNKIT_Q_AVX512_LOAD(address) _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(address)))
 #define RNNKIT_Q_AVX512_MADD(acc, x, w) _mm512_add_epi32(acc, _mm512_madd_epi16(x, w))
-#define RNNKIT_Q_AVX512_DPWSSD(acc, x, w) _mm512_dpwssd_epi32(acc, x, w)
-#define RNNKIT_Q_AVX512_STORE(out, acc, scale, bias) \
+#define RNNKIT_Q_AVX512_STORE(out, acc, corrections, scale, bias) \
     _mm512_storeu_ps(out, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(scale), _mm512_loadu_ps(bias)))
-// 32 zmm registers: 4 rows × 4 gates or 4 chunks × 4 gates of accumulators.
-RNNKIT_Q_SHAPES(rnnkit_avx512_qrecurrent, , 4, 4, 16, __m512i, _mm512_setzero_si512(), RNNKIT_Q_AVX512_LOAD,
+// 32 zmm registers: 4 rows or 4 chunks × up to 4 gates of accumulators.
+RNNKIT_Q_SHAPES(rnnkit_avx512_qrecurrent, , 4, 4, 16, 2, short, __m512i, _mm512_setzero_si512(), RNNKIT_Q_AVX512_LOAD,
                 _mm512_set1_epi32, RNNKIT_Q_AVX512_MADD, RNNKIT_Q_AVX512_STORE)
+#define RNNKIT_Q_VNNI_LOAD(address) _mm512_loadu_si512((const void *)(address))
+#define RNNKIT_Q_VNNI_MADD(acc, x, w) _mm512_dpbusd_epi32(acc, x, w)
+#define RNNKIT_Q_VNNI_STORE(out, acc, corrections, scale, bias)                                                 \
+    _mm512_storeu_ps(out, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_loadu_si512(corrections))), \
+                                          _mm512_loadu_ps(scale), _mm512_loadu_ps(bias)))
 RNNKIT_Q_SHAPES(rnnkit_avx512_vnni_qrecurrent, __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)), 4, 4,
-                16, __m512i, _mm512_setzero_si512(), RNNKIT_Q_AVX512_LOAD, _mm512_set1_epi32, RNNKIT_Q_AVX512_DPWSSD,
-                RNNKIT_Q_AVX512_STORE)
+                16, 4, unsigned char, __m512i, _mm512_setzero_si512(), RNNKIT_Q_VNNI_LOAD, _mm512_set1_epi32,
+                RNNKIT_Q_VNNI_MADD, RNNKIT_Q_VNNI_STORE)
 
 #define RNNKIT_Q_AVX2_LOAD(address) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(address)))
 #define RNNKIT_Q_AVX2_MADD(acc, x, w) _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
-#define RNNKIT_Q_AVX2_STORE(out, acc, scale, bias) \
+#define RNNKIT_Q_AVX2_STORE(out, acc, corrections, scale, bias) \
     _mm256_storeu_ps(out, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(scale), _mm256_loadu_ps(bias)))
-// 16 ymm registers: 2 rows or 2 chunks × 4 gates of accumulators.
-RNNKIT_Q_SHAPES(rnnkit_avx2_qrecurrent, , 2, 2, 8, __m256i, _mm256_setzero_si256(), RNNKIT_Q_AVX2_LOAD,
+// 16 ymm registers: 2 rows or 2 chunks × up to 4 gates of accumulators.
+RNNKIT_Q_SHAPES(rnnkit_avx2_qrecurrent, , 2, 2, 8, 2, short, __m256i, _mm256_setzero_si256(), RNNKIT_Q_AVX2_LOAD,
                 _mm256_set1_epi32, RNNKIT_Q_AVX2_MADD, RNNKIT_Q_AVX2_STORE)
 
 // Baseline x86-64: SSE2's PMADDWD, sign extension by unpacking and shifting
@@ -161,16 +174,21 @@ RNNKIT_Q_SHAPES(rnnkit_avx2_qrecurrent, , 2, 2, 8, __m256i, _mm256_setzero_si256
 #define RNNKIT_Q_SSE2_LOAD(address) \
     _mm_srai_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(address)), _mm_loadl_epi64((const __m128i *)(address))), 8)
 #define RNNKIT_Q_SSE2_MADD(acc, x, w) _mm_add_epi32(acc, _mm_madd_epi16(x, w))
-#define RNNKIT_Q_SSE2_STORE(out, acc, scale, bias) \
+#define RNNKIT_Q_SSE2_STORE(out, acc, corrections, scale, bias) \
     _mm_storeu_ps(out, _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(acc), _mm_loadu_ps(scale)), _mm_loadu_ps(bias)))
-RNNKIT_Q_SHAPES(rnnkit_sse2_qrecurrent, , 2, 2, 4, __m128i, _mm_setzero_si128(), RNNKIT_Q_SSE2_LOAD, _mm_set1_epi32,
-                RNNKIT_Q_SSE2_MADD, RNNKIT_Q_SSE2_STORE)
+RNNKIT_Q_SHAPES(rnnkit_sse2_qrecurrent, , 2, 2, 4, 2, short, __m128i, _mm_setzero_si128(), RNNKIT_Q_SSE2_LOAD,
+                _mm_set1_epi32, RNNKIT_Q_SSE2_MADD, RNNKIT_Q_SSE2_STORE)
 
-// out[i] = x[i]·scale rounded to int16 (halves away from zero), saturated at ±32767; NaN saturates too.
-// Plain C: the compiler vectorizes it for the caller's instruction set.
-static inline void rnnkit_round_int16(const float *x, long count, float scale, short *out) {
-    for (long i = 0; i < count; i++) {
-        float v = __builtin_fminf(32767.0f, __builtin_fmaxf(-32767.0f, x[i] * scale));
-        out[i] = (short)(int)(v + (v >= 0 ? 0.5f : -0.5f));
-    }
+// The state for the integer product: x[i]·127 rounded (halves away from
+// zero) and saturated to [-127, 127] (NaN too), as int16, or plus 128 as uint8
+// (VPDPBUSD's unsigned operand). Plain C, vectorized for the caller's instruction set.
+static inline int rnnkit_state_level(float x) {
+    float v = __builtin_fminf(127.0f, __builtin_fmaxf(-127.0f, x * 127.0f));
+    return (int)(v + (v >= 0 ? 0.5f : -0.5f));
+}
+static inline void rnnkit_round_int16(const float *x, long count, short *out) {
+    for (long i = 0; i < count; i++) out[i] = (short)rnnkit_state_level(x[i]);
+}
+static inline void rnnkit_round_uint8(const float *x, long count, unsigned char *out) {
+    for (long i = 0; i < count; i++) out[i] = (unsigned char)(rnnkit_state_level(x[i]) + 128);
 }

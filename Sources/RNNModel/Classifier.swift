@@ -120,7 +120,8 @@ public struct Classifier: Sendable {
             quantizedRecurrent?.append(
                 QuantizedRecurrentWeights(
                     whh: whh, rowScales: scales.values, bhh: Array(parameters[layout.offset(prefix + "b_hh")...]),
-                    hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: KernelSet.selected.lanes))
+                    hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: KernelSet.selected.lanes,
+                    group: KernelSet.selected.quantizedGroup))
         }
         weights = parameters.withUnsafeBufferPointer {
             network.inferenceWeights(

@@ -12,6 +12,7 @@ extension KernelSet {
     public static let available: [KernelSet] = {
         let features = rnnkit_cpu_features()
         var kernels: [KernelSet] = []
+        if features & UInt32(RNNKIT_CPU_AVX512_VNNI) != 0 { kernels.append(avx512VNNIKernels) }
         if features & UInt32(RNNKIT_CPU_AVX512) != 0 { kernels.append(avx512Kernels) }
         if features & UInt32(RNNKIT_CPU_AVX2) != 0 { kernels.append(avx2Kernels) }
         kernels.append(.baseline)
@@ -19,7 +20,7 @@ extension KernelSet {
     }()
 
     /// The widest available, unless RNNKIT_KERNELS names another available one
-    /// (baseline, avx2, avx512) — for comparing them, or ruling one out.
+    /// (baseline, avx2, avx512, avx512-vnni) — for comparing them, or ruling one out.
     public static let selected: KernelSet = {
         if let requested = getenv("RNNKIT_KERNELS").map({ String(cString: $0) }),
             let match = available.first(where: { $0.instructionSet == requested })

@@ -2,10 +2,10 @@ import RNNKernels
 import RNNModel
 import XCTest
 
-/// Every quantized step kernel this CPU can run (AVX-512 with and without VNNI
-/// as the CPU has it, AVX2, SSE2) against the cells' equations in Double, with
-/// the int8 weights times their scales and previous states on the kernel's
-/// int16 grid: the integer sums are exact, so only float rounding is left.
+/// Every quantized step kernel this CPU can run (AVX-512 with VPDPBUSD or
+/// PMADDWD as the CPU has VNNI or not, AVX2, SSE2) against the cells' equations
+/// in Double, with the int8 weights times their scales and previous states on
+/// the kernels' grid: the integer sums are exact, so only float rounding is left.
 /// Sizes cover the row tiles, the multi-chunk single-row tile, leftover rows
 /// and chunks, an odd hidden size (a padded pair) and rows from a zero state.
 extension RecurrentKernelTests {
@@ -20,11 +20,8 @@ extension RecurrentKernelTests {
                 let int8 = (0..<G * hidden * hidden).map { _ in Int8(Int(rng.next() % 255) - 127) }
                 let rowScales = values(G * hidden, scale: 0.004).map(abs)
                 let bhh = values(G * hidden, scale: 0.5), input = values(rows * G * hidden, scale: 2)
-                // States on the kernel's int16 grid: rounding them for the product changes nothing.
-                let grid = QuantizedRecurrentWeights(
-                    whh: int8, rowScales: rowScales, bhh: bhh, hidden: hidden, gates: G, lanes: 4
-                ).activationScale
-                let previous = values(rows * hidden, scale: 1).map { ($0 * grid).rounded() / grid }
+                // States on the kernels' grid of 255 levels: rounding them for the product changes nothing.
+                let previous = values(rows * hidden, scale: 1).map { ($0 * 127).rounded() / 127 }
                 let previousCell = values(rows * hidden, scale: 1.5)
                 let whh = int8.enumerated().map { Float($1) * rowScales[$0 / hidden] }
                 let expected = reference(
@@ -32,7 +29,8 @@ extension RecurrentKernelTests {
                     previousCell: previousCell, whh: whh, bhh: bhh)
                 for kernels in KernelSet.available {
                     let packed = QuantizedRecurrentWeights(
-                        whh: int8, rowScales: rowScales, bhh: bhh, hidden: hidden, gates: G, lanes: kernels.lanes)
+                        whh: int8, rowScales: rowScales, bhh: bhh, hidden: hidden, gates: G, lanes: kernels.lanes,
+                        group: kernels.quantizedGroup)
                     var h = [Float](repeating: .nan, count: rows * hidden), c = h
                     input.withUnsafeBufferPointer { input in
                         previous.withUnsafeBufferPointer { previous in
