@@ -5,6 +5,7 @@ and the stress test, and sets RNNKIT_BIN (the prep/train binaries), RNNKIT_CLASS
 RNNKIT_STRESS and RNNKIT_DATA.
 """
 import ctypes
+import json
 import os
 import pathlib
 import shutil
@@ -516,37 +517,50 @@ class CommittedModelTests(unittest.TestCase):
         self.assertLess(INT8_FIXTURE.stat().st_size, FIXTURE.stat().st_size)
 
     def test_quantize_measures_and_refuses_a_drop_beyond_the_limit(self):
-        """The fixture's test split as Tools/fixtures/model-v1.sh made it: int8 loses a point of accuracy there,
-        beyond the default --max-drop 0.5, so nothing is written without --force."""
-        import random
+        """A model made to lose to int8: its head tells "good" from "bad" by a weight 1/1000 of its row's
+        largest, which rounds to 0 at a scale of max/127. `train quantize` measures the drop, writes nothing
+        past --max-drop, writes with --force, and refuses a model already quantized."""
         work = pathlib.Path(tempfile.mkdtemp(prefix="rnninfer-quantize-"))
         try:
-            random.seed(3)
-            words = ["the", "film", "plot", "was", "actors", "and", "a", "movie"]
-            for name, rows in (("train", 600), ("test", 100)):
-                with open(work / f"{name}.csv", "w") as f:
-                    f.write("text,label\n")
-                    while rows:
-                        text = [random.choice(words + ["good", "bad"]) for _ in range(random.randint(3, 12))]
-                        if text.count("good") != text.count("bad"):
-                            label = "pos" if text.count("good") > text.count("bad") else "neg"
-                            f.write(f"\"{' '.join(text)}\",{label}\n")
-                            rows -= 1
+            for name in ("train", "test"):
+                rows = ["text,label"] + [f"{word} {word},{label}" for word, label in (("good", "pos"), ("bad", "neg"))] * 20
+                (work / f"{name}.csv").write_text("\n".join(rows) + "\n")
             run(BIN / "prep", "csv", work / "train.csv", work / "test.csv", "--text-column", "text", "--label-column",
                 "label", "--out", work / "shards", "--quiet")
+            vocabulary = (work / "shards" / "vocab.txt").read_text().split("\n")[:-1]
+            # Hidden unit 1 follows the word (+1 for good, -1 for bad); unit 0 stays 0. The logits are
+            # [0, 1.0·h0 + 0.001·h1] for (neg, pos): pos needs the tiny weight, and int8 makes it a tie (neg).
+            embedding = [[1.0 if token == "good" else -1.0 if token == "bad" else 0.0] for token in vocabulary]
+            tensors = {"embedding.weight": embedding, "rnn.weight_ih_l0": [[0.0], [5.0]],
+                       "rnn.weight_hh_l0": [[0.0, 0.0], [0.0, 0.0]], "rnn.bias_ih_l0": [0.0, 0.0],
+                       "rnn.bias_hh_l0": [0.0, 0.0], "fc.weight": [[0.0, 0.0], [1.0, 0.001]], "fc.bias": [0.0, 0.0]}
+            header, data = {}, b""
+            for name, value in tensors.items():
+                rows = value if isinstance(value[0], list) else [value]
+                flat = [x for row in rows for x in row]
+                shape = [len(value), len(value[0])] if isinstance(value[0], list) else [len(value)]
+                header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * len(flat)]}
+                data += struct.pack(f"<{len(flat)}f", *flat)
+            encoded = json.dumps(header).encode()
+            encoded += b" " * (-len(encoded) % 8)
+            (work / "made.safetensors").write_bytes(struct.pack("<Q", len(encoded)) + encoded + data)
+            model = work / "model.rnnk"
+            run(BIN.parent / "release" / "convert", "import", work / "made.safetensors", "--word-vocabulary",
+                work / "shards" / "vocab.txt", "--labels", "neg,pos", "--padding", "none", "--markers", "off",
+                "--out", model)
             out = work / "int8.rnnk"
-            refused = subprocess.run([str(BIN / "train"), "quantize", str(FIXTURE), "--shards", str(work / "shards"),
+            refused = subprocess.run([str(BIN / "train"), "quantize", str(model), "--shards", str(work / "shards"),
                                       "--out", str(out)], capture_output=True, text=True)
             self.assertEqual(refused.returncode, 1, refused.stdout + refused.stderr)
-            self.assertIn("int8 loses 1.00 accuracy points on test, more than --max-drop 0.50: not written",
+            self.assertIn("int8 loses 50.00 accuracy points on test, more than --max-drop 0.50: not written",
                           refused.stderr)
-            self.assertIn("accuracy                  96.00%     95.00%", refused.stdout)
+            self.assertIn("accuracy                  100.00%     50.00%", refused.stdout)
             self.assertFalse(out.exists())
-            forced = run(BIN / "train", "quantize", FIXTURE, "--shards", work / "shards", "--out", out, "--force")
-            self.assertIn("argmax agreement          99.00% (1 differ)", forced)
-            for text, best, probabilities in expected_outputs(INT8_FIXTURE):
-                with rnninfer.Model(out) as model:
-                    self.assertEqual(model.classify(text)[0], best)
+            forced = run(BIN / "train", "quantize", model, "--shards", work / "shards", "--out", out, "--force")
+            self.assertIn("argmax agreement          50.00% (20 differ)", forced)
+            with rnninfer.Model(out) as quantized:
+                self.assertEqual(quantized.metadata["format_version"], "1.1")
+                self.assertEqual([quantized.classify(text)[0] for text in ("good good", "bad bad")], [0, 0])
             twice = subprocess.run([str(BIN / "train"), "quantize", str(out), "--shards", str(work / "shards"),
                                     "--out", str(work / "twice.rnnk")], capture_output=True, text=True)
             self.assertEqual(twice.returncode, 1)
