@@ -124,8 +124,33 @@ def library_version() -> str:
     return library.rnn_library_version().decode()
 
 
-class Model:
+class _Handle:
+    """A library object: close() (or leaving `with`, or garbage collection) frees it once."""
+    _handle = None
+
+    def _free(self, handle):
+        raise NotImplementedError
+
+    def close(self):
+        if self._handle:
+            self._free(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Model(_Handle):
     """A loaded model. Safe to share between threads; close() (or `with`) frees it."""
+
+    def _free(self, handle):
+        library.rnn_model_free(handle)
 
     def __init__(self, path: Optional[Union[str, os.PathLike]] = None, *, data: Optional[bytes] = None):
         self._handle = None
@@ -237,22 +262,9 @@ class Model:
         """A stream over this model: feed a text in pieces, classify it at any point."""
         return Stream(self)
 
-    def close(self):
-        if self._handle:
-            library.rnn_model_free(self._handle)
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
 
-class Stream:
+class Stream(_Handle):
     """A text classified while it arrives: feed() its pieces (str, or bytes cut anywhere, even inside a
     character); probabilities() equals Model.classify of everything fed so far, bit for bit. One thread at a
     time; many streams may share a model. Raises RNNInferError (status 6) for models that cannot stream:
@@ -264,6 +276,9 @@ class Stream:
         handle = _model_p()
         _check(library.rnn_stream_open(model._live(), ctypes.byref(handle)))
         self._handle = handle
+
+    def _free(self, handle):
+        library.rnn_stream_free(handle)
 
     def _live(self):
         if not self._handle:
@@ -286,16 +301,3 @@ class Stream:
         _check(library.rnn_stream_reset(self._live()))
         return self
 
-    def close(self):
-        if self._handle:
-            library.rnn_stream_free(self._handle)
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()

@@ -132,7 +132,9 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
             STORE(out + ((r * CHUNKS + c) * GATES + g) * L, acc[r][c][g], corrections + at, scale + at, bias + at); \
         }                                                                                                         \
     }
-// Every tile shape of one instruction set, for 1, 3 and 4 gates (RNN, GRU, LSTM).
+// Every tile shape of one instruction set — one row × one chunk (tile 0), one
+// row × MANY_CHUNKS chunks (1), MANY_ROWS rows × one chunk (2) — for 1, 3 and 4
+// gates (RNN, GRU, LSTM), and PREFIX(tile, gates, …) that picks one.
 #define RNNKIT_Q_SHAPES(PREFIX, ATTRIBUTES, MANY_ROWS, MANY_CHUNKS, ...)                                       \
     RNNKIT_Q_FUNCTION(PREFIX##_one_g1, ATTRIBUTES, 1, 1, 1, __VA_ARGS__)                                    \
     RNNKIT_Q_FUNCTION(PREFIX##_one_g3, ATTRIBUTES, 1, 1, 3, __VA_ARGS__)                                    \
@@ -142,7 +144,22 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
     RNNKIT_Q_FUNCTION(PREFIX##_chunks_g4, ATTRIBUTES, 1, MANY_CHUNKS, 4, __VA_ARGS__)                       \
     RNNKIT_Q_FUNCTION(PREFIX##_rows_g1, ATTRIBUTES, MANY_ROWS, 1, 1, __VA_ARGS__)                           \
     RNNKIT_Q_FUNCTION(PREFIX##_rows_g3, ATTRIBUTES, MANY_ROWS, 1, 3, __VA_ARGS__)                           \
-    RNNKIT_Q_FUNCTION(PREFIX##_rows_g4, ATTRIBUTES, MANY_ROWS, 1, 4, __VA_ARGS__)
+    RNNKIT_Q_FUNCTION(PREFIX##_rows_g4, ATTRIBUTES, MANY_ROWS, 1, 4, __VA_ARGS__)                           \
+    static inline void PREFIX(int tile, int gates, const void *states, long ldh, const signed char *panel,  \
+                              long groups, const int *corrections, const float *bias, const float *scale,    \
+                              float *out) {                                                                  \
+        switch (tile * 8 + gates) {                                                                          \
+        case 3: PREFIX##_one_g3(states, ldh, panel, groups, corrections, bias, scale, out); break;            \
+        case 4: PREFIX##_one_g4(states, ldh, panel, groups, corrections, bias, scale, out); break;            \
+        case 8 + 3: PREFIX##_chunks_g3(states, ldh, panel, groups, corrections, bias, scale, out); break;     \
+        case 8 + 4: PREFIX##_chunks_g4(states, ldh, panel, groups, corrections, bias, scale, out); break;     \
+        case 8 + 1: PREFIX##_chunks_g1(states, ldh, panel, groups, corrections, bias, scale, out); break;     \
+        case 16 + 3: PREFIX##_rows_g3(states, ldh, panel, groups, corrections, bias, scale, out); break;      \
+        case 16 + 4: PREFIX##_rows_g4(states, ldh, panel, groups, corrections, bias, scale, out); break;      \
+        case 16 + 1: PREFIX##_rows_g1(states, ldh, panel, groups, corrections, bias, scale, out); break;      \
+        default: PREFIX##_one_g1(states, ldh, panel, groups, corrections, bias, scale, out); break;           \
+        }                                                                                                    \
+    }
 
 #define RNNKIT_Q_AVX512_LOAD(address) _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(address)))
 #define RNNKIT_Q_AVX512_MADD(acc, x, w) _mm512_add_epi32(acc, _mm512_madd_epi16(x, w))

@@ -71,7 +71,7 @@ public struct QuantizedRecurrentWeights: Sendable {
 /// The tiles of the quantized product (see rnnkit_*_qrecurrent in CHardware):
 /// one row × one chunk, one row × `quantizedChunks` chunks (at batch 1, enough
 /// independent sums to hide the multiply-add latency), `quantizedRows` rows × one chunk.
-public enum QuantizedTile: Sendable { case one, chunks, rows }
+public enum QuantizedTile: Int, Sendable { case one, chunks, rows }
 
 /// What an instruction set runs for the quantized product of one tile, into
 /// (rows·chunks)·gates vectors of floats (rnnkit_*_qrecurrent in CHardware).
@@ -189,16 +189,7 @@ public enum SSE2Products: QuantizedProducts {
         groups: Int, corrections: UnsafePointer<Int32>, bias: UnsafePointer<Float>, scale: UnsafePointer<Float>,
         _ out: UnsafeMutablePointer<Float>
     ) {
-        switch (tile, gates) {
-        case (.one, 3): rnnkit_sse2_qrecurrent_one_g3(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.one, 4): rnnkit_sse2_qrecurrent_one_g4(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.one, _): rnnkit_sse2_qrecurrent_one_g1(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.chunks, 3): rnnkit_sse2_qrecurrent_chunks_g3(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.chunks, 4): rnnkit_sse2_qrecurrent_chunks_g4(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.chunks, _): rnnkit_sse2_qrecurrent_chunks_g1(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.rows, 3): rnnkit_sse2_qrecurrent_rows_g3(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.rows, 4): rnnkit_sse2_qrecurrent_rows_g4(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.rows, _): rnnkit_sse2_qrecurrent_rows_g1(states, ldh, panel, groups, corrections, bias, scale, out)
-        }
+        rnnkit_sse2_qrecurrent(
+            Int32(tile.rawValue), Int32(gates), states, ldh, panel, groups, corrections, bias, scale, out)
     }
 }

@@ -44,16 +44,7 @@ public enum AVX2Products: QuantizedProducts {
         groups: Int, corrections: UnsafePointer<Int32>, bias: UnsafePointer<Float>, scale: UnsafePointer<Float>,
         _ out: UnsafeMutablePointer<Float>
     ) {
-        switch (tile, gates) {
-        case (.one, 3): rnnkit_avx2_qrecurrent_one_g3(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.one, 4): rnnkit_avx2_qrecurrent_one_g4(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.one, _): rnnkit_avx2_qrecurrent_one_g1(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.chunks, 3): rnnkit_avx2_qrecurrent_chunks_g3(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.chunks, 4): rnnkit_avx2_qrecurrent_chunks_g4(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.chunks, _): rnnkit_avx2_qrecurrent_chunks_g1(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.rows, 3): rnnkit_avx2_qrecurrent_rows_g3(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.rows, 4): rnnkit_avx2_qrecurrent_rows_g4(states, ldh, panel, groups, corrections, bias, scale, out)
-        case (.rows, _): rnnkit_avx2_qrecurrent_rows_g1(states, ldh, panel, groups, corrections, bias, scale, out)
-        }
+        rnnkit_avx2_qrecurrent(
+            Int32(tile.rawValue), Int32(gates), states, ldh, panel, groups, corrections, bias, scale, out)
     }
 }
