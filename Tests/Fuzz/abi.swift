@@ -50,7 +50,7 @@ struct Choices {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var choices = Choices(bytes: UnsafeBufferPointer(start: data, count: size))
-    let function = choices.byte() % 7
+    let function = choices.byte() % 8
     let nullText = choices.byte() % 8 == 0
     let claimedLength = choices.byte() % 8 == 0 ? UInt.max : nil
     let text = choices.rest
@@ -152,6 +152,31 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if status == RNN_OK, lengthIsReal {
             precondition(rnnClassify(model, textPointer, UInt(text.count), &whole, UInt(labels), nil) == RNN_OK)
             precondition(streamed == whole, "a stream's probabilities differ from the whole text's")
+        }
+    case 6:  // rnn_explain: spans inside the text, in order, never more tokens than bytes
+        let label = choices.size(needed: labels)
+        let capacity = choices.size(needed: text.count)
+        var scores = [rnn_token_score](repeating: rnn_token_score(), count: max(text.count, 1))
+        let told = capacity > UInt(scores.count) && capacity != UInt.max ? UInt(scores.count) : capacity
+        var count: UInt = 0
+        let nullScores = choices.byte() % 8 == 0, nullCount = choices.byte() % 8 == 0
+        status = scores.withUnsafeMutableBufferPointer { scores in
+            withUnsafeMutablePointer(to: &count) {
+                rnnExplain(
+                    model, textPointer, length, label, nullScores ? nil : scores.baseAddress, told,
+                    nullCount ? nil : $0)
+            }
+        }
+        if status == RNN_OK || status == RNN_ERROR_BUFFER_TOO_SMALL {
+            precondition(lengthIsReal && label < UInt(labels) && count <= UInt(text.count), "explain: count \(count)")
+        }
+        if status == RNN_OK {
+            var end = 0
+            for score in scores.prefix(Int(count)) {
+                precondition(score.start >= end && score.start < score.end && score.end <= text.count, "explain: span")
+                precondition(score.score.isFinite, "explain: score")
+                end = score.end
+            }
         }
     default:  // rnn_model_load_buffer: any bytes, any claimed size within them
         var loaded: OpaquePointer?
