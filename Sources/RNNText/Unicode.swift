@@ -80,13 +80,14 @@ func forEachScalar(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Unicode.Scalar,
 /// compiles to the tokenizer without tracking.
 protocol SourceTracking {
     static var isTracking: Bool { get }
-    /// The normalized bytes before `count` not yet covered came from `source`.
-    mutating func cover(upTo count: Int, from source: Range<Int>)
+    /// The normalized bytes before `count` not yet covered came from input bytes `start..<end`.
+    /// Plain integers, not a Range: a Range's checks would stay in the untracked hot loops.
+    mutating func cover(upTo count: Int, from start: Int, to end: Int)
 }
 
 struct Untracked: SourceTracking {
     static var isTracking: Bool { false }
-    @inline(__always) mutating func cover(upTo count: Int, from source: Range<Int>) {}
+    @inline(__always) mutating func cover(upTo count: Int, from start: Int, to end: Int) {}
 }
 
 struct ByteSources: SourceTracking {
@@ -94,10 +95,10 @@ struct ByteSources: SourceTracking {
     private var starts: [Int] = []
     private var ends: [Int] = []
 
-    mutating func cover(upTo count: Int, from source: Range<Int>) {
+    mutating func cover(upTo count: Int, from start: Int, to end: Int) {
         while starts.count < count {
-            starts.append(source.lowerBound)
-            ends.append(source.upperBound)
+            starts.append(start)
+            ends.append(end)
         }
     }
 

@@ -123,7 +123,7 @@ public struct WordLevelTokenizer: Sendable {
                     words.append(byte)
                     words.end()
                 }
-                tracker.cover(upTo: words.byteCount, from: index..<index + 1)
+                tracker.cover(upTo: words.byteCount, from: index, to: index &+ 1)
                 index += 1
                 continue
             }
@@ -139,7 +139,7 @@ public struct WordLevelTokenizer: Sendable {
                 forEachLowercased(scalar) { append($0, to: words, remaining: remaining) }
                 words.end()
             }
-            tracker.cover(upTo: words.byteCount, from: index - length..<index)
+            tracker.cover(upTo: words.byteCount, from: index &- length, to: index)
         }
         words.end()
     }
@@ -161,7 +161,7 @@ public struct WordLevelTokenizer: Sendable {
             output[count] = isLetter ? folded : byte
             count &+= 1
             index &+= 1
-            tracker.cover(upTo: count, from: index - 1..<index)
+            tracker.cover(upTo: count, from: index &- 1, to: index)
         }
         words.byteCount = count
         return index

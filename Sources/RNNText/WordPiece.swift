@@ -115,7 +115,7 @@ public struct WordPieceTokenizer: Sendable {
             let lowercase = options.lowercase
             for index in text.indices {
                 let byte = text[index]
-                defer { tracker.cover(upTo: workspace.bytes.count, from: index..<index + 1) }
+                defer { tracker.cover(upTo: workspace.bytes.count, from: index, to: index &+ 1) }
                 switch byte {
                 case 0x09, 0x0A, 0x0D, 0x20: workspace.separate()
                 case 0..<0x20, 0x7F: continue
@@ -171,7 +171,11 @@ public struct WordPieceTokenizer: Sendable {
         if !options.stripAccents {
             for (i, c) in cleaned.enumerated() {
                 emit(c)
-                if Tracker.isTracking { tracker.cover(upTo: workspace.bytes.count, from: cleanedSources[i]) }
+                if Tracker.isTracking {
+                    tracker.cover(
+                        upTo: workspace.bytes.count, from: cleanedSources[i].lowerBound,
+                        to: cleanedSources[i].upperBound)
+                }
             }
         } else if !Tracker.isTracking {
             for c in canonicalDecomposition(cleaned) where !CharClass.isNonspacingMark(c) { emit(c) }
@@ -183,7 +187,7 @@ public struct WordPieceTokenizer: Sendable {
                 for c in canonicalDecomposition(Array(cleaned[partStart..<end])) where !CharClass.isNonspacingMark(c) {
                     emit(c)
                 }
-                tracker.cover(upTo: workspace.bytes.count, from: source)
+                tracker.cover(upTo: workspace.bytes.count, from: source.lowerBound, to: source.upperBound)
                 partStart = end
             }
         }
