@@ -122,6 +122,17 @@ enum Quantize {
         }
         let largestChange = zip(referenceProbabilities, probabilities).map { abs($0 - $1) }.max() ?? 0
         let drop = 100 * (reference.accuracy - result.accuracy)
+        let measured = String(
+            format:
+                #"{"split":"%@","examples":%d,"f32":{"accuracy":%.6f,"macro_f1":%.6f},"int8":{"accuracy":%.6f,"macro_f1":%.6f},"argmax_agreement":%.6f,"max_abs_dp":%.6g}"#,
+            split, data.count, reference.accuracy, reference.macroF1, result.accuracy, result.macroF1,
+            Double(agreement) / Double(max(data.count, 1)), largestChange)
+        file.set(
+            "quantization.method",
+            .string(
+                "int8 with one f32 scale per output unit (max |w| / 127): per row, per column of the embedding; biases f32"
+            ))
+        file.set("quantization.evaluation", .string(measured))
         let bytes = { (file: ModelFile) in file.encoded().count }
         let summary = String(
             format: """
@@ -144,13 +155,6 @@ enum Quantize {
                         "int8 loses %.2f accuracy points on %@, more than --max-drop %.2f: not written (--force writes it)",
                     drop, split, maxDrop))
         }
-        let measured = String(
-            format:
-                #"{"split":"%@","examples":%d,"f32":{"accuracy":%.6f,"macro_f1":%.6f},"int8":{"accuracy":%.6f,"macro_f1":%.6f},"argmax_agreement":%.6f,"max_abs_dp":%.6g}"#,
-            split, data.count, reference.accuracy, reference.macroF1, result.accuracy, result.macroF1,
-            Double(agreement) / Double(max(data.count, 1)), largestChange)
-        file.set("quantization.method", .string("int8 rows, f32 scale per row (absmax / 127); biases f32"))
-        file.set("quantization.evaluation", .string(measured))
         try writeAtomically(file.encoded(), to: URL(fileURLWithPath: out))
         print("wrote \(out)")
     }
