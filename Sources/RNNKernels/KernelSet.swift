@@ -37,13 +37,13 @@ public struct KernelSet: Sendable {
         ) -> Void
     public let adam: Adam
 
-    public init<ISA: InstructionSet, Products: QuantizedProducts>(
-        _ isa: ISA.Type, _ products: Products.Type, name: String, rnn: CellKernels, gru: CellKernels,
+    public init<ISA: InstructionSet>(
+        _ isa: ISA.Type, _ quantized: QuantizedProducts, name: String, rnn: CellKernels, gru: CellKernels,
         lstm: CellKernels, product: @escaping @Sendable (MatrixArguments) -> Void, adam: @escaping Adam
     ) {
         instructionSet = name
         lanes = ISA.Vector.scalarCount
-        quantizedGroup = Products.quantizedGroup
+        quantizedGroup = quantized.group
         self.rnn = rnn
         self.gru = gru
         self.lstm = lstm
@@ -53,13 +53,13 @@ public struct KernelSet: Sendable {
 
     /// These kernels with other quantized steps (an extension of the instruction set, such as AVX-512 VNNI,
     /// that only the integer product uses).
-    public func replacingQuantizedSteps<Products: QuantizedProducts>(
-        _ products: Products.Type, name: String, rnn: @escaping QuantizedStepKernel,
+    public func replacingQuantizedSteps(
+        _ quantized: QuantizedProducts, name: String, rnn: @escaping QuantizedStepKernel,
         gru: @escaping QuantizedStepKernel, lstm: @escaping QuantizedStepKernel
     ) -> KernelSet {
         var copy = self
         copy.instructionSet = name
-        copy.quantizedGroup = Products.quantizedGroup
+        copy.quantizedGroup = quantized.group
         copy.rnn = CellKernels(step: self.rnn.step, quantizedStep: rnn, gradient: self.rnn.gradient)
         copy.gru = CellKernels(step: self.gru.step, quantizedStep: gru, gradient: self.gru.gradient)
         copy.lstm = CellKernels(step: self.lstm.step, quantizedStep: lstm, gradient: self.lstm.gradient)
@@ -73,18 +73,18 @@ public struct KernelSet: Sendable {
     /// multiply needs a scratch register, so tiles of several rows spill: one
     /// row takes 4 (GRU), 3 (LSTM) or 8 (RNN) vectors of units at a time.
     public static let baseline = KernelSet(
-        Baseline.self, SSE2Products.self, name: "baseline",
+        Baseline.self, .sse2, name: "baseline",
         rnn: CellKernels(
             step: { RNNCell.Step<Baseline, 1, 8>.run($0, $1) },
-            quantizedStep: { QuantizedStep<Baseline, SSE2Products, RNNCell>.run($0, $1) },
+            quantizedStep: { QuantizedStep<Baseline, RNNCell>.run($0, $1, .sse2) },
             gradient: { RNNCell.backward($0, Baseline.self) }),
         gru: CellKernels(
             step: { GRUCell.Step<Baseline, 1, 2>.run($0, $1) },
-            quantizedStep: { QuantizedStep<Baseline, SSE2Products, GRUCell>.run($0, $1) },
+            quantizedStep: { QuantizedStep<Baseline, GRUCell>.run($0, $1, .sse2) },
             gradient: { GRUCell.backward($0, Baseline.self) }),
         lstm: CellKernels(
             step: { LSTMCell.Step<Baseline, 1, 2>.run($0, $1) },
-            quantizedStep: { QuantizedStep<Baseline, SSE2Products, LSTMCell>.run($0, $1) },
+            quantizedStep: { QuantizedStep<Baseline, LSTMCell>.run($0, $1, .sse2) },
             gradient: { LSTMCell.backward($0, Baseline.self) }),
         product: { MatrixProduct<Baseline, 2, 4>.run($0) },
         adam: { AdamUpdate<Baseline>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })

@@ -69,33 +69,50 @@ public struct QuantizedRecurrentWeights: Sendable {
 }
 
 /// The tiles of the quantized product (see rnnkit_*_qrecurrent in CHardware):
-/// one row × one chunk, one row × `quantizedChunks` chunks (at batch 1, enough
-/// independent sums to hide the multiply-add latency), `quantizedRows` rows × one chunk.
+/// one row × one chunk, one row × `QuantizedProducts.chunks` chunks (at batch 1, enough
+/// independent sums to hide the multiply-add latency), `QuantizedProducts.rows` rows × one chunk.
 public enum QuantizedTile: Int, Sendable { case one, chunks, rows }
 
-/// What an instruction set runs for the quantized product of one tile, into
-/// (rows·chunks)·gates vectors of floats (rnnkit_*_qrecurrent in CHardware).
-public protocol QuantizedProducts {
-    static var quantizedRows: Int { get }
-    static var quantizedChunks: Int { get }
+/// What an instruction set runs for the quantized product: its tile sizes, the
+/// k of one integer instruction, and the C function (rnnkit_*_qrecurrent in
+/// CHardware) that runs one tile into (rows·chunks)·gates vectors of floats.
+public struct QuantizedProducts: Sendable {
+    public typealias Run =
+        @convention(c) (
+            _ tile: Int32, _ gates: Int32, _ states: UnsafeRawPointer?, _ ldh: Int, _ panel: UnsafePointer<Int8>?,
+            _ groups: Int, _ corrections: UnsafePointer<Int32>?, _ bias: UnsafePointer<Float>?,
+            _ scale: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>?
+        ) -> Void
+    /// Rows of the many-rows tile, chunks of the one-row tile.
+    public let rows: Int
+    public let chunks: Int
     /// The k of one instruction's products: 2 (PMADDWD, int16 states) or 4 (VPDPBUSD, uint8 states).
-    static var quantizedGroup: Int { get }
-    static func quantizedProducts(
-        _ tile: QuantizedTile, gates: Int, _ states: UnsafeRawPointer, ldh: Int, _ panel: UnsafePointer<Int8>,
-        groups: Int, corrections: UnsafePointer<Int32>, bias: UnsafePointer<Float>, scale: UnsafePointer<Float>,
-        _ out: UnsafeMutablePointer<Float>)
+    public let group: Int
+    public let run: Run
+
+    public init(rows: Int, chunks: Int, group: Int, run: Run) {
+        self.rows = rows
+        self.chunks = chunks
+        self.group = group
+        self.run = run
+    }
+
+    /// Baseline x86-64: PMADDWD on 4 lanes.
+    public static let sse2 = QuantizedProducts(rows: 2, chunks: 2, group: 2, run: rnnkit_sse2_qrecurrent)
 }
 
-public enum QuantizedStep<ISA: InstructionSet, Products: QuantizedProducts, Cell: RecurrentCell> {
+public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
     @inlinable
-    public static func run(_ a: StepArguments, _ packed: borrowing QuantizedRecurrentWeights) {
+    public static func run(
+        _ a: StepArguments, _ packed: borrowing QuantizedRecurrentWeights, _ products: QuantizedProducts
+    ) {
         precondition(
             packed.gates == Cell.gates && packed.hidden == a.hidden && packed.lanes == ISA.Vector.scalarCount
-                && packed.group == Products.quantizedGroup,
+                && packed.group == products.group,
             "quantized weights do not match the cell or the instruction set")
         let L = ISA.Vector.scalarCount, H = a.hidden, gates = Cell.gates, group = packed.group
         let groups = packed.groups, width = groups * group
-        let tileRows = Products.quantizedRows, tileChunks = Products.quantizedChunks, chunks = packed.chunks
+        let tileRows = products.rows, tileChunks = products.chunks, chunks = packed.chunks
         let panelSize = groups * gates * L * group
         packed.panels.withUnsafeBufferPointer { panels in
             packed.bias.withUnsafeBufferPointer { bias in
@@ -138,11 +155,11 @@ public enum QuantizedStep<ISA: InstructionSet, Products: QuantizedProducts, Cell
                                             rows > 1 ? .rows : chunk + tileChunks <= chunks ? .chunks : .one
                                         let span = tile == .chunks ? tileChunks : 1
                                         if continues {
-                                            Products.quantizedProducts(
-                                                tile, gates: gates, raw, ldh: width,
-                                                panels.baseAddress! + chunk * panelSize, groups: groups,
-                                                corrections: corrections.baseAddress! + at,
-                                                bias: bias.baseAddress! + at, scale: scale.baseAddress! + at, out)
+                                            products.run(
+                                                Int32(tile.rawValue), Int32(gates), raw, width,
+                                                panels.baseAddress! + chunk * panelSize, groups,
+                                                corrections.baseAddress! + at, bias.baseAddress! + at,
+                                                scale.baseAddress! + at, out)
                                         } else {
                                             out.update(from: bias.baseAddress! + at, count: span * gates * L)
                                         }
@@ -174,22 +191,5 @@ public enum QuantizedStep<ISA: InstructionSet, Products: QuantizedProducts, Cell
         } else {
             Cell.forward(sums, row: row, unit: unit, lanes: a.hidden - unit, continues: continues, a, ISA.self)
         }
-    }
-}
-
-/// Baseline x86-64: PMADDWD on 4 lanes.
-public enum SSE2Products: QuantizedProducts {
-    public static var quantizedRows: Int { 2 }
-    public static var quantizedChunks: Int { 2 }
-    public static var quantizedGroup: Int { 2 }
-
-    @inlinable @inline(__always)
-    public static func quantizedProducts(
-        _ tile: QuantizedTile, gates: Int, _ states: UnsafeRawPointer, ldh: Int, _ panel: UnsafePointer<Int8>,
-        groups: Int, corrections: UnsafePointer<Int32>, bias: UnsafePointer<Float>, scale: UnsafePointer<Float>,
-        _ out: UnsafeMutablePointer<Float>
-    ) {
-        rnnkit_sse2_qrecurrent(
-            Int32(tile.rawValue), Int32(gates), states, ldh, panel, groups, corrections, bias, scale, out)
     }
 }

@@ -16,35 +16,23 @@ public enum AVX2: InstructionSet {
 /// 2 rows (3 rows spill: 43 against 74 GFLOP/s); RNN 6 rows; products 4 rows ×
 /// 3 vectors.
 public let avx2Kernels = KernelSet(
-    AVX2.self, AVX2Products.self, name: "avx2",
+    AVX2.self, .avx2, name: "avx2",
     rnn: KernelSet.CellKernels(
         step: { RNNCell.Step<AVX2, 6, 4>.run($0, $1) },
-        quantizedStep: { QuantizedStep<AVX2, AVX2Products, RNNCell>.run($0, $1) },
+        quantizedStep: { QuantizedStep<AVX2, RNNCell>.run($0, $1, .avx2) },
         gradient: { RNNCell.backward($0, AVX2.self) }),
     gru: KernelSet.CellKernels(
         step: { GRUCell.Step<AVX2, 4, 4>.run($0, $1) },
-        quantizedStep: { QuantizedStep<AVX2, AVX2Products, GRUCell>.run($0, $1) },
+        quantizedStep: { QuantizedStep<AVX2, GRUCell>.run($0, $1, .avx2) },
         gradient: { GRUCell.backward($0, AVX2.self) }),
     lstm: KernelSet.CellKernels(
         step: { LSTMCell.Step<AVX2, 2, 2>.run($0, $1) },
-        quantizedStep: { QuantizedStep<AVX2, AVX2Products, LSTMCell>.run($0, $1) },
+        quantizedStep: { QuantizedStep<AVX2, LSTMCell>.run($0, $1, .avx2) },
         gradient: { LSTMCell.backward($0, AVX2.self) }),
     product: { MatrixProduct<AVX2, 4, 3>.run($0) },
     adam: { AdamUpdate<AVX2>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })
 
-public enum AVX2Products: QuantizedProducts {
-    /// 16 ymm registers: 2 rows or 2 chunks × up to 4 gates of accumulators.
-    public static var quantizedRows: Int { 2 }
-    public static var quantizedChunks: Int { 2 }
-    public static var quantizedGroup: Int { 2 }
-
-    @inline(__always)
-    public static func quantizedProducts(
-        _ tile: QuantizedTile, gates: Int, _ states: UnsafeRawPointer, ldh: Int, _ panel: UnsafePointer<Int8>,
-        groups: Int, corrections: UnsafePointer<Int32>, bias: UnsafePointer<Float>, scale: UnsafePointer<Float>,
-        _ out: UnsafeMutablePointer<Float>
-    ) {
-        rnnkit_avx2_qrecurrent(
-            Int32(tile.rawValue), Int32(gates), states, ldh, panel, groups, corrections, bias, scale, out)
-    }
+extension QuantizedProducts {
+    /// PMADDWD on ymm registers; 16 of them hold 2 rows or 2 chunks × up to 4 gates of accumulators.
+    public static let avx2 = QuantizedProducts(rows: 2, chunks: 2, group: 2, run: rnnkit_avx2_qrecurrent)
 }
