@@ -87,10 +87,13 @@ let package = Package(
         .target(
             name: "RNNInfer", dependencies: ["CRNNInfer", "RNNBinary", "RNNModel", "RNNText"],
             swiftSettings: fast),
+        // MPI's handles are implementation macros: a few wrappers compiled against the installed mpi.h.
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpi-c", providers: [.apt(["libopenmpi-dev"])]),
         .executableTarget(
             name: "train",
             dependencies: [
-                "RNNBinary", "RNNCommandLine", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
+                "CMPI", "RNNBinary", "RNNCommandLine", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -123,7 +126,9 @@ let package = Package(
             name: "RNNDataTests", dependencies: ["RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),
         .testTarget(
             name: "RNNTrainTests",
-            dependencies: ["RNNTrain", "RNNModel", "RNNKernels", "RNNData", "RNNSupport", "RNNText", "TestSupport"]),
+            dependencies: [
+                "RNNBinary", "RNNTrain", "RNNModel", "RNNKernels", "RNNData", "RNNSupport", "RNNText", "TestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -253,10 +253,11 @@ case "train":
         // Epochs 2–4 are timed: by then the batches have read most of the vocabulary,
         // so the optimizer's lazy rows cost what they do in a long run. The median
         // of the three, as this host's neighbours slow an epoch now and then.
-        trainer.trainEpoch(0, train: data)
-        let times = (1...3).map { epoch in
+        let set = ExampleSet(data)
+        try trainer.trainEpoch(0, train: set)
+        let times = try (1...3).map { epoch in
             let start = DispatchTime.now().uptimeNanoseconds
-            trainer.trainEpoch(epoch, train: data)
+            try trainer.trainEpoch(epoch, train: set)
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }.sorted()
         let seconds = times[1]

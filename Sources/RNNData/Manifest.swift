@@ -102,43 +102,104 @@ public struct PreparedDataset {
 
     /// All shards of a split, concatenated, each checked against the manifest.
     public func load(split name: String) throws -> Shard {
+        let reader = try reader(split: name)
+        return try reader.read(Array(0..<reader.count))
+    }
+
+    /// A split's examples by index, read from its shards when asked for.
+    public func reader(split name: String) throws -> SplitReader {
         guard let record = manifest.split(name) else {
             throw DataError(
                 file: directory.appendingPathComponent("manifest.json").path,
                 "no split \"\(name)\" (available: \(manifest.splits.map(\.name).joined(separator: ", ")))")
         }
-        var combined = Shard()
-        for shardRecord in record.shards {
-            let url = directory.appendingPathComponent(shardRecord.file)
-            guard let data = FileManager.default.contents(atPath: url.path) else {
-                throw DataError(file: url.path, "not found (the manifest names it)")
-            }
-            guard data.count == shardRecord.bytes else {
-                throw DataError(
-                    file: url.path, "size \(data.count) differs from the manifest's \(shardRecord.bytes) bytes")
-            }
-            let bytes = Array(data)
-            let stored = hex32(ShardFormat.storedChecksum(bytes))
-            guard stored == shardRecord.crc32 else {
-                throw DataError(
-                    file: url.path,
-                    "checksum \(stored) differs from the manifest's \(shardRecord.crc32) (the file was replaced or is corrupt)"
-                )
-            }
-            let shard = try ShardFormat.decode(
-                bytes, file: url.path, vocabularySize: manifest.tokenizer.vocabularySize,
-                labelCount: manifest.labels.count)
-            guard shard.count == shardRecord.examples else {
-                throw DataError(
-                    file: url.path, "holds \(shard.count) examples; the manifest says \(shardRecord.examples)")
-            }
-            let base = combined.tokens.count
-            combined.tokens += shard.tokens
-            combined.offsets += shard.offsets.dropFirst().map { $0 + base }
-            combined.labels += shard.labels
-            combined.sources += shard.sources
-            combined.ratings += shard.ratings
+        return SplitReader(
+            name: name, directory: directory, shards: record.shards,
+            vocabularySize: manifest.tokenizer.vocabularySize, labelCount: manifest.labels.count)
+    }
+}
+
+/// The examples of one split, numbered across its shards in the manifest's
+/// order, read by index: a trainer holds the examples it works on, not the
+/// split. Each shard is checked against the manifest (size, example count,
+/// stored CRC) whenever it is opened, and its checksum verified before its
+/// first tokens are read. Files are opened per read, so a split of thousands
+/// of shards holds no descriptors between reads.
+public final class SplitReader: @unchecked Sendable {
+    public let name: String
+    public let count: Int
+    let directory: URL
+    let shards: [Manifest.ShardRecord]
+    /// starts[k]: the index of shard k's first example.
+    let starts: [Int]
+    let vocabularySize: Int
+    let labelCount: Int
+    private var verified: Set<Int> = []
+    private let lock = NSLock()
+
+    init(name: String, directory: URL, shards: [Manifest.ShardRecord], vocabularySize: Int, labelCount: Int) {
+        self.name = name
+        self.directory = directory
+        self.shards = shards
+        self.vocabularySize = vocabularySize
+        self.labelCount = labelCount
+        var starts = [0]
+        for shard in shards { starts.append(starts[starts.count - 1] + shard.examples) }
+        count = starts.removeLast()
+        self.starts = starts
+    }
+
+    private func open(_ k: Int) throws -> ShardFile {
+        let record = shards[k]
+        let path = directory.appendingPathComponent(record.file).path
+        let file: ShardFile
+        do { file = try ShardFile(path: path, vocabularySize: vocabularySize, labelCount: labelCount) } catch let error
+            as DataError where error.problem == "not found"
+        {
+            throw DataError(file: path, "not found (the manifest names it)")
         }
-        return combined
+        let size = file.checksumAt + 4
+        guard size == record.bytes else {
+            throw DataError(file: path, "size \(size) differs from the manifest's \(record.bytes) bytes")
+        }
+        let stored = hex32(try file.storedChecksum())
+        guard stored == record.crc32 else {
+            throw DataError(
+                file: path,
+                "checksum \(stored) differs from the manifest's \(record.crc32) (the file was replaced or is corrupt)")
+        }
+        guard file.count == record.examples else {
+            throw DataError(file: path, "holds \(file.count) examples; the manifest says \(record.examples)")
+        }
+        return file
+    }
+
+    /// Every example's label, read without the tokens.
+    public func labels() throws -> [Int32] {
+        try shards.indices.flatMap { try open($0).labels() }
+    }
+
+    /// The examples at `indices` (ascending), in that order.
+    public func read(_ indices: [Int]) throws -> Shard {
+        var result = Shard()
+        var i = 0
+        while i < indices.count {
+            precondition(indices[i] >= 0 && indices[i] < count && (i == 0 || indices[i] > indices[i - 1]))
+            let k = starts.lastIndex { $0 <= indices[i] }!
+            let end = k + 1 < starts.count ? starts[k + 1] : count
+            var j = i
+            while j < indices.count && indices[j] < end { j += 1 }
+            let file = try open(k)
+            let isVerified = lock.withLock { verified.contains(k) }
+            if !isVerified {
+                try file.verify()
+                lock.withLock { _ = verified.insert(k) }
+            }
+            let first = indices[i] - starts[k], last = indices[j - 1] - starts[k]
+            let piece = try file.read(first..<last + 1)
+            result.append(piece, examples: indices[i..<j].map { $0 - starts[k] - first })
+            i = j
+        }
+        return result
     }
 }

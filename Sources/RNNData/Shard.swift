@@ -31,10 +31,16 @@ public struct Shard: Equatable, Sendable {
     /// The examples at `indices`, in that order.
     public func subset<Indices: Sequence<Int>>(_ indices: Indices) -> Shard {
         var subset = Shard()
-        for i in indices {
-            subset.append(tokens: tokens(of: i), label: labels[i], source: sources[i], rating: ratings[i])
-        }
+        subset.append(self, examples: indices)
         return subset
+    }
+
+    /// Appends `other`'s examples at `indices`, in that order.
+    public mutating func append<Indices: Sequence<Int>>(_ other: Shard, examples indices: Indices) {
+        for i in indices {
+            append(
+                tokens: other.tokens(of: i), label: other.labels[i], source: other.sources[i], rating: other.ratings[i])
+        }
     }
 }
 
@@ -88,105 +94,11 @@ public enum ShardFormat {
             << 24
     }
 
-    /// Parses and validates a shard file: every count, offset, id and label is
-    /// checked before it is used, and the checksum covers all bytes.
+    /// Parses and validates a whole shard file: every count, offset, id and
+    /// label is checked before it is used, and the checksum covers all bytes.
     public static func decode(_ bytes: [UInt8], file: String, vocabularySize: Int, labelCount: Int?) throws -> Shard {
-        func fail(_ problem: String) -> DataError { DataError(file: file, problem) }
-        guard bytes.count >= headerSize + 12 else {
-            throw fail("too short for a shard (\(bytes.count) bytes; expected at least \(headerSize + 12))")
-        }
-        guard Array(bytes[0..<8]) == magic else { throw fail("not a shard file (bad magic; expected \"RNNKSHRD\")") }
-        return try bytes.withUnsafeBytes { raw in
-            do { return try decode(raw, file: file, vocabularySize: vocabularySize, labelCount: labelCount) } catch let
-                error as BinaryReadError
-            { throw fail("\(error)") }
-        }
-    }
-
-    private static func decode(_ bytes: UnsafeRawBufferPointer, file: String, vocabularySize: Int, labelCount: Int?)
-        throws -> Shard
-    {
-        func fail(_ problem: String) -> DataError { DataError(file: file, problem) }
-        var reader = LittleEndianReader(bytes, offset: 8)
-        let major = try reader.u16(), minor = try reader.u16()
-        guard major == Self.major else {
-            throw fail(
-                "shard format \(major).\(minor) is not supported (this build reads \(Self.major).x; re-run prep)")
-        }
-        let width = Int(try reader.u8())
-        let flags = try reader.u8()
-        _ = try reader.u16()
-        let count = Int(try reader.u32())
-        _ = try reader.u32()
-        let tokenCount64 = try reader.u64()
-        guard width == 2 || width == 4 else { throw fail("token width \(width) (expected 2 or 4)") }
-        guard tokenCount64 < UInt64(bytes.count) else {
-            throw fail("token count \(tokenCount64) exceeds the file size")
-        }
-        let tokenCount = Int(tokenCount64)
-        var expected = headerSize + 8 * (count + 1) + 9 * count
-        expected = (expected + 3) & ~3
-        expected += width * tokenCount
-        expected = (expected + 3) & ~3
-        expected += 4
-        guard bytes.count == expected else {
-            throw fail(
-                "size \(bytes.count) bytes does not match its header (\(count) examples, \(tokenCount) tokens: expected \(expected) bytes; the file is truncated or corrupt)"
-            )
-        }
-        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: expected - 4, as: UInt32.self))
-        let actual = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<expected - 4]))
-        guard stored == actual else {
-            throw fail("checksum mismatch (stored \(hex32(stored)), computed \(hex32(actual))): the file is corrupt")
-        }
-
-        var shard = Shard()
-        shard.offsets = try (0...count).map { i in
-            // Checked before it becomes an Int: an offset past Int.max would trap in the conversion.
-            let offset = try reader.u64()
-            guard offset <= tokenCount64 else {
-                throw fail("example \(i): offset \(offset) is past the \(tokenCount) tokens")
-            }
-            return Int(offset)
-        }
-        guard shard.offsets[0] == 0, shard.offsets[count] == tokenCount else {
-            throw fail("example offsets do not span the tokens")
-        }
-        for i in 0..<count where shard.offsets[i] > shard.offsets[i + 1] {
-            throw fail("example \(i): offsets decrease")
-        }
-        shard.labels = try (0..<count).map { _ in Int32(bitPattern: try reader.u32()) }
-        shard.sources = try (0..<count).map { _ in try reader.u32() }
-        shard.ratings = try (0..<count).map { _ in try reader.u8() }
-        try reader.align(4)
-        let labeled = flags & 1 == 1
-        for (i, label) in shard.labels.enumerated() {
-            if labeled {
-                guard label >= 0, labelCount.map({ Int(label) < $0 }) ?? true else {
-                    throw fail("example \(i): label \(label) out of range")
-                }
-            } else if label != -1 {
-                throw fail("example \(i): label \(label) in an unlabeled shard")
-            }
-        }
-        shard.tokens = [Int32](repeating: 0, count: tokenCount)
-        var outOfRange = -1
-        do {
-            let base = bytes.baseAddress! + reader.offset
-            for i in 0..<tokenCount {
-                let value =
-                    width == 2
-                    ? Int32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                    : Int32(
-                        bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                if value < 0 || Int(value) >= vocabularySize { outOfRange = i }
-                shard.tokens[i] = value
-            }
-        }
-        if outOfRange >= 0 {
-            throw fail(
-                "token \(outOfRange): id \(shard.tokens[outOfRange]) outside the vocabulary of \(vocabularySize)")
-        }
-        return shard
+        let shard = try ShardFile(bytes: bytes, path: file, vocabularySize: vocabularySize, labelCount: labelCount)
+        try shard.verify()
+        return try shard.read(0..<shard.count)
     }
 }

@@ -33,7 +33,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var epochs = 5
     public var batchSize = 64
     public var seed: UInt64 = 1
+    /// Threads per process, and processes (an MPI job's ranks): a batch is cut
+    /// into processes × threads slices, which defines the data order (`DataOrder`).
     public var threads = 1
+    public var processes = 1
+    /// Training examples each slice's stream holds in memory at once (`DataOrder`).
+    public var window = 131_072
     /// The split evaluated for the report: once, for the selected epoch, when there is a
     /// validation split; after every epoch (the course setting) when there is none.
     public var evaluationSplit = "test"
@@ -61,6 +66,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         if weightDecay < 0 { return "--weight-decay must not be negative" }
         if epochs < 1 || batchSize < 1 { return "--epochs and --batch-size must be at least 1" }
         if threads < 1 { return "--threads must be at least 1" }
+        if window < 1 { return "--window must be at least 1" }
+        if processes * threads > batchSize {
+            return "a batch of \(batchSize) cannot be cut into \(processes * threads) slices (processes × --threads); "
+                + "raise --batch-size or use fewer threads"
+        }
         if warmupSteps < 0 { return "--warmup must not be negative" }
         if let clipNorm, !(clipNorm > 0) { return "--clip must be positive" }
         if !(0...0.5).contains(validationFraction) {
@@ -109,6 +119,7 @@ public struct TrainOverrides: Sendable {
     public var batchSize: Int?
     public var seed: UInt64?
     public var threads: Int?
+    public var window: Int?
     public var evaluationSplit: String?
     public var validationFraction: Double?
     /// 0 turns early stopping off.
@@ -188,7 +199,8 @@ extension TrainConfig {
         epochs = o.epochs ?? epochs
         batchSize = o.batchSize ?? batchSize
         seed = o.seed ?? seed
-        threads = o.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        threads = o.threads ?? min(ProcessInfo.processInfo.activeProcessorCount, batchSize)
+        window = o.window ?? window
         evaluationSplit = o.evaluationSplit ?? evaluationSplit
         validationFraction = o.validationFraction ?? validationFraction
         if let patience = o.earlyStopping { earlyStopping = patience > 0 ? patience : nil }

@@ -20,10 +20,15 @@ public struct Metrics: Codable, Equatable, Sendable {
     public var examples: Int
 
     public init(labels: [String], truth: [Int32], predictions: [Int32], lossSum: Double) {
-        let C = labels.count
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: labels.count), count: labels.count)
         for (t, p) in zip(truth, predictions) { confusion[Int(t)][Int(p)] += 1 }
-        let n = truth.count
+        self.init(labels: labels, confusion: confusion, lossSum: lossSum)
+    }
+
+    /// From the counts: confusion[true][predicted], and the summed loss.
+    public init(labels: [String], confusion: [[Int]], lossSum: Double) {
+        let C = labels.count
+        let n = confusion.joined().reduce(0, +)
         let correct = (0..<C).reduce(0) { $0 + confusion[$1][$1] }
         perClass = (0..<C).map { c in
             let truePositive = Double(confusion[c][c])

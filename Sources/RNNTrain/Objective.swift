@@ -106,6 +106,19 @@ public struct Evaluator {
         _ parameters: [Float], on data: LabeledSequences, workspaces: [Network.Workspace],
         weights: Network.InferenceWeights? = nil
     ) -> (metrics: Metrics, probabilities: [Float]) {
+        let result = evaluate(parameters, on: data, workspaces: workspaces, weights: weights)
+        return (
+            Metrics(labels: labels, truth: data.labels, predictions: result.predictions, lossSum: result.lossSum),
+            result.probabilities
+        )
+    }
+
+    /// The summed loss (over the batches in their fixed order, whatever the
+    /// thread count), predictions and probabilities, row per example.
+    public func evaluate(
+        _ parameters: [Float], on data: LabeledSequences, workspaces: [Network.Workspace],
+        weights: Network.InferenceWeights? = nil
+    ) -> (lossSum: Double, predictions: [Int32], probabilities: [Float]) {
         let C = labels.count, threads = workspaces.count
         let weights =
             weights
@@ -123,12 +136,11 @@ public struct Evaluator {
             chunks[chunks.count - 1].append(index)
             tokens += length
         }
-        var lossSum = 0.0
+        var losses = [Double](repeating: 0, count: chunks.count)
         var predictions = [Int32](repeating: 0, count: data.count)
         var probabilities = [Float](repeating: 0, count: data.count * C)
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            var local = 0.0
             for c in stride(from: t, to: chunks.count, by: threads) {
                 let indices = chunks[c]
                 let (batch, packedOrder) = PackedBatch.packing(indices.map { data.sequences[$0][...] })
@@ -138,18 +150,15 @@ public struct Evaluator {
                 let (result, _) = crossEntropy(
                     logits: workspaces[t].logits, order: packedOrder, labels: indices.map { data.labels[$0] },
                     classes: C, gradientScale: 1, keepProbabilities: true)
-                local += result.loss
                 lock.lock()
+                losses[c] = result.loss
                 for (k, index) in indices.enumerated() {
                     predictions[index] = result.predictions[k]
                     for j in 0..<C { probabilities[index * C + j] = result.probabilities[k * C + j] }
                 }
                 lock.unlock()
             }
-            lock.lock()
-            lossSum += local
-            lock.unlock()
         }
-        return (Metrics(labels: labels, truth: data.labels, predictions: predictions, lossSum: lossSum), probabilities)
+        return (losses.reduce(0, +), predictions, probabilities)
     }
 }

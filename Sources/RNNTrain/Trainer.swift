@@ -24,12 +24,14 @@ public struct LabeledSequences: Sendable {
     public var count: Int { labels.count }
 }
 
-/// Runs epochs: bucketed batches, data-parallel gradient computation across
-/// threads, optimizer steps, evaluation, metrics, checkpoints.
+/// Runs epochs: batches in `DataOrder`, each cut into slices computed by
+/// this process's threads (and the other processes' of `group`), gradients
+/// summed in slice order before one optimizer step; evaluation, checkpoints.
 public final class Trainer {
     public let config: TrainConfig
     public let architecture: Architecture
     public let objective: Objective
+    public let group: ProcessGroup
     public var parameters: [Float]
     public var optimizer: Optimizer
     public private(set) var history: [EpochRecord] = []
@@ -39,13 +41,18 @@ public final class Trainer {
     let workspaces: [Objective.Workspace]
     /// Per thread, zero between steps; the first holds their sum during a step.
     let gradients: [AlignedFloats]
+    let exchange = GradientExchange()
     /// All false between steps (see `embeddingRows`).
     var tokenSeen: [Bool]
 
-    public init(config: TrainConfig, architecture: Architecture, labels: [String]) {
+    public init(
+        config: TrainConfig, architecture: Architecture, labels: [String], group: ProcessGroup = SingleProcess()
+    ) {
+        precondition(config.processes == group.size, "the configuration counts the group's processes")
         self.config = config
         self.architecture = architecture
         self.labels = labels
+        self.group = group
         let network = Network(architecture)
         objective = Objective(network: network)
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
@@ -61,58 +68,45 @@ public final class Trainer {
         useSingleThreadedBLAS()
     }
 
-    /// The batches of an epoch: a seeded shuffle, then pools of 50 batches
-    /// sorted by length and cut, so each batch holds similar lengths (little
-    /// idle work in packing), then the batch order shuffled. Depends only on
-    /// (seed, epoch), so a resumed run sees the same batches.
-    public static func batches(lengths: [Int], batchSize: Int, seed: UInt64, epoch: Int) -> [[Int]] {
-        var rng = SplitMix64(seed: seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(epoch + 1))
-        var order = Array(lengths.indices)
-        order.shuffle(using: &rng)
-        var batches: [[Int]] = []
-        let pool = batchSize * 50
-        var start = 0
-        while start < order.count {
-            let sorted = order[start..<min(order.count, start + pool)].sorted { lengths[$0] > lengths[$1] }
-            var b = 0
-            while b < sorted.count {
-                batches.append(Array(sorted[b..<min(sorted.count, b + batchSize)]))
-                b += batchSize
-            }
-            start += pool
-        }
-        batches.shuffle(using: &rng)
-        return batches
+    /// The order of `set`'s examples: one stream per slice, processes × threads of them.
+    public func order(_ set: ExampleSet) -> DataOrder {
+        DataOrder(
+            count: set.count, streams: config.processes * config.threads, batchSize: config.batchSize,
+            window: config.window, seed: config.seed)
     }
 
+    /// The whole job's figures for an epoch's training pass.
     public struct EpochTotals {
         public var lossSum = 0.0
         public var correct = 0
         public var examples = 0
+        public var tokens = 0
     }
 
-    /// One optimizer step on `batch` (indices into `data`).
+    /// One optimizer step on this process's `slices` (one per thread, in stream
+    /// order) of a batch of `batchSize` examples; appends each slice's loss to `losses`.
     func step(
-        _ data: LabeledSequences, batch: [Int], epoch: Int, batchIndex: Int, totalSteps: Int, totals: inout EpochTotals
-    ) {
-        let threads = min(config.threads, batch.count)
-        let scale = 1 / Float(batch.count)
-        var results = [Objective.Result?](repeating: nil, count: threads)
-        var slices: [[Int]] = Array(repeating: [], count: threads)
-        // Interleaved slices: each thread gets a similar mix of lengths.
-        for (i, index) in batch.enumerated() { slices[i % threads].append(index) }
+        _ slices: [LabeledSequences], batchSize: Int, epoch: Int, batchIndex: Int, totalSteps: Int,
+        losses: inout [Double], totals: inout EpochTotals
+    ) throws {
+        let scale = 1 / Float(batchSize)
+        var results = [Objective.Result?](repeating: nil, count: slices.count)
         // The embedding rows this batch reads, brought up to date first (see Optimizer).
-        let rows = embeddingRows(data, batch: batch)
+        let ownRows = embeddingRows(slices)
+        let rows =
+            group.size == 1 ? ownRows : Self.union(try group.allGather(ownRows.map { Int32($0) }))
         optimizer.catchUp(&parameters, rows: rows)
         let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let seed = config.seed ^ (UInt64(epoch) << 40) ^ (UInt64(batchIndex) << 8) ^ UInt64(t)
-            let dropout = config.dropout > 0 ? Network.Dropout(rate: config.dropout, rng: SplitMix64(seed: seed)) : nil
+        let firstStream = group.rank * config.threads
+        DispatchQueue.concurrentPerform(iterations: slices.count) { t in
             let slice = slices[t]
+            guard slice.count > 0 else { return }
+            let stream = UInt64(firstStream + t)
+            let seed = config.seed ^ (UInt64(epoch) << 40) ^ (UInt64(batchIndex) << 8) ^ stream
+            let dropout = config.dropout > 0 ? Network.Dropout(rate: config.dropout, rng: SplitMix64(seed: seed)) : nil
             let result = parameters.withUnsafeBufferPointer { p in
                 objective.evaluate(
-                    p.baseAddress!, sequences: slice.map { data.sequences[$0][...] },
-                    labels: slice.map { data.labels[$0] },
+                    p.baseAddress!, sequences: slice.sequences.map { $0[...] }, labels: slice.labels,
                     gradient: gradients[t].baseAddress, gradientScale: scale, dropout: dropout, workspace: workspaces[t]
                 )
             }
@@ -124,16 +118,17 @@ public final class Trainer {
         // passes over the gradient skip the rest of the (large) embedding table.
         let E = architecture.embedding
         let regions = rows.map { $0 * E..<($0 + 1) * E } + [architecture.vocabularySize * E..<parameters.count]
-        // Into the first thread's buffer, in a fixed order (see GradientSum); a
-        // multi-process run would also sum that buffer across processes here.
-        let squaredNorm = GradientSum.run(gradients.map(\.baseAddress), regions: regions, threads: config.threads)
-        for t in 0..<threads {
-            let result = results[t]!
-            totals.lossSum += result.loss
-            for (k, index) in slices[t].enumerated() where result.predictions[k] == data.labels[index] {
+        let squaredNorm =
+            group.size == 1
+            ? GradientSum.run(gradients.map(\.baseAddress), regions: regions, threads: config.threads)
+            : try exchange.run(gradients.map(\.baseAddress), regions: regions, group: group)
+        for (t, slice) in slices.enumerated() {
+            losses.append(results[t]?.loss ?? 0)
+            for (k, label) in slice.labels.enumerated() where results[t]!.predictions[k] == label {
                 totals.correct += 1
             }
-            totals.examples += slices[t].count
+            totals.examples += slice.count
+            totals.tokens += slice.sequences.reduce(0) { $0 + $1.count }
         }
         let clip = Optimizer.clipFactor(norm: Float(squaredNorm.squareRoot()), limit: config.clipNorm)
         let lr = config.learningRate(step: optimizer.steps, total: totalSteps)
@@ -141,11 +136,13 @@ public final class Trainer {
             &parameters, consuming: gradients[0].baseAddress, gradientScale: clip, learningRate: lr, rows: rows)
     }
 
-    /// The distinct tokens of a batch, in order: the embedding rows it reads and can move.
+    /// The distinct tokens of the slices, in order: the embedding rows they read and can move.
     /// Marks them in a vocabulary-sized scratch and reads it back in order,
     /// which is cheaper than sorting them.
-    func embeddingRows(_ data: LabeledSequences, batch: [Int]) -> [Int] {
-        for index in batch { for token in data.sequences[index] { tokenSeen[Int(token)] = true } }
+    func embeddingRows(_ slices: [LabeledSequences]) -> [Int] {
+        for slice in slices {
+            for sequence in slice.sequences { for token in sequence { tokenSeen[Int(token)] = true } }
+        }
         var rows: [Int] = []
         for row in tokenSeen.indices where tokenSeen[row] {
             rows.append(row)
@@ -154,55 +151,107 @@ public final class Trainer {
         return rows
     }
 
+    /// The ascending union of ascending lists.
+    static func union(_ lists: [[Int32]]) -> [Int] {
+        Array(Set(lists.joined())).sorted().map { Int($0) }
+    }
+
     /// The optimizer steps of epoch `epoch` (0-based), without evaluation.
     @discardableResult
-    public func trainEpoch(_ epoch: Int, train: LabeledSequences, progress: ProgressReporter? = nil) -> EpochTotals {
+    public func trainEpoch(_ epoch: Int, train: ExampleSet, progress: ProgressReporter? = nil) throws -> EpochTotals {
         let started = Date()
-        let batches = Self.batches(
-            lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch)
-        let totalSteps = batches.count * config.epochs
-        var totals = EpochTotals()
-        for (index, batch) in batches.enumerated() {
-            step(train, batch: batch, epoch: epoch, batchIndex: index, totalSteps: totalSteps, totals: &totals)
+        let order = order(train)
+        let batchSizes = order.batchSizes(epoch: epoch)
+        let totalSteps = order.nominalSteps * config.epochs
+        let cursors = (0..<config.threads).map {
+            StreamCursor(order, stream: group.rank * config.threads + $0, epoch: epoch, set: train)
+        }
+        let empty = LabeledSequences(sequences: [], labels: [])
+        var own = EpochTotals(), losses: [Double] = []
+        var done = 0
+        for (index, batchSize) in batchSizes.enumerated() {
+            let slices = try cursors.map { try $0.next() ?? empty }
+            try step(
+                slices, batchSize: batchSize, epoch: epoch, batchIndex: index, totalSteps: totalSteps,
+                losses: &losses, totals: &own)
+            done += batchSize
             let elapsed = Date().timeIntervalSince(started)
             progress?.update(
-                Double(totals.examples),
+                Double(done),
                 detail: String(
-                    format: "loss %.4f · %.0f samples/s", totals.lossSum / Double(max(totals.examples, 1)),
-                    Double(totals.examples) / max(elapsed, 1e-9)))
+                    format: "loss %.4f · %.0f samples/s", losses.reduce(0, +) / Double(max(own.examples, 1)),
+                    Double(done) / max(elapsed, 1e-9)))
         }
         optimizer.settle(&parameters)
         progress?.finish()
+        // The job's totals: losses summed step by step in slice order, as one process would.
+        let allLosses = try group.allGather(losses)
+        let counts = try group.allGather([own.correct, own.examples, own.tokens].map { Int64($0) })
+        var totals = EpochTotals()
+        for step in batchSizes.indices {
+            for part in allLosses {
+                for t in 0..<config.threads { totals.lossSum += part[step * config.threads + t] }
+            }
+        }
+        for part in counts {
+            totals.correct += Int(part[0])
+            totals.examples += Int(part[1])
+            totals.tokens += Int(part[2])
+        }
         return totals
     }
 
     /// Trains epoch `epoch` (0-based) and evaluates on `evaluation` (named `split`); returns its record.
     public func runEpoch(
-        _ epoch: Int, train: LabeledSequences, evaluation: LabeledSequences, split: String, progress: ProgressReporter?
-    ) -> EpochRecord {
+        _ epoch: Int, train: ExampleSet, evaluation: ExampleSet, split: String, progress: ProgressReporter?
+    ) throws -> EpochRecord {
         let started = Date()
-        let stepsPerEpoch = Self.batches(
-            lengths: train.sequences.map(\.count), batchSize: config.batchSize, seed: config.seed, epoch: epoch
-        ).count
-        let learningRate = config.learningRate(step: optimizer.steps, total: stepsPerEpoch * config.epochs)
-        let totals = trainEpoch(epoch, train: train, progress: progress)
+        let learningRate = config.learningRate(
+            step: optimizer.steps, total: order(train).nominalSteps * config.epochs)
+        let totals = try trainEpoch(epoch, train: train, progress: progress)
         let trainSeconds = Date().timeIntervalSince(started)
-        let metrics = evaluate(evaluation).metrics
+        let metrics = try evaluate(evaluation)
         return EpochRecord(
             epoch: epoch + 1, learningRate: learningRate, trainLoss: totals.lossSum / Double(max(totals.examples, 1)),
             trainAccuracy: Double(totals.correct) / Double(max(totals.examples, 1)), split: split, evaluation: metrics,
             seconds: Date().timeIntervalSince(started), samplesPerSecond: Double(totals.examples) / trainSeconds,
-            tokens: train.sequences.reduce(0) { $0 + $1.count })
+            tokens: totals.tokens)
     }
 
     public func record(_ record: EpochRecord) { history.append(record) }
 
-    /// Metrics and probabilities (row per example) on `data`, no dropout, all threads.
-    public func evaluate(_ data: LabeledSequences, parameters: [Float]? = nil) -> (
-        metrics: Metrics, probabilities: [Float]
-    ) {
-        Evaluator(network: objective.network, labels: labels).run(
-            parameters ?? self.parameters, on: data, workspaces: workspaces.map(\.forward))
+    /// Examples per evaluation block: the unit each process evaluates and whose loss is summed in order.
+    static let evaluationBlock = 4_096
+
+    /// Metrics on `set`, no dropout: each process evaluates its contiguous share
+    /// of blocks with all its threads, holding one block at a time; the counts
+    /// and the blocks' losses (in block order) are combined on every process.
+    public func evaluate(_ set: ExampleSet, parameters: [Float]? = nil) throws -> Metrics {
+        let parameters = parameters ?? self.parameters
+        let C = labels.count
+        let evaluator = Evaluator(network: objective.network, labels: labels)
+        let weights = parameters.withUnsafeBufferPointer {
+            objective.network.inferenceWeights($0.baseAddress!, tokenTables: false)
+        }
+        let blocks = (set.count + Self.evaluationBlock - 1) / Self.evaluationBlock
+        var losses: [Double] = []
+        var confusion = [Int64](repeating: 0, count: C * C)
+        for block in blocks * group.rank / group.size..<blocks * (group.rank + 1) / group.size {
+            let data = try set.read(
+                Array(block * Self.evaluationBlock..<min(set.count, (block + 1) * Self.evaluationBlock)))
+            let result = evaluator.evaluate(
+                parameters, on: data, workspaces: workspaces.map(\.forward), weights: weights)
+            losses.append(result.lossSum)
+            for (truth, predicted) in zip(data.labels, result.predictions) {
+                confusion[Int(truth) * C + Int(predicted)] += 1
+            }
+        }
+        let lossSum = try group.allGather(losses).joined().reduce(0, +)
+        var total = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
+        for part in try group.allGather(confusion) {
+            for i in 0..<C { for j in 0..<C { total[i][j] += Int(part[i * C + j]) } }
+        }
+        return Metrics(labels: labels, confusion: total, lossSum: lossSum)
     }
 
     // MARK: Checkpoints
@@ -246,7 +295,13 @@ public final class Trainer {
         else {
             throw DataError(file: path, "not a training checkpoint")
         }
-        var saved = try JSONDecoder().decode(TrainConfig.self, from: Data(configJSON.utf8))
+        var saved: TrainConfig
+        do { saved = try JSONDecoder().decode(TrainConfig.self, from: Data(configJSON.utf8)) } catch {
+            throw DataError(
+                file: path,
+                "was written by another version of train (\(describe(decodingError: error))); start the run again without --resume"
+            )
+        }
         saved.epochs = config.epochs
         guard saved == config else {
             throw DataError(

@@ -17,6 +17,8 @@ public struct TrainingRun {
     /// Train on a seeded sample of this many training examples.
     public var trainLimit: Int?
     public var quiet = false
+    /// The processes training together (an MPI job), or this one alone.
+    public var group: ProcessGroup = SingleProcess()
     /// Where the run's lines go (stdout for the command).
     public var report: (String) -> Void = { print($0) }
 
@@ -29,31 +31,51 @@ public struct TrainingRun {
     public func run() throws {
         let manifest = dataset.manifest
         let special = dataset.tokenizer.specialIDs
-        var trainShard = try dataset.load(split: "train")
-        if let limit = trainLimit, limit < trainShard.count {
+        let lead = group.rank == 0
+        // Under MPI every process runs this; one speaks and writes.
+        func report(_ line: String) { if lead { self.report(line) } }
+        var config = config
+        config.processes = group.size
+        if let problem = config.problem { throw DataError(file: dataset.directory.path, problem) }
+        func labeled(_ reader: SplitReader) throws -> [Int32] {
+            let labels = try reader.labels()
+            guard !labels.contains(-1) else {
+                throw DataError(file: dataset.directory.path, "the \(reader.name) split is unlabeled")
+            }
+            return labels
+        }
+        // Only the labels are read here; each process reads its streams' tokens as it trains.
+        let trainReader = try dataset.reader(split: "train")
+        let trainLabels = try labeled(trainReader)
+        var trainIndices = Array(0..<trainReader.count)
+        if let limit = trainLimit, limit < trainIndices.count {
             // A seeded sample, not the first rows: shards keep the source's order,
             // which is often sorted by label (IMDB is).
             var rng = SplitMix64(seed: config.seed)
-            trainShard = trainShard.subset(Array(0..<trainShard.count).shuffled(using: &rng).prefix(limit).sorted())
+            trainIndices = Array(trainIndices.shuffled(using: &rng).prefix(limit).sorted())
         }
-        guard trainShard.isLabeled, trainShard.count > 0 else {
+        guard !trainIndices.isEmpty else {
             throw DataError(file: dataset.directory.path, "the train split has no labeled examples")
         }
         // Validation: the dataset's own split, else a stratified, seeded share of train that is never trained on.
-        var validationShard: Shard?
+        var validation: ExampleSet?
         var validationSource = "the dataset's validation split"
         if manifest.split("validation") != nil {
-            validationShard = try dataset.load(split: "validation")
+            let reader = try dataset.reader(split: "validation")
+            _ = try labeled(reader)
+            validation = ExampleSet(
+                reader, indices: Array(0..<reader.count), policy: config.policy, special: special)
         } else if config.validationFraction > 0 {
             let held = ModelSelection.validationIndices(
-                labels: trainShard.labels, fraction: config.validationFraction, seed: config.seed)
+                labels: trainIndices.map { trainLabels[$0] }, fraction: config.validationFraction, seed: config.seed)
             let heldSet = Set(held)
-            validationShard = trainShard.subset(held)
-            trainShard = trainShard.subset((0..<trainShard.count).filter { !heldSet.contains($0) })
+            validation = ExampleSet(
+                trainReader, indices: held.map { trainIndices[$0] }.sorted(), policy: config.policy, special: special)
+            trainIndices = trainIndices.indices.filter { !heldSet.contains($0) }.map { trainIndices[$0] }
             validationSource = String(format: "%g%% of train, stratified", 100 * config.validationFraction)
         }
-        if let validationShard {
-            guard validationShard.isLabeled, validationShard.count > 0, trainShard.count > 0 else {
+        if let validation {
+            guard validation.count > 0, !trainIndices.isEmpty else {
                 throw DataError(
                     file: dataset.directory.path,
                     "the validation split (\(validationSource)) has no labeled examples, or leaves none to train on; "
@@ -62,33 +84,44 @@ public struct TrainingRun {
         } else if config.earlyStopping != nil {
             throw DataError(file: "--early-stopping", "needs a validation split: give --validation a fraction above 0")
         }
-        let evaluationShard = try dataset.load(split: config.evaluationSplit)
-        guard evaluationShard.isLabeled else {
-            throw DataError(file: dataset.directory.path, "the \(config.evaluationSplit) split is unlabeled")
-        }
-        let train = LabeledSequences(shard: trainShard, policy: config.policy, special: special)
-        let evaluation = LabeledSequences(shard: evaluationShard, policy: config.policy, special: special)
-        let validation = validationShard.map { LabeledSequences(shard: $0, policy: config.policy, special: special) }
+        let evaluationReader = try dataset.reader(split: config.evaluationSplit)
+        _ = try labeled(evaluationReader)
+        let train = ExampleSet(trainReader, indices: trainIndices, policy: config.policy, special: special)
+        let evaluation = ExampleSet(
+            evaluationReader, indices: Array(0..<evaluationReader.count), policy: config.policy, special: special)
         let architecture = Architecture(
             cell: config.cell, vocabularySize: manifest.tokenizer.vocabularySize, embedding: config.embedding,
             hidden: config.hidden, layers: config.layers, bidirectional: config.bidirectional,
             classes: manifest.labels.count, paddingID: special.padding)
         if let problem = architecture.problem { throw DataError(file: dataset.directory.path, problem) }
 
-        try createDirectory(output)
+        if lead { try createDirectory(output) }
         let checkpointURL = output.appendingPathComponent("checkpoint.rnnk")
         let fingerprint =
             ([manifest.tokenizer.vocabularyCRC32]
             + ["train", "validation", config.evaluationSplit].flatMap { manifest.split($0)?.shards.map(\.crc32) ?? [] }
             + ["limit \(trainLimit.map(String.init) ?? "none")"]).joined(separator: " ")
 
-        let trainer = Trainer(config: config, architecture: architecture, labels: manifest.labels)
+        // Every process must train on the same data: the shards may be copies on separate machines.
+        let fingerprints = try group.allGather(Array(fingerprint.utf8))
+        if let other = fingerprints.firstIndex(where: { $0 != fingerprints[0] }) {
+            throw DataError(
+                file: dataset.directory.path,
+                "process \(other) of \(group.size) sees different shards than process 0 (data fingerprints differ)")
+        }
+        let trainer = Trainer(config: config, architecture: architecture, labels: manifest.labels, group: group)
         var firstEpoch = 0
         if resume {
-            guard let bytes = FileManager.default.contents(atPath: checkpointURL.path) else {
-                throw DataError(file: checkpointURL.path, "no checkpoint to resume from")
+            // Read by the first process and sent to the others, which need no shared file system.
+            var bytes: [UInt8] = []
+            if lead {
+                guard let contents = FileManager.default.contents(atPath: checkpointURL.path) else {
+                    throw DataError(file: checkpointURL.path, "no checkpoint to resume from")
+                }
+                bytes = Array(contents)
             }
-            firstEpoch = try trainer.restore(Array(bytes), file: checkpointURL.path, dataFingerprint: fingerprint)
+            bytes = try group.broadcast(bytes, from: 0)
+            firstEpoch = try trainer.restore(bytes, file: checkpointURL.path, dataFingerprint: fingerprint)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -122,12 +155,12 @@ public struct TrainingRun {
         for epoch in firstEpoch..<config.epochs {
             if ModelSelection.shouldStop(trainer.history, by: selection, patience: config.earlyStopping) { break }
             let progress =
-                quiet
+                quiet || !lead
                 ? nil
                 : ProgressReporter(
                     title: "epoch \(epoch + 1)/\(config.epochs)", total: Double(train.count), unit: .items, quiet: false
                 )
-            let record = trainer.runEpoch(
+            let record = try trainer.runEpoch(
                 epoch, train: train, evaluation: perEpoch, split: perEpochSplit, progress: progress)
             guard record.trainLoss.isFinite, record.evaluation.loss.isFinite, trainer.parameters.allSatisfy(\.isFinite)
             else {
@@ -147,6 +180,7 @@ public struct TrainingRun {
                     record.evaluation.loss, 100 * record.evaluation.accuracy, record.evaluation.macroF1, record.seconds,
                     record.samplesPerSecond, isBest ? "  best so far" : ""))
             report(record.evaluation.table)
+            guard lead else { continue }
             try writeAtomically(try metricsLines(nil), to: output.appendingPathComponent("metrics.jsonl"))
             try writeAtomically(
                 Array(learningCurveSVG(trainer.history, title: "\(manifest.dataset) \(config.cell.rawValue)").utf8),
@@ -172,7 +206,7 @@ public struct TrainingRun {
                     best + 1,
                     trainer.history.count, chosen.loss, 100 * chosen.accuracy, chosen.macroF1, selection.rawValue))
             weights = selected
-            let metrics = trainer.evaluate(evaluation, parameters: selected).metrics
+            let metrics = try trainer.evaluate(evaluation, parameters: selected)
             test = TestRecord(
                 epoch: best + 1, selectedBy: selection, split: config.evaluationSplit, evaluation: metrics)
             report(
@@ -180,8 +214,9 @@ public struct TrainingRun {
                     format: "%@ (evaluated once, epoch %d): loss %.4f acc %.2f%% macro-F1 %.4f", config.evaluationSplit,
                     best + 1, metrics.loss, 100 * metrics.accuracy, metrics.macroF1))
             report(metrics.table)
-            try writeAtomically(try metricsLines(test), to: output.appendingPathComponent("metrics.jsonl"))
+            if lead { try writeAtomically(try metricsLines(test), to: output.appendingPathComponent("metrics.jsonl")) }
         }
+        guard lead else { return }
         let finalMetrics = try test.map { try lineEncoder.encode($0) } ?? lineEncoder.encode(trainer.history.last)
 
         let classifier: Classifier

@@ -23,6 +23,11 @@ struct Fit: ParsableCommand {
         discussion: """
             Settings come from the dataset's recipe in Pipelines/ (e.g. Pipelines/imdb.json); flags override it. \
             Writes model.rnnk, checkpoint.rnnk, metrics.jsonl and learning-curve.svg to --out (default runs/<dataset>).
+
+            Data-parallel on many machines: `mpirun -np P --hostfile hosts train --shards DIR --threads T` runs one \
+            process per rank (detected from the launcher's environment; --distributed mpi forces it). Each rank reads \
+            only its share of the shards (the same directory on every machine, or copies of it); a batch is cut into \
+            P × T slices, so `-np 2 --threads 1` trains exactly as `--threads 2` alone. Rank 0 prints and writes the files.
             """)
 
     @Option(help: "A directory written by prep, e.g. artifacts/imdb.")
@@ -59,7 +64,15 @@ struct Fit: ParsableCommand {
     @Option(help: "Epochs.") var epochs: Int?
     @Option(help: "Batch size.") var batchSize: Int?
     @Option(help: "Random seed: same seed and thread count give identical metrics.") var seed: UInt64?
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "Threads per process (default: all cores, at most the batch size).") var threads: Int?
+    @Option(
+        help: """
+            Training examples each of the processes × threads streams holds in memory at once; less than the \
+            split trains a corpus larger than memory (batches are then drawn from a window of the data).
+            """)
+    var window: Int?
+    @Option(help: "auto (MPI when started by mpirun, srun or another MPI launcher), mpi, or none.")
+    var distributed: Distribution = .auto
     @Option(
         help: """
             The share of the training split held out for validation (stratified, seeded) when the dataset has no \
@@ -76,6 +89,7 @@ struct Fit: ParsableCommand {
     @Flag(help: "No progress display.") var quiet = false
 
     enum Switch: String, ExpressibleByArgument { case on, off }
+    enum Distribution: String, ExpressibleByArgument { case auto, mpi, none }
 
     func validate() throws {
         if let trainLimit, trainLimit < 1 { throw ValidationError("--train-limit must be at least 1") }
@@ -105,6 +119,7 @@ struct Fit: ParsableCommand {
         o.batchSize = batchSize
         o.seed = seed
         o.threads = threads
+        o.window = window
         o.evaluationSplit = split
         o.validationFraction = validation
         o.earlyStopping = earlyStopping
@@ -115,6 +130,21 @@ struct Fit: ParsableCommand {
     func run() throws {
         // Epoch lines should reach a log or a pipe as they happen.
         setvbuf(stdout, nil, _IOLBF, 0)
+        let mpi = distributed == .mpi || (distributed == .auto && MPIGroup.launched)
+        let group: MPIGroup?
+        do { group = mpi ? try MPIGroup() : nil } catch let error as DataError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        do { try train(group: group) } catch {
+            // One rank's failure ends them all: the others would wait for it forever.
+            if let group, group.size > 1 { group.abort() }
+            throw error
+        }
+        group?.finish()
+    }
+
+    func train(group: MPIGroup?) throws {
         try reportingErrors {
             let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
             // By default the recipe prep used (`prep csv` and `prep parquet` share `csv`), found by name.
@@ -130,6 +160,7 @@ struct Fit: ParsableCommand {
             run.resume = resume
             run.trainLimit = trainLimit
             run.quiet = quiet
+            if let group { run.group = group }
             try run.run()
         }
     }

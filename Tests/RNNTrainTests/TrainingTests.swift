@@ -47,44 +47,46 @@ final class TrainingTests: XCTestCase {
     func train(
         _ c: TrainConfig, _ train: LabeledSequences, _ test: LabeledSequences, epochs: Range<Int>? = nil,
         trainer: Trainer? = nil
-    ) -> Trainer {
+    ) throws -> Trainer {
         let trainer = trainer ?? Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
         for epoch in epochs ?? 0..<c.epochs {
-            trainer.record(trainer.runEpoch(epoch, train: train, evaluation: test, split: "test", progress: nil))
+            trainer.record(
+                try trainer.runEpoch(
+                    epoch, train: ExampleSet(train), evaluation: ExampleSet(test), split: "test", progress: nil))
         }
         return trainer
     }
 
-    func testEveryCellLearnsTheSyntheticTask() {
+    func testEveryCellLearnsTheSyntheticTask() throws {
         let trainSet = syntheticTask(count: 2_000, seed: 1), testSet = syntheticTask(count: 500, seed: 2)
         for cell in CellKind.allCases {
             var c = config(cell, epochs: cell == .rnn ? 8 : 6)
             if cell == .rnn { c.learningRate = 0.005 }
-            let trainer = train(c, trainSet, testSet)
+            let trainer = try train(c, trainSet, testSet)
             let accuracy = trainer.history.last!.evaluation.accuracy
             XCTAssertGreaterThanOrEqual(accuracy, cell == .rnn ? 0.80 : 0.90, "\(cell) reached \(accuracy)")
             XCTAssertTrue(trainer.history.allSatisfy { $0.trainLoss.isFinite })
         }
     }
 
-    func testBidirectionalStackedWithDropoutLearnsToo() {
+    func testBidirectionalStackedWithDropoutLearnsToo() throws {
         var c = config(.gru, epochs: 6)
         c.layers = 2
         c.bidirectional = true
         c.dropout = 0.1
-        let trainer = train(c, syntheticTask(count: 2_000, seed: 1), syntheticTask(count: 500, seed: 2))
+        let trainer = try train(c, syntheticTask(count: 2_000, seed: 1), syntheticTask(count: 500, seed: 2))
         XCTAssertGreaterThanOrEqual(trainer.history.last!.evaluation.accuracy, 0.90)
     }
 
-    func testSameSeedAndThreadsGiveIdenticalRuns() {
+    func testSameSeedAndThreadsGiveIdenticalRuns() throws {
         let trainSet = syntheticTask(count: 600, seed: 1), testSet = syntheticTask(count: 200, seed: 2)
         var c = config(.lstm, epochs: 2)
         c.dropout = 0.2
-        let a = train(c, trainSet, testSet), b = train(c, trainSet, testSet)
+        let a = try train(c, trainSet, testSet), b = try train(c, trainSet, testSet)
         XCTAssertEqual(a.parameters, b.parameters)
         XCTAssertEqual(a.history.map(\.evaluation), b.history.map(\.evaluation))
         c.seed = 8
-        XCTAssertNotEqual(train(c, trainSet, testSet).parameters, a.parameters)
+        XCTAssertNotEqual(try train(c, trainSet, testSet).parameters, a.parameters)
     }
 
     func testResumeFromACheckpointEndsExactlyAsAnUninterruptedRun() throws {
@@ -92,12 +94,12 @@ final class TrainingTests: XCTestCase {
         var c = config(.gru, epochs: 3)
         c.dropout = 0.2
         c.schedule = .linear
-        let uninterrupted = train(c, trainSet, testSet)
-        let first = train(c, trainSet, testSet, epochs: 0..<1)
+        let uninterrupted = try train(c, trainSet, testSet)
+        let first = try train(c, trainSet, testSet, epochs: 0..<1)
         let checkpoint = try first.checkpoint(epochsDone: 1, dataFingerprint: "data")
         let resumed = Trainer(config: c, architecture: architecture(c), labels: ["no", "yes"])
         XCTAssertEqual(try resumed.restore(checkpoint, file: "ckpt", dataFingerprint: "data"), 1)
-        _ = train(c, trainSet, testSet, epochs: 1..<3, trainer: resumed)
+        _ = try train(c, trainSet, testSet, epochs: 1..<3, trainer: resumed)
         XCTAssertEqual(resumed.parameters, uninterrupted.parameters)
         XCTAssertEqual(resumed.history.map(\.evaluation), uninterrupted.history.map(\.evaluation))
         XCTAssertEqual(resumed.history.map(\.trainLoss), uninterrupted.history.map(\.trainLoss))
@@ -162,17 +164,17 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotEqual(scaled.second, unscaled.second)
     }
 
-    /// The per-thread gradients are summed where they can be nonzero, and left zero there for the next step.
+    /// The slices' gradients are summed where they can be nonzero, and left zero there for the next step;
+    /// the norm's pieces and the threads' groups of pieces cover the regions in order.
     func testGradientSumCoversItsRegionsAndResetsTheParts() {
-        let regions = [3..<10, 12..<13, 20..<57, 60..<61]
+        let regions = [3..<10, 12..<13, 20..<40_000, 40_002..<40_003]
+        let pieces = GradientSum.pieces(of: regions)
+        XCTAssertEqual(pieces.flatMap { Array($0) }, regions.flatMap { Array($0) }, "pieces cover the regions in order")
+        XCTAssertTrue(pieces.allSatisfy { $0.count <= GradientSum.pieceSize })
         for parts in 1...5 {
-            let spans = GradientSum.spans(of: regions, parts: parts)
-            XCTAssertEqual(spans.count, parts)
-            XCTAssertEqual(
-                spans.flatMap { $0 }.flatMap { Array($0) }, regions.flatMap { Array($0) },
-                "\(parts) spans cover the regions in order")
-            let sizes = spans.map { $0.reduce(0) { $0 + $1.count } }
-            XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "\(parts) spans of near-equal size")
+            let groups = GradientSum.groups(of: pieces, parts: parts)
+            XCTAssertEqual(groups.flatMap { Array($0) }, Array(pieces.indices), "\(parts) groups cover the pieces")
+            XCTAssertLessThanOrEqual(groups.count, parts)
         }
         var rng = SplitMix64(seed: 5)
         let count = 70_000
@@ -268,5 +270,34 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(c.learningRate(step: 35, total: 110), 0.5 * (1 + cos(Float.pi / 4)), accuracy: 1e-6)
         c.schedule = .constant
         XCTAssertEqual(c.learningRate(step: 100, total: 110), 1)
+    }
+}
+
+final class DataOrderTests: XCTestCase {
+    /// Every example once per epoch, each stream reading only its own blocks, a window at a time,
+    /// and the batch sizes every process computes from counts equal to the slices the streams cut.
+    func testStreamsCoverTheDataOnceAndAgreeOnBatchSizes() throws {
+        let data = syntheticTask(count: 1_900, seed: 3)
+        for (streams, window) in [(1, 100_000), (3, 300), (4, 1)] {
+            let order = DataOrder(count: data.count, streams: streams, batchSize: 40, window: window, seed: 9)
+            var seen: [Int] = []
+            for s in 0..<streams {
+                let owned = Set(order.blocks(of: s).flatMap { Array($0) })
+                let (windows, _) = order.windows(stream: s, epoch: 2)
+                for positions in windows {
+                    XCTAssertTrue(positions.count <= max(window, DataOrder.blockSize))
+                    XCTAssertTrue(positions.allSatisfy(owned.contains), "stream \(s) reads only its blocks")
+                    seen += positions
+                }
+                // What the stream cuts from the real lengths has the sizes computed without them.
+                let cursor = StreamCursor(order, stream: s, epoch: 2, set: ExampleSet(data))
+                var sizes: [Int] = []
+                while let slice = try cursor.next() { sizes.append(slice.count) }
+                XCTAssertEqual(sizes, order.sliceSizes(stream: s, epoch: 2))
+                XCTAssertTrue(sizes.allSatisfy { $0 <= order.sliceSize(s) })
+            }
+            XCTAssertEqual(seen.sorted(), Array(0..<data.count), "\(streams) streams")
+            XCTAssertEqual(order.batchSizes(epoch: 2).reduce(0, +), data.count)
+        }
     }
 }
