@@ -56,6 +56,25 @@ static inline int rnnkit_mpi_allgatherv(
     return MPI_Allgatherv(bytes, count, MPI_BYTE, all, counts, offsets, MPI_BYTE, MPI_COMM_WORLD);
 }
 
-static inline int rnnkit_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
+// Requests live in caller memory of rnnkit_mpi_request_size() bytes each
+// (MPI_Request is a pointer in Open MPI, an int in MPICH).
+static inline int rnnkit_mpi_request_size(void) { return (int)sizeof(MPI_Request); }
+
+static inline int rnnkit_mpi_isend(const void *bytes, int count, int peer, int tag, void *request) {
+    return MPI_Isend(bytes, count, MPI_BYTE, peer, tag, MPI_COMM_WORLD, (MPI_Request *)request);
+}
+
+static inline int rnnkit_mpi_irecv(void *bytes, int count, int peer, int tag, void *request) {
+    return MPI_Irecv(bytes, count, MPI_BYTE, peer, tag, MPI_COMM_WORLD, (MPI_Request *)request);
+}
+
+static inline int rnnkit_mpi_wait(void *request) {
+    return MPI_Wait((MPI_Request *)request, MPI_STATUS_IGNORE);
+}
+
+// *done = whether the request has completed (it is then freed).
+static inline int rnnkit_mpi_test(void *request, int *done) {
+    return MPI_Test((MPI_Request *)request, done, MPI_STATUS_IGNORE);
+}
 
 #endif

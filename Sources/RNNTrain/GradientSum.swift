@@ -93,78 +93,150 @@ enum GradientSum {
 }
 
 /// The sum of `GradientSum` across processes: process r holds slices
-/// r·T ..< (r+1)·T. The regions are packed into one buffer and passed down a
-/// chain, 0 → 1 → … → P−1, a chunk at a time (so the links work at once), each
-/// process adding its slices in order to what arrives; the last broadcasts
-/// the sum back up the chain. Only the batch's embedding rows travel, not the table.
+/// r·T ..< (r+1)·T. The regions are packed into one buffer that travels down a
+/// chain, 0 → 1 → … → P−1, a chunk at a time so every link works at once, each
+/// process adding its slices in order to what arrives; the last sends the sum
+/// back up the chain, which forwards each chunk as it arrives (the two
+/// directions of a link carry the two passes together). Only the batch's
+/// embedding rows travel, and going down only the rows some process so far
+/// has touched: the others' partial sums are +0, as the receiver knows.
 final class GradientExchange {
-    static let chunk = 65_536
+    /// 64 KB: small enough that a chain of 8 fills in a fraction of a 1 MB exchange.
+    static let chunk = 16_384
+    static let reduceTag = 1, broadcastTag = 2
     var packed: [Float] = []
+    var incoming: [Float] = []
+    var outgoing: [Float] = []
 
-    /// As `GradientSum.run`, across the processes of `group`.
+    /// A run of packed positions within one region, and the first process whose slices touch it.
+    struct Segment {
+        var packed: Int
+        var parameter: Int
+        var count: Int
+        var firstRank: Int
+    }
+
+    /// As `GradientSum.run`, across the processes of `group`. `firstRanks[i]`: the
+    /// first process whose slices read region i (an embedding row); the
+    /// regions after `firstRanks` (the dense part) are everyone's.
     func run(
-        _ parts: [UnsafeMutablePointer<Float>], regions: [Range<Int>], group: ProcessGroup
+        _ parts: [UnsafeMutablePointer<Float>], regions: [Range<Int>], firstRanks: [Int], group: ProcessGroup
     ) throws -> Double {
         let total = regions.reduce(0) { $0 + $1.count }
-        if packed.count < total { packed = [Float](repeating: 0, count: total) }
+        if packed.count < total {
+            packed = [Float](repeating: 0, count: total)
+            incoming = packed
+            outgoing = packed
+        }
         let rank = group.rank, last = group.size - 1
-        try packed.withUnsafeMutableBufferPointer { packed in
-            let buffer = packed.baseAddress!
-            func chunk(_ c: Int) -> UnsafeMutableRawBufferPointer {
-                let start = c * Self.chunk
-                return UnsafeMutableRawBufferPointer(
-                    start: buffer + start, count: 4 * (min(total, start + Self.chunk) - start))
+        let chunks = (total + Self.chunk - 1) / Self.chunk
+        // Each chunk's segments, cut at region boundaries.
+        var segments: [[Segment]] = Array(repeating: [], count: chunks)
+        var offset = 0
+        for (i, region) in regions.enumerated() {
+            var start = 0
+            while start < region.count {
+                let c = (offset + start) / Self.chunk
+                let count = min(region.count - start, (c + 1) * Self.chunk - offset - start)
+                segments[c].append(
+                    Segment(
+                        packed: offset + start, parameter: region.lowerBound + start, count: count,
+                        firstRank: i < firstRanks.count ? firstRanks[i] : 0))
+                start += count
             }
-            let chunks = (total + Self.chunk - 1) / Self.chunk
-            for c in 0..<chunks {
-                if rank > 0 { try group.receive(chunk(c), from: rank - 1) }
-                fold(
-                    parts, regions: regions, into: buffer, packed: c * Self.chunk..<min(total, (c + 1) * Self.chunk),
-                    first: rank == 0)
-                if rank < last { try group.send(UnsafeRawBufferPointer(chunk(c)), to: rank + 1) }
-            }
-            for c in 0..<chunks {
-                if rank < last { try group.receive(chunk(c), from: rank + 1) }
-                if rank > 0 { try group.send(UnsafeRawBufferPointer(chunk(c)), to: rank - 1) }
-            }
-            // Back into the first part, where the optimizer reads the sum.
-            var offset = 0
-            for region in regions {
-                (parts[0] + region.lowerBound).update(from: buffer + offset, count: region.count)
-                offset += region.count
+            offset += region.count
+        }
+        try packed.withUnsafeMutableBufferPointer { packedBuffer in
+            try incoming.withUnsafeMutableBufferPointer { incomingBuffer in
+                try outgoing.withUnsafeMutableBufferPointer { outgoingBuffer in
+                    let packed = packedBuffer.baseAddress!, incoming = incomingBuffer.baseAddress!,
+                        outgoing = outgoingBuffer.baseAddress!
+                    func bytes(_ base: UnsafeMutablePointer<Float>, _ c: Int, count: Int? = nil)
+                        -> UnsafeMutableRawBufferPointer
+                    {
+                        let start = c * Self.chunk
+                        return UnsafeMutableRawBufferPointer(
+                            start: base + start, count: 4 * (count ?? (min(total, start + Self.chunk) - start)))
+                    }
+                    /// The chunk's elements that processes up to `through` have touched, in order.
+                    func sentCount(_ c: Int, through: Int) -> Int {
+                        segments[c].reduce(0) { $0 + ($1.firstRank <= through ? $1.count : 0) }
+                    }
+                    var sends: [Transfer] = []
+                    let finals =
+                        rank < last
+                        ? try (0..<chunks).map {
+                            try group.receive(bytes(packed, $0), from: rank + 1, tag: Self.broadcastTag)
+                        } : []
+                    var forwarded = 0
+                    func forwardArrived(waiting: Bool) throws {
+                        while forwarded < finals.count {
+                            if waiting { try finals[forwarded].wait() } else if try !finals[forwarded].test() { return }
+                            if rank > 0 {
+                                sends.append(
+                                    try group.send(
+                                        UnsafeRawBufferPointer(bytes(packed, forwarded)), to: rank - 1,
+                                        tag: Self.broadcastTag))
+                            }
+                            forwarded += 1
+                        }
+                    }
+                    for c in 0..<chunks {
+                        if rank > 0 {
+                            let count = sentCount(c, through: rank - 1)
+                            try group.receive(bytes(incoming, c, count: count), from: rank - 1, tag: Self.reduceTag)
+                                .wait()
+                        }
+                        var read = c * Self.chunk, written = c * Self.chunk
+                        for segment in segments[c] {
+                            let arrived = rank > 0 && segment.firstRank <= rank - 1
+                            for k in 0..<segment.count {
+                                let i = segment.parameter + k
+                                // What slices before this process summed: +0 where none touched the row.
+                                var value = rank == 0 ? parts[0][i] : arrived ? incoming[read + k] : 0
+                                for part in rank == 0 ? parts.dropFirst() : parts[...] {
+                                    value += part[i]
+                                    part[i] = 0
+                                }
+                                // Below the last process, `packed` is where the sum arrives: not touched until then.
+                                if rank == last {
+                                    packed[segment.packed + k] = value
+                                } else if segment.firstRank <= rank {
+                                    outgoing[written + k] = value
+                                }
+                            }
+                            if arrived { read += segment.count }
+                            if rank < last && segment.firstRank <= rank { written += segment.count }
+                        }
+                        if rank < last {
+                            sends.append(
+                                try group.send(
+                                    UnsafeRawBufferPointer(bytes(outgoing, c, count: sentCount(c, through: rank))),
+                                    to: rank + 1, tag: Self.reduceTag))
+                        } else {
+                            sends.append(
+                                try group.send(
+                                    UnsafeRawBufferPointer(bytes(packed, c)), to: rank - 1, tag: Self.broadcastTag))
+                        }
+                        try forwardArrived(waiting: false)
+                    }
+                    try forwardArrived(waiting: true)
+                    for send in sends { try send.wait() }
+                    // Back into the first part, where the optimizer reads the sum.
+                    for segment in segments.joined() {
+                        (parts[0] + segment.parameter).update(from: packed + segment.packed, count: segment.count)
+                    }
+                }
             }
         }
         // The regions as laid out in the packed buffer, so its pieces are the unpacked ones'.
-        var offset = 0
+        offset = 0
         let packedRegions = regions.map { region in
             defer { offset += region.count }
             return offset..<offset + region.count
         }
         return packed.withUnsafeMutableBufferPointer {
             GradientSum.squaredNorm($0.baseAddress!, regions: packedRegions)
-        }
-    }
-
-    /// packed[range] = (what it holds, or part 0 on the first process) + each part, in order;
-    /// the parts are left zero there.
-    private func fold(
-        _ parts: [UnsafeMutablePointer<Float>], regions: [Range<Int>], into packed: UnsafeMutablePointer<Float>,
-        packed range: Range<Int>, first: Bool
-    ) {
-        var offset = 0
-        for region in regions {
-            let start = max(offset, range.lowerBound), end = min(offset + region.count, range.upperBound)
-            for k in start..<max(start, end) {
-                let i = region.lowerBound + k - offset
-                var value = first ? parts[0][i] : packed[k]
-                for part in first ? parts.dropFirst() : parts[...] {
-                    value += part[i]
-                    part[i] = 0
-                }
-                packed[k] = value
-            }
-            offset += region.count
-            if offset >= range.upperBound { break }
         }
     }
 }

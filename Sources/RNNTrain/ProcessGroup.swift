@@ -7,12 +7,22 @@ public protocol ProcessGroup: AnyObject {
     var size: Int { get }
     /// Bytes this process has sent so far.
     var bytesSent: Int { get }
-    func send(_ bytes: UnsafeRawBufferPointer, to peer: Int) throws
-    func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int) throws
+    /// Starts sending `bytes` (which must stay valid until the transfer completes).
+    /// Messages with the same peer and tag arrive in the order they were sent.
+    func send(_ bytes: UnsafeRawBufferPointer, to peer: Int, tag: Int) throws -> Transfer
+    /// Starts receiving into `bytes` (which must stay valid until the transfer completes).
+    func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int) throws -> Transfer
     /// `bytes` of `root` into every process's `bytes` (same count everywhere).
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws
     /// Every process's bytes, in rank order (counts may differ).
     func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
+}
+
+/// A message in flight.
+public protocol Transfer: AnyObject {
+    func wait() throws
+    /// Whether it has completed.
+    func test() throws -> Bool
 }
 
 /// A job of one process.
@@ -21,10 +31,10 @@ public final class SingleProcess: ProcessGroup {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public var bytesSent: Int { 0 }
-    public func send(_ bytes: UnsafeRawBufferPointer, to peer: Int) throws {
+    public func send(_ bytes: UnsafeRawBufferPointer, to peer: Int, tag: Int) throws -> Transfer {
         preconditionFailure("a single process has no peer")
     }
-    public func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int) throws {
+    public func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int) throws -> Transfer {
         preconditionFailure("a single process has no peer")
     }
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws {}

@@ -41,9 +41,21 @@ public final class Trainer {
     let workspaces: [Objective.Workspace]
     /// Per thread, zero between steps; the first holds their sum during a step.
     let gradients: [AlignedFloats]
-    let exchange = GradientExchange()
+    let gradientExchange = GradientExchange()
     /// All false between steps (see `embeddingRows`).
     var tokenSeen: [Bool]
+    /// This process's exchanges with the others in the last epoch.
+    public private(set) var communication = Communication()
+
+    /// What one process spent on exchanges with the others in an epoch's steps.
+    public struct Communication {
+        public var steps = 0
+        public var bytesSent = 0
+        /// Wall time in the exchanges, waiting for slower processes included.
+        public var seconds = 0.0
+        /// Wall time of the steps.
+        public var stepSeconds = 0.0
+    }
 
     public init(
         config: TrainConfig, architecture: Architecture, labels: [String], group: ProcessGroup = SingleProcess()
@@ -91,10 +103,26 @@ public final class Trainer {
     ) throws {
         let scale = 1 / Float(batchSize)
         var results = [Objective.Result?](repeating: nil, count: slices.count)
+        let started = DispatchTime.now().uptimeNanoseconds, sentBefore = group.bytesSent
+        var exchanging: UInt64 = 0
+        func exchange<R>(_ body: () throws -> R) rethrows -> R {
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer { exchanging += DispatchTime.now().uptimeNanoseconds - start }
+            return try body()
+        }
+        defer {
+            communication.steps += 1
+            communication.bytesSent += group.bytesSent - sentBefore
+            communication.seconds += Double(exchanging) / 1e9
+            communication.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        }
         // The embedding rows this batch reads, brought up to date first (see Optimizer).
         let ownRows = embeddingRows(slices)
-        let rows =
-            group.size == 1 ? ownRows : Self.union(try group.allGather(ownRows.map { Int32($0) }))
+        var rows = ownRows, firstRanks: [Int] = []
+        if group.size > 1 {
+            let lists = try exchange { try group.allGather(ownRows.map { Int32($0) }) }
+            (rows, firstRanks) = Self.union(lists)
+        }
         optimizer.catchUp(&parameters, rows: rows)
         let lock = NSLock()
         let firstStream = group.rank * config.threads
@@ -121,7 +149,10 @@ public final class Trainer {
         let squaredNorm =
             group.size == 1
             ? GradientSum.run(gradients.map(\.baseAddress), regions: regions, threads: config.threads)
-            : try exchange.run(gradients.map(\.baseAddress), regions: regions, group: group)
+            : try exchange {
+                try self.gradientExchange.run(
+                    gradients.map(\.baseAddress), regions: regions, firstRanks: firstRanks, group: group)
+            }
         for (t, slice) in slices.enumerated() {
             losses.append(results[t]?.loss ?? 0)
             for (k, label) in slice.labels.enumerated() where results[t]!.predictions[k] == label {
@@ -151,9 +182,12 @@ public final class Trainer {
         return rows
     }
 
-    /// The ascending union of ascending lists.
-    static func union(_ lists: [[Int32]]) -> [Int] {
-        Array(Set(lists.joined())).sorted().map { Int($0) }
+    /// The ascending union of the processes' ascending rows, and the first process that reads each.
+    static func union(_ lists: [[Int32]]) -> (rows: [Int], firstRanks: [Int]) {
+        var first: [Int32: Int] = [:]
+        for (rank, list) in lists.enumerated().reversed() { for row in list { first[row] = rank } }
+        let rows = first.keys.sorted()
+        return (rows.map { Int($0) }, rows.map { first[$0]! })
     }
 
     /// The optimizer steps of epoch `epoch` (0-based), without evaluation.
@@ -167,6 +201,7 @@ public final class Trainer {
             StreamCursor(order, stream: group.rank * config.threads + $0, epoch: epoch, set: train)
         }
         let empty = LabeledSequences(sequences: [], labels: [])
+        communication = Communication()
         var own = EpochTotals(), losses: [Double] = []
         var done = 0
         for (index, batchSize) in batchSizes.enumerated() {

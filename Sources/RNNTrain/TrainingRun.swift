@@ -180,6 +180,18 @@ public struct TrainingRun {
                     record.evaluation.loss, 100 * record.evaluation.accuracy, record.evaluation.macroF1, record.seconds,
                     record.samplesPerSecond, isBest ? "  best so far" : ""))
             report(record.evaluation.table)
+            if group.size > 1 {
+                let c = trainer.communication
+                let all = try group.allGather([Double(c.bytesSent), c.seconds, c.stepSeconds])
+                let steps = Double(max(c.steps, 1)), sent = all.map { $0[0] / steps / 1e6 }
+                report(
+                    String(
+                        format:
+                            "%d ranks: %.3f MB sent per rank per step (mean; at most %.3f), %.1f MB per rank this epoch; exchanges took %.2f ms of each %.2f ms step (slowest rank)",
+                        group.size, sent.reduce(0, +) / Double(sent.count), sent.max()!,
+                        sent.reduce(0, +) / Double(sent.count) * steps, 1e3 * all.map { $0[1] }.max()! / steps,
+                        1e3 * all.map { $0[2] }.max()! / steps))
+            }
             guard lead else { continue }
             try writeAtomically(try metricsLines(nil), to: output.appendingPathComponent("metrics.jsonl"))
             try writeAtomically(

@@ -62,17 +62,53 @@ final class MPIGroup: ProcessGroup {
         return count
     }
 
-    func send(_ bytes: UnsafeRawBufferPointer, to peer: Int) throws {
+    func send(_ bytes: UnsafeRawBufferPointer, to peer: Int, tag: Int) throws -> Transfer {
+        let transfer = MPITransfer(group: self, call: "MPI_Isend", peer: peer)
         try check(
-            rnnkit_mpi_send(bytes.baseAddress, try count(bytes.count, "MPI_Send"), Int32(peer), 0), "MPI_Send",
-            peer: peer)
+            rnnkit_mpi_isend(
+                bytes.baseAddress, try count(bytes.count, "MPI_Isend"), Int32(peer), Int32(tag), transfer.request),
+            "MPI_Isend", peer: peer)
         bytesSent += bytes.count
+        return transfer
     }
 
-    func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int) throws {
+    func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int) throws -> Transfer {
+        let transfer = MPITransfer(group: self, call: "MPI_Irecv", peer: peer)
         try check(
-            rnnkit_mpi_recv(bytes.baseAddress, try count(bytes.count, "MPI_Recv"), Int32(peer), 0), "MPI_Recv",
-            peer: peer)
+            rnnkit_mpi_irecv(
+                bytes.baseAddress, try count(bytes.count, "MPI_Irecv"), Int32(peer), Int32(tag), transfer.request),
+            "MPI_Irecv", peer: peer)
+        return transfer
+    }
+
+    final class MPITransfer: Transfer {
+        let group: MPIGroup
+        let call: String
+        let peer: Int
+        let request = UnsafeMutableRawPointer.allocate(byteCount: Int(rnnkit_mpi_request_size()), alignment: 16)
+        var done = false
+
+        init(group: MPIGroup, call: String, peer: Int) {
+            self.group = group
+            self.call = call
+            self.peer = peer
+        }
+
+        deinit { request.deallocate() }
+
+        func wait() throws {
+            if done { return }
+            try group.check(rnnkit_mpi_wait(request), call + " (wait)", peer: peer)
+            done = true
+        }
+
+        func test() throws -> Bool {
+            if done { return true }
+            var flag: Int32 = 0
+            try group.check(rnnkit_mpi_test(request, &flag), call + " (test)", peer: peer)
+            done = flag != 0
+            return done
+        }
     }
 
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws {

@@ -116,6 +116,36 @@ final class DistributedTrainingTests: XCTestCase {
             try outcome(other).tensors, try outcome(directory.appendingPathComponent("threads-2").path).tensors)
     }
 
+    /// Real data: AG News (the course's WordPiece recipe, shards of 2,000) on a 1,500-example sample.
+    func testRanksTrainExactlyAsThreadsOnAGNews() throws {
+        let agnews = directory.appendingPathComponent("agnews").path
+        let prep = try Command.run(
+            "prep",
+            [
+                "agnews", try TestData.file("agnews/train.csv").path, try TestData.file("agnews/test.csv").path,
+                "--shard-size", "2000", "--out", agnews, "--quiet",
+            ])
+        XCTAssertEqual(prep.status, 0, prep.stderr)
+        let options = [
+            "--shards", agnews, "--train-limit", "1500", "--epochs", "1", "--dropout", "0.1", "--quiet", "--threads",
+        ]
+        let alone = directory.appendingPathComponent("agnews-threads").path
+        let ranks = directory.appendingPathComponent("agnews-ranks").path
+        let single = try Command.run("train", options + ["2", "--out", alone])
+        XCTAssertEqual(single.status, 0, single.stderr)
+        let job = try Command.run(
+            "/usr/bin/mpirun",
+            ["-np", "2", Command.productsDirectory.appendingPathComponent("train").path] + options + [
+                "1", "--out", ranks,
+            ],
+            environment: mpiEnvironment)
+        XCTAssertEqual(job.status, 0, job.stderr)
+        let (a, b) = (try outcome(alone), try outcome(ranks))
+        XCTAssertEqual(a.metrics, b.metrics)
+        XCTAssertEqual(a.tensors, b.tensors)
+        XCTAssertTrue(job.stdout.contains("2 ranks: "), job.stdout)
+    }
+
     func testResumedJobEndsAsAnUninterruptedOne() throws {
         let full = directory.appendingPathComponent("full").path, split = directory.appendingPathComponent("split").path
         // A constant rate: the resumed run changes --epochs, which a decaying schedule depends on.
