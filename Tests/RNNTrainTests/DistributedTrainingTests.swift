@@ -146,6 +146,57 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertTrue(job.stdout.contains("2 ranks: "), job.stdout)
     }
 
+    /// Two "machines": network namespaces joined by a veth pair, one rank in each, talking TCP
+    /// (mpirun reaches the second through `ip netns exec` instead of ssh). Nothing but the link
+    /// joins them: the result is the one-process result all the same.
+    func testRanksInTwoNetworkNamespacesTrainAsOneProcess() throws {
+        let tag = String(getpid() % 100_000)
+        let names = ["rk\(tag)a", "rk\(tag)b"], links = ["rv\(tag)a", "rv\(tag)b"]
+        func ip(_ arguments: [String]) throws {
+            let result = try Command.run("/usr/sbin/ip", arguments)
+            XCTAssertEqual(result.status, 0, "ip \(arguments.joined(separator: " ")): \(result.stderr)")
+        }
+        defer { for name in names { _ = try? Command.run("/usr/sbin/ip", ["netns", "del", name]) } }
+        for name in names { try ip(["netns", "add", name]) }
+        try ip(["link", "add", links[0], "type", "veth", "peer", "name", links[1]])
+        for k in 0..<2 {
+            try ip(["link", "set", links[k], "netns", names[k]])
+            try ip(["-n", names[k], "addr", "add", "10.78.\(Int(tag)! % 250).\(k + 1)/24", "dev", links[k]])
+            try ip(["-n", names[k], "link", "set", links[k], "up"])
+            try ip(["-n", names[k], "link", "set", "lo", "up"])
+        }
+        let subnet = "10.78.\(Int(tag)! % 250)"
+        let agent = directory.appendingPathComponent("agent")
+        try Data(
+            """
+            #!/bin/sh
+            # mpirun's remote shell: run the daemon in the namespace named after the host's last octet.
+            host=$1; shift
+            exec /usr/sbin/ip netns exec "rk\(tag)$(echo "$host" | sed 's/.*\\.1$/a/; s/.*\\.2$/b/')" sh -c "$*"
+
+            """.utf8
+        ).write(to: agent)
+        chmod(agent.path, 0o755)
+        let hosts = directory.appendingPathComponent("hosts")
+        try Data("\(subnet).1 slots=1\n\(subnet).2 slots=1\n".utf8).write(to: hosts)
+
+        let alone = directory.appendingPathComponent("alone").path,
+            apart = directory.appendingPathComponent("apart").path
+        XCTAssertEqual(try train(processes: 1, threads: 2, epochs: 2, out: alone).status, 0)
+        let job = try Command.run(
+            "/usr/sbin/ip",
+            [
+                "netns", "exec", names[0], "/usr/bin/mpirun", "--hostfile", hosts.path, "-np", "2", "--bind-to", "none",
+                "--mca", "plm_rsh_agent", agent.path, "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include",
+                "\(subnet).0/24", "--mca", "oob_tcp_if_include", "\(subnet).0/24",
+                Command.productsDirectory.appendingPathComponent("train").path,
+            ] + options() + ["--threads", "1", "--epochs", "2", "--out", apart], environment: mpiEnvironment)
+        XCTAssertEqual(job.status, 0, job.stderr + job.stdout)
+        let (a, b) = (try outcome(alone), try outcome(apart))
+        XCTAssertEqual(a.metrics, b.metrics)
+        XCTAssertEqual(a.tensors, b.tensors)
+    }
+
     func testResumedJobEndsAsAnUninterruptedOne() throws {
         let full = directory.appendingPathComponent("full").path, split = directory.appendingPathComponent("split").path
         // A constant rate: the resumed run changes --epochs, which a decaying schedule depends on.
