@@ -63,21 +63,25 @@ final class MPIGroup: ProcessGroup {
     }
 
     func send(_ bytes: UnsafeRawBufferPointer, to peer: Int, tag: Int) throws -> Transfer {
-        let transfer = MPITransfer(group: self, call: "MPI_Isend", peer: peer)
-        try check(
-            rnnkit_mpi_isend(
-                bytes.baseAddress, try count(bytes.count, "MPI_Isend"), Int32(peer), Int32(tag), transfer.request),
-            "MPI_Isend", peer: peer)
+        let transfer = try start("MPI_Isend", bytes: bytes.count, peer: peer) {
+            rnnkit_mpi_isend(bytes.baseAddress, $0, Int32(peer), Int32(tag), $1)
+        }
         bytesSent += bytes.count
         return transfer
     }
 
     func receive(_ bytes: UnsafeMutableRawBufferPointer, from peer: Int, tag: Int) throws -> Transfer {
-        let transfer = MPITransfer(group: self, call: "MPI_Irecv", peer: peer)
-        try check(
-            rnnkit_mpi_irecv(
-                bytes.baseAddress, try count(bytes.count, "MPI_Irecv"), Int32(peer), Int32(tag), transfer.request),
-            "MPI_Irecv", peer: peer)
+        try start("MPI_Irecv", bytes: bytes.count, peer: peer) {
+            rnnkit_mpi_irecv(bytes.baseAddress, $0, Int32(peer), Int32(tag), $1)
+        }
+    }
+
+    /// `call` (given the byte count and the request's memory) as a transfer in flight.
+    private func start(
+        _ call: String, bytes: Int, peer: Int, _ body: (Int32, UnsafeMutableRawPointer) -> Int32
+    ) throws -> Transfer {
+        let transfer = MPITransfer(group: self, call: call, peer: peer)
+        try check(body(try count(bytes, call), transfer.request), call, peer: peer)
         return transfer
     }
 
