@@ -324,7 +324,9 @@ public struct Network: Sendable {
                         previousCell: cell.keepsCellState ? cells + step.previousStart * H : nil,
                         cell: cell.keepsCellState ? cells + step.start * H : nil, ldCell: H,
                         gateCache: keepsCache ? cache + step.start * 4 * H : nil,
-                        descending: step.index % 2 == 1))
+                        // By the time, not the step's index: a row's order is then its own in any batch
+                        // (a shorter text in the reverse direction starts after the batch's first step).
+                        descending: step.time % 2 == 1))
             }
         }
     }
