@@ -59,9 +59,11 @@ enum GradientSum {
         return squares.reduce(0, +)
     }
 
-    /// The squared L2 norm of `values` over `regions`, as `run` forms it.
-    static func squaredNorm(_ values: UnsafeMutablePointer<Float>, regions: [Range<Int>]) -> Double {
-        pieces(of: regions).reduce(0) { total, piece in total + sum([values], range: piece) }
+    /// `total` plus the squares of `values` over `regions`, piece by piece, as `run` forms them.
+    static func squaredNorm(_ values: UnsafeMutablePointer<Float>, regions: [Range<Int>], adding total: Double = 0)
+        -> Double
+    {
+        pieces(of: regions).reduce(total) { total, piece in total + sum([values], range: piece) }
     }
 
     private static func prefetch(_ parts: UnsafeBufferPointer<UnsafeMutablePointer<Float>>, range: Range<Int>) {
@@ -92,140 +94,98 @@ enum GradientSum {
     }
 }
 
-/// The sum of `GradientSum` across processes: process r holds slices
-/// r·T ..< (r+1)·T. The regions are packed into one buffer that travels down a
-/// chain, 0 → 1 → … → P−1, a chunk at a time so every link works at once, each
+/// The sum of `GradientSum` across processes over regions every process
+/// touches (the dense parameters): process r holds slices r·T ..< (r+1)·T.
+/// The regions are packed into one buffer that travels down a chain,
+/// 0 → 1 → … → P−1, a chunk at a time so every link works at once, each
 /// process adding its slices in order to what arrives; the last sends the sum
 /// back up the chain, which forwards each chunk as it arrives (the two
-/// directions of a link carry the two passes together). Only the batch's
-/// embedding rows travel, and going down only the rows some process so far
-/// has touched: the others' partial sums are +0, as the receiver knows.
+/// directions of a link carry the two passes together).
 final class GradientExchange {
     /// 64 KB: small enough that a chain of 8 fills in a fraction of a 1 MB exchange.
     static let chunk = 16_384
     static let reduceTag = 1, broadcastTag = 2
     var packed: [Float] = []
-    var incoming: [Float] = []
     var outgoing: [Float] = []
 
-    /// A run of packed positions within one region, and the first process whose slices touch it.
-    struct Segment {
-        var packed: Int
-        var parameter: Int
-        var count: Int
-        var firstRank: Int
-    }
-
-    /// As `GradientSum.run`, across the processes of `group`. `firstRanks[i]`: the
-    /// first process whose slices read region i (an embedding row); the
-    /// regions after `firstRanks` (the dense part) are everyone's.
+    /// As `GradientSum.run` (its norm continuing from `total`), across the processes of `group`.
     func run(
-        _ parts: [UnsafeMutablePointer<Float>], regions: [Range<Int>], firstRanks: [Int], group: ProcessGroup
+        _ parts: [UnsafeMutablePointer<Float>], regions: [Range<Int>], adding total: Double, group: ProcessGroup
     ) throws -> Double {
-        let total = regions.reduce(0) { $0 + $1.count }
-        if packed.count < total {
-            packed = [Float](repeating: 0, count: total)
-            incoming = packed
+        let count = regions.reduce(0) { $0 + $1.count }
+        if packed.count < count {
+            packed = [Float](repeating: 0, count: count)
             outgoing = packed
         }
         let rank = group.rank, last = group.size - 1
-        let chunks = (total + Self.chunk - 1) / Self.chunk
-        // Each chunk's segments, cut at region boundaries.
-        var segments: [[Segment]] = Array(repeating: [], count: chunks)
+        let chunks = (count + Self.chunk - 1) / Self.chunk
+        // The packed positions and the parameters they hold, cut at chunk boundaries.
+        var segments: [[(packed: Int, parameter: Int, count: Int)]] = Array(repeating: [], count: chunks)
         var offset = 0
-        for (i, region) in regions.enumerated() {
+        for region in regions {
             var start = 0
             while start < region.count {
                 let c = (offset + start) / Self.chunk
-                let count = min(region.count - start, (c + 1) * Self.chunk - offset - start)
-                segments[c].append(
-                    Segment(
-                        packed: offset + start, parameter: region.lowerBound + start, count: count,
-                        firstRank: i < firstRanks.count ? firstRanks[i] : 0))
-                start += count
+                let n = min(region.count - start, (c + 1) * Self.chunk - offset - start)
+                segments[c].append((offset + start, region.lowerBound + start, n))
+                start += n
             }
             offset += region.count
         }
         try packed.withUnsafeMutableBufferPointer { packedBuffer in
-            try incoming.withUnsafeMutableBufferPointer { incomingBuffer in
-                try outgoing.withUnsafeMutableBufferPointer { outgoingBuffer in
-                    let packed = packedBuffer.baseAddress!, incoming = incomingBuffer.baseAddress!,
-                        outgoing = outgoingBuffer.baseAddress!
-                    func bytes(_ base: UnsafeMutablePointer<Float>, _ c: Int, count: Int? = nil)
-                        -> UnsafeMutableRawBufferPointer
-                    {
-                        let start = c * Self.chunk
-                        return UnsafeMutableRawBufferPointer(
-                            start: base + start, count: 4 * (count ?? (min(total, start + Self.chunk) - start)))
+            try outgoing.withUnsafeMutableBufferPointer { outgoingBuffer in
+                let packed = packedBuffer.baseAddress!, outgoing = outgoingBuffer.baseAddress!
+                func bytes(_ base: UnsafeMutablePointer<Float>, _ c: Int) -> UnsafeMutableRawBufferPointer {
+                    let start = c * Self.chunk
+                    return UnsafeMutableRawBufferPointer(
+                        start: base + start, count: 4 * (min(count, start + Self.chunk) - start))
+                }
+                var sends: [Transfer] = []
+                // Below the last process, `packed` is where the sum arrives (untouched until then);
+                // the partial sums go out from `outgoing`.
+                let finals =
+                    rank < last
+                    ? try (0..<chunks).map {
+                        try group.receive(bytes(packed, $0), from: rank + 1, tag: Self.broadcastTag)
                     }
-                    /// The chunk's elements that processes up to `through` have touched, in order.
-                    func sentCount(_ c: Int, through: Int) -> Int {
-                        segments[c].reduce(0) { $0 + ($1.firstRank <= through ? $1.count : 0) }
-                    }
-                    var sends: [Transfer] = []
-                    let finals =
-                        rank < last
-                        ? try (0..<chunks).map {
-                            try group.receive(bytes(packed, $0), from: rank + 1, tag: Self.broadcastTag)
-                        } : []
-                    var forwarded = 0
-                    func forwardArrived(waiting: Bool) throws {
-                        while forwarded < finals.count {
-                            if waiting { try finals[forwarded].wait() } else if try !finals[forwarded].test() { return }
-                            if rank > 0 {
-                                sends.append(
-                                    try group.send(
-                                        UnsafeRawBufferPointer(bytes(packed, forwarded)), to: rank - 1,
-                                        tag: Self.broadcastTag))
-                            }
-                            forwarded += 1
-                        }
-                    }
-                    for c in 0..<chunks {
+                    : []
+                var forwarded = 0
+                func forwardArrived(waiting: Bool) throws {
+                    while forwarded < finals.count {
+                        if waiting { try finals[forwarded].wait() } else if try !finals[forwarded].test() { return }
                         if rank > 0 {
-                            let count = sentCount(c, through: rank - 1)
-                            try group.receive(bytes(incoming, c, count: count), from: rank - 1, tag: Self.reduceTag)
-                                .wait()
+                            sends.append(
+                                try group.send(
+                                    UnsafeRawBufferPointer(bytes(packed, forwarded)), to: rank - 1,
+                                    tag: Self.broadcastTag))
                         }
-                        var read = c * Self.chunk, written = c * Self.chunk
-                        for segment in segments[c] {
-                            let arrived = rank > 0 && segment.firstRank <= rank - 1
-                            for k in 0..<segment.count {
-                                let i = segment.parameter + k
-                                // What slices before this process summed: +0 where none touched the row.
-                                var value = rank == 0 ? parts[0][i] : arrived ? incoming[read + k] : 0
-                                for part in rank == 0 ? parts.dropFirst() : parts[...] {
-                                    value += part[i]
-                                    part[i] = 0
-                                }
-                                // Below the last process, `packed` is where the sum arrives: not touched until then.
-                                if rank == last {
-                                    packed[segment.packed + k] = value
-                                } else if segment.firstRank <= rank {
-                                    outgoing[written + k] = value
-                                }
+                        forwarded += 1
+                    }
+                }
+                let sums = rank == last ? packed : outgoing
+                for c in 0..<chunks {
+                    if rank > 0 { try group.receive(bytes(sums, c), from: rank - 1, tag: Self.reduceTag).wait() }
+                    for segment in segments[c] {
+                        for k in 0..<segment.count {
+                            let i = segment.parameter + k
+                            var value = rank == 0 ? parts[0][i] : sums[segment.packed + k]
+                            for part in rank == 0 ? parts.dropFirst() : parts[...] {
+                                value += part[i]
+                                part[i] = 0
                             }
-                            if arrived { read += segment.count }
-                            if rank < last && segment.firstRank <= rank { written += segment.count }
+                            sums[segment.packed + k] = value
                         }
-                        if rank < last {
-                            sends.append(
-                                try group.send(
-                                    UnsafeRawBufferPointer(bytes(outgoing, c, count: sentCount(c, through: rank))),
-                                    to: rank + 1, tag: Self.reduceTag))
-                        } else {
-                            sends.append(
-                                try group.send(
-                                    UnsafeRawBufferPointer(bytes(packed, c)), to: rank - 1, tag: Self.broadcastTag))
-                        }
-                        try forwardArrived(waiting: false)
                     }
-                    try forwardArrived(waiting: true)
-                    for send in sends { try send.wait() }
-                    // Back into the first part, where the optimizer reads the sum.
-                    for segment in segments.joined() {
-                        (parts[0] + segment.parameter).update(from: packed + segment.packed, count: segment.count)
-                    }
+                    let next = rank < last ? rank + 1 : rank - 1
+                    let tag = rank < last ? Self.reduceTag : Self.broadcastTag
+                    sends.append(try group.send(UnsafeRawBufferPointer(bytes(sums, c)), to: next, tag: tag))
+                    try forwardArrived(waiting: false)
+                }
+                try forwardArrived(waiting: true)
+                for send in sends { try send.wait() }
+                // Back into the first part, where the optimizer reads the sum.
+                for segment in segments.joined() {
+                    (parts[0] + segment.parameter).update(from: packed + segment.packed, count: segment.count)
                 }
             }
         }
@@ -236,7 +196,7 @@ final class GradientExchange {
             return offset..<offset + region.count
         }
         return packed.withUnsafeMutableBufferPointer {
-            GradientSum.squaredNorm($0.baseAddress!, regions: packedRegions)
+            GradientSum.squaredNorm($0.baseAddress!, regions: packedRegions, adding: total)
         }
     }
 }

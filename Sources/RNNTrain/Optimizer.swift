@@ -118,9 +118,10 @@ public struct Optimizer: Sendable {
         }
     }
 
-    /// Brings every lazy row up to date: before the parameters are evaluated, saved or exported.
-    public mutating func settle(_ parameters: inout [Float]) {
-        catchUp(&parameters, rows: Array(0..<lazyRows))
+    /// Brings every lazy row (or `rows`) up to date: before the parameters are evaluated, saved
+    /// or exported. The replays' scalars are dropped, so any other row must then come from `restore`.
+    public mutating func settle(_ parameters: inout [Float], rows: [Int]? = nil) {
+        catchUp(&parameters, rows: rows ?? Array(0..<lazyRows))
         history = []
         historyStart = steps
     }

@@ -116,14 +116,21 @@ public final class Trainer {
             communication.seconds += Double(exchanging) / 1e9
             communication.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         }
-        // The embedding rows this batch reads, brought up to date first (see Optimizer).
-        let ownRows = embeddingRows(slices)
-        var rows = ownRows, firstRanks: [Int] = []
+        // The embedding rows this process reads, brought up to date first (see Optimizer). Across
+        // processes each row has an owner that keeps it (see RowOwners); `rows` are those this process moves.
+        var rows = embeddingRows(slices)
+        var owners: RowOwners?
         if group.size > 1 {
-            let lists = try exchange { try group.allGather(ownRows.map { Int32($0) }) }
-            (rows, firstRanks) = Self.union(lists)
+            let lists = try exchange { try group.allGather(rows.map { Int32($0) }) }
+            let rowOwners = RowOwners(
+                rows: lists.map { $0.map { Int($0) } }, group: group, width: architecture.embedding,
+                threads: config.threads)
+            try exchange { try rowOwners.fetch(&parameters, optimizer: &optimizer) }
+            rows = rowOwners.owned
+            owners = rowOwners
+        } else {
+            optimizer.catchUp(&parameters, rows: rows)
         }
-        optimizer.catchUp(&parameters, rows: rows)
         let lock = NSLock()
         let firstStream = group.rank * config.threads
         DispatchQueue.concurrentPerform(iterations: slices.count) { t in
@@ -145,14 +152,18 @@ public final class Trainer {
         // Only the embedding rows of this batch's tokens can be nonzero: the
         // passes over the gradient skip the rest of the (large) embedding table.
         let E = architecture.embedding
-        let regions = rows.map { $0 * E..<($0 + 1) * E } + [architecture.vocabularySize * E..<parameters.count]
-        let squaredNorm =
-            group.size == 1
-            ? GradientSum.run(gradients.map(\.baseAddress), regions: regions, threads: config.threads)
-            : try exchange {
-                try self.gradientExchange.run(
-                    gradients.map(\.baseAddress), regions: regions, firstRanks: firstRanks, group: group)
+        let dense = [architecture.vocabularySize * E..<parameters.count]
+        let parts = gradients.map(\.baseAddress)
+        let squaredNorm: Double
+        if let owners {
+            squaredNorm = try exchange {
+                let rowSquares = try owners.total(try owners.sum(parts))
+                return try gradientExchange.run(parts, regions: dense, adding: rowSquares, group: group)
             }
+        } else {
+            squaredNorm = GradientSum.run(
+                parts, regions: rows.map { $0 * E..<($0 + 1) * E } + dense, threads: config.threads)
+        }
         for (t, slice) in slices.enumerated() {
             losses.append(results[t]?.loss ?? 0)
             for (k, label) in slice.labels.enumerated() where results[t]!.predictions[k] == label {
@@ -182,14 +193,6 @@ public final class Trainer {
         return rows
     }
 
-    /// The ascending union of the processes' ascending rows, and the first process that reads each.
-    static func union(_ lists: [[Int32]]) -> (rows: [Int], firstRanks: [Int]) {
-        var first: [Int32: Int] = [:]
-        for (rank, list) in lists.enumerated().reversed() { for row in list { first[row] = rank } }
-        let rows = first.keys.sorted()
-        return (rows.map { Int($0) }, rows.map { first[$0]! })
-    }
-
     /// The optimizer steps of epoch `epoch` (0-based), without evaluation.
     @discardableResult
     public func trainEpoch(_ epoch: Int, train: ExampleSet, progress: ProgressReporter? = nil) throws -> EpochTotals {
@@ -217,7 +220,7 @@ public final class Trainer {
                     format: "loss %.4f · %.0f samples/s", losses.reduce(0, +) / Double(max(own.examples, 1)),
                     Double(done) / max(elapsed, 1e-9)))
         }
-        optimizer.settle(&parameters)
+        try settle()
         progress?.finish()
         // The job's totals: losses summed step by step in slice order, as one process would.
         let allLosses = try group.allGather(losses)
@@ -234,6 +237,29 @@ public final class Trainer {
             totals.tokens += Int(part[2])
         }
         return totals
+    }
+
+    /// Brings every embedding row up to date (see Optimizer). Across processes, each
+    /// settles the rows it owns and sends them (parameters and moments) to all.
+    func settle() throws {
+        guard group.size > 1 else { return optimizer.settle(&parameters) }
+        let V = architecture.vocabularySize, E = architecture.embedding, P = group.size
+        let mine = Array(stride(from: group.rank, to: V, by: P))
+        optimizer.settle(&parameters, rows: mine)
+        var first = optimizer.first, second = optimizer.second
+        let payload = [parameters, first, second].filter { !$0.isEmpty }.flatMap { array in
+            mine.flatMap { array[$0 * E..<($0 + 1) * E] }
+        }
+        for (o, part) in try group.allGather(payload).enumerated() where o != group.rank {
+            let theirs = Array(stride(from: o, to: V, by: P))
+            var k = 0
+            for row in theirs { parameters.replaceSubrange(row * E..<(row + 1) * E, with: part[k..<k + E]); k += E }
+            for row in theirs { first.replaceSubrange(row * E..<(row + 1) * E, with: part[k..<k + E]); k += E }
+            if !second.isEmpty {
+                for row in theirs { second.replaceSubrange(row * E..<(row + 1) * E, with: part[k..<k + E]); k += E }
+            }
+        }
+        optimizer.restore(first: first, second: second, steps: optimizer.steps)
     }
 
     /// Trains epoch `epoch` (0-based) and evaluates on `evaluation` (named `split`); returns its record.
