@@ -50,7 +50,10 @@ public final class Trainer {
     /// What one process spent on exchanges with the others in an epoch's steps.
     public struct Communication {
         public var steps = 0
+        /// In the steps' exchanges.
         public var bytesSent = 0
+        /// In the whole epoch: the steps, then the rows sent to every process at its end.
+        public var epochBytesSent = 0
         /// Wall time in the exchanges, waiting for slower processes included.
         public var seconds = 0.0
         /// Wall time of the steps.
@@ -205,6 +208,7 @@ public final class Trainer {
         }
         let empty = LabeledSequences(sequences: [], labels: [])
         communication = Communication()
+        let sentBefore = group.bytesSent
         var own = EpochTotals(), losses: [Double] = []
         var done = 0
         for (index, batchSize) in batchSizes.enumerated() {
@@ -231,6 +235,7 @@ public final class Trainer {
                 for t in 0..<config.threads { totals.lossSum += part[step * config.threads + t] }
             }
         }
+        communication.epochBytesSent = group.bytesSent - sentBefore
         for part in counts {
             totals.correct += Int(part[0])
             totals.examples += Int(part[1])

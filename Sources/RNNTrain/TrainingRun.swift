@@ -182,14 +182,14 @@ public struct TrainingRun {
             report(record.evaluation.table)
             if group.size > 1 {
                 let c = trainer.communication
-                let all = try group.allGather([Double(c.bytesSent), c.seconds, c.stepSeconds])
+                let all = try group.allGather([Double(c.bytesSent), c.seconds, c.stepSeconds, Double(c.epochBytesSent)])
                 let steps = Double(max(c.steps, 1)), sent = all.map { $0[0] / steps / 1e6 }
                 report(
                     String(
                         format:
                             "%d ranks: %.3f MB sent per rank per step (mean; at most %.3f), %.1f MB per rank this epoch; exchanges took %.2f ms of each %.2f ms step (slowest rank)",
                         group.size, sent.reduce(0, +) / Double(sent.count), sent.max()!,
-                        sent.reduce(0, +) / Double(sent.count) * steps, 1e3 * all.map { $0[1] }.max()! / steps,
+                        all.map { $0[3] }.reduce(0, +) / Double(all.count) / 1e6, 1e3 * all.map { $0[1] }.max()! / steps,
                         1e3 * all.map { $0[2] }.max()! / steps))
             }
             guard lead else { continue }
