@@ -189,7 +189,8 @@ public struct TrainingRun {
                         format:
                             "%d ranks: %.3f MB sent per rank per step (mean; at most %.3f), %.1f MB per rank this epoch; exchanges took %.2f ms of each %.2f ms step (slowest rank)",
                         group.size, sent.reduce(0, +) / Double(sent.count), sent.max()!,
-                        all.map { $0[3] }.reduce(0, +) / Double(all.count) / 1e6, 1e3 * all.map { $0[1] }.max()! / steps,
+                        all.map { $0[3] }.reduce(0, +) / Double(all.count) / 1e6,
+                        1e3 * all.map { $0[1] }.max()! / steps,
                         1e3 * all.map { $0[2] }.max()! / steps))
             }
             guard lead else { continue }
