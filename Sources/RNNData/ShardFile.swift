@@ -79,17 +79,17 @@ public final class ShardFile: @unchecked Sendable {
         guard Array(header[0..<8]) == ShardFormat.magic else {
             throw fail("not a shard file (bad magic; expected \"RNNKSHRD\")")
         }
-        var reader = header.withUnsafeBytes { LittleEndianReader($0, offset: 8) }
         let (major, minor, width, flags, count, tokenCount64): (UInt16, UInt16, Int, UInt8, Int, UInt64)
         do {
-            major = try reader.u16()
-            minor = try reader.u16()
-            width = Int(try reader.u8())
-            flags = try reader.u8()
-            _ = try reader.u16()
-            count = Int(try reader.u32())
-            _ = try reader.u32()
-            tokenCount64 = try reader.u64()
+            (major, minor, width, flags, count, tokenCount64) = try header.withUnsafeBytes { raw in
+                var reader = LittleEndianReader(raw, offset: 8)
+                let major = try reader.u16(), minor = try reader.u16()
+                let width = Int(try reader.u8()), flags = try reader.u8()
+                _ = try reader.u16()
+                let count = Int(try reader.u32())
+                _ = try reader.u32()
+                return (major, minor, width, flags, count, try reader.u64())
+            }
         } catch { throw fail("\(error)") }
         guard major == ShardFormat.major else {
             throw fail(

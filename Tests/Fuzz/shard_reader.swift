@@ -4,7 +4,9 @@ import RNNData
 /// libFuzzer entry: any bytes given to the shard reader end in a shard whose
 /// every count, offset, label and id is in range, or a DataError — never a
 /// crash, a hang or an out-of-bounds read (ASan). Each input is tried as given
-/// and with its checksum repaired, so that mutations reach the parser behind it.
+/// and with its checksum repaired, so that mutations reach the parser behind it;
+/// and, as the trainer reads shards, by example ranges (chosen by the input's
+/// last bytes) before any checksum is verified.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzShardReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -18,9 +20,19 @@ public func fuzzShardReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 func check(_ bytes: [UInt8]) {
+    if let file = try? ShardFile(bytes: bytes, path: "fuzz", vocabularySize: 30_522, labelCount: 4), file.count > 0 {
+        let seed = bytes.suffix(8).reduce(0) { $0 &* 31 &+ Int($1) } & Int.max
+        let start = seed % file.count, end = start + 1 + (seed / file.count) % (file.count - start)
+        if let range = try? file.read(start..<end) { check(range) }
+        _ = try? file.labels()
+    }
     guard let shard = try? ShardFormat.decode(bytes, file: "fuzz", vocabularySize: 30_522, labelCount: 4) else {
         return
     }
+    check(shard)
+}
+
+func check(_ shard: Shard) {
     precondition(shard.offsets.count == shard.count + 1 && shard.offsets.last == shard.tokens.count)
     precondition(shard.tokens.allSatisfy { (0..<30_522).contains($0) })
     precondition(shard.labels.allSatisfy { $0 == -1 || (0..<4).contains($0) })
