@@ -3,7 +3,8 @@
 /// before the forward pass every process fetches the rows its slices read from
 /// their owners; after it, sends them its slices' gradients for those rows. So
 /// a process sends and receives the rows it reads, not every row the whole
-/// batch reads (at 8 processes, a fifth as many on AG News). The owner adds the
+/// batch reads (AG News at 8 processes: 1.76 MB per process and step instead of
+/// 4.36 MB when every process received every row). The owner adds the
 /// slices' gradients in slice order, +0 for a slice that did not read the row,
 /// as one process adds its threads' buffers: the same bits.
 struct RowOwners {
@@ -24,6 +25,7 @@ struct RowOwners {
         owned = Array(Set(rows.joined().filter { $0 % group.size == group.rank })).sorted()
     }
 
+    /// The process that keeps `row` (as `owned` counts them).
     func owner(_ row: Int) -> Int { row % group.size }
 
     /// Process `q`'s rows that process `o` owns.
