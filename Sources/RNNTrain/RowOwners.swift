@@ -14,6 +14,8 @@ struct RowOwners {
     let threads: Int
     /// Each process's rows, ascending.
     let rows: [[Int]]
+    /// Every row some process reads, ascending.
+    let union: [Int]
     /// The rows this process owns that some process reads, ascending: those it sums and updates.
     let owned: [Int]
 
@@ -22,7 +24,8 @@ struct RowOwners {
         self.group = group
         self.width = width
         self.threads = threads
-        owned = Array(Set(rows.joined().filter { $0 % group.size == group.rank })).sorted()
+        union = Set(rows.joined()).sorted()
+        owned = union.filter { $0 % group.size == group.rank }
     }
 
     /// The process that keeps `row` (as `owned` counts them).
@@ -126,11 +129,14 @@ struct RowOwners {
     func total(_ squares: [Double]) throws -> Double {
         let perRow = GradientSum.pieces(of: [0..<width]).count
         let all = try group.allGather(squares)
-        var byRow: [(row: Int, squares: ArraySlice<Double>)] = []
-        for (o, part) in all.enumerated() {
-            let list = Array(Set(rows.joined().filter { owner($0) == o })).sorted()
-            for (k, row) in list.enumerated() { byRow.append((row, part[k * perRow..<(k + 1) * perRow])) }
+        // Each owner's squares come in its rows' ascending order: walk the union, a cursor per owner.
+        var cursors = [Int](repeating: 0, count: group.size)
+        var total = 0.0
+        for row in union {
+            let o = owner(row), k = cursors[o]
+            cursors[o] += 1
+            total = all[o][k * perRow..<(k + 1) * perRow].reduce(total, +)
         }
-        return byRow.sorted { $0.row < $1.row }.reduce(0) { $1.squares.reduce($0, +) }
+        return total
     }
 }

@@ -251,20 +251,20 @@ public final class Trainer {
         let V = architecture.vocabularySize, E = architecture.embedding, P = group.size
         let mine = Array(stride(from: group.rank, to: V, by: P))
         optimizer.settle(&parameters, rows: mine)
-        var first = optimizer.first, second = optimizer.second
-        let payload = [parameters, first, second].filter { !$0.isEmpty }.flatMap { array in
-            mine.flatMap { array[$0 * E..<($0 + 1) * E] }
-        }
+        // Parameters, first moments and (Adam) second moments, each as rows of this process's, then of each other's.
+        var state = [parameters, optimizer.first, optimizer.second].filter { !$0.isEmpty }
+        let payload = state.flatMap { array in mine.flatMap { array[$0 * E..<($0 + 1) * E] } }
         for (o, part) in try group.allGather(payload).enumerated() where o != group.rank {
-            let theirs = Array(stride(from: o, to: V, by: P))
             var k = 0
-            for row in theirs { parameters.replaceSubrange(row * E..<(row + 1) * E, with: part[k..<k + E]); k += E }
-            for row in theirs { first.replaceSubrange(row * E..<(row + 1) * E, with: part[k..<k + E]); k += E }
-            if !second.isEmpty {
-                for row in theirs { second.replaceSubrange(row * E..<(row + 1) * E, with: part[k..<k + E]); k += E }
+            for a in state.indices {
+                for row in stride(from: o, to: V, by: P) {
+                    state[a].replaceSubrange(row * E..<(row + 1) * E, with: part[k..<k + E])
+                    k += E
+                }
             }
         }
-        optimizer.restore(first: first, second: second, steps: optimizer.steps)
+        parameters = state[0]
+        optimizer.restore(first: state[1], second: state.count > 2 ? state[2] : [], steps: optimizer.steps)
     }
 
     /// Trains epoch `epoch` (0-based) and evaluates on `evaluation` (named `split`); returns its record.
