@@ -162,7 +162,7 @@ case "kernels":
                     cache.withUnsafeMutableBufferPointer { gc in
                         step(
                             StepArguments(
-                                rows: rows, continuing: rows, hidden: H, input: input, previous: previous,
+                                rows: rows, continuing: rows, hidden: H, input: input, ldInput: G, previous: previous,
                                 ldPrevious: H,
                                 output: out.baseAddress!, ldOutput: H, previousCell: previousCell, cell: c.baseAddress!,
                                 ldCell: H,

@@ -134,7 +134,7 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
                                     // Rows of a per-token table too large for L2, read at random tokens:
                                     // asked for now, they arrive while the products run.
                                     for r in 0..<rows {
-                                        let x = a.input(row: row + r, gates: gates)
+                                        let x = a.input(row: row + r)
                                         for line in stride(from: 0, to: gates * H, by: 16) { rnnkit_prefetch(x + line) }
                                     }
                                     if continues {

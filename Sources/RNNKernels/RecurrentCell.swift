@@ -4,11 +4,17 @@
 // of them, and `CellKind` (RNNModel) is the one place that picks one.
 //
 // Shapes, per step of a layer and direction (rows = the step's packed rows):
-//   input projection W_ih·x + b_ih        [rows, gates·H]
+//   input projection W_ih·x + b_ih        [rows, gates·H] at stride ldInput
 //   state h, previous state               [rows, H] at stride ldOutput / ldPrevious
 //   LSTM cell state c                     [rows, H] at stride ldCell
 //   gate cache (training)                 [rows, 4·H]: four values per unit, the cell's `cacheLayout`
-//   input / recurrent projection gradient [rows, gates·H]
+//   input projection gradient             [rows, gates·H] at stride ldInput
+//   recurrent projection gradient         [rows, gates·H]
+//
+// Training may give one buffer for a step's input projection, its gate cache
+// and its input projection's gradient (ldInput = 4·H): the forward step reads
+// each chunk's projections before it writes that chunk's cache, and the
+// backward step reads each chunk's cache before it writes its gradients.
 
 /// A cell's equations on one chunk (a vector of hidden units) of one row.
 public protocol RecurrentCell {
@@ -57,10 +63,11 @@ public struct StepArguments {
     public var rows: Int
     public var continuing: Int
     public var hidden: Int
-    /// W_ih·x + b_ih of each row, stride gates·hidden — or, when `inputTokens`
+    /// W_ih·x + b_ih of each row, stride `ldInput` — or, when `inputTokens`
     /// is set, a per-token table of them (see Network.tokenProjectionTables)
-    /// read at each row's token: at inference no row is copied out of it.
+    /// read at each token's row: at inference no row is copied out of it.
     public var input: UnsafePointer<Float>
+    public var ldInput: Int
     public var inputTokens: UnsafePointer<Int32>?
     public var previous: UnsafePointer<Float>
     public var ldPrevious: Int
@@ -79,7 +86,7 @@ public struct StepArguments {
     public var descending: Bool
 
     public init(
-        rows: Int, continuing: Int, hidden: Int, input: UnsafePointer<Float>,
+        rows: Int, continuing: Int, hidden: Int, input: UnsafePointer<Float>, ldInput: Int,
         inputTokens: UnsafePointer<Int32>? = nil,
         previous: UnsafePointer<Float>, ldPrevious: Int, output: UnsafeMutablePointer<Float>, ldOutput: Int,
         previousCell: UnsafePointer<Float>? = nil, cell: UnsafeMutablePointer<Float>? = nil, ldCell: Int = 0,
@@ -89,6 +96,7 @@ public struct StepArguments {
         self.continuing = continuing
         self.hidden = hidden
         self.input = input
+        self.ldInput = ldInput
         self.inputTokens = inputTokens
         self.previous = previous
         self.ldPrevious = ldPrevious
@@ -115,12 +123,10 @@ extension StepArguments {
         store(g3, c + 3 * hidden, lanes)
     }
 
-    /// Where `row`'s input projection starts, for a cell of `gates` gates.
+    /// Where `row`'s input projection starts.
     @inlinable @inline(__always)
-    public func input(row: Int, gates: Int) -> UnsafePointer<Float> {
-        let width = gates * hidden
-        if let tokens = inputTokens { return input + Int(tokens[row]) * width }
-        return input + row * width
+    public func input(row: Int) -> UnsafePointer<Float> {
+        input + (inputTokens.map { Int($0[row]) } ?? row) * ldInput
     }
 }
 
@@ -147,8 +153,9 @@ public struct GradientStepArguments {
     /// dL/dh and dL/dc from the next step, stride H.
     public var carry: UnsafePointer<Float>
     public var carryCell: UnsafePointer<Float>
-    /// dL/d(W_ih·x + b_ih), [rows, gates·H].
+    /// dL/d(W_ih·x + b_ih), [rows, gates·H] at stride `ldInput`.
     public var dInput: UnsafeMutablePointer<Float>
+    public var ldInput: Int
     /// dL/d(W_hh·h + b_hh), [rows, gates·H]; `dInput` unless `separateRecurrentGradient`.
     public var dRecurrent: UnsafeMutablePointer<Float>
     /// dL/dh and dL/dc of the previous step's continuing rows, stride H: the
@@ -161,7 +168,7 @@ public struct GradientStepArguments {
         previous: UnsafePointer<Float>,
         ldOutput: Int, gateCache: UnsafePointer<Float>, cell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>,
         dOutput: UnsafePointer<Float>, carry: UnsafePointer<Float>, carryCell: UnsafePointer<Float>,
-        dInput: UnsafeMutablePointer<Float>, dRecurrent: UnsafeMutablePointer<Float>,
+        dInput: UnsafeMutablePointer<Float>, ldInput: Int, dRecurrent: UnsafeMutablePointer<Float>,
         previousCarry: UnsafeMutablePointer<Float>, previousCarryCell: UnsafeMutablePointer<Float>
     ) {
         self.rows = rows
@@ -178,6 +185,7 @@ public struct GradientStepArguments {
         self.carry = carry
         self.carryCell = carryCell
         self.dInput = dInput
+        self.ldInput = ldInput
         self.dRecurrent = dRecurrent
         self.previousCarry = previousCarry
         self.previousCarryCell = previousCarryCell

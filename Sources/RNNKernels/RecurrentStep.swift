@@ -114,7 +114,7 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
         // large for L2, read at random tokens: ask for them now, and the k loop
         // below hides the latency (without it, a third of the step waits on them).
         for r in 0..<TR {
-            let x = a.input(row: firstRow + r, gates: Gates)
+            let x = a.input(row: firstRow + r)
             for c in 0..<TC { for g in 0..<Gates { rnnkit_prefetch(x + g * a.hidden + (firstChunk + c) * L) } }
         }
         var accumulators = InlineArray<TR, InlineArray<TC, InlineArray<Gates, ISA.Vector>>>(

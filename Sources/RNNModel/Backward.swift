@@ -7,7 +7,8 @@ import RNNKernels
 //
 // Shapes as in Network.swift, plus:
 //   dOutput, dInput        [R, H·D] / [R, input width]: dL/d(layer output), dL/d(layer input)
-//   dProjection            [R, GH]: dL/d(W_ih·x + b_ih) of one direction
+//   dProjection            [R, GH]: dL/d(W_ih·x + b_ih) of one direction, in the forward
+//                          pass's gate rows (stride gateRowWidth), over the gate cache it was computed from
 //   dRecurrent             [rows of one step, GH]: dL/d(W_hh·h + b_hh), when it differs
 //   carry, nextCarry       [rows of one step, H]: dL/dh (and dL/dc) passed between steps
 //   dFeatures              [B, H·D]
@@ -26,7 +27,6 @@ public struct Backward: Sendable {
         var dOutput = AlignedFloats(count: 0)
         /// After `run`: dL/d(layer 0's input rows), [rows, E] (per distinct token when the forward pass had them).
         public internal(set) var dInput = AlignedFloats(count: 0)
-        var dProjection = AlignedFloats(count: 0)
         var dRecurrent = AlignedFloats(count: 0)
         var carry = AlignedFloats(count: 0)
         var nextCarry = AlignedFloats(count: 0)
@@ -122,27 +122,27 @@ public struct Backward: Sendable {
         let wih = layout.offset(prefix + "w_ih"), whh = layout.offset(prefix + "w_hh")
         let bih = layout.offset(prefix + "b_ih"), bhh = layout.offset(prefix + "b_hh")
         // Every row's gate gradients are written by its step: no zeroing (3 MB a batch).
-        grow(&b.dProjection, to: rows * GH)
         steps(
             a.cell.cell, batch, layer: layer, direction: direction, whh: parameters + whh,
             dWhh: gradient.map { $0 + whh }, dBhh: gradient.map { $0 + bhh }, forward: w, workspace: b)
-        var dp = b.dProjection.baseAddress
+        let slot = layer * a.directions + direction, rowWidth = network.gateRowWidth
+        var (dp, ldp) = (w.gateRows[slot].baseAddress, rowWidth)
         if distinct {
             zeroed(&b.dDistinct, inputRows * GH)
             for r in 0..<rows {
-                addRow(dp + r * GH, into: b.dDistinct.baseAddress + Int(w.rowDistinct[r]) * GH, count: GH)
+                addRow(dp + r * rowWidth, into: b.dDistinct.baseAddress + Int(w.rowDistinct[r]) * GH, count: GH)
             }
-            dp = b.dDistinct.baseAddress
+            (dp, ldp) = (b.dDistinct.baseAddress, GH)
         }
         // dW_ih += dpᵀ · input;  db_ih += Σ rows of dp;  dInput += dp · W_ih
         if let gradient {
             gemm(
-                transposeA: true, m: GH, n: inputWidth, k: inputRows, dp, lda: GH, w.layerInput[layer].baseAddress,
+                transposeA: true, m: GH, n: inputWidth, k: inputRows, dp, lda: ldp, w.layerInput[layer].baseAddress,
                 ldb: inputWidth, beta: 1, gradient + wih, ldc: inputWidth)
-            for r in 0..<inputRows { addRow(dp + r * GH, into: gradient + bih, count: GH) }
+            for r in 0..<inputRows { addRow(dp + r * ldp, into: gradient + bih, count: GH) }
         }
         gemm(
-            m: inputRows, n: inputWidth, k: GH, dp, lda: GH, parameters + wih, ldb: inputWidth,
+            m: inputRows, n: inputWidth, k: GH, dp, lda: ldp, parameters + wih, ldb: inputWidth,
             beta: 1, b.dInput.baseAddress, ldc: inputWidth)
     }
 
@@ -195,29 +195,32 @@ public struct Backward: Sendable {
                     b: b.windowStates.baseAddress, ldb: H, c: dWhh, ldc: H, accumulate: true))
         }
         let output = w.output[layer].baseAddress + column
-        let cache = w.gateCache[slot].baseAddress, cells = w.cellState[slot].baseAddress
+        let rowWidth = network.gateRowWidth
+        let gateRows = w.gateRows[slot].baseAddress, cells = w.cellState[slot].baseAddress
+        // The input projection's gradient goes over the gate cache; the recurrent one, when it differs, apart.
+        let ldh = Cell.separateRecurrentGradient ? GH : rowWidth
         var carried = 0  // rows of this step that a later step continued from
         for step in order.reversed() {
             if gathered + step.continuing > window { flush() }
-            let dx = b.dProjection.baseAddress + step.start * GH
+            let dx = gateRows + step.start * rowWidth
             let dh = Cell.separateRecurrentGradient ? b.dRecurrent.baseAddress : dx
             gradient(
                 GradientStepArguments(
                     rows: step.rows, carried: carried, continuing: step.continuing, hidden: H,
                     output: output + step.start * ldo, previous: output + step.previousStart * ldo, ldOutput: ldo,
-                    gateCache: cache + step.start * 4 * H, cell: cells + step.start * H,
+                    gateCache: gateRows + step.start * rowWidth, cell: cells + step.start * H,
                     previousCell: cells + step.previousStart * H,
                     dOutput: b.dOutput.baseAddress + step.start * ldo + column, carry: b.carry.baseAddress,
                     carryCell: b.carryCell.baseAddress,
-                    dInput: dx, dRecurrent: dh, previousCarry: b.nextCarry.baseAddress,
+                    dInput: dx, ldInput: rowWidth, dRecurrent: dh, previousCarry: b.nextCarry.baseAddress,
                     previousCarryCell: b.nextCarryCell.baseAddress))
             // Recurrent projection: every row's bias; the continuing rows' gradients
             // and previous states are gathered for dW_hh.
-            if let dBhh { for i in 0..<step.rows { addRow(dh + i * GH, into: dBhh, count: GH) } }
+            if let dBhh { for i in 0..<step.rows { addRow(dh + i * ldh, into: dBhh, count: GH) } }
             if step.continuing > 0 {
                 if dWhh != nil {
-                    (b.windowGradients.baseAddress + gathered * GH).update(from: dh, count: step.continuing * GH)
                     for i in 0..<step.continuing {
+                        (b.windowGradients.baseAddress + (gathered + i) * GH).update(from: dh + i * ldh, count: GH)
                         (b.windowStates.baseAddress + (gathered + i) * H).update(
                             from: output + (step.previousStart + i) * ldo, count: H)
                     }
@@ -225,7 +228,7 @@ public struct Backward: Sendable {
                 // dL/dh of the previous step = the cell's direct path (if any) + dRecurrent · W_hh.
                 product(
                     MatrixArguments(
-                        m: step.continuing, n: H, k: GH, a: dh, aRowStride: GH, aColumnStride: 1,
+                        m: step.continuing, n: H, k: GH, a: dh, aRowStride: ldh, aColumnStride: 1,
                         b: whh, ldb: H, c: b.nextCarry.baseAddress, ldc: H, accumulate: Cell.directPathToPrevious))
             }
             gathered += step.continuing

@@ -8,9 +8,11 @@ import RNNKernels
 // Shapes (R = packed rows of the batch, B = sequences, E = embedding,
 // H = hidden, D = directions, GH = gates·H, C = classes):
 //   layer input   [R, E] for layer 0 — [distinct tokens, E] when rows share inputs — else [R, H·D]
-//   projection    [R, GH]: W_ih·x + b_ih of one direction
+//   projection    [R, GH]: W_ih·x + b_ih of one direction (inference; training's per distinct token)
 //   layer output  [R, H·D]: directions side by side
-//   gate cache    [R, 4·H] per layer·direction (training; the cell's `cacheLayout`)
+//   gate rows     [R, gateRowWidth] per layer·direction (training): a row's input projection,
+//                 which its step replaces with the gate cache (the cell's `cacheLayout`), which
+//                 backpropagation replaces with the projection's gradient
 //   cell state    [R, H] per layer·direction (LSTM)
 //   features      [B, H·D]: each sequence's final state
 //   logits        [B, C]
@@ -21,6 +23,12 @@ public struct Network: Sendable {
 
     public init(_ architecture: Architecture) { layout = ParameterLayout(architecture) }
 
+    /// The width of a gate row (see `Workspace.gateRows`): the wider of the
+    /// projection and the gate cache, which has four values per unit.
+    public var gateRowWidth: Int {
+        architecture.cell.cell.cacheLayout.isEmpty ? architecture.gateWidth : 4 * architecture.hidden
+    }
+
     /// One thread's buffers for a batch; reused across batches (they only grow),
     /// so steady state allocates nothing.
     public final class Workspace: @unchecked Sendable {
@@ -30,8 +38,11 @@ public struct Network: Sendable {
         public internal(set) var inputMasks: [AlignedFloats?] = []
         /// Per layer: its output rows.
         public internal(set) var output: [AlignedFloats] = []
-        /// Per layer·direction: the gate cache and (LSTM) the cell states.
-        public internal(set) var gateCache: [AlignedFloats] = []
+        /// Per layer·direction: the gate rows and (LSTM) the cell states. One buffer holds a
+        /// row's projection, gate cache and projection gradient in turn: each is dead once
+        /// the next is written, and a third of the memory that training holds per token
+        /// (IMDB's longest batches) stays free.
+        public internal(set) var gateRows: [AlignedFloats] = []
         public internal(set) var cellState: [AlignedFloats] = []
         public internal(set) var features = AlignedFloats(count: 0)
         /// Dropout multipliers of the features; nil without dropout.
@@ -175,7 +186,7 @@ public struct Network: Sendable {
         workspace w: Workspace
     ) {
         var dropout = dropout
-        resize(w, batch, cachesGates: true, projection: true)
+        resize(w, batch, cachesGates: true)
         if w.packedRecurrent.isEmpty {
             w.packedRecurrent = packedRecurrentWeights(parameters)
         } else {
@@ -199,8 +210,7 @@ public struct Network: Sendable {
         _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, weights: InferenceWeights, workspace w: Workspace
     ) {
         var noDropout: Dropout? = nil
-        // With token tables, a one-layer network never fills the projection buffer.
-        resize(w, batch, cachesGates: false, projection: weights.tokenProjections == nil || architecture.layers > 1)
+        resize(w, batch, cachesGates: false)
         if weights.tokenProjections == nil {
             embed(parameters, batch, distinct: true, workspace: w)
         } else {
@@ -273,26 +283,29 @@ public struct Network: Sendable {
             if layer == 0, let tables = inference?.tokenProjections {
                 runSteps(
                     steps, slot: slot, layer: layer, column: direction * H, input: tables[direction].baseAddress,
-                    index: batch.tokens, step: step(slot: slot, recurrent, inference?.quantizedRecurrent),
+                    ldInput: GH, index: batch.tokens, step: step(slot: slot, recurrent, inference?.quantizedRecurrent),
                     cachesGates: cachesGates, workspace: w)
                 continue
             }
-            // projection: [inputRows, GH] = input · W_ihᵀ + b_ih
+            // projection: [inputRows, GH] = input · W_ihᵀ + b_ih, in the gate rows when there is one per row
             let prefix = ParameterLayout.prefix(layer: layer, direction: direction)
             let wih = parameters + layout.offset(prefix + "w_ih"), bih = parameters + layout.offset(prefix + "b_ih")
-            let projection = w.projection.baseAddress
+            let inGateRows = cachesGates && !perDistinctToken
+            if !inGateRows { grow(&w.projection, to: inputRows * GH) }
+            let projection = inGateRows ? w.gateRows[slot].baseAddress : w.projection.baseAddress
+            let ldProjection = inGateRows ? gateRowWidth : GH
             if let inference {
                 rowProduct(
                     m: inputRows, n: GH, k: inputWidth, w.layerInput[layer].baseAddress,
                     inference.inputTransposed[slot], bias: bih, projection)
             } else {
-                for r in 0..<inputRows { (projection + r * GH).update(from: bih, count: GH) }
+                for r in 0..<inputRows { (projection + r * ldProjection).update(from: bih, count: GH) }
                 gemm(
                     transposeB: true, m: inputRows, n: GH, k: inputWidth, w.layerInput[layer].baseAddress,
-                    lda: inputWidth, wih, ldb: inputWidth, beta: 1, projection, ldc: GH)
+                    lda: inputWidth, wih, ldb: inputWidth, beta: 1, projection, ldc: ldProjection)
             }
             runSteps(
-                steps, slot: slot, layer: layer, column: direction * H, input: projection,
+                steps, slot: slot, layer: layer, column: direction * H, input: projection, ldInput: ldProjection,
                 index: perDistinctToken ? w.rowDistinct : nil,
                 step: step(slot: slot, recurrent, inference?.quantizedRecurrent), cachesGates: cachesGates, workspace: w
             )
@@ -303,27 +316,28 @@ public struct Network: Sendable {
     /// projections, one row per packed row; or, with `index`, rows of a table
     /// read at each packed row's index (its token, or its distinct token's slot).
     private func runSteps(
-        _ steps: StepOrder, slot: Int, layer: Int, column: Int, input: UnsafePointer<Float>, index: [Int32]?,
+        _ steps: StepOrder, slot: Int, layer: Int, column: Int, input: UnsafePointer<Float>, ldInput: Int,
+        index: [Int32]?,
         step kernel: (StepArguments) -> Void, cachesGates: Bool, workspace w: Workspace
     ) {
         let a = architecture
-        let H = a.hidden, GH = a.gateWidth, ldo = H * a.directions
+        let H = a.hidden, ldo = H * a.directions
         let cell = a.cell.cell
         let output = w.output[layer].baseAddress + column
-        let cells = w.cellState[slot].baseAddress, cache = w.gateCache[slot].baseAddress
+        let cells = w.cellState[slot].baseAddress, cache = w.gateRows[slot].baseAddress
         let keepsCache = cachesGates && !cell.cacheLayout.isEmpty
         (index ?? []).withUnsafeBufferPointer { indices in
             for step in steps {
                 kernel(
                     StepArguments(
                         rows: step.rows, continuing: step.continuing, hidden: H,
-                        input: input + (index == nil ? step.start * GH : 0),
+                        input: input + (index == nil ? step.start * ldInput : 0), ldInput: ldInput,
                         inputTokens: index == nil ? nil : indices.baseAddress! + step.start,
                         previous: output + step.previousStart * ldo, ldPrevious: ldo,
                         output: output + step.start * ldo, ldOutput: ldo,
                         previousCell: cell.keepsCellState ? cells + step.previousStart * H : nil,
                         cell: cell.keepsCellState ? cells + step.start * H : nil, ldCell: H,
-                        gateCache: keepsCache ? cache + step.start * 4 * H : nil,
+                        gateCache: keepsCache ? cache + step.start * gateRowWidth : nil,
                         // By the time, not the step's index: a row's order is then its own in any batch
                         // (a shorter text in the reverse direction starts after the batch's first step).
                         descending: step.time % 2 == 1))
@@ -398,14 +412,14 @@ public struct Network: Sendable {
         dropout = active
     }
 
-    private func resize(_ w: Workspace, _ batch: PackedBatch, cachesGates: Bool, projection: Bool) {
+    private func resize(_ w: Workspace, _ batch: PackedBatch, cachesGates: Bool) {
         let a = architecture
         let rows = batch.rows, slots = a.layers * a.directions
         if w.layerInput.count != a.layers {
             w.layerInput = (0..<a.layers).map { _ in AlignedFloats(count: 0) }
             w.output = (0..<a.layers).map { _ in AlignedFloats(count: 0) }
             w.inputMasks = Array(repeating: nil, count: a.layers)
-            w.gateCache = (0..<slots).map { _ in AlignedFloats(count: 0) }
+            w.gateRows = (0..<slots).map { _ in AlignedFloats(count: 0) }
             w.cellState = (0..<slots).map { _ in AlignedFloats(count: 0) }
         }
         for layer in 0..<a.layers {
@@ -413,12 +427,10 @@ public struct Network: Sendable {
             grow(&w.output[layer], to: rows * a.hidden * a.directions)
         }
         let cell = a.cell.cell
-        let cacheWidth = cachesGates ? cell.cacheLayout.count * a.hidden : 0
         for slot in 0..<slots {
-            grow(&w.gateCache[slot], to: rows * cacheWidth)
+            grow(&w.gateRows[slot], to: cachesGates ? rows * gateRowWidth : 0)
             grow(&w.cellState[slot], to: cell.keepsCellState ? rows * a.hidden : 0)
         }
-        grow(&w.projection, to: projection ? rows * a.gateWidth : 0)
         grow(&w.features, to: batch.count * a.featureWidth)
         if w.logits.count != batch.count * a.classes {
             w.logits = [Float](repeating: 0, count: batch.count * a.classes)

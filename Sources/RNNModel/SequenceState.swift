@@ -98,7 +98,7 @@ extension Network {
                         step(
                             StepArguments(
                                 rows: 1, continuing: position == 0 ? 0 : 1, hidden: H,
-                                input: inputTokens == nil ? input + r * GH : input,
+                                input: inputTokens == nil ? input + r * GH : input, ldInput: GH,
                                 inputTokens: inputTokens.map { $0 + r },
                                 previous: r == 0 ? hidden : output + (r - 1) * H, ldPrevious: H,
                                 output: output + r * H, ldOutput: H,

@@ -40,7 +40,8 @@ extension RecurrentKernelTests {
                                         kernels.kernels(for: cell).quantizedStep(
                                             StepArguments(
                                                 rows: rows, continuing: continuing, hidden: hidden,
-                                                input: input.baseAddress!, previous: previous.baseAddress!,
+                                                input: input.baseAddress!, ldInput: G * hidden,
+                                                previous: previous.baseAddress!,
                                                 ldPrevious: hidden, output: h.baseAddress!, ldOutput: hidden,
                                                 previousCell: previousCell.baseAddress!, cell: c.baseAddress!,
                                                 ldCell: hidden),

@@ -54,14 +54,22 @@ final class RecurrentKernelTests: XCTestCase {
                 // The table holds the rows' inputs in reverse order; row r reads token rows - 1 - r.
                 let table = (0..<rows).reversed().flatMap { input[$0 * G * hidden..<($0 + 1) * G * hidden] }
                 let tokens = (0..<rows).map { Int32(rows - 1 - $0) }
+                // Training's layout: each row's input in a gate row, which the step overwrites with its cache.
+                let rowWidth = cell == .rnn ? G * hidden : 4 * hidden
+                var gateRows = [Float](repeating: .nan, count: rows * rowWidth)
+                for row in 0..<rows {
+                    for i in 0..<G * hidden { gateRows[row * rowWidth + i] = input[row * G * hidden + i] }
+                }
                 for kernels in KernelSet.available {
                     let packed = PackedRecurrentWeights(
                         whh: whh, bhh: bhh, hidden: hidden, gates: G, lanes: kernels.lanes)
                     for descending in [false, true] {
-                        for fromTable in [false, true] {
+                        for source in ["rows", "a token table", "gate rows"] {
+                            let fromTable = source == "a token table", inPlace = source == "gate rows"
                             var h = [Float](repeating: .nan, count: rows * hidden), c = h
-                            var cache = [Float](repeating: .nan, count: rows * 4 * hidden)
-                            (fromTable ? table : input).withUnsafeBufferPointer { input in
+                            var cache = inPlace ? gateRows : [Float](repeating: .nan, count: rows * 4 * hidden)
+                            let separateInput = fromTable ? table : input
+                            separateInput.withUnsafeBufferPointer { separateInput in
                                 tokens.withUnsafeBufferPointer { tokens in
                                     previous.withUnsafeBufferPointer { previous in
                                         previousCell.withUnsafeBufferPointer { previousCell in
@@ -70,7 +78,10 @@ final class RecurrentKernelTests: XCTestCase {
                                                     cache.withUnsafeMutableBufferPointer { cache in
                                                         let arguments = StepArguments(
                                                             rows: rows, continuing: continuing, hidden: hidden,
-                                                            input: input.baseAddress!,
+                                                            input: inPlace
+                                                                ? UnsafePointer(cache.baseAddress!)
+                                                                : separateInput.baseAddress!,
+                                                            ldInput: inPlace ? rowWidth : G * hidden,
                                                             inputTokens: fromTable ? tokens.baseAddress! : nil,
                                                             previous: previous.baseAddress!, ldPrevious: hidden,
                                                             output: h.baseAddress!, ldOutput: hidden,
@@ -87,7 +98,7 @@ final class RecurrentKernelTests: XCTestCase {
                             }
                             let what =
                                 "\(kernels.instructionSet) \(cell) hidden \(hidden) rows \(rows) continuing \(continuing)"
-                                + (descending ? " descending" : "") + (fromTable ? " from a token table" : "")
+                                + (descending ? " descending" : "") + " from \(source)"
                             func compare(_ actual: [Float], _ wanted: [Float], _ name: String) {
                                 let worst = zip(actual, wanted).map { abs($0 - $1) }.max() ?? 0
                                 XCTAssert(worst <= 2e-5, "\(what): \(name) differs by \(worst)")
@@ -95,6 +106,7 @@ final class RecurrentKernelTests: XCTestCase {
                             compare(h, expected.h, "h")
                             if cell == .lstm { compare(c, expected.c, "c") }
                             if cell != .rnn { compare(cache, expected.gates, "gate cache") }
+                            if cell == .rnn && inPlace { XCTAssertEqual(cache, gateRows, "\(what): the input changed") }
                         }
                     }
                 }
@@ -136,26 +148,45 @@ final class RecurrentKernelTests: XCTestCase {
                 carry = (0..<rows * H).map { _ in Float(value(1)) }
             let carryCell = (0..<rows * H).map { _ in Float(value(1)) }
             for kernels in KernelSet.available {
-                var dInput = [Float](repeating: .nan, count: rows * gates * H), dRecurrent = dInput
-                var previousCarry = [Float](repeating: .nan, count: rows * H), previousCarryCell = previousCarry
-                if !equations.separateRecurrentGradient { dRecurrent = [] }
-                dInput.withUnsafeMutableBufferPointer { dx in
-                    dRecurrent.withUnsafeMutableBufferPointer { dh in
-                        previousCarry.withUnsafeMutableBufferPointer { pc in
-                            previousCarryCell.withUnsafeMutableBufferPointer { pcc in
-                                kernels.kernels(for: cell).gradient(
-                                    GradientStepArguments(
-                                        rows: rows, carried: carried, continuing: continuing, hidden: H,
-                                        output: output, previous: previousFloat, ldOutput: H, gateCache: cache,
-                                        cell: cells, previousCell: previousCellFloat, dOutput: dOutput, carry: carry,
-                                        carryCell: carryCell, dInput: dx.baseAddress!,
-                                        dRecurrent: dh.baseAddress ?? dx.baseAddress!,
-                                        previousCarry: pc.baseAddress!, previousCarryCell: pcc.baseAddress!))
+                /// dInput, dRecurrent, dL/dh and dL/dc of the previous step; `inPlace`: dInput written over the cache.
+                func gradients(inPlace: Bool) -> (dInput: [Float], dRecurrent: [Float], [Float], [Float]) {
+                    let ldInput = inPlace ? 4 * H : gates * H
+                    var dInput = inPlace ? cache : [Float](repeating: .nan, count: rows * gates * H)
+                    var dRecurrent = [Float](repeating: .nan, count: rows * gates * H)
+                    var previousCarry = [Float](repeating: .nan, count: rows * H), previousCarryCell = previousCarry
+                    if !equations.separateRecurrentGradient { dRecurrent = [] }
+                    cache.withUnsafeBufferPointer { separateCache in
+                        dInput.withUnsafeMutableBufferPointer { dx in
+                            let cache = inPlace ? UnsafePointer(dx.baseAddress!) : separateCache.baseAddress!
+                            dRecurrent.withUnsafeMutableBufferPointer { dh in
+                                previousCarry.withUnsafeMutableBufferPointer { pc in
+                                    previousCarryCell.withUnsafeMutableBufferPointer { pcc in
+                                        kernels.kernels(for: cell).gradient(
+                                            GradientStepArguments(
+                                                rows: rows, carried: carried, continuing: continuing, hidden: H,
+                                                output: output, previous: previousFloat, ldOutput: H,
+                                                gateCache: cache,
+                                                cell: cells, previousCell: previousCellFloat, dOutput: dOutput,
+                                                carry: carry, carryCell: carryCell, dInput: dx.baseAddress!,
+                                                ldInput: ldInput, dRecurrent: dh.baseAddress ?? dx.baseAddress!,
+                                                previousCarry: pc.baseAddress!, previousCarryCell: pcc.baseAddress!))
+                                    }
+                                }
                             }
                         }
                     }
+                    let packedInput = (0..<rows).flatMap { dInput[$0 * ldInput..<$0 * ldInput + gates * H] }
+                    return (
+                        packedInput, dRecurrent.isEmpty ? packedInput : dRecurrent, previousCarry, previousCarryCell
+                    )
                 }
-                if !equations.separateRecurrentGradient { dRecurrent = dInput }
+                let (dInput, dRecurrent, previousCarry, previousCarryCell) = gradients(inPlace: false)
+                // Training's layout: the gradients go over the gate cache they are computed from.
+                if cell != .rnn {
+                    let inPlace = gradients(inPlace: true)
+                    XCTAssertEqual(inPlace.dInput, dInput, "\(kernels.instructionSet) \(cell): dInput in place")
+                    XCTAssertEqual(inPlace.dRecurrent, dRecurrent, "\(kernels.instructionSet) \(cell): in place")
+                }
                 var worst = 0.0, where_ = ""
                 func check(_ got: Float, _ wanted: Double, _ what: @autoclosure () -> String) {
                     let error = abs(Double(got) - wanted) / max(1, abs(wanted))
@@ -232,7 +263,8 @@ final class RecurrentKernelTests: XCTestCase {
                     c.withUnsafeMutableBufferPointer { c in
                         cache.withUnsafeMutableBufferPointer { cache in
                             let arguments = StepArguments(
-                                rows: rows, continuing: 0, hidden: hidden, input: input, previous: state,
+                                rows: rows, continuing: 0, hidden: hidden, input: input, ldInput: G * hidden,
+                                previous: state,
                                 ldPrevious: hidden,
                                 output: h.baseAddress!, ldOutput: hidden, previousCell: state, cell: c.baseAddress!,
                                 ldCell: hidden, gateCache: cache.baseAddress!)

@@ -30,7 +30,7 @@ public enum GRUCell: RecurrentCell {
         _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
         continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
-        let H = a.hidden, x = a.input(row: row, gates: gates)
+        let H = a.hidden, x = a.input(row: row)
         let r = ISA.sigmoid(ISA.load(x + j, lanes) + recurrent[0])
         let z = ISA.sigmoid(ISA.load(x + H + j, lanes) + recurrent[1])
         let hn = recurrent[2]
@@ -51,7 +51,7 @@ public enum GRUCell: RecurrentCell {
         let H = a.hidden, G = 3 * H
         for row in 0..<a.rows {
             let cache = a.gateCache + row * 4 * H
-            let dx = a.dInput + row * G, dh = a.dRecurrent + row * G
+            let dx = a.dInput + row * a.ldInput, dh = a.dRecurrent + row * G
             var j = 0
             while j < H {
                 let w = min(ISA.Vector.scalarCount, H - j)

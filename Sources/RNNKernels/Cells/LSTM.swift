@@ -27,7 +27,7 @@ public enum LSTMCell: RecurrentCell {
         _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
         continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
-        let H = a.hidden, x = a.input(row: row, gates: gates)
+        let H = a.hidden, x = a.input(row: row)
         let i = ISA.sigmoid(ISA.load(x + j, lanes) + recurrent[0])
         let f = ISA.sigmoid(ISA.load(x + H + j, lanes) + recurrent[1])
         let g = ISA.tanh(ISA.load(x + 2 * H + j, lanes) + recurrent[2])
@@ -48,7 +48,7 @@ public enum LSTMCell: RecurrentCell {
     public static func backward<ISA: InstructionSet>(_ a: borrowing GradientStepArguments, _ isa: ISA.Type) {
         let H = a.hidden, G = 4 * H
         for row in 0..<a.rows {
-            let cache = a.gateCache + row * G, dx = a.dInput + row * G
+            let cache = a.gateCache + row * G, dx = a.dInput + row * a.ldInput
             var j = 0
             while j < H {
                 let w = min(ISA.Vector.scalarCount, H - j)

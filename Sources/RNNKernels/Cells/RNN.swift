@@ -24,7 +24,7 @@ public enum RNNCell: RecurrentCell {
         _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
         continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
-        let x = a.input(row: row, gates: gates)
+        let x = a.input(row: row)
         store(ISA.tanh(ISA.load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
     }
 
@@ -38,7 +38,7 @@ public enum RNNCell: RecurrentCell {
             while j < H {
                 let w = min(ISA.Vector.scalarCount, H - j)
                 let y = ISA.load(a.output + row * a.ldOutput + j, w)
-                store(a.incoming(row: row, unit: j, w, ISA.self) * (1 - y * y), a.dInput + row * H + j, w)
+                store(a.incoming(row: row, unit: j, w, ISA.self) * (1 - y * y), a.dInput + row * a.ldInput + j, w)
                 j += ISA.Vector.scalarCount
             }
         }
