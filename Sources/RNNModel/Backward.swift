@@ -7,6 +7,8 @@ import RNNKernels
 //
 // Shapes as in Network.swift, plus:
 //   dOutput, dInput        [R, H·D] / [R, input width]: dL/d(layer output), dL/d(layer input)
+//   finalRows              [rows of one step, H·D]: the top layer's dL/dh from the head, nonzero
+//                          at the rows whose state is a feature (no dense dOutput for the top layer)
 //   dProjection            [R, GH]: dL/d(W_ih·x + b_ih) of one direction, in the forward
 //                          pass's gate rows (stride gateRowWidth), over the gate cache it was computed from
 //   dRecurrent             [rows of one step, GH]: dL/d(W_hh·h + b_hh), when it differs
@@ -33,6 +35,7 @@ public struct Backward: Sendable {
         var carryCell = AlignedFloats(count: 0)
         var nextCarryCell = AlignedFloats(count: 0)
         var dFeatures = AlignedFloats(count: 0)
+        var finalRows = AlignedFloats(count: 0)
         /// Layer 0's projection gradients summed per distinct token (see Network.Workspace.distinctTokens).
         var dDistinct = AlignedFloats(count: 0)
         /// Rows of dL/d(W_hh·h) and of the h they multiply, gathered over steps:
@@ -51,7 +54,7 @@ public struct Backward: Sendable {
         gradient: UnsafeMutablePointer<Float>?, workspace b: Workspace
     ) {
         let a = architecture
-        headAndFinalStates(parameters, batch, forward: w, dLogits: dLogits, gradient: gradient, workspace: b)
+        head(parameters, batch, forward: w, dLogits: dLogits, gradient: gradient, workspace: b)
         for layer in stride(from: a.layers - 1, through: 0, by: -1) {
             let inputWidth = a.inputWidth(layer: layer)
             // Layer 0 may have one input row per distinct token: its rows' gradients are summed per token first.
@@ -73,14 +76,13 @@ public struct Backward: Sendable {
         }
     }
 
-    /// The head (logits = features · W_headᵀ + b_head), its dropout, and the
-    /// feature gradient scattered onto the top layer's final rows: dOutput of the top layer.
-    private func headAndFinalStates(
+    /// The head (logits = features · W_headᵀ + b_head) and its dropout: `dFeatures`.
+    private func head(
         _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, forward w: Network.Workspace,
         dLogits: [Float], gradient: UnsafeMutablePointer<Float>?, workspace b: Workspace
     ) {
         let a = architecture
-        let H = a.hidden, D = a.directions, F = a.featureWidth, C = a.classes
+        let F = a.featureWidth, C = a.classes
         let headWeight = layout.offset("head.weight"), headBias = layout.offset("head.bias")
         zeroed(&b.dFeatures, batch.count * F)
         let dFeatures = b.dFeatures.baseAddress
@@ -96,16 +98,6 @@ public struct Backward: Sendable {
                 dFeatures, ldc: F)
         }
         if let mask = w.featureMask { for i in 0..<batch.count * F { dFeatures[i] *= mask.baseAddress[i] } }
-
-        zeroed(&b.dOutput, batch.rows * H * D)
-        let dOutput = b.dOutput.baseAddress
-        for s in 0..<batch.count where batch.lengths[s] > 0 {
-            for direction in 0..<D {
-                let t = direction == 0 ? batch.lengths[s] - 1 : 0
-                let row = batch.row(sequence: s, step: t)
-                for j in 0..<H { dOutput[row * H * D + direction * H + j] += dFeatures[s * F + direction * H + j] }
-            }
-        }
     }
 
     /// One layer and direction: the steps in reverse, then the input projection's
@@ -179,6 +171,7 @@ public struct Backward: Sendable {
             grow(&b[keyPath: buffer], to: maxRows * H)
         }
         grow(&b.dRecurrent, to: maxRows * GH)
+        grow(&b.finalRows, to: maxRows * ldo)
         let slot = layer * a.directions + direction
         let product = KernelSet.selected.product, gradient = KernelSet.selected.kernels(for: cell).gradient
         let window = max(b.window, maxRows)
@@ -203,6 +196,21 @@ public struct Backward: Sendable {
         for step in order.reversed() {
             if gathered + step.continuing > window { flush() }
             let dx = gateRows + step.start * rowWidth
+            let fromAbove: UnsafePointer<Float>
+            if layer == a.layers - 1 {
+                // The step's rows that no later step continued are its sequences' last in this
+                // direction (packed row i is sequence i): their states are features.
+                let finalRows = b.finalRows.baseAddress + column
+                for i in 0..<step.rows {
+                    (finalRows + i * ldo).update(repeating: 0, count: H)
+                    if i >= carried {
+                        addRow(b.dFeatures.baseAddress + i * ldo + column, into: finalRows + i * ldo, count: H)
+                    }
+                }
+                fromAbove = UnsafePointer(finalRows)
+            } else {
+                fromAbove = UnsafePointer(b.dOutput.baseAddress + step.start * ldo + column)
+            }
             let dh = Cell.separateRecurrentGradient ? b.dRecurrent.baseAddress : dx
             gradient(
                 GradientStepArguments(
@@ -210,7 +218,7 @@ public struct Backward: Sendable {
                     output: output + step.start * ldo, previous: output + step.previousStart * ldo, ldOutput: ldo,
                     gateCache: gateRows + step.start * rowWidth, cell: cells + step.start * H,
                     previousCell: cells + step.previousStart * H,
-                    dOutput: b.dOutput.baseAddress + step.start * ldo + column, carry: b.carry.baseAddress,
+                    dOutput: fromAbove, carry: b.carry.baseAddress,
                     carryCell: b.carryCell.baseAddress,
                     dInput: dx, ldInput: rowWidth, dRecurrent: dh, previousCarry: b.nextCarry.baseAddress,
                     previousCarryCell: b.nextCarryCell.baseAddress))
