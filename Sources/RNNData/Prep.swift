@@ -137,18 +137,23 @@ public enum Prep {
             splitOrder($0.name) < splitOrder($1.name)
                 || (splitOrder($0.name) == splitOrder($1.name) && $0.name < $1.name)
         }
-        // Splits are independent: encode and write them on all cores.
-        let splitResults = ConcurrentResults<Manifest.SplitRecord>(count: ordered.count)
+        // Splits are independent: encode, write and summarize them on all cores.
+        let splitResults = ConcurrentResults<(Manifest.SplitRecord, DatasetSummary.Split)>(count: ordered.count)
         DispatchQueue.concurrentPerform(iterations: ordered.count) { i in
             splitResults.set(
                 i,
                 Result {
-                    try writeShards(
+                    let record = try writeShards(
                         of: ordered[i], labelCount: labelNames.count, vocabularySize: vocabulary.count,
                         shardSize: configuration.shardSize, staged: staged)
+                    return (
+                        record,
+                        DatasetSummary.Split(
+                            ordered[i], labelCounts: record.labelCounts, unknownID: tokenizer.specialIDs.unknown)
+                    )
                 })
         }
-        let splitRecords = try splitResults.values()
+        let splitRecords = try splitResults.values().map(\.0)
         let vocabularyBytes = vocabulary.fileBytes()
         try staged.write(vocabularyBytes, to: "vocab.txt")
         let manifest = Manifest(
@@ -167,9 +172,8 @@ public enum Prep {
         try staged.write(Array(try encoder.encode(manifest)) + [0x0A], to: "manifest.json")
 
         let summary = DatasetSummary(
-            manifest: manifest, splits: ordered, unknownID: tokenizer.specialIDs.unknown,
-            distinctTrainWords: distinctTrainWords, skipped: readFailure.skipped,
-            seconds: Date().timeIntervalSince(started))
+            manifest: manifest, splits: try splitResults.values().map(\.1), distinctTrainWords: distinctTrainWords,
+            skipped: readFailure.skipped, seconds: Date().timeIntervalSince(started))
         return PrepResult(manifest: manifest, summary: summary)
     }
 
@@ -211,14 +215,11 @@ public enum Prep {
         var start = 0
         while start < split.count {
             let end = min(split.count, start + shardSize)
-            var shard = Shard()
-            for i in start..<end {
-                shard.append(
-                    tokens: split.tokens[split.offsets[i]..<split.offsets[i + 1]], label: split.labels[i],
-                    source: split.sources[i], rating: split.ratings[i])
-                if split.labels[i] >= 0 { labelCounts[Int(split.labels[i])] += 1 }
-            }
-            let bytes = ShardFormat.encode(shard, vocabularySize: vocabularySize)
+            for label in split.labels[start..<end] where label >= 0 { labelCounts[Int(label)] += 1 }
+            let bytes = ShardFormat.encode(
+                offsets: split.offsets[start...end], tokens: split.tokens[split.offsets[start]..<split.offsets[end]],
+                labels: split.labels[start..<end], sources: split.sources[start..<end],
+                ratings: split.ratings[start..<end], vocabularySize: vocabularySize)
             let name = "\(split.name)-\(String(format: "%05d", records.count)).shard"
             try staged.write(bytes, to: name)
             records.append(

@@ -17,12 +17,17 @@ extension TokenizerWorker {
         if let wordPiece = workers[0].tokenization.wordPiece {
             vocabulary = wordPiece.vocabulary
         } else {
-            var shared = ByteTable(minimumCapacity: 1 << 16)
-            var counts: [Int] = []
-            let toShared: [[Int32]] = workers.map { worker in
+            // The shared table starts as the largest worker's (the reader's own share is small):
+            // its ids carry over, and only the other workers' words are hashed again.
+            let largest = workers.indices.max {
+                workers[$0].tokenization.interned.count < workers[$1].tokenization.interned.count
+            }!
+            var shared = workers[largest].tokenization.interned
+            var counts = [Int](repeating: 0, count: shared.count)
+            let toShared: [[Int32]] = workers.enumerated().map { w, worker in
                 let t = worker.tokenization
                 return (0..<Int32(t.interned.count)).map { local in
-                    let id = t.interned.withKey(local) { shared.insert($0).id }
+                    let id = w == largest ? local : t.interned.withKey(local) { shared.insert($0).id }
                     while Int(id) >= counts.count { counts.append(0) }
                     if Int(local) < t.trainCounts.count { counts[Int(id)] += t.trainCounts[Int(local)] }
                     return id

@@ -52,8 +52,21 @@ public enum ShardFormat {
 
     /// The file bytes of `shard`. Ids are u16 when `vocabularySize` fits, else u32.
     public static func encode(_ shard: Shard, vocabularySize: Int) -> [UInt8] {
+        encode(
+            offsets: shard.offsets[...], tokens: shard.tokens[...], labels: shard.labels[...],
+            sources: shard.sources[...], ratings: shard.ratings[...], vocabularySize: vocabularySize)
+    }
+
+    /// The file bytes of the examples `labels.indices` of a larger set (prep's
+    /// splits), read in place: `offsets` has one more element than `labels`,
+    /// and positions in `tokens` are counted from `offsets.first`.
+    static func encode(
+        offsets: ArraySlice<Int>, tokens: ArraySlice<Int32>, labels: ArraySlice<Int32>, sources: ArraySlice<UInt32>,
+        ratings: ArraySlice<UInt8>, vocabularySize: Int
+    ) -> [UInt8] {
         let width = vocabularySize <= 1 << 16 ? 2 : 4
-        let n = shard.count, t = shard.tokens.count
+        let n = labels.count, t = tokens.count, first = offsets.first!
+        let isLabeled = !labels.contains(-1)
         let tokensOffset = (headerSize + 8 * (n + 1) + 9 * n + 3) & ~3
         let checksumOffset = (tokensOffset + width * t + 3) & ~3
         var out = [UInt8](repeating: 0, count: checksumOffset + 4)
@@ -65,19 +78,21 @@ public enum ShardFormat {
             put(major, at: 8)
             put(minor, at: 10)
             put(UInt8(width), at: 12)
-            put(UInt8(shard.isLabeled ? 1 : 0), at: 13)
+            put(UInt8(isLabeled ? 1 : 0), at: 13)
             put(UInt32(n), at: 16)
             put(UInt64(t), at: 24)
             var offset = headerSize
-            for value in shard.offsets { put(UInt64(value), at: offset); offset += 8 }
-            for label in shard.labels { put(UInt32(bitPattern: label), at: offset); offset += 4 }
-            for source in shard.sources { put(source, at: offset); offset += 4 }
-            for rating in shard.ratings { put(rating, at: offset); offset += 1 }
+            for value in offsets { put(UInt64(value - first), at: offset); offset += 8 }
+            for label in labels { put(UInt32(bitPattern: label), at: offset); offset += 4 }
+            for source in sources { put(source, at: offset); offset += 4 }
+            for rating in ratings { put(rating, at: offset); offset += 1 }
             offset = tokensOffset
-            if width == 2 {
-                for token in shard.tokens { put(UInt16(truncatingIfNeeded: token), at: offset); offset += 2 }
-            } else {
-                for token in shard.tokens { put(UInt32(bitPattern: token), at: offset); offset += 4 }
+            tokens.withUnsafeBufferPointer { tokens in
+                if width == 2 {
+                    for token in tokens { put(UInt16(truncatingIfNeeded: token), at: offset); offset += 2 }
+                } else {
+                    for token in tokens { put(UInt32(bitPattern: token), at: offset); offset += 4 }
+                }
             }
             put(CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<checksumOffset])), at: checksumOffset)
         }

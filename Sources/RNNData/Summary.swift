@@ -39,8 +39,8 @@ public struct DatasetSummary {
     public var skipped: [(input: String, rows: Int)]
 
     init(
-        manifest: Manifest, splits builders: [SplitBuilder], unknownID: Int32, distinctTrainWords: Int,
-        skipped: [(input: String, rows: Int)], seconds: Double
+        manifest: Manifest, splits: [Split], distinctTrainWords: Int, skipped: [(input: String, rows: Int)],
+        seconds: Double
     ) {
         self.skipped = skipped
         dataset = manifest.dataset
@@ -54,17 +54,7 @@ public struct DatasetSummary {
             tokenizer = "WordPiece (\(manifest.tokenizer.spec.wordPiece?.lowercase == false ? "cased" : "uncased"))"
         }
         self.seconds = seconds
-        splits = builders.map { split in
-            let record = manifest.split(split.name)!
-            let tokenLengths = (0..<split.count).map { Int32(split.offsets[$0 + 1] - split.offsets[$0]) }
-            let unknown = split.tokens.withUnsafeBufferPointer { tokens in
-                tokens.reduce(0) { $0 &+ ($1 == unknownID ? 1 : 0) }
-            }
-            return Split(
-                name: split.name, examples: split.count, labelCounts: record.labelCounts,
-                words: Lengths(split.wordCounts), tokens: Lengths(tokenLengths),
-                unknownRate: split.tokens.isEmpty ? 0 : Double(unknown) / Double(split.tokens.count))
-        }
+        self.splits = splits
     }
 
     public var text: String {
@@ -113,4 +103,21 @@ func grouped(_ value: Int) -> String {
         out.append(c)
     }
     return out
+}
+
+extension DatasetSummary.Split {
+    /// A pass over the split's tokens (13 M for IMDB): prep runs it on the split's own core.
+    init(_ split: SplitBuilder, labelCounts: [Int], unknownID: Int32) {
+        let tokenLengths = (0..<split.count).map { Int32(split.offsets[$0 + 1] - split.offsets[$0]) }
+        let unknown = split.tokens.withUnsafeBufferPointer { tokens in
+            var count = 0
+            for token in tokens { count &+= token == unknownID ? 1 : 0 }
+            return count
+        }
+        self.init(
+            name: split.name, examples: split.count, labelCounts: labelCounts,
+            words: DatasetSummary.Lengths(split.wordCounts),
+            tokens: DatasetSummary.Lengths(tokenLengths),
+            unknownRate: split.tokens.isEmpty ? 0 : Double(unknown) / Double(split.tokens.count))
+    }
 }
