@@ -90,7 +90,8 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
 // (QuantizedStep) and w_c chunk c's int8 weights (panels follow each other).
 // The sums are exact int32s, the same whichever instruction forms them:
 //  - PMADDWD (SSE2, AVX2, AVX-512 BW): states in int16, k taken in GROUP = 2,
-//    panel [k / 2][GATES][L][2];
+//    panel [k / 2][GATES][L][2], weights in int8 widened in registers (AVX2,
+//    AVX-512) or in int16 (SSE2: see QuantizedPanelLayout);
 //  - VPDPBUSD (AVX-512 VNNI): states plus 128 in uint8 (the instruction's
 //    unsigned operand), k taken in GROUP = 4, panel [k / 4][GATES][L][4]; the
 //    128·Σ_k w that the offset adds is `corrections`, taken off before the float.
@@ -100,12 +101,13 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
 // when the CPU reports it).
 #include <string.h>
 #define RNNKIT_UNROLL _Pragma("clang loop unroll(full)")
-#define RNNKIT_Q_FUNCTION(NAME, ATTRIBUTES, ROWS, CHUNKS, GATES, L, GROUP, STATE, VECTOR, ZERO, LOAD_WEIGHTS,       \
-                          BROADCAST, MADD, STORE)                                                                \
-    static inline ATTRIBUTES void NAME(const void *states, long ldh, const signed char *panel, long groups,      \
+#define RNNKIT_Q_FUNCTION(NAME, ATTRIBUTES, ROWS, CHUNKS, GATES, L, GROUP, STATE, WEIGHT, VECTOR, ZERO,             \
+                          LOAD_WEIGHTS, BROADCAST, MADD, STORE)                                                  \
+    static inline ATTRIBUTES void NAME(const void *states, long ldh, const void *panelBytes, long groups,        \
                                        const int *corrections, const float *bias, const float *scale,            \
                                        float *out) {                                                             \
         const STATE *h = (const STATE *)states;                                                                  \
+        const WEIGHT *panel = (const WEIGHT *)panelBytes;                                                        \
         VECTOR acc[ROWS][CHUNKS][GATES];                                                                          \
         RNNKIT_UNROLL for (int r = 0; r < ROWS; r++)                                                              \
         RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                            \
@@ -145,7 +147,7 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
     RNNKIT_Q_FUNCTION(PREFIX##_rows_g1, ATTRIBUTES, MANY_ROWS, 1, 1, __VA_ARGS__)                           \
     RNNKIT_Q_FUNCTION(PREFIX##_rows_g3, ATTRIBUTES, MANY_ROWS, 1, 3, __VA_ARGS__)                           \
     RNNKIT_Q_FUNCTION(PREFIX##_rows_g4, ATTRIBUTES, MANY_ROWS, 1, 4, __VA_ARGS__)                           \
-    static inline void PREFIX(int tile, int gates, const void *states, long ldh, const signed char *panel,  \
+    static inline void PREFIX(int tile, int gates, const void *states, long ldh, const void *panel,         \
                               long groups, const int *corrections, const float *bias, const float *scale,    \
                               float *out) {                                                                  \
         switch (tile * 8 + gates) {                                                                          \
@@ -166,7 +168,7 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
 #define RNNKIT_Q_AVX512_STORE(out, acc, corrections, scale, bias) \
     _mm512_storeu_ps(out, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(scale), _mm512_loadu_ps(bias)))
 // 32 zmm registers: 4 rows or 4 chunks × up to 4 gates of accumulators.
-RNNKIT_Q_SHAPES(rnnkit_avx512_qrecurrent, , 4, 4, 16, 2, short, __m512i, _mm512_setzero_si512(), RNNKIT_Q_AVX512_LOAD,
+RNNKIT_Q_SHAPES(rnnkit_avx512_qrecurrent, , 4, 4, 16, 2, short, signed char, __m512i, _mm512_setzero_si512(), RNNKIT_Q_AVX512_LOAD,
                 _mm512_set1_epi32, RNNKIT_Q_AVX512_MADD, RNNKIT_Q_AVX512_STORE)
 #define RNNKIT_Q_VNNI_LOAD(address) _mm512_loadu_si512((const void *)(address))
 #define RNNKIT_Q_VNNI_MADD(acc, x, w) _mm512_dpbusd_epi32(acc, x, w)
@@ -174,7 +176,7 @@ RNNKIT_Q_SHAPES(rnnkit_avx512_qrecurrent, , 4, 4, 16, 2, short, __m512i, _mm512_
     _mm512_storeu_ps(out, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_loadu_si512(corrections))), \
                                           _mm512_loadu_ps(scale), _mm512_loadu_ps(bias)))
 RNNKIT_Q_SHAPES(rnnkit_avx512_vnni_qrecurrent, __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)), 4, 4,
-                16, 4, unsigned char, __m512i, _mm512_setzero_si512(), RNNKIT_Q_VNNI_LOAD, _mm512_set1_epi32,
+                16, 4, unsigned char, signed char, __m512i, _mm512_setzero_si512(), RNNKIT_Q_VNNI_LOAD, _mm512_set1_epi32,
                 RNNKIT_Q_VNNI_MADD, RNNKIT_Q_VNNI_STORE)
 
 #define RNNKIT_Q_AVX2_LOAD(address) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(address)))
@@ -182,18 +184,16 @@ RNNKIT_Q_SHAPES(rnnkit_avx512_vnni_qrecurrent, __attribute__((target("avx512f,av
 #define RNNKIT_Q_AVX2_STORE(out, acc, corrections, scale, bias) \
     _mm256_storeu_ps(out, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(scale), _mm256_loadu_ps(bias)))
 // 16 ymm registers: 2 rows or 2 chunks × up to 4 gates of accumulators.
-RNNKIT_Q_SHAPES(rnnkit_avx2_qrecurrent, , 2, 2, 8, 2, short, __m256i, _mm256_setzero_si256(), RNNKIT_Q_AVX2_LOAD,
+RNNKIT_Q_SHAPES(rnnkit_avx2_qrecurrent, , 2, 2, 8, 2, short, signed char, __m256i, _mm256_setzero_si256(), RNNKIT_Q_AVX2_LOAD,
                 _mm256_set1_epi32, RNNKIT_Q_AVX2_MADD, RNNKIT_Q_AVX2_STORE)
 
-// Baseline x86-64: SSE2's PMADDWD, sign extension by unpacking and shifting
-// (PMOVSXBW is SSE4.1), and no FMA.
+// Baseline x86-64: SSE2's PMADDWD, and no FMA.
 #include <emmintrin.h>
-#define RNNKIT_Q_SSE2_LOAD(address) \
-    _mm_srai_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(address)), _mm_loadl_epi64((const __m128i *)(address))), 8)
+#define RNNKIT_Q_SSE2_LOAD(address) _mm_loadu_si128((const __m128i *)(address))
 #define RNNKIT_Q_SSE2_MADD(acc, x, w) _mm_add_epi32(acc, _mm_madd_epi16(x, w))
 #define RNNKIT_Q_SSE2_STORE(out, acc, corrections, scale, bias) \
     _mm_storeu_ps(out, _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(acc), _mm_loadu_ps(scale)), _mm_loadu_ps(bias)))
-RNNKIT_Q_SHAPES(rnnkit_sse2_qrecurrent, , 2, 2, 4, 2, short, __m128i, _mm_setzero_si128(), RNNKIT_Q_SSE2_LOAD,
+RNNKIT_Q_SHAPES(rnnkit_sse2_qrecurrent, , 2, 2, 4, 2, short, short, __m128i, _mm_setzero_si128(), RNNKIT_Q_SSE2_LOAD,
                 _mm_set1_epi32, RNNKIT_Q_SSE2_MADD, RNNKIT_Q_SSE2_STORE)
 
 // The state for the integer product: x[i]·127 rounded (halves away from

@@ -4,9 +4,9 @@ import CHardware
 // and hidden unit), the previous state rounded to 255 levels for the product,
 // and everything else — input projections, bias, gates, the new state — in
 // float, through the cell's own `forward`. At batch 1 the f32 step streams its
-// 3·H·H weights from L2 on every token; int8 weights are a quarter of that,
-// and the integer instructions take 32 (PMADDWD) or 64 (VPDPBUSD) products
-// each. The integer sums are exact, so every instruction set forms the same
+// 3·H·H weights from L2 on every token; int8 weights are a quarter of that
+// (half where SSE2 reads them as int16: see QuantizedPanelLayout), and the
+// integer instructions take 32 (PMADDWD) or 64 (VPDPBUSD) products each. The integer sums are exact, so every instruction set forms the same
 // ones. 255 levels of the state cost nothing measurable: IMDB test accuracy
 // and AG News macro-F1 moved by at most 0.01 points and 0.0001 against 32,767 levels.
 
@@ -14,13 +14,16 @@ import CHardware
 /// hidden units in chunks of `lanes`; a chunk's panel holds, for each group of
 /// `group` consecutive k, the `lanes` rows of each gate with their `group`
 /// weights side by side — [chunk][k / group][gate][lanes][group] — the operand
-/// layout of PMADDWD (group 2) or VPDPBUSD (group 4).
+/// layout of PMADDWD (group 2) or VPDPBUSD (group 4), with weights of
+/// `layout.weightBytes` each (see `QuantizedPanelLayout`).
 public struct QuantizedRecurrentWeights: Sendable {
     public let hidden: Int
     public let gates: Int
     public let lanes: Int
     public let group: Int
-    @usableFromInline let panels: [Int8]
+    public let weightBytes: Int
+    public var layout: QuantizedPanelLayout { QuantizedPanelLayout(group: group, weightBytes: weightBytes) }
+    @usableFromInline let panels: [UInt8]
     /// Per chunk, gate and lane: b_hh; the row's weight scale over the state's 127;
     /// and 128·Σ_k w, which VPDPBUSD's unsigned state adds.
     @usableFromInline let bias: [Float]
@@ -31,17 +34,19 @@ public struct QuantizedRecurrentWeights: Sendable {
     public var groups: Int { (hidden + group - 1) / group }
 
     /// `whh` [gates·hidden, hidden] in int8, `rowScales` [gates·hidden] (weight = value × scale),
-    /// `bhh` [gates·hidden]; `lanes` and `group` are those of the kernel set that will run it.
+    /// `bhh` [gates·hidden]; `lanes` and `layout` are those of the kernel set that will run it.
     public init(
         whh: UnsafePointer<Int8>, rowScales: UnsafePointer<Float>, bhh: UnsafePointer<Float>, hidden: Int, gates: Int,
-        lanes: Int, group: Int
+        lanes: Int, layout: QuantizedPanelLayout
     ) {
+        let group = layout.group
         self.hidden = hidden
         self.gates = gates
         self.lanes = lanes
         self.group = group
+        weightBytes = layout.weightBytes
         let chunks = (hidden + lanes - 1) / lanes, groups = (hidden + group - 1) / group, L = lanes
-        var panels = [Int8](repeating: 0, count: chunks * groups * gates * L * group)
+        var panels = [UInt8](repeating: 0, count: chunks * groups * gates * L * group * layout.weightBytes)
         var bias = [Float](repeating: 0, count: chunks * gates * L)
         var scale = bias
         var corrections = [Int32](repeating: 0, count: chunks * gates * L)
@@ -55,7 +60,15 @@ public struct QuantizedRecurrentWeights: Sendable {
                     scale[at] = rowScales[row] / 127
                     for k in 0..<hidden {
                         let weight = whh[row * hidden + k]
-                        panels[(((chunk * groups + k / group) * gates + gate) * L + lane) * group + k % group] = weight
+                        let index = (((chunk * groups + k / group) * gates + gate) * L + lane) * group + k % group
+                        panels.withUnsafeMutableBytes { bytes in
+                            if layout.weightBytes == 2 {
+                                bytes.storeBytes(
+                                    of: Int16(weight).littleEndian, toByteOffset: 2 * index, as: Int16.self)
+                            } else {
+                                bytes.storeBytes(of: weight, toByteOffset: index, as: Int8.self)
+                            }
+                        }
                         corrections[at] += 128 * Int32(weight)
                     }
                 }
@@ -73,32 +86,49 @@ public struct QuantizedRecurrentWeights: Sendable {
 /// independent sums to hide the multiply-add latency), `QuantizedProducts.rows` rows × one chunk.
 public enum QuantizedTile: Int, Sendable { case one, chunks, rows }
 
-/// What an instruction set runs for the quantized product: its tile sizes, the
-/// k of one integer instruction, and the C function (rnnkit_*_qrecurrent in
-/// CHardware) that runs one tile into (rows·chunks)·gates vectors of floats.
+/// How an instruction set's quantized product reads its panels: the k of one
+/// integer instruction — 2 (PMADDWD, int16 states) or 4 (VPDPBUSD, uint8
+/// states) — and the bytes of a weight. PMADDWD takes int16 weights: SSE2
+/// reads them so (its sign extension, an unpack and a shift per load, cost
+/// batch 1 a quarter of its speed); AVX2 and AVX-512 widen int8 in registers
+/// with one PMOVSXBW (int16 panels measured no faster on AVX2 and 8 % slower on
+/// AVX-512: twice the bytes from L2).
+public struct QuantizedPanelLayout: Sendable, Equatable {
+    public let group: Int
+    public let weightBytes: Int
+
+    public init(group: Int, weightBytes: Int) {
+        self.group = group
+        self.weightBytes = weightBytes
+    }
+}
+
+/// What an instruction set runs for the quantized product: its tile sizes,
+/// its panels' layout, and the C function (rnnkit_*_qrecurrent in CHardware)
+/// that runs one tile into (rows·chunks)·gates vectors of floats.
 public struct QuantizedProducts: Sendable {
     public typealias Run =
         @convention(c) (
-            _ tile: Int32, _ gates: Int32, _ states: UnsafeRawPointer?, _ ldh: Int, _ panel: UnsafePointer<Int8>?,
+            _ tile: Int32, _ gates: Int32, _ states: UnsafeRawPointer?, _ ldh: Int, _ panel: UnsafeRawPointer?,
             _ groups: Int, _ corrections: UnsafePointer<Int32>?, _ bias: UnsafePointer<Float>?,
             _ scale: UnsafePointer<Float>?, _ out: UnsafeMutablePointer<Float>?
         ) -> Void
     /// Rows of the many-rows tile, chunks of the one-row tile.
     public let rows: Int
     public let chunks: Int
-    /// The k of one instruction's products: 2 (PMADDWD, int16 states) or 4 (VPDPBUSD, uint8 states).
-    public let group: Int
+    public let layout: QuantizedPanelLayout
     public let run: Run
 
-    public init(rows: Int, chunks: Int, group: Int, run: Run) {
+    public init(rows: Int, chunks: Int, layout: QuantizedPanelLayout, run: Run) {
         self.rows = rows
         self.chunks = chunks
-        self.group = group
+        self.layout = layout
         self.run = run
     }
 
     /// Baseline x86-64: PMADDWD on 4 lanes.
-    public static let sse2 = QuantizedProducts(rows: 2, chunks: 2, group: 2, run: rnnkit_sse2_qrecurrent)
+    public static let sse2 = QuantizedProducts(
+        rows: 2, chunks: 2, layout: QuantizedPanelLayout(group: 2, weightBytes: 2), run: rnnkit_sse2_qrecurrent)
 }
 
 public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
@@ -108,13 +138,13 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
     ) {
         precondition(
             packed.gates == Cell.gates && packed.hidden == a.hidden && packed.lanes == ISA.Vector.scalarCount
-                && packed.group == products.group,
+                && packed.layout == products.layout,
             "quantized weights do not match the cell or the instruction set")
         let L = ISA.Vector.scalarCount, H = a.hidden, gates = Cell.gates, group = packed.group
         let groups = packed.groups, width = groups * group
         let tileRows = products.rows, tileChunks = products.chunks, chunks = packed.chunks
-        let panelSize = groups * gates * L * group
-        packed.panels.withUnsafeBufferPointer { panels in
+        let panelBytes = groups * gates * L * group * packed.weightBytes
+        packed.panels.withUnsafeBytes { panels in
             packed.bias.withUnsafeBufferPointer { bias in
                 packed.scale.withUnsafeBufferPointer { scale in
                     packed.corrections.withUnsafeBufferPointer { corrections in
@@ -157,7 +187,7 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
                                         if continues {
                                             products.run(
                                                 Int32(tile.rawValue), Int32(gates), raw, width,
-                                                panels.baseAddress! + chunk * panelSize, groups,
+                                                panels.baseAddress! + chunk * panelBytes, groups,
                                                 corrections.baseAddress! + at, bias.baseAddress! + at,
                                                 scale.baseAddress! + at, out)
                                         } else {

@@ -121,7 +121,7 @@ public struct Classifier: Sendable {
                 QuantizedRecurrentWeights(
                     whh: whh, rowScales: scales.values, bhh: Array(parameters[layout.offset(prefix + "b_hh")...]),
                     hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: KernelSet.selected.lanes,
-                    group: KernelSet.selected.quantizedGroup))
+                    layout: KernelSet.selected.quantizedLayout))
         }
         weights = parameters.withUnsafeBufferPointer {
             network.inferenceWeights(

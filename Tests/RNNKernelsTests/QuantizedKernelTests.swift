@@ -30,7 +30,7 @@ extension RecurrentKernelTests {
                 for kernels in KernelSet.available {
                     let packed = QuantizedRecurrentWeights(
                         whh: int8, rowScales: rowScales, bhh: bhh, hidden: hidden, gates: G, lanes: kernels.lanes,
-                        group: kernels.quantizedGroup)
+                        layout: kernels.quantizedLayout)
                     var h = [Float](repeating: .nan, count: rows * hidden), c = h
                     input.withUnsafeBufferPointer { input in
                         previous.withUnsafeBufferPointer { previous in
