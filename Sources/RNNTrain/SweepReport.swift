@@ -281,7 +281,7 @@ public struct SweepReport {
             svg +=
                 "<text x=\"\(Self.f(x(i)))\" y=\"\(Self.f(Self.height - Self.bottom + 16))\" text-anchor=\"middle\">\(escape(row.value))</text>"
         }
-        for (name, color, figure) in series {
+        for (_, color, figure) in series {
             let points = rows.enumerated().filter { !$0.element.results.isEmpty }.map {
                 (x($0.offset), figure($0.element))
             }
