@@ -6,8 +6,8 @@ import CHardware
 // float, through the cell's own `forward`. At batch 1 the f32 step streams its
 // 3·H·H weights from L2 on every token; int8 weights are a quarter of that
 // (half where SSE2 reads them as int16: see QuantizedPanelLayout), and the
-// integer instructions take 32 (PMADDWD) or 64 (VPDPBUSD) products each. The integer sums are exact, so every instruction set forms the same
-// ones. 255 levels of the state cost nothing measurable: IMDB test accuracy
+// integer instructions take 32 (PMADDWD) or 64 (VPDPBUSD) products each. The
+// integer sums are exact, so every instruction set forms the same ones. 255 levels of the state cost nothing measurable: IMDB test accuracy
 // and AG News macro-F1 moved by at most 0.01 points and 0.0001 against 32,767 levels.
 
 /// W_hh (int8) and b_hh laid out for the quantized step of one instruction set:
@@ -20,9 +20,8 @@ public struct QuantizedRecurrentWeights: Sendable {
     public let hidden: Int
     public let gates: Int
     public let lanes: Int
-    public let group: Int
-    public let weightBytes: Int
-    public var layout: QuantizedPanelLayout { QuantizedPanelLayout(group: group, weightBytes: weightBytes) }
+    public let layout: QuantizedPanelLayout
+    public var group: Int { layout.group }
     @usableFromInline let panels: [UInt8]
     /// Per chunk, gate and lane: b_hh; the row's weight scale over the state's 127;
     /// and 128·Σ_k w, which VPDPBUSD's unsigned state adds.
@@ -43,33 +42,32 @@ public struct QuantizedRecurrentWeights: Sendable {
         self.hidden = hidden
         self.gates = gates
         self.lanes = lanes
-        self.group = group
-        weightBytes = layout.weightBytes
+        self.layout = layout
         let chunks = (hidden + lanes - 1) / lanes, groups = (hidden + group - 1) / group, L = lanes
         var panels = [UInt8](repeating: 0, count: chunks * groups * gates * L * group * layout.weightBytes)
         var bias = [Float](repeating: 0, count: chunks * gates * L)
         var scale = bias
         var corrections = [Int32](repeating: 0, count: chunks * gates * L)
-        for chunk in 0..<chunks {
-            for gate in 0..<gates {
-                for lane in 0..<L {
-                    let unit = chunk * L + lane
-                    guard unit < hidden else { continue }
-                    let row = gate * hidden + unit, at = (chunk * gates + gate) * L + lane
-                    bias[at] = bhh[row]
-                    scale[at] = rowScales[row] / 127
-                    for k in 0..<hidden {
-                        let weight = whh[row * hidden + k]
-                        let index = (((chunk * groups + k / group) * gates + gate) * L + lane) * group + k % group
-                        panels.withUnsafeMutableBytes { bytes in
+        panels.withUnsafeMutableBytes { bytes in
+            for chunk in 0..<chunks {
+                for gate in 0..<gates {
+                    for lane in 0..<L {
+                        let unit = chunk * L + lane
+                        guard unit < hidden else { continue }
+                        let row = gate * hidden + unit, at = (chunk * gates + gate) * L + lane
+                        bias[at] = bhh[row]
+                        scale[at] = rowScales[row] / 127
+                        for k in 0..<hidden {
+                            let weight = whh[row * hidden + k]
+                            let index = (((chunk * groups + k / group) * gates + gate) * L + lane) * group + k % group
                             if layout.weightBytes == 2 {
                                 bytes.storeBytes(
                                     of: Int16(weight).littleEndian, toByteOffset: 2 * index, as: Int16.self)
                             } else {
                                 bytes.storeBytes(of: weight, toByteOffset: index, as: Int8.self)
                             }
+                            corrections[at] += 128 * Int32(weight)
                         }
-                        corrections[at] += 128 * Int32(weight)
                     }
                 }
             }
@@ -143,7 +141,7 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
         let L = ISA.Vector.scalarCount, H = a.hidden, gates = Cell.gates, group = packed.group
         let groups = packed.groups, width = groups * group
         let tileRows = products.rows, tileChunks = products.chunks, chunks = packed.chunks
-        let panelBytes = groups * gates * L * group * packed.weightBytes
+        let panelBytes = groups * gates * L * group * packed.layout.weightBytes
         packed.panels.withUnsafeBytes { panels in
             packed.bias.withUnsafeBufferPointer { bias in
                 packed.scale.withUnsafeBufferPointer { scale in

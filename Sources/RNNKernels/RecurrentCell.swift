@@ -65,7 +65,7 @@ public struct StepArguments {
     public var hidden: Int
     /// W_ih·x + b_ih of each row, stride `ldInput` — or, when `inputTokens`
     /// is set, a per-token table of them (see Network.tokenProjectionTables)
-    /// read at each token's row: at inference no row is copied out of it.
+    /// read at each row's token: at inference no row is copied out of it.
     public var input: UnsafePointer<Float>
     public var ldInput: Int
     public var inputTokens: UnsafePointer<Int32>?

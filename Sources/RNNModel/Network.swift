@@ -39,9 +39,9 @@ public struct Network: Sendable {
         /// Per layer: its output rows.
         public internal(set) var output: [AlignedFloats] = []
         /// Per layer·direction: the gate rows and (LSTM) the cell states. One buffer holds a
-        /// row's projection, gate cache and projection gradient in turn: each is dead once
-        /// the next is written, and a third of the memory that training holds per token
-        /// (IMDB's longest batches) stays free.
+        /// row's projection, gate cache and projection gradient in turn, each dead once the
+        /// next is written: at GRU 128 a token held 6.5 KB for backpropagation with three
+        /// buffers, and long reviews' batches set a training run's peak memory.
         public internal(set) var gateRows: [AlignedFloats] = []
         public internal(set) var cellState: [AlignedFloats] = []
         public internal(set) var features = AlignedFloats(count: 0)
