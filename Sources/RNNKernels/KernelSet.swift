@@ -24,8 +24,9 @@ public struct KernelSet: Sendable {
     public private(set) var instructionSet: String
     /// Floats per vector: the width `PackedRecurrentWeights` must be packed at for these step kernels.
     public let lanes: Int
-    /// How the quantized step reads its panels: what `QuantizedRecurrentWeights` are packed with.
-    public private(set) var quantizedLayout: QuantizedPanelLayout
+    /// The quantized step's integer product; its layout is what `QuantizedRecurrentWeights` are packed with.
+    public private(set) var quantizedProducts: QuantizedProducts
+    public var quantizedLayout: QuantizedPanelLayout { quantizedProducts.layout }
     public private(set) var rnn: CellKernels
     public private(set) var gru: CellKernels
     public private(set) var lstm: CellKernels
@@ -43,7 +44,7 @@ public struct KernelSet: Sendable {
     ) {
         instructionSet = name
         lanes = ISA.Vector.scalarCount
-        quantizedLayout = quantized.layout
+        quantizedProducts = quantized
         self.rnn = rnn
         self.gru = gru
         self.lstm = lstm
@@ -59,7 +60,7 @@ public struct KernelSet: Sendable {
     ) -> KernelSet {
         var copy = self
         copy.instructionSet = name
-        copy.quantizedLayout = quantized.layout
+        copy.quantizedProducts = quantized
         copy.rnn = CellKernels(step: self.rnn.step, quantizedStep: rnn, gradient: self.rnn.gradient)
         copy.gru = CellKernels(step: self.gru.step, quantizedStep: gru, gradient: self.gru.gradient)
         copy.lstm = CellKernels(step: self.lstm.step, quantizedStep: lstm, gradient: self.lstm.gradient)

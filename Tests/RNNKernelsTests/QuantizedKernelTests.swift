@@ -1,6 +1,7 @@
-import RNNKernels
 import RNNModel
 import XCTest
+
+@testable import RNNKernels
 
 /// Every quantized step kernel this CPU can run (AVX-512 with VPDPBUSD or
 /// PMADDWD as the CPU has VNNI or not, AVX2, SSE2) against the cells' equations
@@ -58,6 +59,69 @@ extension RecurrentKernelTests {
                     if cell == .lstm {
                         let worstCell = zip(c, expected.c).map { abs($0 - $1) }.max() ?? 0
                         XCTAssert(worstCell <= 2e-5, "\(what): c differs by \(worstCell)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every set's integer product against the exact sums, with scale 1 and no
+    /// bias so that the floats hold them exactly; weights and states include the
+    /// extremes (127 and -128 against states of ±1) where VPMADDUBSW on whole
+    /// bytes would saturate.
+    func testEveryAvailableQuantizedProductIsTheExactIntegerSum() {
+        var rng = SplitMix64(seed: 23)
+        for gates in [1, 3, 4] {
+            for hidden in [128, 37] {
+                let rows = gates * hidden
+                var int8 = (0..<rows * hidden).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 256)) }
+                for k in 0..<hidden {
+                    int8[k] = 127
+                    int8[hidden + k] = -128
+                }
+                let levels = (0..<hidden).map { k in
+                    k < hidden / 3 ? 127 : k < hidden / 2 ? -127 : Int(rng.next() % 255) - 127
+                }
+                let rowScales = [Float](repeating: 127, count: rows), bias = [Float](repeating: 0, count: rows)
+                for kernels in KernelSet.available {
+                    let products = kernels.quantizedProducts, layout = kernels.quantizedLayout
+                    let packed = QuantizedRecurrentWeights(
+                        whh: int8, rowScales: rowScales, bhh: bias, hidden: hidden, gates: gates, lanes: kernels.lanes,
+                        layout: layout)
+                    let L = kernels.lanes, width = packed.groups * layout.group
+                    // The state as QuantizedStep hands it over: int16 levels, or uint8 levels plus 128.
+                    var states = [UInt8](repeating: layout.group == 2 ? 0 : 128, count: 2 * width)
+                    states.withUnsafeMutableBytes { bytes in
+                        for (k, level) in levels.enumerated() {
+                            if layout.group == 2 {
+                                bytes.storeBytes(of: Int16(level), toByteOffset: 2 * k, as: Int16.self)
+                            } else {
+                                bytes[k] = UInt8(level + 128)
+                            }
+                        }
+                    }
+                    var out = [Float](repeating: .nan, count: gates * L)
+                    let panelBytes = packed.panels.count / packed.chunks
+                    for chunk in 0..<packed.chunks {
+                        let at = chunk * gates * L
+                        states.withUnsafeBytes { states in
+                            packed.panels.withUnsafeBytes { panels in
+                                products.run(
+                                    Int32(QuantizedTile.one.rawValue), Int32(gates), states.baseAddress!, width,
+                                    panels.baseAddress! + chunk * panelBytes, packed.groups,
+                                    Array(packed.corrections[at...]), Array(packed.bias[at...]),
+                                    Array(packed.scale[at...]), &out)
+                            }
+                        }
+                        for g in 0..<gates {
+                            for u in 0..<L where chunk * L + u < hidden {
+                                let row = g * hidden + chunk * L + u
+                                let exact = (0..<hidden).reduce(0) { $0 + levels[$1] * Int(int8[row * hidden + $1]) }
+                                XCTAssertEqual(
+                                    out[g * L + u], Float(exact),
+                                    "\(kernels.instructionSet) gates \(gates) hidden \(hidden): row \(row)")
+                            }
+                        }
                     }
                 }
             }
