@@ -153,7 +153,8 @@ public enum Prep {
                     )
                 })
         }
-        let splitRecords = try splitResults.values().map(\.0)
+        let written = try splitResults.values()
+        let splitRecords = written.map(\.0)
         let vocabularyBytes = vocabulary.fileBytes()
         try staged.write(vocabularyBytes, to: "vocab.txt")
         let manifest = Manifest(
@@ -172,7 +173,7 @@ public enum Prep {
         try staged.write(Array(try encoder.encode(manifest)) + [0x0A], to: "manifest.json")
 
         let summary = DatasetSummary(
-            manifest: manifest, splits: try splitResults.values().map(\.1), distinctTrainWords: distinctTrainWords,
+            manifest: manifest, splits: written.map(\.1), distinctTrainWords: distinctTrainWords,
             skipped: readFailure.skipped, seconds: Date().timeIntervalSince(started))
         return PrepResult(manifest: manifest, summary: summary)
     }

@@ -199,7 +199,8 @@ public struct Backward: Sendable {
             let fromAbove: UnsafePointer<Float>
             if layer == a.layers - 1 {
                 // The step's rows that no later step continued are its sequences' last in this
-                // direction (packed row i is sequence i): their states are features.
+                // direction (packed row i is sequence i): their states are features. Added onto
+                // zeros, as into the dense buffer this replaced: the same bits (−0 becomes +0).
                 let finalRows = b.finalRows.baseAddress + column
                 for i in 0..<step.rows {
                     (finalRows + i * ldo).update(repeating: 0, count: H)
