@@ -41,19 +41,17 @@ static inline void rnnkit_square_roots(float *x, long count) {
     for (long i = 0; i < count; i++) x[i] = __builtin_elementwise_sqrt(x[i]);
 }
 
-// x limited to [low, high] lane by lane, NaN kept, at 4, 8 or 16 lanes: a
-// compare and a blend on the bits. Swift's comparisons of a SIMD type reached
-// through a generic parameter go lane by lane through scalar compares and
-// branches; these are compiled at the caller's instruction set.
+// x limited to [low, high] lane by lane, NaN kept, at 4, 8 or 16 lanes. Swift's
+// comparisons of a SIMD type reached through a generic parameter go lane by
+// lane through scalar compares and branches; these are compiled at the
+// caller's instruction set, where the selects become a MAXPS and a MINPS:
+// each returns its second operand, x, when x is NaN.
 #define RNNKIT_CLAMP(lanes)                                                                         \
     typedef float rnnkit_float##lanes __attribute__((ext_vector_type(lanes)));                      \
-    typedef int rnnkit_int##lanes __attribute__((ext_vector_type(lanes)));                          \
     static inline rnnkit_float##lanes rnnkit_clamp##lanes(rnnkit_float##lanes x, float low, float high) { \
-        rnnkit_int##lanes below = x < low, above = x > high;                                        \
-        rnnkit_int##lanes lowBits = (rnnkit_int##lanes)((rnnkit_float##lanes)low);                  \
-        rnnkit_int##lanes highBits = (rnnkit_int##lanes)((rnnkit_float##lanes)high);                \
-        rnnkit_int##lanes bits = (rnnkit_int##lanes)x;                                              \
-        return (rnnkit_float##lanes)((bits & ~(below | above)) | (lowBits & below) | (highBits & above)); \
+        rnnkit_float##lanes lows = low, highs = high;                                               \
+        x = lows > x ? lows : x;                                                                    \
+        return highs < x ? highs : x;                                                               \
     }
 RNNKIT_CLAMP(4)
 RNNKIT_CLAMP(8)

@@ -6,11 +6,12 @@
 import CHardware
 
 /// The step kernel for one instruction set and cell (named by each cell as
-/// `Cell.Step`, which states its gate count once). A tile is `Rows` rows × one
-/// chunk when there are that many rows, then two rows × two chunks, then one
-/// row × `Chunks` chunks — each keeps Rows·Gates (4·Gates, Chunks·Gates)
-/// vector accumulators in registers, sized per instruction set to fill its
-/// register file while giving the FMA units enough independent chains.
+/// `Cell.Step`, which states its gate count once). A tile is `Rows` rows ×
+/// `Chunks` chunks when there are that many rows, then two rows × two chunks,
+/// then one row × `Rows` chunks — each keeps Rows·Chunks·Gates (4·Gates,
+/// Rows·Gates) vector accumulators in registers, sized per instruction set to
+/// fill its register file while giving the FMA units enough independent chains
+/// and as few loads per multiply-add as the registers allow.
 public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: Int, let Rows: Int, let Chunks: Int> {
     @inlinable @inline(__always)
     public static func run(_ a: StepArguments, _ packed: borrowing PackedRecurrentWeights) {
@@ -30,70 +31,63 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
     ) {
         let panelSize = a.hidden * Gates * ISA.Vector.scalarCount
         let previous = a.previous, ldPrevious = a.ldPrevious
-        var row = first
-        let tiledEnd = first + (end - first) / Rows * Rows
-        if tiledEnd > first {
-            // Chunk-outer: one chunk's panel stays in L1 while every row tile
-            // uses it. One-row tiles take Chunks panels at a time (they fit in
-            // L1 too) to keep as many accumulators busy.
-            var chunk = 0
-            while chunk < chunks {
-                let firstChunk = chunk
-                var r = first
-                while r < tiledEnd {
-                    let rowPointers = InlineArray<Rows, UnsafePointer<Float>> { previous + (r + $0) * ldPrevious }
-                    if Rows == 1 && chunk + Chunks <= chunks {
-                        tile(
-                            rowPointers, firstRow: r,
-                            InlineArray<Chunks, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
-                            firstChunk: chunk, k: k, a, bias)
-                    } else {
-                        tile(
-                            rowPointers, firstRow: r,
-                            [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>, firstChunk: chunk,
-                            k: k, a, bias)
-                    }
-                    r += Rows
-                }
-                chunk += Rows == 1 && chunk + Chunks <= chunks ? Chunks : 1
-            }
-            row = tiledEnd
+        func panels<let TC: Int>(from chunk: Int) -> InlineArray<TC, UnsafePointer<Float>> {
+            InlineArray { weights + (chunk + $0) * panelSize }
         }
+        func rows<let TR: Int>(from row: Int) -> InlineArray<TR, UnsafePointer<Float>> {
+            InlineArray { previous + (row + $0) * ldPrevious }
+        }
+        let tiledEnd = first + (end - first) / Rows * Rows
+        // Chunk-outer: a group's panels stay in L1 while every row tile uses them.
+        var chunk = 0
+        while tiledEnd > first && chunk < chunks {
+            let width = chunk + Chunks <= chunks ? Chunks : 1
+            var r = first
+            while r < tiledEnd {
+                if width == Chunks {
+                    tile(
+                        rows(from: r) as InlineArray<Rows, _>, firstRow: r,
+                        panels(from: chunk) as InlineArray<Chunks, _>,
+                        firstChunk: chunk, k: k, a, bias)
+                } else {
+                    tile(
+                        rows(from: r) as InlineArray<Rows, _>, firstRow: r, panels(from: chunk) as InlineArray<1, _>,
+                        firstChunk: chunk, k: k, a, bias)
+                }
+                r += Rows
+            }
+            chunk += width
+        }
+        var row = tiledEnd
         // Leftover rows in pairs while they last (2 rows × 2 chunks: half the loads
         // per multiply-add of a one-row tile, which waits on its weight loads).
         while Rows > 2 && row + 2 <= end {
-            let pair = InlineArray<2, UnsafePointer<Float>> { previous + (row + $0) * ldPrevious }
             var chunk = 0
             while chunk + 2 <= chunks {
-                let firstChunk = chunk
                 tile(
-                    pair, firstRow: row,
-                    InlineArray<2, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
+                    rows(from: row) as InlineArray<2, _>, firstRow: row, panels(from: chunk) as InlineArray<2, _>,
                     firstChunk: chunk, k: k, a, bias)
                 chunk += 2
             }
             if chunk < chunks {
                 tile(
-                    pair, firstRow: row, [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>,
-                    firstChunk: chunk,
-                    k: k, a, bias)
+                    rows(from: row) as InlineArray<2, _>, firstRow: row, panels(from: chunk) as InlineArray<1, _>,
+                    firstChunk: chunk, k: k, a, bias)
             }
             row += 2
         }
+        // A single row takes Rows chunks: the accumulators of a Rows × 1 tile.
         while row < end {
-            let rowPointer = [previous + row * ldPrevious] as InlineArray<1, UnsafePointer<Float>>
             var chunk = 0
-            while chunk + Chunks <= chunks {
-                let firstChunk = chunk
+            while chunk + Rows <= chunks {
                 tile(
-                    rowPointer, firstRow: row,
-                    InlineArray<Chunks, UnsafePointer<Float>> { weights + (firstChunk + $0) * panelSize },
+                    rows(from: row) as InlineArray<1, _>, firstRow: row, panels(from: chunk) as InlineArray<Rows, _>,
                     firstChunk: chunk, k: k, a, bias)
-                chunk += Chunks
+                chunk += Rows
             }
             while chunk < chunks {
                 tile(
-                    rowPointer, firstRow: row, [weights + chunk * panelSize] as InlineArray<1, UnsafePointer<Float>>,
+                    rows(from: row) as InlineArray<1, _>, firstRow: row, panels(from: chunk) as InlineArray<1, _>,
                     firstChunk: chunk, k: k, a, bias)
                 chunk += 1
             }

@@ -12,21 +12,22 @@ public enum AVX2: InstructionSet {
 }
 
 /// 16 ymm registers, tiles measured with `rnnbench kernels 128 32`: GRU
-/// 4 rows (12 accumulators, the 3 gate weights of one k, a broadcast); LSTM
-/// 2 rows (3 rows spill: 43 against 74 GFLOP/s); RNN 6 rows; products 4 rows ×
-/// 3 vectors.
+/// 4 rows × 1 vector (12 accumulators, the 3 gate weights of one k, a
+/// broadcast); LSTM 2 × 1 (3 rows spill: 43 against 74 GFLOP/s); RNN 2 × 4
+/// (77 GFLOP/s; 6 × 1 does a broadcast load per multiply-add: 54; 4 × 3 and
+/// 6 × 2 spill: 44); products 4 rows × 3 vectors.
 public let avx2Kernels = KernelSet(
     AVX2.self, .avx2, name: "avx2",
     rnn: KernelSet.CellKernels(
-        step: { RNNCell.Step<AVX2, 6, 4>.run($0, $1) },
+        step: { RNNCell.Step<AVX2, 2, 4>.run($0, $1) },
         quantizedStep: { QuantizedStep<AVX2, RNNCell>.run($0, $1, .avx2) },
         gradient: { RNNCell.backward($0, AVX2.self) }),
     gru: KernelSet.CellKernels(
-        step: { GRUCell.Step<AVX2, 4, 4>.run($0, $1) },
+        step: { GRUCell.Step<AVX2, 4, 1>.run($0, $1) },
         quantizedStep: { QuantizedStep<AVX2, GRUCell>.run($0, $1, .avx2) },
         gradient: { GRUCell.backward($0, AVX2.self) }),
     lstm: KernelSet.CellKernels(
-        step: { LSTMCell.Step<AVX2, 2, 2>.run($0, $1) },
+        step: { LSTMCell.Step<AVX2, 2, 1>.run($0, $1) },
         quantizedStep: { QuantizedStep<AVX2, LSTMCell>.run($0, $1, .avx2) },
         gradient: { LSTMCell.backward($0, AVX2.self) }),
     product: { MatrixProduct<AVX2, 4, 3>.run($0) },

@@ -19,15 +19,15 @@ public enum AVX512: InstructionSet {
 public let avx512Kernels = KernelSet(
     AVX512.self, .avx512, name: "avx512",
     rnn: KernelSet.CellKernels(
-        step: { RNNCell.Step<AVX512, 8, 8>.run($0, $1) },
+        step: { RNNCell.Step<AVX512, 8, 1>.run($0, $1) },
         quantizedStep: { QuantizedStep<AVX512, RNNCell>.run($0, $1, .avx512) },
         gradient: { RNNCell.backward($0, AVX512.self) }),
     gru: KernelSet.CellKernels(
-        step: { GRUCell.Step<AVX512, 8, 8>.run($0, $1) },
+        step: { GRUCell.Step<AVX512, 8, 1>.run($0, $1) },
         quantizedStep: { QuantizedStep<AVX512, GRUCell>.run($0, $1, .avx512) },
         gradient: { GRUCell.backward($0, AVX512.self) }),
     lstm: KernelSet.CellKernels(
-        step: { LSTMCell.Step<AVX512, 6, 6>.run($0, $1) },
+        step: { LSTMCell.Step<AVX512, 6, 1>.run($0, $1) },
         quantizedStep: { QuantizedStep<AVX512, LSTMCell>.run($0, $1, .avx512) },
         gradient: { LSTMCell.backward($0, AVX512.self) }),
     product: { MatrixProduct<AVX512, 8, 2>.run($0) },

@@ -4,8 +4,8 @@ import XCTest
 
 /// Every step kernel this CPU can run (AVX-512, AVX2, baseline) against the
 /// cells' reference equations in Double, from the unpacked weights. Sizes cover
-/// full row tiles, leftover single rows, rows starting from a zero state and
-/// a last chunk narrower than a vector; k summed in both directions; inputs
+/// full row tiles, leftover pairs and single rows, rows starting from a zero
+/// state, a last chunk narrower than a vector alone and inside a many-chunk tile; k summed in both directions; inputs
 /// given per row or read from a per-token table.
 final class RecurrentKernelTests: XCTestCase {
     func reference(
@@ -43,7 +43,7 @@ final class RecurrentKernelTests: XCTestCase {
             (0..<count).map { _ in (Float(rng.nextUnit()) * 2 - 1) * scale }
         }
         for cell in [CellKind.rnn, .gru, .lstm] {
-            for (hidden, rows, continuing) in [(20, 19, 13), (128, 9, 9), (16, 3, 0), (37, 1, 1)] {
+            for (hidden, rows, continuing) in [(20, 19, 13), (128, 9, 9), (60, 11, 7), (16, 3, 0), (37, 1, 1)] {
                 let G = cell.gateCount
                 let whh = values(G * hidden * hidden, scale: 0.3), bhh = values(G * hidden, scale: 0.5)
                 let input = values(rows * G * hidden, scale: 2), previous = values(rows * hidden, scale: 1)

@@ -13,7 +13,7 @@ import Glibc
 public enum GRUCell: RecurrentCell {
     public static let gateOrder = "r,z,n"
     public static var gates: Int { 3 }
-    /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
+    /// The step kernel at a tile size: `Rows` rows × `Chunks` vectors of units.
     public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<
         ISA, GRUCell, 3, Rows, Chunks
     >

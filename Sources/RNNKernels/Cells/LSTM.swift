@@ -12,7 +12,7 @@ import Glibc
 public enum LSTMCell: RecurrentCell {
     public static let gateOrder = "i,f,g,o"
     public static var gates: Int { 4 }
-    /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
+    /// The step kernel at a tile size: `Rows` rows × `Chunks` vectors of units.
     public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<
         ISA, LSTMCell, 4, Rows, Chunks
     >

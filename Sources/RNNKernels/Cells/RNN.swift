@@ -10,7 +10,7 @@ import Glibc
 public enum RNNCell: RecurrentCell {
     public static let gateOrder = "h"
     public static var gates: Int { 1 }
-    /// The step kernel at a tile size: `Rows` rows per tile, `Chunks` chunks for a single row.
+    /// The step kernel at a tile size: `Rows` rows × `Chunks` vectors of units.
     public typealias Step<ISA: InstructionSet, let Rows: Int, let Chunks: Int> = RecurrentStep<
         ISA, RNNCell, 1, Rows, Chunks
     >
