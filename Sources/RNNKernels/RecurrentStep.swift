@@ -119,17 +119,22 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
                 for r in 0..<TR { accumulators[r][c][g] = b }
             }
         }
-        let descending = a.descending
-        for i in 0..<K {
-            let k = descending ? K - 1 - i : i
+        // k walks by a signed step rather than being recomputed from the loop
+        // index: the loop is then only its loads and multiply-adds, which
+        // matters at 8 lanes, where 8 multiply-adds per k leave the front end
+        // little room for anything else.
+        let step = a.descending ? -1 : 1
+        var k = a.descending ? K - 1 : 0
+        for _ in 0..<K {
             for c in 0..<TC {
-                let w = panels[c] + k * Gates * L
+                let w = panels[c] + k &* (Gates * L)
                 let weights = InlineArray<Gates, ISA.Vector> { ISA.load(w + $0 * L, L) }
                 for r in 0..<TR {
                     let x = ISA.Vector(repeating: rowPointers[r][k])
                     for g in 0..<Gates { accumulators[r][c][g] = ISA.multiplyAdd(x, weights[g], accumulators[r][c][g]) }
                 }
             }
+            k &+= step
         }
         // The epilogue reads the sums from memory: were it to take the
         // accumulators' address, they would be stored on every k above. The
