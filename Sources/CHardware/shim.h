@@ -35,12 +35,6 @@ static inline unsigned rnnkit_cpu_features(void) {
 // Asks for the cache line holding `address` ahead of its use (read, keep in all levels).
 static inline void rnnkit_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
 
-// x[i] = √x[i]. Swift's Float.squareRoot() keeps a libm fallback for errno that
-// stops LLVM from vectorizing it; the elementwise builtin has none.
-static inline void rnnkit_square_roots(float *x, long count) {
-    for (long i = 0; i < count; i++) x[i] = __builtin_elementwise_sqrt(x[i]);
-}
-
 // x limited to [low, high] lane by lane, NaN kept, at 4, 8 or 16 lanes. Swift's
 // comparisons of a SIMD type reached through a generic parameter go lane by
 // lane through scalar compares and branches; these are compiled at the
@@ -56,6 +50,13 @@ static inline void rnnkit_square_roots(float *x, long count) {
 RNNKIT_CLAMP(4)
 RNNKIT_CLAMP(8)
 RNNKIT_CLAMP(16)
+
+// √x lane by lane, one SQRTPS at the caller's width. Swift's squareRoot() of a
+// SIMD type goes lane by lane through libm, whose errno fallback keeps LLVM
+// from widening it; the elementwise builtin has none.
+static inline rnnkit_float4 rnnkit_sqrt4(rnnkit_float4 x) { return __builtin_elementwise_sqrt(x); }
+static inline rnnkit_float8 rnnkit_sqrt8(rnnkit_float8 x) { return __builtin_elementwise_sqrt(x); }
+static inline rnnkit_float16 rnnkit_sqrt16(rnnkit_float16 x) { return __builtin_elementwise_sqrt(x); }
 
 // e^x on 16 floats for the AVX-512 kernels (a module compiled for AVX-512
 // calls it; elsewhere it is never emitted). The portable version in Swift

@@ -46,22 +46,15 @@ public enum AdamUpdate<ISA: InstructionSet> {
         let b1 = s.beta1, b2 = s.beta2, eps = s.epsilon, stepSize = s.stepSize, ic2 = s.inverseCorrection2
         let shrink = s.shrink, decay = s.coupledDecay, scale = s.gradientScale
         var i = 0
-        // SIMD squareRoot() is per lane (a libm fallback for errno blocks vectorizing it);
-        // rnnkit_square_roots is a loop the vectorizer widens.
-        withUnsafeTemporaryAllocation(of: ISA.Vector.self, capacity: 1) { scratch in
-            let roots = UnsafeMutableRawPointer(scratch.baseAddress!).assumingMemoryBound(to: Float.self)
-            while i + L <= count {
-                let weights = ISA.load(p + i, L)
-                let gi = (g.map { ISA.load($0 + i, L) * scale } ?? .zero) + decay * weights
-                let first = b1 * ISA.load(m + i, L) + (1 - b1) * gi
-                let second = b2 * ISA.load(v + i, L) + (1 - b2) * gi * gi
-                store(first, m + i, L)
-                store(second, v + i, L)
-                store(second * ic2, roots, L)
-                rnnkit_square_roots(roots, L)
-                store(weights * shrink - stepSize * first / (ISA.load(roots, L) + eps), p + i, L)
-                i += L
-            }
+        while i + L <= count {
+            let weights = ISA.load(p + i, L)
+            let gi = (g.map { ISA.load($0 + i, L) * scale } ?? .zero) + decay * weights
+            let first = b1 * ISA.load(m + i, L) + (1 - b1) * gi
+            let second = b2 * ISA.load(v + i, L) + (1 - b2) * gi * gi
+            store(first, m + i, L)
+            store(second, v + i, L)
+            store(weights * shrink - stepSize * first / (ISA.squareRoot(second * ic2) + eps), p + i, L)
+            i += L
         }
         while i < count {
             let gi = (g.map { $0[i] * scale } ?? 0) + decay * p[i]

@@ -19,6 +19,8 @@ public protocol InstructionSet {
     static func exp(_ x: Vector) -> Vector
     /// x limited to [low, high], NaN kept; given for every width in VectorMath.
     static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector
+    /// √x, correctly rounded; given for every width in VectorMath.
+    static func squareRoot(_ x: Vector) -> Vector
 }
 
 /// Baseline x86-64 (SSE2): 4 floats per xmm register, no FMA. The same width

@@ -44,23 +44,29 @@ public func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: In
     for i in 0..<count { p[i] = v[i] }
 }
 
-// x limited to [low, high], NaN kept, at each instruction set's width (see rnnkit_clamp4 in CHardware).
+// x limited to [low, high], NaN kept, and √x, at each instruction set's width (see CHardware).
 extension InstructionSet where Vector == SIMD4<Float> {
     @_transparent public static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
         rnnkit_clamp4(x, low, high)
     }
+
+    @_transparent public static func squareRoot(_ x: Vector) -> Vector { rnnkit_sqrt4(x) }
 }
 
 extension InstructionSet where Vector == SIMD8<Float> {
     @_transparent public static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
         rnnkit_clamp8(x, low, high)
     }
+
+    @_transparent public static func squareRoot(_ x: Vector) -> Vector { rnnkit_sqrt8(x) }
 }
 
 extension InstructionSet where Vector == SIMD16<Float> {
     @_transparent public static func clamp(_ x: Vector, _ low: Float, _ high: Float) -> Vector {
         rnnkit_clamp16(x, low, high)
     }
+
+    @_transparent public static func squareRoot(_ x: Vector) -> Vector { rnnkit_sqrt16(x) }
 }
 
 extension InstructionSet {
