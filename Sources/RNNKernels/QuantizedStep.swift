@@ -215,9 +215,9 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
     static func finish(_ sums: UnsafePointer<ISA.Vector>, row: Int, unit: Int, continues: Bool, _ a: StepArguments) {
         let L = ISA.Vector.scalarCount
         if a.hidden - unit >= L {
-            Cell.forward(sums, row: row, unit: unit, lanes: L, continues: continues, a, ISA.self)
+            Cell.forward([sums], rows: [row], units: [unit], lanes: L, continues: continues, a, ISA.self)
         } else {
-            Cell.forward(sums, row: row, unit: unit, lanes: a.hidden - unit, continues: continues, a, ISA.self)
+            Cell.forward([sums], rows: [row], units: [unit], lanes: a.hidden - unit, continues: continues, a, ISA.self)
         }
     }
 }

@@ -34,10 +34,13 @@ public protocol RecurrentCell {
     /// the backward step writes first and the W_hh product adds to.
     static var directPathToPrevious: Bool { get }
 
-    /// The new state from the recurrent pre-activations W_hh·h + b_hh (`recurrent`, one vector per gate).
-    static func forward<ISA: InstructionSet>(
-        _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
-        continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type)
+    /// The new states of P places (a row and its first unit each, `lanes` units
+    /// wide) from their recurrent pre-activations W_hh·h + b_hh (`recurrent[p]`,
+    /// one vector per gate). Written a stage at a time across the places, so
+    /// their chains of exponentials and divisions run interleaved.
+    static func forward<ISA: InstructionSet, let P: Int>(
+        _ recurrent: InlineArray<P, UnsafePointer<ISA.Vector>>, rows: InlineArray<P, Int>, units: InlineArray<P, Int>,
+        lanes: Int, continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type)
     /// The gate pre-activation gradients of every row of one step.
     static func backward<ISA: InstructionSet>(_ a: borrowing GradientStepArguments, _ isa: ISA.Type)
     /// The equations of one unit in Double: `input` and `recurrent` hold the
@@ -127,6 +130,16 @@ extension StepArguments {
     @inlinable @inline(__always)
     public func input(row: Int) -> UnsafePointer<Float> {
         input + (inputTokens.map { Int($0[row]) } ?? row) * ldInput
+    }
+
+    /// Where each place's input projection starts (its row's, at its unit).
+    @inlinable @inline(__always)
+    public func inputs<let P: Int>(rows: InlineArray<P, Int>, units: InlineArray<P, Int>)
+        -> InlineArray<P, UnsafePointer<Float>>
+    {
+        var x = InlineArray<P, UnsafePointer<Float>>(repeating: input)
+        for p in 0..<P { x[p] = input(row: rows[p]) + units[p] }
+        return x
     }
 }
 

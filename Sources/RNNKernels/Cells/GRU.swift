@@ -26,18 +26,21 @@ public enum GRUCell: RecurrentCell {
     public static func kernels(in set: KernelSet) -> KernelSet.CellKernels { set.gru }
 
     @inlinable @inline(__always)
-    public static func forward<ISA: InstructionSet>(
-        _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
-        continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
+    public static func forward<ISA: InstructionSet, let P: Int>(
+        _ recurrent: InlineArray<P, UnsafePointer<ISA.Vector>>, rows: InlineArray<P, Int>, units: InlineArray<P, Int>,
+        lanes: Int, continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
-        let H = a.hidden, x = a.input(row: row)
-        let r = ISA.sigmoid(ISA.load(x + j, lanes) + recurrent[0])
-        let z = ISA.sigmoid(ISA.load(x + H + j, lanes) + recurrent[1])
-        let hn = recurrent[2]
-        let n = ISA.tanh(ISA.load(x + 2 * H + j, lanes) + r * hn)
-        let previous = continues ? ISA.load(a.previous + row * a.ldPrevious + j, lanes) : .zero
-        store((1 - z) * n + z * previous, a.output + row * a.ldOutput + j, lanes)
-        a.cacheGates(r, z, n, hn, row: row, unit: j, lanes: lanes)
+        let H = a.hidden
+        let x = a.inputs(rows: rows, units: units)
+        let r = InlineArray<P, ISA.Vector> { ISA.sigmoid(ISA.load(x[$0], lanes) + recurrent[$0][0]) }
+        let z = InlineArray<P, ISA.Vector> { ISA.sigmoid(ISA.load(x[$0] + H, lanes) + recurrent[$0][1]) }
+        let n = InlineArray<P, ISA.Vector> { ISA.tanh(ISA.load(x[$0] + 2 * H, lanes) + r[$0] * recurrent[$0][2]) }
+        for p in 0..<P {
+            let row = rows[p], j = units[p]
+            let previous = continues ? ISA.load(a.previous + row * a.ldPrevious + j, lanes) : .zero
+            store((1 - z[p]) * n[p] + z[p] * previous, a.output + row * a.ldOutput + j, lanes)
+            a.cacheGates(r[p], z[p], n[p], recurrent[p][2], row: row, unit: j, lanes: lanes)
+        }
     }
 
     /// In the forward pass h' = (1 − z)·n + z·h, so with d = dL/dh':

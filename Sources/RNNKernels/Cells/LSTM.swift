@@ -23,20 +23,28 @@ public enum LSTMCell: RecurrentCell {
     public static func kernels(in set: KernelSet) -> KernelSet.CellKernels { set.lstm }
 
     @inlinable @inline(__always)
-    public static func forward<ISA: InstructionSet>(
-        _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
-        continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
+    public static func forward<ISA: InstructionSet, let P: Int>(
+        _ recurrent: InlineArray<P, UnsafePointer<ISA.Vector>>, rows: InlineArray<P, Int>, units: InlineArray<P, Int>,
+        lanes: Int, continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
-        let H = a.hidden, x = a.input(row: row)
-        let i = ISA.sigmoid(ISA.load(x + j, lanes) + recurrent[0])
-        let f = ISA.sigmoid(ISA.load(x + H + j, lanes) + recurrent[1])
-        let g = ISA.tanh(ISA.load(x + 2 * H + j, lanes) + recurrent[2])
-        let o = ISA.sigmoid(ISA.load(x + 3 * H + j, lanes) + recurrent[3])
-        let previous = continues ? ISA.load(a.previousCell! + row * a.ldCell + j, lanes) : .zero
-        let cell = f * previous + i * g
-        store(cell, a.cell! + row * a.ldCell + j, lanes)
-        store(o * ISA.tanh(cell), a.output + row * a.ldOutput + j, lanes)
-        a.cacheGates(i, f, g, o, row: row, unit: j, lanes: lanes)
+        let H = a.hidden
+        let x = a.inputs(rows: rows, units: units)
+        let i = InlineArray<P, ISA.Vector> { ISA.sigmoid(ISA.load(x[$0], lanes) + recurrent[$0][0]) }
+        let f = InlineArray<P, ISA.Vector> { ISA.sigmoid(ISA.load(x[$0] + H, lanes) + recurrent[$0][1]) }
+        let g = InlineArray<P, ISA.Vector> { ISA.tanh(ISA.load(x[$0] + 2 * H, lanes) + recurrent[$0][2]) }
+        let o = InlineArray<P, ISA.Vector> { ISA.sigmoid(ISA.load(x[$0] + 3 * H, lanes) + recurrent[$0][3]) }
+        let previousCell = a.previousCell!, ldCell = a.ldCell
+        let cell = InlineArray<P, ISA.Vector> { p in
+            let previous = continues ? ISA.load(previousCell + rows[p] * ldCell + units[p], lanes) : .zero
+            return f[p] * previous + i[p] * g[p]
+        }
+        let h = InlineArray<P, ISA.Vector> { o[$0] * ISA.tanh(cell[$0]) }
+        for p in 0..<P {
+            let row = rows[p], j = units[p]
+            store(cell[p], a.cell! + row * a.ldCell + j, lanes)
+            store(h[p], a.output + row * a.ldOutput + j, lanes)
+            a.cacheGates(i[p], f[p], g[p], o[p], row: row, unit: j, lanes: lanes)
+        }
     }
 
     /// In the forward pass h' = o·tanh(c') and c' = f·c + i·g, so with

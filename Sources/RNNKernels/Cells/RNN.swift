@@ -20,12 +20,13 @@ public enum RNNCell: RecurrentCell {
     public static func kernels(in set: KernelSet) -> KernelSet.CellKernels { set.rnn }
 
     @inlinable @inline(__always)
-    public static func forward<ISA: InstructionSet>(
-        _ recurrent: UnsafePointer<ISA.Vector>, row: Int, unit j: Int, lanes: Int,
-        continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
+    public static func forward<ISA: InstructionSet, let P: Int>(
+        _ recurrent: InlineArray<P, UnsafePointer<ISA.Vector>>, rows: InlineArray<P, Int>, units: InlineArray<P, Int>,
+        lanes: Int, continues: Bool, _ a: borrowing StepArguments, _ isa: ISA.Type
     ) {
-        let x = a.input(row: row)
-        store(ISA.tanh(ISA.load(x + j, lanes) + recurrent[0]), a.output + row * a.ldOutput + j, lanes)
+        let x = a.inputs(rows: rows, units: units)
+        let h = InlineArray<P, ISA.Vector> { ISA.tanh(ISA.load(x[$0], lanes) + recurrent[$0][0]) }
+        for p in 0..<P { store(h[p], a.output + rows[p] * a.ldOutput + units[p], lanes) }
     }
 
     /// In the forward pass h' = tanh(pre), so dpre = dL/dh'·(1 − h'²), for
