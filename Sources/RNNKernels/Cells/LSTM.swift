@@ -33,9 +33,9 @@ public enum LSTMCell: RecurrentCell {
         let f = InlineArray<P, ISA.Vector> { ISA.sigmoid(ISA.load(x[$0] + H, lanes) + recurrent[$0][1]) }
         let g = InlineArray<P, ISA.Vector> { ISA.tanh(ISA.load(x[$0] + 2 * H, lanes) + recurrent[$0][2]) }
         let o = InlineArray<P, ISA.Vector> { ISA.sigmoid(ISA.load(x[$0] + 3 * H, lanes) + recurrent[$0][3]) }
-        let previousCell = a.previousCell!, ldCell = a.ldCell
+        let previousCell = a.previousCell, ldCell = a.ldCell
         let cell = InlineArray<P, ISA.Vector> { p in
-            let previous = continues ? ISA.load(previousCell + rows[p] * ldCell + units[p], lanes) : .zero
+            let previous = continues ? ISA.load(previousCell! + rows[p] * ldCell + units[p], lanes) : .zero
             return f[p] * previous + i[p] * g[p]
         }
         let h = InlineArray<P, ISA.Vector> { o[$0] * ISA.tanh(cell[$0]) }
