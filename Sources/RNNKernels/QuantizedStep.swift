@@ -191,17 +191,10 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
                                         } else {
                                             out.update(from: bias.baseAddress! + at, count: span * gates * L)
                                         }
-                                        // Place i is row i / span, chunk i % span; two of one
-                                        // width finish together, as in RecurrentStep.
-                                        let placeSums = UnsafePointer(sums.baseAddress!), places = rows * span
-                                        var place = 0
-                                        while place < places {
-                                            let next = min(place + 1, places - 1)
-                                            place += finish(
-                                                [placeSums + place * gates, placeSums + next * gates],
-                                                rows: [row + place / span, row + next / span],
-                                                units: [(chunk + place % span) * L, (chunk + next % span) * L],
-                                                count: next - place + 1, continues: continues, a)
+                                        // Place i is row i / span, chunk i % span.
+                                        let tileSums = UnsafePointer(sums.baseAddress!)
+                                        Cell.finish(places: rows * span, continues: continues, a, ISA.self) { i in
+                                            (tileSums + i * gates, row + i / span, (chunk + i % span) * L)
                                         }
                                         chunk += span
                                     }
@@ -213,32 +206,5 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
                 }
             }
         }
-    }
-
-    /// The first `count` (one or two) of two places, both if they share a
-    /// width; returns how many it finished. A whole chunk with the constant
-    /// width takes the branch-free path.
-    @inlinable @inline(__always)
-    static func finish(
-        _ sums: InlineArray<2, UnsafePointer<ISA.Vector>>, rows: InlineArray<2, Int>, units: InlineArray<2, Int>,
-        count: Int, continues: Bool, _ a: StepArguments
-    ) -> Int {
-        let L = ISA.Vector.scalarCount
-        let lanes = min(L, a.hidden - units[0])
-        if count == 2 && min(L, a.hidden - units[1]) == lanes {
-            if lanes == L {
-                Cell.forward(sums, rows: rows, units: units, lanes: L, continues: continues, a, ISA.self)
-            } else {
-                Cell.forward(sums, rows: rows, units: units, lanes: lanes, continues: continues, a, ISA.self)
-            }
-            return 2
-        }
-        let one: InlineArray<1, UnsafePointer<ISA.Vector>> = [sums[0]]
-        if lanes == L {
-            Cell.forward(one, rows: [rows[0]], units: [units[0]], lanes: L, continues: continues, a, ISA.self)
-        } else {
-            Cell.forward(one, rows: [rows[0]], units: [units[0]], lanes: lanes, continues: continues, a, ISA.self)
-        }
-        return 1
     }
 }

@@ -143,6 +143,49 @@ extension StepArguments {
     }
 }
 
+extension RecurrentCell {
+    /// A step tile's epilogue: `count` places, `place(i)` giving one's sums
+    /// (a vector per gate), row and first unit. Neighbours of one width finish
+    /// in pairs, so two chains of exponentials and divisions interleave (AVX2
+    /// GRU step 80 → 86 GFLOP/s; fours gained no more there and cost AVX-512 5 %).
+    @inlinable @inline(__always)
+    public static func finish<ISA: InstructionSet>(
+        places count: Int, continues: Bool, _ a: StepArguments, _ isa: ISA.Type,
+        _ place: (Int) -> (sums: UnsafePointer<ISA.Vector>, row: Int, unit: Int)
+    ) {
+        let L = ISA.Vector.scalarCount
+        var i = 0
+        while i < count {
+            let first = place(i), lanes = min(L, a.hidden - first.unit)
+            if i + 1 < count {
+                let second = place(i + 1)
+                if min(L, a.hidden - second.unit) == lanes {
+                    finish(
+                        [first.sums, second.sums], rows: [first.row, second.row], units: [first.unit, second.unit],
+                        lanes: lanes, continues: continues, a, isa)
+                    i += 2
+                    continue
+                }
+            }
+            finish([first.sums], rows: [first.row], units: [first.unit], lanes: lanes, continues: continues, a, isa)
+            i += 1
+        }
+    }
+
+    /// P places of one width; whole chunks get the branch-free path.
+    @inlinable @inline(__always)
+    static func finish<ISA: InstructionSet, let P: Int>(
+        _ sums: InlineArray<P, UnsafePointer<ISA.Vector>>, rows: InlineArray<P, Int>, units: InlineArray<P, Int>,
+        lanes: Int, continues: Bool, _ a: StepArguments, _ isa: ISA.Type
+    ) {
+        if lanes == ISA.Vector.scalarCount {
+            forward(sums, rows: rows, units: units, lanes: ISA.Vector.scalarCount, continues: continues, a, isa)
+        } else {
+            forward(sums, rows: rows, units: units, lanes: lanes, continues: continues, a, isa)
+        }
+    }
+}
+
 /// Everything one step of backpropagation reads and writes. Rows are the
 /// step's packed rows; the first `carried` of them were continued by the next
 /// step taken forward (their dL/dh includes `carry`), the first `continuing`

@@ -144,49 +144,10 @@ public enum RecurrentStep<ISA: InstructionSet, Cell: RecurrentCell, let Gates: I
         var sums = accumulators
         withUnsafeMutablePointer(to: &sums) { tilePointer in
             let vectors = UnsafeMutableRawPointer(tilePointer).assumingMemoryBound(to: ISA.Vector.self)
-            // Place i is chunk i / TR of row i % TR. Places finish in pairs, never
-            // pairing a narrower last chunk with a whole one: two chains of
-            // exponentials and divisions interleave (AVX2 GRU step 80 → 86
-            // GFLOP/s); fours gained no more there and cost AVX-512 5 %.
-            func group<let P: Int>(_ first: Int, _: InlineArray<P, Int>.Type) {
-                let rows = InlineArray<P, Int> { (first + $0) % TR }, chunks = InlineArray<P, Int> { (first + $0) / TR }
-                let places = InlineArray<P, UnsafePointer<ISA.Vector>> {
-                    UnsafePointer(vectors + (rows[$0] * TC + chunks[$0]) * Gates)
-                }
-                let units = InlineArray<P, Int> { (firstChunk + chunks[$0]) * L }
-                finish(
-                    places, rows: InlineArray { firstRow + rows[$0] }, units: units, continues: K > 0, arguments)
+            // Place i is chunk i / TR of row i % TR: a chunk's rows are neighbours.
+            Cell.finish(places: TR * TC, continues: K > 0, arguments, ISA.self) { i in
+                (UnsafePointer(vectors + (i % TR * TC + i / TR) * Gates), firstRow + i % TR, (firstChunk + i / TR) * L)
             }
-            func finishPlaces(_ places: Range<Int>) {
-                var i = places.lowerBound
-                while i + 2 <= places.upperBound {
-                    group(i, InlineArray<2, Int>.self)
-                    i += 2
-                }
-                if i < places.upperBound { group(i, InlineArray<1, Int>.self) }
-            }
-            if (firstChunk + TC) * L <= arguments.hidden {
-                finishPlaces(0..<TR * TC)
-            } else {
-                for c in 0..<TC { finishPlaces(c * TR..<(c + 1) * TR) }
-            }
-        }
-    }
-}
-
-extension RecurrentStep {
-    /// P places (row, chunk) of one width: out of line, as a tile's code is
-    /// large enough; whole chunks get the branch-free path.
-    @inlinable @inline(never)
-    static func finish<let P: Int>(
-        _ sums: InlineArray<P, UnsafePointer<ISA.Vector>>, rows: InlineArray<P, Int>, units: InlineArray<P, Int>,
-        continues: Bool, _ a: StepArguments
-    ) {
-        let L = ISA.Vector.scalarCount
-        if a.hidden - units[0] >= L {
-            Cell.forward(sums, rows: rows, units: units, lanes: L, continues: continues, a, ISA.self)
-        } else {
-            Cell.forward(sums, rows: rows, units: units, lanes: a.hidden - units[0], continues: continues, a, ISA.self)
         }
     }
 }
