@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.3
 import PackageDescription
 
 // Module layout follows the pipeline: text (tokenizers, Foundation-free so the
@@ -17,11 +17,13 @@ let package = Package(
         .executable(name: "train", targets: ["train"]),
         .executable(name: "classify", targets: ["classify"]),
         .executable(name: "convert", targets: ["convert"]),
+        // The installed tool (Tools/release): the four above as subcommands of one name.
+        .executable(name: "rnnkit", targets: ["rnnkit"]),
         // Build with Tools/build-runtime: static Swift runtime, only rnn_* exported.
         .library(name: "rnninfer", type: .dynamic, targets: ["RNNInfer"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
     ],
     targets: [
         .systemLibrary(
@@ -38,7 +40,7 @@ let package = Package(
         .target(
             name: "RNNModel",
             dependencies: [
-                "CBLAS", "CHardware", "RNNBinary", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512",
+                "CHardware", "RNNBinary", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512",
             ],
             swiftSettings: fast),
         // The step kernels' source, and its instantiation per instruction set:
@@ -69,47 +71,54 @@ let package = Package(
         .target(
             name: "RNNCommandLine",
             dependencies: [
-                "RNNBinary", "RNNModel", "RNNSupport",
+                "RNNBinary", "RNNKernels", "RNNModel", "RNNSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(
-            name: "prep",
+        // Each tool is a library, so that `rnnkit` can hold all four; `prep`, `train`, … are thin mains over them.
+        .target(
+            name: "RNNPrepTool",
             dependencies: [
                 "RNNBinary", "RNNCommandLine", "RNNData", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "prep", dependencies: ["RNNPrepTool"]),
         .target(name: "TestSupport", dependencies: ["RNNModel", "RNNKernels"], path: "Tests/TestSupport"),
         .target(
-            name: "RNNTrain", dependencies: ["RNNKernels", "RNNModel", "RNNData", "RNNSupport", "RNNText"],
+            name: "RNNTrain", dependencies: ["CBLAS", "RNNKernels", "RNNModel", "RNNData", "RNNSupport", "RNNText"],
             swiftSettings: fast),
         // rnninfer.h is the ABI's one definition: the Swift side imports its types.
         .systemLibrary(name: "CRNNInfer", path: "Sources/CRNNInfer"),
         .target(
-            name: "RNNInfer", dependencies: ["CRNNInfer", "RNNBinary", "RNNModel", "RNNText"],
+            name: "RNNInfer", dependencies: ["CRNNInfer", "RNNBinary", "RNNKernels", "RNNModel", "RNNText"],
             swiftSettings: fast),
         // MPI's handles are implementation macros: a few wrappers compiled against the installed mpi.h.
         .systemLibrary(
             name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpi-c", providers: [.apt(["libopenmpi-dev"])]),
-        .executableTarget(
-            name: "train",
+        .target(
+            name: "RNNTrainTool",
             dependencies: [
                 "CMPI", "RNNBinary", "RNNCommandLine", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(
-            name: "classify",
+        .executableTarget(name: "train", dependencies: ["RNNTrainTool"]),
+        .target(
+            name: "RNNClassifyTool",
             dependencies: [
                 "RNNBinary", "RNNCommandLine", "RNNModel", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "classify", dependencies: ["RNNClassifyTool"]),
         // PyTorch in (safetensors), ONNX and safetensors out; never linked into the runtime.
         .target(name: "RNNInterop", dependencies: ["RNNBinary", "RNNData", "RNNModel", "RNNSupport", "RNNText"]),
-        .executableTarget(
-            name: "convert",
+        .target(
+            name: "RNNConvertTool",
             dependencies: [
                 "RNNBinary", "RNNCommandLine", "RNNData", "RNNInterop", "RNNModel", "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "convert", dependencies: ["RNNConvertTool"]),
+        .executableTarget(
+            name: "rnnkit", dependencies: ["RNNPrepTool", "RNNTrainTool", "RNNClassifyTool", "RNNConvertTool"]),
         .executableTarget(
             name: "rnnbench", dependencies: ["RNNData", "RNNText", "RNNModel", "RNNTrain"], path: "Benchmarks/rnnbench"),
         .testTarget(name: "RNNBinaryTests", dependencies: ["RNNBinary"]),

@@ -31,8 +31,8 @@ def classify(model, texts):
     with rnninfer.Model(model) as m, open(texts, "rb") as f:
         lines = f.read().splitlines()
         for first in range(0, len(lines), 256):
-            for label, probabilities in m.classify_batch(lines[first:first + 256]):
-                print(label, *(float(p).hex() for p in probabilities))
+            for probabilities in m.classify_batch(lines[first:first + 256]):
+                print(int(probabilities.argmax()), *(float(p).hex() for p in probabilities))
 
 
 def main():

@@ -1,6 +1,6 @@
 /* Classify texts with an rnnkit model through librnninfer.
  *
- *   cc Examples/classify.c $(pkg-config --cflags --libs rnninfer) -o classify
+ *   cc Examples/classify.c $(pkg-config --cflags --libs rnninfer) -Wl,-rpath,"$(pkg-config --variable=libdir rnninfer)" -o classify
  *   ./classify runs/imdb/model.rnnk "A wonderful film." "Dull and far too long."
  *   ./classify --tsv runs/imdb/model.rnnk < texts.txt     (one text per line)
  *
@@ -44,13 +44,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: classify [--tsv] MODEL [TEXT...]   (texts from standard input, one per line, when none are given)\n");
         return 2;
     }
+    if (rnn_abi_version() != RNN_ABI_VERSION) {
+        fprintf(stderr, "classify: built for librnninfer ABI %d, running with ABI %u\n", RNN_ABI_VERSION,
+                rnn_abi_version());
+        return 1;
+    }
     rnn_model *model = NULL;
     if (rnn_model_load(argv[1 + tsv], &model) != RNN_OK) return report("rnn_model_load");
     size_t labels = rnn_model_label_count(model);
     char **names = calloc(labels, sizeof(char *));
-    for (size_t i = 0; i < labels; i++) {
+    for (int32_t i = 0; i < (int32_t)labels; i++) {
         size_t length = 0;
-        rnn_model_label(model, i, NULL, 0, &length); /* asks for the size */
+        if (rnn_model_label(model, i, NULL, 0, &length) != RNN_OK) return report("rnn_model_label"); /* the size */
         names[i] = malloc(length + 1);
         if (rnn_model_label(model, i, names[i], length + 1, &length) != RNN_OK) return report("rnn_model_label");
     }

@@ -51,7 +51,7 @@ def main():
     def run(batch):
         nonlocal worst, differ, count
         ids = [model.tokenize(t) for t in batch]
-        ours = np.array([p for _, p in model.classify_batch(batch)], dtype=np.float64)
+        ours = model.classify_batch(batch).astype(np.float64)
         width = max(len(s) for s in ids)
         feeds = {"ids": np.array([s + [0] * (width - len(s)) for s in ids], dtype=np.int64)}
         if packed:

@@ -101,7 +101,7 @@ def main():
         test_ids = sequences(tokenizer, texts, padding)
         for start in range(0, len(texts), 256):
             theirs += reference.probabilities(model, test_ids[start:start + 256], MAX_LENGTH, padding)
-        ours = [p for _, p in rnninfer.Model(os.path.join(directory, "model.rnnk")).classify_batch(texts)]
+        ours = list(rnninfer.Model(os.path.join(directory, "model.rnnk")).classify_batch(texts))
         worst = max(abs(a - b) for t, o in zip(theirs, ours) for a, b in zip(t, o))
         differ = sum(max(range(4), key=t.__getitem__) != max(range(4), key=o.__getitem__) for t, o in zip(theirs, ours))
         accuracy = sum(max(range(4), key=o.__getitem__) == label for o, (label, _) in zip(ours, test)) / len(test)

@@ -122,7 +122,7 @@ case "sgemm":
     for _ in 0..<5 {
         let start = DispatchTime.now().uptimeNanoseconds
         c.withUnsafeMutableBufferPointer {
-            gemm(m: n, n: n, k: n, a, lda: n, b, ldb: n, beta: 0, $0.baseAddress!, ldc: n)
+            MatrixProducts.openBLAS.gemm(m: n, n: n, k: n, a, lda: n, b, ldb: n, beta: 0, $0.baseAddress!, ldc: n)
         }
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
@@ -195,13 +195,15 @@ case "kernels":
         // without the gates, and the two products of backpropagation.
         var sink = [Float](repeating: 0, count: max(rows * G, G * H))
         let blasForward = rate(2 * Double(rows * G * H), repeats: 200) {
-            gemm(transposeB: true, m: rows, n: G, k: H, previous, lda: H, whh, ldb: H, beta: 0, &sink, ldc: G)
+            MatrixProducts.openBLAS.gemm(
+                transposeB: true, m: rows, n: G, k: H, previous, lda: H, whh, ldb: H, beta: 0, &sink, ldc: G)
         }
         let blasStep = rate(2 * Double(rows * G * H), repeats: 200) {
-            gemm(m: rows, n: H, k: G, dGates, lda: G, whh, ldb: H, beta: 0, &sink, ldc: H)
+            MatrixProducts.openBLAS.gemm(m: rows, n: H, k: G, dGates, lda: G, whh, ldb: H, beta: 0, &sink, ldc: H)
         }
         let blasWindow = rate(2 * Double(G * H * window), repeats: 20) {
-            gemm(transposeA: true, m: G, n: H, k: window, dGates, lda: G, states, ldb: H, beta: 1, &sink, ldc: H)
+            MatrixProducts.openBLAS.gemm(
+                transposeA: true, m: G, n: H, k: window, dGates, lda: G, states, ldb: H, beta: 1, &sink, ldc: H)
         }
         print(
             String(

@@ -2,4 +2,4 @@
 /// write (manifests, model files) and returned by `rnn_library_version`.
 /// Static, so the C ABI hands out its bytes without allocating;
 /// Tools/build-runtime reads it from here for the pkg-config file.
-public let rnnkitVersion: StaticString = "0.1.0"
+public let rnnkitVersion: StaticString = "0.2.0"

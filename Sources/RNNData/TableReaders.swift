@@ -1,16 +1,28 @@
 import Foundation
 import RNNSupport
 
-/// Which split a file holds: named by a flag, else by the file name
-/// (`train…` or `test…`, as both AG News exports are named).
+/// Which split a file holds: named by a flag, else by a word of the file name
+/// (`train.csv`, `reviews-train.csv`, `train-00000-of-00001.parquet`, `imdb_test.csv`;
+/// `validation`, `valid` or `dev` for a validation split).
 public func splitName(for path: String, override: String?) throws -> String {
     if let override { return override }
-    let name = URL(fileURLWithPath: path).lastPathComponent.lowercased()
-    if name.hasPrefix("train") { return "train" }
-    if name.hasPrefix("test") { return "test" }
-    throw DataError(
-        file: path,
-        "cannot tell the split from the file name (expected it to start with \"train\" or \"test\", or pass --split)")
+    let words = URL(fileURLWithPath: path).lastPathComponent.lowercased()
+        .split { !$0.isLetter }.map(String.init)
+    let splits = Set(
+        words.compactMap {
+            [
+                "train": "train", "test": "test", "validation": "validation",
+                "valid": "validation", "dev": "validation",
+            ][$0]
+        })
+    guard splits.count == 1, let split = splits.first else {
+        throw DataError(
+            file: path,
+            splits.isEmpty
+                ? "cannot tell the split from the file name (expected a word train, test or validation in it, or pass --split)"
+                : "the file name names several splits (\(splits.sorted().joined(separator: ", "))): pass --split")
+    }
+    return split
 }
 
 /// AG News as the original CSV (no header; class 1-4, title, description) or

@@ -1,4 +1,5 @@
 import RNNBinary
+import RNNKernels
 import RNNModel
 import RNNText
 
@@ -11,6 +12,8 @@ import Glibc
 final class LoadedModel {
     let classifier: Classifier
     let formatVersion: (major: UInt16, minor: UInt16)
+    /// The most threads one batch call may use, the caller's included.
+    let threads: Int
     private var pool: [Workspace] = []
     private var lock = pthread_mutex_t()
 
@@ -21,17 +24,11 @@ final class LoadedModel {
         lazy var explanation = Classifier.ExplanationWorkspace()
     }
 
-    init(bytes: UnsafeRawBufferPointer) throws(ModelFileError) {
-        // Before any product: inference GEMMs are small and parallelism comes from
-        // callers' threads, and the token tables built at load must not depend on
-        // OpenBLAS's thread count. Built with two threads (the first load in a
-        // process ran before this call), OpenBLAS's Haswell sgemm summed some
-        // entries in another order: 226 of 600 IMDB probabilities differed in
-        // their last bits from those of every later load of the same file.
-        useSingleThreadedBLAS()
+    init(bytes: UnsafeRawBufferPointer, kernels: KernelSet, threads: Int) throws(ModelFileError) {
         let file = try ModelFile(bytes: bytes)
-        classifier = try Classifier(file: file)
+        classifier = try Classifier(file: file, kernels: kernels)
         formatVersion = file.version
+        self.threads = threads
         pthread_mutex_init(&lock, nil)
     }
 
@@ -54,11 +51,58 @@ final class LoadedModel {
         classifier.sequence(text, workspace: &workspace.tokenizer)
     }
 
-    /// Probabilities, a row per text.
-    func classify(_ texts: [UnsafeBufferPointer<UInt8>]) -> [Float] {
+    /// Probabilities, or logits, a row per text. A batch is cut into contiguous slices, one per thread:
+    /// a row's values do not depend on the other rows of its batch, so the slices give the same bits.
+    func outputs(_ texts: [UnsafeBufferPointer<UInt8>], logits: Bool) -> [Float] {
+        let slices = min(threads, texts.count)
+        guard slices > 1 else { return outputs(texts[...], logits: logits) }
+        let size = (texts.count + slices - 1) / slices
+        let ranges = stride(from: 0, to: texts.count, by: size).map { $0..<min($0 + size, texts.count) }
+        let results = SliceResults(count: ranges.count)
+        runConcurrently(ranges.count) { results.values[$0] = self.outputs(texts[ranges[$0]], logits: logits) }
+        return results.values.flatMap { $0 }
+    }
+
+    func outputs(_ texts: ArraySlice<UnsafeBufferPointer<UInt8>>, logits: Bool) -> [Float] {
         withWorkspace { workspace in
             let sequences = texts.map { sequence($0, workspace: workspace)[...] }
-            return classifier.probabilities(sequences, workspace: workspace.network)
+            return logits
+                ? classifier.logits(sequences, workspace: workspace.network)
+                : classifier.probabilities(sequences, workspace: workspace.network)
         }
     }
+}
+
+/// Each slice writes only its own element.
+private final class SliceResults: @unchecked Sendable {
+    var values: [[Float]]
+    init(count: Int) { values = Array(repeating: [], count: count) }
+}
+
+private final class ThreadJob {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// body(0) … body(count − 1): all but the first on threads of their own, the first on the caller's; every
+/// thread joined before it returns. A thread that cannot be started runs its part on the caller's thread.
+func runConcurrently(_ count: Int, _ body: @escaping (Int) -> Void) {
+    var started: [pthread_t] = []
+    for part in 1..<max(count, 1) {
+        let job = Unmanaged.passRetained(ThreadJob { body(part) }).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(
+            &thread, nil,
+            { raw in
+                Unmanaged<ThreadJob>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, job)
+        if status == 0 {
+            started.append(thread)
+        } else {
+            Unmanaged<ThreadJob>.fromOpaque(job).takeRetainedValue().run()
+        }
+    }
+    if count > 0 { body(0) }
+    for thread in started { pthread_join(thread, nil) }
 }

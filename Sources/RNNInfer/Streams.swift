@@ -54,7 +54,8 @@ public func rnnStreamProbabilities(
         return fail(RNN_ERROR_INVALID_ARGUMENT, "rnn_stream_probabilities: stream must not be NULL")
     }
     let classes = opened.model.classifier.labels.count
-    if let refused = checkProbabilities("rnn_stream_probabilities", rows: 1, classes: classes, probabilities, capacity)
+    if let refused = checkOutput(
+        "rnn_stream_probabilities", "probabilities", rows: 1, classes: classes, probabilities, capacity)
     {
         return refused
     }

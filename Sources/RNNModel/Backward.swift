@@ -24,6 +24,17 @@ public struct Backward: Sendable {
 
     public init(network: Network) { self.network = network }
 
+    @inline(__always)
+    func gemm(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        network.products.gemm(
+            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a, lda: lda, b, ldb: ldb, beta: beta,
+            c, ldc: ldc)
+    }
+
     /// One thread's buffers; they only grow.
     public final class Workspace: @unchecked Sendable {
         var dOutput = AlignedFloats(count: 0)
@@ -173,7 +184,7 @@ public struct Backward: Sendable {
         grow(&b.dRecurrent, to: maxRows * GH)
         grow(&b.finalRows, to: maxRows * ldo)
         let slot = layer * a.directions + direction
-        let product = KernelSet.selected.product, gradient = KernelSet.selected.kernels(for: cell).gradient
+        let product = network.kernels.product, gradient = network.kernels.kernels(for: cell).gradient
         let window = max(b.window, maxRows)
         grow(&b.windowGradients, to: window * GH)
         grow(&b.windowStates, to: window * H)

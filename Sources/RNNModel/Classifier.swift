@@ -41,7 +41,9 @@ public struct Classifier: Sendable {
     /// Validates a parsed model file: required keys, sizes that agree, every tensor present with its shape.
     /// Layer 0's per-token tables trade memory for speed; past `tokenTableLimit`
     /// floats per direction (64 Mi: 256 MiB) its input product runs instead.
-    public init(file: ModelFile, tokenTableLimit: Int = 1 << 26) throws(ModelFileError) {
+    public init(file: ModelFile, tokenTableLimit: Int = 1 << 26, kernels: KernelSet = .selected)
+        throws(ModelFileError)
+    {
         let architecture = try Architecture(file: file)
         let (spec, vocabulary) = try TokenizerSpec.read(from: file)
         guard vocabulary.count == architecture.vocabularySize else {
@@ -99,7 +101,7 @@ public struct Classifier: Sendable {
                 parameters[expected.offset + i] = Float(value) * scales[perColumn ? i % columns : i / columns]
             }
         }
-        let network = Network(architecture)
+        let network = Network(architecture, kernels: kernels)
         self.network = network
         self.tokenizer = tokenizer
         tokenizerSpec = spec
@@ -120,8 +122,8 @@ public struct Classifier: Sendable {
             quantizedRecurrent?.append(
                 QuantizedRecurrentWeights(
                     whh: whh, rowScales: scales.values, bhh: Array(parameters[layout.offset(prefix + "b_hh")...]),
-                    hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: KernelSet.selected.lanes,
-                    layout: KernelSet.selected.quantizedLayout))
+                    hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: kernels.lanes,
+                    layout: kernels.quantizedLayout))
         }
         weights = parameters.withUnsafeBufferPointer {
             network.inferenceWeights(
@@ -148,19 +150,24 @@ public struct Classifier: Sendable {
             ? Array(sequence.prefix(Self.maxTokens)) : Array(sequence.suffix(Self.maxTokens))
     }
 
-    /// Class probabilities (row per sequence) for model-ready sequences.
-    public func probabilities(_ sequences: [ArraySlice<Int32>], workspace: Network.Workspace) -> [Float] {
+    /// The head's outputs before the softmax (a row per sequence) for model-ready sequences.
+    public func logits(_ sequences: [ArraySlice<Int32>], workspace: Network.Workspace) -> [Float] {
         let C = architecture.classes
         let (batch, order) = PackedBatch.packing(sequences)
         parameters.withUnsafeBufferPointer {
             network.forwardInference($0.baseAddress!, batch, weights: weights, workspace: workspace)
         }
-        var probabilities = workspace.logits
-        softmaxRows(&probabilities, classes: C)
         var out = [Float](repeating: 0, count: sequences.count * C)
         for (packed, original) in order.enumerated() {
-            for c in 0..<C { out[original * C + c] = probabilities[packed * C + c] }
+            for c in 0..<C { out[original * C + c] = workspace.logits[packed * C + c] }
         }
         return out
+    }
+
+    /// Class probabilities (row per sequence) for model-ready sequences.
+    public func probabilities(_ sequences: [ArraySlice<Int32>], workspace: Network.Workspace) -> [Float] {
+        var probabilities = logits(sequences, workspace: workspace)
+        softmaxRows(&probabilities, classes: architecture.classes)
+        return probabilities
     }
 }

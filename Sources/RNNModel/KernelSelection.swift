@@ -19,16 +19,36 @@ extension KernelSet {
         return kernels
     }()
 
-    /// The widest available, unless RNNKIT_KERNELS names another available one
-    /// (baseline, avx2, avx512, avx512-vnni) — for comparing them, or ruling one out.
-    public static let selected: KernelSet = {
-        if let requested = getenv("RNNKIT_KERNELS").map({ String(cString: $0) }),
-            let match = available.first(where: { $0.instructionSet == requested })
-        {
-            return match
+    /// Every kernel set's name, on any CPU, narrowest first.
+    public static let names = ["baseline", "avx2", "avx512", "avx512-vnni"]
+
+    /// Why a kernel set cannot be had.
+    public enum ChoiceError: Error, CustomStringConvertible {
+        case unknown(String)
+        case unavailable(String)
+
+        public var description: String {
+            switch self {
+            case .unknown(let name):
+                return "unknown kernel set \"\(name)\" (expected one of \(KernelSet.names.joined(separator: ", ")))"
+            case .unavailable(let name):
+                return "kernel set \(name) is not available on this CPU (available: "
+                    + KernelSet.available.map(\.instructionSet).joined(separator: ", ") + ")"
+            }
         }
-        return available[0]
-    }()
+    }
+
+    /// The set called `name`; nil: the one $RNNKIT_KERNELS names, else the widest available.
+    public static func named(_ name: String?) throws(ChoiceError) -> KernelSet {
+        guard let name = name ?? getenv("RNNKIT_KERNELS").map({ String(cString: $0) }) else { return available[0] }
+        guard names.contains(name) else { throw .unknown(name) }
+        guard let match = available.first(where: { $0.instructionSet == name }) else { throw .unavailable(name) }
+        return match
+    }
+
+    /// The process's kernels: `named(nil)`. The tools check `named(nil)` before they start
+    /// (`reportingErrors`), so a bad $RNNKIT_KERNELS is reported, not replaced.
+    public static let selected: KernelSet = (try? named(nil)) ?? available[0]
 }
 
 extension KernelSet {

@@ -19,9 +19,28 @@ import RNNKernels
 
 public struct Network: Sendable {
     public let layout: ParameterLayout
+    /// Every kernel this network runs comes from here, so that two models in one process may run different sets.
+    public let kernels: KernelSet
+    public let products: MatrixProducts
     public var architecture: Architecture { layout.architecture }
 
-    public init(_ architecture: Architecture) { layout = ParameterLayout(architecture) }
+    /// products: rnnkit's own (the kernel set's) unless given.
+    public init(_ architecture: Architecture, kernels: KernelSet = .selected, products: MatrixProducts? = nil) {
+        layout = ParameterLayout(architecture)
+        self.kernels = kernels
+        self.products = products ?? .own(kernels)
+    }
+
+    @inline(__always)
+    func gemm(
+        transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        products.gemm(
+            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a, lda: lda, b, ldb: ldb, beta: beta,
+            c, ldc: ldc)
+    }
 
     /// The width of a gate row (see `Workspace.gateRows`): the wider of the
     /// projection and the gate cache, which has four values per unit.
@@ -130,7 +149,7 @@ public struct Network: Sendable {
     ) {
         guard m > 0 else { return }
         for r in 0..<m { (out + r * n).update(from: bias, count: n) }
-        KernelSet.selected.product(
+        kernels.product(
             MatrixArguments(
                 m: m, n: n, k: k, a: input, aRowStride: k, aColumnStride: 1, b: weightTransposed.baseAddress,
                 ldb: n, c: out, ldc: n, accumulate: true))
@@ -139,17 +158,23 @@ public struct Network: Sendable {
     /// Layer 0's input projection W_ih·embedding(v) + b_ih for every token v,
     /// one table per direction ([V, GH]): inference turns that GEMM into row reads.
     /// Aligned, so that a chunk of a row is one cache line (the step kernel prefetches it).
+    /// Our own product, not BLAS: a library loaded into someone else's process must not
+    /// depend on, or change, the host's BLAS and its threads.
     public func tokenProjectionTables(_ parameters: UnsafePointer<Float>) -> [AlignedFloats] {
         let a = architecture
         let V = a.vocabularySize, E = a.embedding, GH = a.gateWidth
+        let embedding = parameters + layout.offset("embedding")
+        // Blocks of vocabulary rows small enough to stay in cache while every column chunk reads them.
+        let blockRows = 256
         return (0..<a.directions).map { direction in
             let prefix = ParameterLayout.prefix(layer: 0, direction: direction)
             let table = AlignedFloats(count: V * GH)
-            let bih = parameters + layout.offset(prefix + "b_ih")
-            for v in 0..<V { (table.baseAddress + v * GH).update(from: bih, count: GH) }
-            gemm(
-                transposeB: true, m: V, n: GH, k: E, parameters + layout.offset("embedding"), lda: E,
-                parameters + layout.offset(prefix + "w_ih"), ldb: E, beta: 1, table.baseAddress, ldc: GH)
+            let weightTransposed = transposed(parameters + layout.offset(prefix + "w_ih"), rows: GH, columns: E)
+            for first in stride(from: 0, to: V, by: blockRows) {
+                rowProduct(
+                    m: min(blockRows, V - first), n: GH, k: E, embedding + first * E, weightTransposed,
+                    bias: parameters + layout.offset(prefix + "b_ih"), table.baseAddress + first * GH)
+            }
             return table
         }
     }
@@ -158,7 +183,7 @@ public struct Network: Sendable {
     public func packedRecurrentWeights(_ parameters: UnsafePointer<Float>) -> [PackedRecurrentWeights] {
         var packed = (0..<architecture.layers * architecture.directions).map { _ in
             PackedRecurrentWeights(
-                hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: KernelSet.selected.lanes)
+                hidden: architecture.hidden, gates: architecture.cell.gateCount, lanes: kernels.lanes)
         }
         pack(parameters, into: &packed)
         return packed
@@ -349,7 +374,7 @@ public struct Network: Sendable {
     func step(slot: Int, _ recurrent: [PackedRecurrentWeights], _ quantized: [QuantizedRecurrentWeights]?)
         -> (StepArguments) -> Void
     {
-        let kernels = KernelSet.selected.kernels(for: architecture.cell.cell)
+        let kernels = self.kernels.kernels(for: architecture.cell.cell)
         if let quantized {
             let weights = quantized[slot]
             return { kernels.quantizedStep($0, weights) }

@@ -65,8 +65,9 @@ public struct Recipe: Codable {
     }
 
     /// Where recipes are looked up, in order: `$RNNKIT_PIPELINES`; `Pipelines/` in
-    /// the working directory; `Pipelines/` in a folder above the executable
-    /// (a checkout's `.build/…/release/prep` finds the checkout's recipes).
+    /// the working directory; then, in each of the folders above the executable, an
+    /// installed tree's `share/rnnkit/recipes/` and a checkout's `Pipelines/` (a
+    /// checkout's `.build/…/release/prep` finds the checkout's recipes).
     public static var directories: [URL] {
         if let configured = ProcessInfo.processInfo.environment["RNNKIT_PIPELINES"] {
             return [URL(fileURLWithPath: configured, isDirectory: true)]
@@ -75,6 +76,7 @@ public struct Recipe: Codable {
         var folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<4 {
             folder = folder.deletingLastPathComponent()
+            found.append(folder.appendingPathComponent("share/rnnkit/recipes", isDirectory: true))
             found.append(folder.appendingPathComponent("Pipelines", isDirectory: true))
         }
         return found

@@ -68,7 +68,7 @@ public final class Trainer {
         self.architecture = architecture
         self.labels = labels
         self.group = group
-        let network = Network(architecture)
+        let network = Network(architecture, products: .openBLAS)
         objective = Objective(network: network)
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
         precondition(

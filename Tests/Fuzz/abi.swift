@@ -12,13 +12,20 @@ import Glibc
 // Buffers are as large as the capacity the call is told, as a correct caller's
 // are; only counts no buffer could hold are passed without one behind them.
 
+let modelPath = getenv("RNNKIT_FUZZ_MODEL").map { String(cString: $0) } ?? "Tests/Fixtures/models/model-v1.0.rnnk"
 let model: OpaquePointer = {
-    let path = getenv("RNNKIT_FUZZ_MODEL").map { String(cString: $0) } ?? "Tests/Fixtures/models/model-v1.0.rnnk"
     var handle: OpaquePointer?
-    precondition(rnnModelLoad(path, &handle) == RNN_OK, "fuzz-abi: cannot load \(path)")
+    precondition(rnnModelLoad(modelPath, &handle) == RNN_OK, "fuzz-abi: cannot load \(modelPath)")
     return handle!
 }()
 let labels = Int(rnnModelLabelCount(model))
+/// The model's bytes, for loads with fuzzer-chosen options.
+let fixtureBytes: UnsafeBufferPointer<UInt8> = {
+    let file = fopen(modelPath, "rb")!
+    defer { fclose(file) }
+    let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1 << 24)
+    return UnsafeBufferPointer(rebasing: buffer[..<fread(buffer.baseAddress, 1, buffer.count, file)])
+}()
 
 /// Reads the fuzzer's choices from the front of its input; the rest is the text.
 struct Choices {
@@ -44,13 +51,24 @@ struct Choices {
         }
     }
 
+    /// A label index: mostly in range, sometimes just outside it or at Int32's edges.
+    mutating func label() -> Int32 {
+        switch byte() % 6 {
+        case 0: -1
+        case 1: Int32(labels)
+        case 2: Int32.max
+        case 3: Int32.min
+        default: Int32(byte()) % Int32(labels + 1)
+        }
+    }
+
     var rest: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: bytes[min(next, bytes.count)...]) }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var choices = Choices(bytes: UnsafeBufferPointer(start: data, count: size))
-    let function = choices.byte() % 8
+    let function = choices.byte() % 12
     let nullText = choices.byte() % 8 == 0
     let claimedLength = choices.byte() % 8 == 0 ? UInt.max : nil
     let text = choices.rest
@@ -123,7 +141,7 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
         if status == RNN_OK { precondition(count <= 65_536 + 2) }
     case 4:  // rnn_model_label
-        let index = choices.size(needed: labels)
+        let index = choices.label()
         let capacity = choices.size(needed: 8)
         var name = [CChar](repeating: 0, count: Int(min(capacity, 64)) + 1)
         var nameLength: UInt = 0
@@ -133,6 +151,7 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 rnnModelLabel(model, index, nullName ? nil : name.baseAddress, min(capacity, 64), nullLength ? nil : $0)
             }
         }
+        if status == RNN_OK { precondition(index >= 0 && index < labels, "rnn_model_label: index \(index)") }
     case 5:  // a stream fed the text in fuzzer-chosen pieces must end with rnn_classify's bits
         var stream: OpaquePointer?
         status = rnnStreamOpen(model, &stream)
@@ -154,7 +173,7 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             precondition(streamed == whole, "a stream's probabilities differ from the whole text's")
         }
     case 6:  // rnn_explain: spans inside the text, in order, never more tokens than bytes
-        let label = choices.size(needed: labels)
+        let label = choices.label()
         let capacity = choices.size(needed: text.count)
         var scores = [rnn_token_score](repeating: rnn_token_score(), count: max(text.count, 1))
         let told = capacity > UInt(scores.count) && capacity != UInt.max ? UInt(scores.count) : capacity
@@ -168,7 +187,7 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             }
         }
         if status == RNN_OK || status == RNN_ERROR_BUFFER_TOO_SMALL {
-            precondition(lengthIsReal && label < UInt(labels) && count <= UInt(text.count), "explain: count \(count)")
+            precondition(lengthIsReal && label >= 0 && label < labels && count <= UInt(text.count), "explain: count")
         }
         if status == RNN_OK {
             var end = 0
@@ -178,13 +197,70 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 end = score.end
             }
         }
+    case 7:  // rnn_logits_batch: rows whose softmax is rnn_classify_batch's probabilities' argmax
+        let count = UInt(choices.byte() % 4)
+        let capacity = choices.size(needed: Int(count) * labels)
+        let real = Int(min(capacity, count * UInt(labels)))
+        var logits = [Float](repeating: 0, count: max(real, 1))
+        let texts = [UnsafePointer<CChar>?](repeating: textPointer, count: max(Int(count), 1))
+        let lengths = [UInt](repeating: length, count: max(Int(count), 1))
+        status = rnnLogitsBatch(
+            model, texts, lengths, count, choices.byte() % 8 == 0 ? nil : &logits,
+            capacity == UInt.max ? capacity : UInt(real))
+        if status == RNN_OK, count > 0 {
+            var probabilities = [Float](repeating: 0, count: labels)
+            var best: Int32 = -1
+            precondition(rnnClassify(model, textPointer, length, &probabilities, UInt(labels), &best) == RNN_OK)
+            let row = logits.prefix(labels)
+            precondition(row.allSatisfy(\.isFinite) && row.firstIndex(of: row.max()!) == Int(best), "logits' argmax")
+        }
+    case 8:  // rnn_classify_ids: the text's bytes as ids, in and out of the vocabulary, or a count no buffer holds
+        let ids = text.map { Int32($0) - 8 }
+        let huge = choices.byte() % 8 == 0
+        var probabilities = [Float](repeating: 0, count: labels)
+        status = ids.withUnsafeBufferPointer {
+            rnnClassifyIDs(
+                model, nullText ? nil : $0.baseAddress, huge ? UInt.max : UInt(ids.count), &probabilities,
+                choices.size(needed: labels) < UInt(labels) ? UInt(labels - 1) : UInt(labels), nil)
+        }
+        if huge && !ids.isEmpty { precondition(status == RNN_ERROR_INVALID_ARGUMENT, "ids: a huge count") }
+        if status == RNN_OK { precondition(ids.allSatisfy { $0 >= 0 } && abs(probabilities.reduce(0, +) - 1) < 1e-4) }
+    case 9:  // rnn_model_metadata and rnn_model_metadata_key: a fuzzer-chosen key (or index) and capacity
+        let capacity = min(choices.size(needed: 16), 4096)
+        var value = [CChar](repeating: 0, count: Int(capacity) + 1)
+        var valueLength: UInt = 0
+        let key = Array(text.prefix { $0 != 0 }.map { CChar(bitPattern: $0) }) + [0]
+        let nullValue = choices.byte() % 4 == 0
+        if choices.byte() % 2 == 0 {
+            status = rnnModelMetadata(
+                model, nullText ? nil : key, nullValue ? nil : &value, capacity, &valueLength)
+        } else {
+            status = rnnModelMetadataKey(
+                model, choices.size(needed: Int(rnnModelMetadataCount(model))), nullValue ? nil : &value, capacity,
+                &valueLength)
+        }
+        if status == RNN_OK && !nullValue { precondition(strlen(value) == Int(valueLength), "metadata: length") }
+    case 10:  // rnn_model_load_buffer_with_options: a real model, fuzzer-chosen options
+        let kernels = ["avx2", "baseline", "avx512", "avx512-vnni", "sse9", ""][Int(choices.byte() % 6)]
+        let size = [MemoryLayout<rnn_load_options>.size, 0, 4, 8, 16, Int.max, -1][Int(choices.byte() % 7)]
+        status = kernels.withCString { name in
+            var options = rnn_load_options(
+                size: size, kernels: choices.byte() % 4 == 0 ? nil : name, threads: UInt32(choices.byte() % 4))
+            var loaded: OpaquePointer?
+            defer { rnnModelFree(loaded) }
+            let status = rnnModelLoadBufferWithOptions(
+                fixtureBytes.baseAddress, UInt(fixtureBytes.count), choices.byte() % 8 == 0 ? nil : &options, &loaded)
+            precondition((status == RNN_OK) == (loaded != nil), "load: a handle exactly on success")
+            return status
+        }
     default:  // rnn_model_load_buffer: any bytes, any claimed size within them
         var loaded: OpaquePointer?
         let claimed = min(length, UInt(text.count))
         status = rnnModelLoadBuffer(nullText ? nil : UnsafeRawPointer(textPointer), claimed, &loaded)
         rnnModelFree(loaded)
     }
-    precondition((0...6).contains(status.rawValue), "unknown status \(status.rawValue)")
+    precondition((0...7).contains(status.rawValue), "unknown status \(status.rawValue)")
+    precondition(String(cString: rnnStatusString(status)) != "unknown status", "a status without a name")
     if status != RNN_OK { precondition(rnnLastError() != nil, "a failure without a message") }
     return 0
 }

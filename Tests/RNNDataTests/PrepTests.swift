@@ -188,6 +188,25 @@ final class PrepTests: XCTestCase {
         _ = try Prep.run(readers: [AGNewsCSVReader(path: path.path)], configuration: Fixtures.configuration(output))
     }
 
+    func testTheSplitComesFromAnyWordOfTheFileName() throws {
+        let named = [
+            "train.csv": "train", "data/reviews-train.csv": "train", "train-00000-of-00001.parquet": "train",
+            "imdb_test.csv": "test", "Test.CSV": "test", "dev.tsv": "validation", "news.validation.csv": "validation",
+        ]
+        for (path, split) in named { XCTAssertEqual(try splitName(for: path, override: nil), split, path) }
+        XCTAssertEqual(try splitName(for: "notes.csv", override: "test"), "test")
+        Fixtures.assertDataError(["notes.csv", "cannot tell the split", "train, test or validation"]) {
+            _ = try splitName(for: "notes.csv", override: nil)
+        }
+        Fixtures.assertDataError(["train-test.csv", "several splits (test, train)", "--split"]) {
+            _ = try splitName(for: "train-test.csv", override: nil)
+        }
+        // A word, not a part of one: "contest" and "trained" name no split.
+        Fixtures.assertDataError(["contest-trained.csv", "cannot tell the split"]) {
+            _ = try splitName(for: "contest-trained.csv", override: nil)
+        }
+    }
+
     func testGenericCSVLabelsComeFromTrainingAndUnseenTestLabelsFail() throws {
         let train = try Fixtures.write(
             "id,review,stars\n1,good,10\n2,bad,2\n3,okay,10\n", to: directory.appendingPathComponent("train.csv"))

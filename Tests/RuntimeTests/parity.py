@@ -63,7 +63,8 @@ def check(model_path, predictions_path, texts, classify_binary=None):
     with rnninfer.Model(model_path) as model:
         actual = []
         for start in range(0, len(texts), 256):
-            actual += model.classify_batch(texts[start:start + 256])
+            rows = model.classify_batch(texts[start:start + 256])
+            actual += [(int(row.argmax()), list(row)) for row in rows]
     ok = compare("python", expected, actual)
     if classify_binary:
         # One text per line: newlines inside a text are whitespace to both tokenizers.

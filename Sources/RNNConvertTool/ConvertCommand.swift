@@ -8,12 +8,14 @@ import RNNModel
 import RNNSupport
 import RNNText
 
-@main
-struct ConvertCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct ConvertCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "convert",
         abstract: "Bring a PyTorch model in as a model file, or take a model file out to ONNX or safetensors.",
+        version: rnnkitVersion.description,
         subcommands: [Import.self, Export.self])
+
+    public init() {}
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -8,9 +8,8 @@ import RNNText
 
 /// A model checked on a file from the shell before it is embedded: texts in
 /// (lines, or JSON lines), labels and probabilities out, in input order.
-@main
-struct ClassifyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct ClassifyCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "classify",
         abstract: "Classify texts with a model file: one text per input line, a result per output line.",
         discussion: """
@@ -19,7 +18,8 @@ struct ClassifyCommand: ParsableCommand {
             --output jsonl, one JSON object per text. The model runs as librnninfer runs it. --explain N adds \
             the text with the N tokens that pushed most towards the predicted label in [brackets] (TSV column \
             "explanation"; JSON fields "explanation", with each of those tokens' bytes and score, and "marked").
-            """)
+            """,
+        version: rnnkitVersion.description)
 
     @Option(help: "A model file written by train.")
     var model: String
@@ -50,21 +50,22 @@ struct ClassifyCommand: ParsableCommand {
 
     enum OutputFormat: String, ExpressibleByArgument { case tsv, jsonl }
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1") }
         if let explain, explain < 1 { throw ValidationError("--explain must be at least 1") }
     }
 
-    func run() throws {
+    public func run() throws {
         try reportingErrors {
             let classifier = try loadClassifier(model)
             let labels = classifier.labels
             if let topK, topK > labels.count {
                 throw ValidationError("--top-k must be at most \(labels.count), the model's label count")
             }
-            useSingleThreadedBLAS()
             let texts = try readTexts()
             var out = FileHandleOutput()
             if output == .tsv {

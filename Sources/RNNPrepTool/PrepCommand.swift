@@ -1,20 +1,23 @@
 import ArgumentParser
 import Foundation
+import RNNBinary
 import RNNCommandLine
 import RNNData
 import RNNSupport
 import RNNText
 
-@main
-struct PrepCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct PrepCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "prep",
         abstract: "Turn raw text datasets into a vocabulary and checksummed binary shards.",
         discussion: """
             Output goes to artifacts/<dataset>/ (manifest.json, vocab.txt, <split>-NNNNN.shard); \
             see Artifacts/ for the formats. Datasets are read from $RNNKIT_DATA (default data/).
             """,
+        version: rnnkitVersion.description,
         subcommands: [IMDB.self, AGNews.self, CSV.self, Parquet.self, Show.self, Tokenize.self])
+
+    public init() {}
 }
 
 /// Options every dataset command shares; a flag given here beats the recipe.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RNNBinary
 import RNNCommandLine
 import RNNData
 import RNNModel
@@ -7,13 +8,15 @@ import RNNSupport
 import RNNText
 import RNNTrain
 
-@main
-struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct TrainCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train an RNN, LSTM or GRU text classifier on prepared shards, evaluate it, inspect a model file.",
+        version: rnnkitVersion.description,
         subcommands: [Fit.self, Eval.self, QuantizeCommand.self, Inspect.self, Sweep.self],
         defaultSubcommand: Fit.self)
+
+    public init() {}
 }
 
 struct Fit: ParsableCommand {

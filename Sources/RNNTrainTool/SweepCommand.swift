@@ -40,10 +40,7 @@ struct Sweep: ParsableCommand {
                 throw DataError(file: recipePath, "cannot read the recipe")
             }
             let output = URL(fileURLWithPath: out ?? "runs/\(sweep.name)", isDirectory: true)
-            // Found now: a rebuild during a long sweep replaces this executable, and
-            // /proc/self/exe then no longer names a directory with prep in it.
-            let prep = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-                .appendingPathComponent("prep")
+            let prep = ToolCommand("prep")
             let runs = try sweep.expand(baseRecipe: baseRecipe)
             try createDirectory(output)
             var results: [SweepResult] = []
@@ -82,7 +79,7 @@ struct Sweep: ParsableCommand {
         return (directory, directory.appendingPathComponent("recipe.json"))
     }
 
-    func train(_ run: SweepRun, sweep: SweepFile, output: URL, prep: URL) throws {
+    func train(_ run: SweepRun, sweep: SweepFile, output: URL, prep: ToolCommand) throws {
         let (directory, recipeURL) = paths(run, output: output)
         try createDirectory(directory)
         try writeAtomically(Array(run.recipe), to: recipeURL)
@@ -104,18 +101,18 @@ struct Sweep: ParsableCommand {
     }
 
     /// The run's shards: prep's output for its tokenizer settings, made on first use.
-    func prepared(_ run: SweepRun, sweep: SweepFile, output: URL, prep: URL) throws -> URL {
+    func prepared(_ run: SweepRun, sweep: SweepFile, output: URL, prep: ToolCommand) throws -> URL {
         let directory = prepCache(run, sweep: sweep, output: output)
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("manifest.json").path) {
             return directory
         }
         let process = Process()
-        process.executableURL = prep
+        process.executableURL = prep.executable
         process.arguments =
-            prepArguments(sweep) + [
+            prep.leadingArguments + prepArguments(sweep) + [
                 "--recipe", paths(run, output: output).recipe.path, "--out", directory.path, "--force", "--quiet",
             ]
-        do { try process.run() } catch { throw DataError(file: prep.path, "cannot start prep: \(error)") }
+        do { try process.run() } catch { throw DataError(file: prep.executable.path, "cannot start prep: \(error)") }
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw DataError(file: "sweep \(sweep.name), run \(run.name)", "prep failed (see its message above)")

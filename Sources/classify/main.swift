@@ -1,0 +1,3 @@
+import RNNClassifyTool
+
+ClassifyCommand.main()

@@ -1,0 +1,3 @@
+import RNNConvertTool
+
+ConvertCommand.main()

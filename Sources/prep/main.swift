@@ -1,0 +1,3 @@
+import RNNPrepTool
+
+PrepCommand.main()

@@ -1,0 +1,3 @@
+import RNNTrainTool
+
+TrainCommand.main()
