@@ -114,6 +114,25 @@ class Release(unittest.TestCase):
         self.assertIn(f"rnnkit train {VERSION}", inspected)
         self.assertIn("share/rnnkit/recipes/csv.json", inspected, "the recipe came from the tree, not a checkout")
 
+    def test_a_missing_system_library_is_named_with_its_package(self):
+        """libsnappy hidden from the loader in a mount namespace: the system's library folder replaced by links
+        to every file in it but libsnappy's."""
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            self.skipTest("a mount namespace needs root")
+        libraries = pathlib.Path("/usr/lib/x86_64-linux-gnu")
+        farm, original = self.work / "farm", self.work / "original"
+        farm.mkdir()
+        original.mkdir()
+        for entry in libraries.iterdir():
+            if not entry.name.startswith("libsnappy.so"):
+                (farm / entry.name).symlink_to(original / entry.name)
+        script = (f"mount --make-rprivate / && mount --bind {libraries} {original} && "
+                  f"mount --bind {farm} {libraries} && exec {self.rnnkit} --version")
+        result = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True)
+        self.assertEqual(result.returncode, 127, result.stderr)
+        self.assertEqual(result.stderr, "rnnkit: the system library libsnappy.so.1 is missing (Debian/Ubuntu package "
+                                        "libsnappy1v5)\nrnnkit: install it with: sudo apt-get install libsnappy1v5\n")
+
     def c_program(self, tree, name, how):
         build = self.work / f"build-{name}"
         build.mkdir()
