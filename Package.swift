@@ -84,7 +84,8 @@ let package = Package(
         .executableTarget(name: "prep", dependencies: ["RNNPrepTool"]),
         .target(name: "TestSupport", dependencies: ["RNNModel", "RNNKernels"], path: "Tests/TestSupport"),
         .target(
-            name: "RNNTrain", dependencies: ["CBLAS", "RNNKernels", "RNNModel", "RNNData", "RNNSupport", "RNNText"],
+            name: "RNNTrain",
+            dependencies: ["CBLAS", "CHardware", "RNNKernels", "RNNModel", "RNNData", "RNNSupport", "RNNText"],
             swiftSettings: fast),
         // rnninfer.h is the ABI's one definition: the Swift side imports its types.
         .systemLibrary(name: "CRNNInfer", path: "Sources/CRNNInfer"),

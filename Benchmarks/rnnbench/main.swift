@@ -11,6 +11,7 @@ import RNNTrain
 //                                     word-level tokenizing + interning on one thread
 //   rnnbench parquet FILE TEXT LABEL  decoding a Parquet file to (text, label) pairs, best of 5
 //   rnnbench sgemm                    OpenBLAS sgemm GFLOP/s on one thread (the peak we compare with)
+//   rnnbench blas                     the OpenBLAS version and the core (kernels) it runs on this CPU
 //   rnnbench kernels HIDDEN ROWS      GFLOP/s of our recurrent kernels at one thread's training shapes
 //   rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN PADDING THREADS EXAMPLES
 //                                     training samples/s and dense-equivalent GFLOP/s: median of epochs 2–4 (no evaluation)
@@ -19,6 +20,7 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
+do { _ = try KernelSet.named(nil) } catch { fail("RNNKIT_KERNELS: \(error)") }
 let arguments = CommandLine.arguments.dropFirst()
 guard let command = arguments.first else { fail("usage: rnnbench wordpiece VOCAB CSV...") }
 switch command {
@@ -113,6 +115,8 @@ case "parquet":
     } catch {
         fail("\(error)")
     }
+case "blas":
+    print(OpenBLASBuild.description)
 case "sgemm":
     useSingleThreadedBLAS()
     let n = 1024
@@ -126,7 +130,9 @@ case "sgemm":
         }
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
-    print(String(format: "sgemm %d³, 1 thread: %.1f GFLOP/s (best of 5)", n, 2 * Double(n * n * n) / best / 1e9))
+    print(
+        String(format: "sgemm %d³, 1 thread: %.1f GFLOP/s (best of 5; ", n, 2 * Double(n * n * n) / best / 1e9)
+            + OpenBLASBuild.description + ")")
 case "kernels":
     let rest = Array(arguments.dropFirst())
     guard rest.count == 2, let H = Int(rest[0]), let rows = Int(rest[1]) else {

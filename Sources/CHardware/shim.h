@@ -32,6 +32,14 @@ static inline unsigned rnnkit_cpu_features(void) {
     return features;
 }
 
+// AMD (or Hygon, its licensee): OpenBLAS's AVX2 kernels for these are "Zen", for Intel's "Haswell".
+static inline int rnnkit_cpu_is_amd(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163)     // "AuthenticAMD"
+           || (ebx == 0x6f677948 && edx == 0x6e65476e && ecx == 0x656e6975);  // "HygonGenuine"
+}
+
 // Asks for the cache line holding `address` ahead of its use (read, keep in all levels).
 static inline void rnnkit_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
 

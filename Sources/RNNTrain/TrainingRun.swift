@@ -1,6 +1,7 @@
 import Foundation
 import RNNBinary
 import RNNData
+import RNNKernels
 import RNNModel
 import RNNSupport
 import RNNText
@@ -145,6 +146,7 @@ public struct TrainingRun {
                     + "\(ParameterLayout(architecture).count) parameters")
         }
         report("configuration: " + String(decoding: try encoder.encode(config), as: UTF8.self))
+        report("kernels: rnnkit \(KernelSet.selected.instructionSet); \(OpenBLASCorrection.report)")
         if firstEpoch > 0 { report("resuming after epoch \(firstEpoch) from \(checkpointURL.path)") }
 
         func metricsLines(_ test: TestRecord?) throws -> [UInt8] {
@@ -244,6 +246,8 @@ public struct TrainingRun {
                     ("training.data", .string(manifest.dataset + " " + fingerprint)),
                     ("training.metrics", .string(String(decoding: finalMetrics, as: UTF8.self))),
                     ("training.tool", .string("rnnkit train \(rnnkitVersion)")),
+                    ("training.kernels", .string(KernelSet.selected.instructionSet)),
+                    ("training.blas", .string(OpenBLASCorrection.report)),
                     ("training.created", .string(ISO8601DateFormatter().string(from: Date()))),
                 ])
         } catch {

@@ -32,6 +32,7 @@ struct Sweep: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        OpenBLASCorrection.correctFallback()
         setvbuf(stdout, nil, _IOLBF, 0)
         try reportingErrors {
             let sweep = try SweepFile.load(URL(fileURLWithPath: file))

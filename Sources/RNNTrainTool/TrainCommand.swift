@@ -131,6 +131,8 @@ struct Fit: ParsableCommand {
     }
 
     func run() throws {
+        // Before anything else: this may run the process again with OpenBLAS's right kernels.
+        OpenBLASCorrection.correctFallback()
         // Epoch lines should reach a log or a pipe as they happen.
         setvbuf(stdout, nil, _IOLBF, 0)
         let mpi = distributed == .mpi || (distributed == .auto && MPIGroup.launched)

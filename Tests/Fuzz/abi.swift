@@ -204,15 +204,19 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         var logits = [Float](repeating: 0, count: max(real, 1))
         let texts = [UnsafePointer<CChar>?](repeating: textPointer, count: max(Int(count), 1))
         let lengths = [UInt](repeating: length, count: max(Int(count), 1))
-        status = rnnLogitsBatch(
-            model, texts, lengths, count, choices.byte() % 8 == 0 ? nil : &logits,
-            capacity == UInt.max ? capacity : UInt(real))
+        let nullLogits = choices.byte() % 8 == 0
+        status = logits.withUnsafeMutableBufferPointer {
+            rnnLogitsBatch(
+                model, texts, lengths, count, nullLogits ? nil : $0.baseAddress,
+                capacity == UInt.max ? capacity : UInt(real))
+        }
         if status == RNN_OK, count > 0 {
+            // The largest logit is the most probable label (up to ties the softmax's rounding makes).
             var probabilities = [Float](repeating: 0, count: labels)
-            var best: Int32 = -1
-            precondition(rnnClassify(model, textPointer, length, &probabilities, UInt(labels), &best) == RNN_OK)
+            precondition(rnnClassify(model, textPointer, length, &probabilities, UInt(labels), nil) == RNN_OK)
             let row = logits.prefix(labels)
-            precondition(row.allSatisfy(\.isFinite) && row.firstIndex(of: row.max()!) == Int(best), "logits' argmax")
+            precondition(row.allSatisfy(\.isFinite), "logits: not finite")
+            precondition(probabilities[row.firstIndex(of: row.max()!)!] == probabilities.max()!, "logits' argmax")
         }
     case 8:  // rnn_classify_ids: the text's bytes as ids, in and out of the vocabulary, or a count no buffer holds
         let ids = text.map { Int32($0) - 8 }
@@ -231,13 +235,12 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         var valueLength: UInt = 0
         let key = Array(text.prefix { $0 != 0 }.map { CChar(bitPattern: $0) }) + [0]
         let nullValue = choices.byte() % 4 == 0
-        if choices.byte() % 2 == 0 {
-            status = rnnModelMetadata(
-                model, nullText ? nil : key, nullValue ? nil : &value, capacity, &valueLength)
-        } else {
-            status = rnnModelMetadataKey(
-                model, choices.size(needed: Int(rnnModelMetadataCount(model))), nullValue ? nil : &value, capacity,
-                &valueLength)
+        let byKey = choices.byte() % 2 == 0, index = choices.size(needed: Int(rnnModelMetadataCount(model)))
+        status = value.withUnsafeMutableBufferPointer { value in
+            let buffer = nullValue ? nil : value.baseAddress
+            return byKey
+                ? rnnModelMetadata(model, nullText ? nil : key, buffer, capacity, &valueLength)
+                : rnnModelMetadataKey(model, index, buffer, capacity, &valueLength)
         }
         if status == RNN_OK && !nullValue { precondition(strlen(value) == Int(valueLength), "metadata: length") }
     case 10:  // rnn_model_load_buffer_with_options: a real model, fuzzer-chosen options
@@ -248,8 +251,11 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 size: size, kernels: choices.byte() % 4 == 0 ? nil : name, threads: UInt32(choices.byte() % 4))
             var loaded: OpaquePointer?
             defer { rnnModelFree(loaded) }
-            let status = rnnModelLoadBufferWithOptions(
-                fixtureBytes.baseAddress, UInt(fixtureBytes.count), choices.byte() % 8 == 0 ? nil : &options, &loaded)
+            let nullOptions = choices.byte() % 8 == 0
+            let status = withUnsafePointer(to: &options) {
+                rnnModelLoadBufferWithOptions(
+                    fixtureBytes.baseAddress, UInt(fixtureBytes.count), nullOptions ? nil : $0, &loaded)
+            }
             precondition((status == RNN_OK) == (loaded != nil), "load: a handle exactly on success")
             return status
         }

@@ -2,6 +2,8 @@ import Foundation
 import TestSupport
 import XCTest
 
+@testable import RNNTrain
+
 /// `prep csv` → `train` → `train eval` / `train inspect` / `--resume`, as a user runs them.
 final class TrainCLITests: XCTestCase {
     var directory: URL!
@@ -100,6 +102,44 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(
             FileManager.default.contents(atPath: split + "/model.rnnk").map { $0.count },
             FileManager.default.contents(atPath: full + "/model.rnnk").map { $0.count })
+    }
+
+    /// OpenBLAS made to run its SSE3 kernels, as it does on a CPU newer than its build: train says so, runs
+    /// itself again on the core of the tier of the kernels it runs, and ends with that core's metrics.
+    func testAnOpenBLASFallbackIsReportedAndCorrected() throws {
+        guard let right = OpenBLASCorrection.expectedCore else {
+            throw XCTSkip("a CPU without AVX2 has no faster OpenBLAS core to correct to")
+        }
+        let train = try writeCSV("train.csv", rows: 500, seed: 5), test = try writeCSV("test.csv", rows: 100, seed: 6)
+        let shards = directory.appendingPathComponent("shards").path
+        let prep = try Command.run(
+            "prep",
+            ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"])
+        XCTAssertEqual(prep.status, 0, prep.stderr)
+        func run(_ core: String) throws -> (stdout: String, metrics: [String]) {
+            let out = directory.appendingPathComponent(core).path
+            let result = try Command.run(
+                "train",
+                ["--shards", shards, "--epochs", "2", "--embed", "8", "--hidden", "8", "--threads", "2", "--out", out],
+                environment: ["OPENBLAS_CORETYPE": core])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            let figures = try lines.map { line in
+                var object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                object["seconds"] = nil
+                object["samplesPerSecond"] = nil
+                return String(
+                    decoding: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), as: UTF8.self)
+            }
+            return (result.stdout, figures)
+        }
+        let fallback = try run("Prescott"), chosen = try run(right)
+        XCTAssertTrue(fallback.stdout.contains("core \(right) (corrected from Prescott)"), fallback.stdout)
+        XCTAssertTrue(chosen.stdout.contains("core \(right)\n"), chosen.stdout)
+        XCTAssertEqual(fallback.metrics, chosen.metrics)
+        let inspected = try Command.run(
+            "train", ["inspect", directory.appendingPathComponent("Prescott/model.rnnk").path])
+        XCTAssertTrue(inspected.stdout.contains("core \(right) (corrected from Prescott)"), inspected.stdout)
     }
 
     func metricsRecords(_ run: String) throws -> [[String: Any]] {
