@@ -2,6 +2,7 @@ import Foundation
 import RNNData
 import RNNKernels
 import RNNModel
+import RNNSupport
 import RNNText
 import RNNTrain
 
@@ -12,6 +13,10 @@ import RNNTrain
 //   rnnbench parquet FILE TEXT LABEL  decoding a Parquet file to (text, label) pairs, best of 5
 //   rnnbench sgemm                    OpenBLAS sgemm GFLOP/s on one thread (the peak we compare with)
 //   rnnbench blas                     the OpenBLAS version and the core (kernels) it runs on this CPU
+//   rnnbench examples SHARDS SPLIT OUT  a split's model input as the recipe feeds it (markers, cut), a line per
+//                                     example, label first: what the peers of Tools/bench epoch train on
+//   rnnbench products                 the trainer's large products at the recipes' shapes, one thread: GFLOP/s
+//                                     of OpenBLAS (the core it runs) and of our kernels (MatrixProducts.own)
 //   rnnbench kernels HIDDEN ROWS      GFLOP/s of our recurrent kernels at one thread's training shapes
 //   rnnbench train SHARDS CELL EMBED HIDDEN MAXLEN PADDING THREADS EXAMPLES
 //                                     training samples/s and dense-equivalent GFLOP/s: median of epochs 2–4 (no evaluation)
@@ -133,6 +138,66 @@ case "sgemm":
     print(
         String(format: "sgemm %d³, 1 thread: %.1f GFLOP/s (best of 5; ", n, 2 * Double(n * n * n) / best / 1e9)
             + OpenBLASBuild.description + ")")
+case "examples":
+    let rest = Array(arguments.dropFirst())
+    guard rest.count == 3 else { fail("usage: rnnbench examples SHARDS SPLIT OUT") }
+    do {
+        let dataset = try PreparedDataset(directory: URL(fileURLWithPath: rest[0], isDirectory: true))
+        let (recipe, path) = try Recipe.load(dataset.manifest.provenance.recipe ?? dataset.manifest.dataset)
+        let config = try TrainConfig(recipe: recipe, recipePath: path, overrides: TrainOverrides())
+        let data = LabeledSequences(
+            shard: try dataset.load(split: rest[1]), policy: config.policy, special: dataset.tokenizer.specialIDs)
+        let lines = zip(data.labels, data.sequences).map { label, ids in
+            ([label] + ids).map(String.init).joined(separator: " ")
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: rest[2], atomically: true, encoding: .utf8)
+    } catch {
+        fail("\(error)")
+    }
+case "products":
+    useSingleThreadedBLAS()
+    var rng = SplitMix64(seed: 5)
+    func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit()) - 0.5 } }
+    let own = MatrixProducts.own(.selected), blas = MatrixProducts.openBLAS
+    print(
+        "one thread, best of 5; ours: rnnkit \(KernelSet.selected.instructionSet), OpenBLAS: \(OpenBLASBuild.description)"
+    )
+    print("product                                      m      n      k   OpenBLAS      ours   ours/OpenBLAS")
+    // A thread's slice of a batch (32 of 64 texts): AG News at 50 tokens, IMDB at 256 (GRU, embed 32 and 128,
+    // hidden 128); the forward projection, then backpropagation's dW_ih += dPᵀ·X and dX = dP·W_ih; the head.
+    let shapes: [(String, Bool, Bool, Int, Int, Int)] = [
+        ("AG News projection X·W_ihᵀ (E 128, GRU)", false, true, 1600, 384, 128),
+        ("AG News dW_ih += dPᵀ·X", true, false, 384, 128, 1600),
+        ("AG News dX = dP·W_ih", false, false, 1600, 128, 384),
+        ("AG News LSTM projection (E 128)", false, true, 1600, 512, 128),
+        ("IMDB projection X·W_ihᵀ (E 32, GRU)", false, true, 8192, 384, 32),
+        ("IMDB dW_ih += dPᵀ·X (E 32)", true, false, 384, 32, 8192),
+        ("IMDB-best projection (E 128, bi-GRU 128)", false, true, 8192, 384, 128),
+        ("IMDB-best layer 2 dX = dP·W_ih (In 256)", false, false, 8192, 256, 384),
+        ("head logits = F·W_headᵀ (C 4)", false, true, 32, 4, 256),
+    ]
+    for (name, transposeA, transposeB, m, n, k) in shapes {
+        let a = random(m * k), b = random(k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        func rate(_ products: MatrixProducts) -> Double {
+            var best = Double.infinity
+            let repeats = max(1, 200_000_000 / (2 * m * n * k))
+            for _ in 0..<5 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<repeats {
+                    products.gemm(
+                        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a,
+                        lda: transposeA ? m : k, b, ldb: transposeB ? k : n, beta: 1, &c, ldc: n)
+                }
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(repeats))
+            }
+            return 2 * Double(m * n * k) / best / 1e9
+        }
+        let theirs = rate(blas), ours = rate(own)
+        print(
+            name.padding(toLength: 42, withPad: " ", startingAt: 0)
+                + String(format: "%7d%7d%7d%11.1f%10.1f%16.2f", m, n, k, theirs, ours, ours / theirs))
+    }
 case "kernels":
     let rest = Array(arguments.dropFirst())
     guard rest.count == 2, let H = Int(rest[0]), let rows = Int(rest[1]) else {

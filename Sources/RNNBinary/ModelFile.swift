@@ -1,5 +1,3 @@
-import RNNBinary
-
 /// The versioned, flat, self-contained model file (`Artifacts/model-format.md`):
 /// typed metadata (architecture, tokenizer with its vocabulary, sequence policy,
 /// labels, provenance) and a table of 64-byte-aligned little-endian tensors,

@@ -72,7 +72,8 @@ class Release(unittest.TestCase):
         self.assertNotIn("/opt/swift", os.environ["PATH"])
 
     def test_the_tree_holds_what_a_user_expects(self):
-        for path in ("bin/rnnkit", "libexec/rnnkit/rnnkit", f"lib/librnninfer.so.{ABI}", "include/rnninfer.h", "lib/pkgconfig/rnninfer.pc",
+        for path in ("bin/rnnkit", "libexec/rnnkit/rnnkit", f"lib/librnninfer.so.{ABI}", "lib/librnninfer.a",
+                     "include/rnninfer.h", "lib/pkgconfig/rnninfer.pc", "lib/pkgconfig/rnninfer-static.pc",
                      "lib/cmake/rnninfer/rnninferConfig.cmake", "lib/cmake/rnninfer/rnninferConfigVersion.cmake",
                      "share/rnnkit/recipes/csv.json", "share/rnnkit/recipes/imdb.json", "share/doc/rnnkit/README.md",
                      "share/doc/rnnkit/formats/model-format.md", "LICENSE", "CHANGELOG.md"):
@@ -87,6 +88,12 @@ class Release(unittest.TestCase):
         self.assertIn("prefix=${pcfiledir}/../..", pc)
         self.assertNotIn("rpath", pc)
         self.assertNotIn(str(pathlib.Path(__file__).resolve().parents[2]), pc, "no path of the build's checkout")
+
+    def test_the_static_library_exports_only_the_c_abi(self):
+        symbols = run("nm", "-g", "--defined-only", self.tree / "lib" / "librnninfer.a").split("\n")
+        names = [line.split()[-1] for line in symbols if len(line.split()) == 3]
+        self.assertIn("rnn_classify", names)
+        self.assertEqual([n for n in names if not n.startswith("rnn_")], [])
 
     def test_the_binaries_need_no_swift_runtime(self):
         for binary in (self.tree / "libexec" / "rnnkit" / "rnnkit", self.tree / "lib" / f"librnninfer.so.{ABI}"):
@@ -133,21 +140,25 @@ class Release(unittest.TestCase):
         self.assertEqual(result.stderr, "rnnkit: the system library libsnappy.so.1 is missing (Debian/Ubuntu package "
                                         "libsnappy1v5)\nrnnkit: install it with: sudo apt-get install libsnappy1v5\n")
 
-    def c_program(self, tree, name, how):
+    def c_program(self, tree, name, how, static=False):
+        """Examples/classify.c built against `tree` with pkg-config or CMake, linking the shared or the static
+        library."""
         build = self.work / f"build-{name}"
         build.mkdir()
         shutil.copy(EXAMPLE, build / "classify.c")
         if how == "pkg-config":
             env = {"PKG_CONFIG_PATH": str(tree / "lib" / "pkgconfig")}
-            flags = run("pkg-config", "--cflags", "--libs", "rnninfer", env=env).split()
-            libdir = run("pkg-config", "--variable=libdir", "rnninfer", env=env).strip()
-            run("cc", "-Wall", "-Werror", build / "classify.c", *flags, f"-Wl,-rpath,{libdir}", "-o",
-                build / "classify")
+            package = "rnninfer-static" if static else "rnninfer"
+            flags = run("pkg-config", "--cflags", "--libs", package, env=env).split()
+            libdir = run("pkg-config", "--variable=libdir", package, env=env).strip()
+            run("cc", "-Wall", "-Werror", build / "classify.c", *flags, *([] if static else [f"-Wl,-rpath,{libdir}"]),
+                "-o", build / "classify")
             return build / "classify"
+        target = "rnninfer::rnninfer_static" if static else "rnninfer::rnninfer"
         (build / "CMakeLists.txt").write_text(
             "cmake_minimum_required(VERSION 3.16)\nproject(classify C)\n"
             f"find_package(rnninfer {VERSION} REQUIRED)\n"
-            "add_executable(classify classify.c)\ntarget_link_libraries(classify PRIVATE rnninfer::rnninfer)\n")
+            f"add_executable(classify classify.c)\ntarget_link_libraries(classify PRIVATE {target})\n")
         run("cmake", "-S", build, "-B", build / "out", f"-DCMAKE_PREFIX_PATH={tree}")
         run("cmake", "--build", build / "out")
         return build / "out" / "classify"
@@ -159,6 +170,10 @@ class Release(unittest.TestCase):
     def test_a_c_program_builds_with_pkg_config_and_with_cmake(self):
         self.check_c_program(self.c_program(self.tree, "pkg-config", "pkg-config"))
         self.check_c_program(self.c_program(self.tree, "cmake", "cmake"))
+        for how in ("pkg-config", "cmake"):
+            program = self.c_program(self.tree, f"{how}-static", how, static=True)
+            self.check_c_program(program)
+            self.assertNotIn("librnninfer", run("ldd", program))
         # CMake refuses a version the package does not provide.
         build = self.work / "build-too-new"
         build.mkdir()
