@@ -189,7 +189,7 @@ public func fuzzABI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if status == RNN_OK || status == RNN_ERROR_BUFFER_TOO_SMALL {
             precondition(lengthIsReal && label >= 0 && label < labels && count <= UInt(text.count), "explain: count")
         }
-        if status == RNN_OK {
+        if status == RNN_OK && !nullScores {  // a size query (NULL, 0) writes only the count
             var end = 0
             for score in scores.prefix(Int(count)) {
                 precondition(score.start >= end && score.start < score.end && score.end <= text.count, "explain: span")

@@ -5,6 +5,8 @@ Tools/release, passing only where the artifacts are:
   RNNKIT_TARBALL  dist/rnnkit-<version>-linux-x86_64.tar.gz
   RNNKIT_WHEEL    dist/rnninfer-<version>-py3-none-manylinux_*.whl
   RNNKIT_EXAMPLE  Examples/classify.c (the C program a user would write)
+  RNNKIT_AUDITWHEEL  the auditwheel Tools/release repaired the wheel with (a check of the file, not a tool the
+                  user needs)
 """
 import os
 import pathlib
@@ -200,6 +202,8 @@ class Release(unittest.TestCase):
 
     def test_the_wheel_installs_in_a_fresh_venv_and_classifies(self):
         self.assertRegex(WHEEL.name, rf"^rnninfer-{VERSION}-py3-none-manylinux_2_\d+_x86_64\.whl$")
+        shown = " ".join(run(os.environ["RNNKIT_AUDITWHEEL"], "show", WHEEL).split())
+        self.assertIn(f'is consistent with the following platform tag: "{WHEEL.name.split("-")[-1][:-4]}"', shown)
         venv = self.work / "venv"
         run(sys.executable, "-m", "venv", venv)
         run(venv / "bin" / "pip", "install", "--quiet", WHEEL)
