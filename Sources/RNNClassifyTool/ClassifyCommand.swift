@@ -13,7 +13,9 @@ public struct ClassifyCommand: ParsableCommand {
         commandName: "classify",
         abstract: "Classify texts with a model file: one text per input line, a result per output line.",
         discussion: """
-            Reads FILEs (or standard input when none is given) and writes, in input order, TSV with a header \
+            Reads FILEs (or standard input when none is given) as a stream and writes, in input order, one \
+            line per text as soon as its batch is done (a batch ends when full, at the end of the input, or \
+            100 ms after its first line when the input pauses, so `tail -f log | classify` answers), TSV with a header \
             (label, then one probability column per label; with --top-k, label_1 p_1 … label_K p_K) or, with \
             --output jsonl, one JSON object per text. The model runs as librnninfer runs it. --explain N adds \
             the text with the N tokens that pushed most towards the predicted label in [brackets] (TSV column \
@@ -32,6 +34,17 @@ public struct ClassifyCommand: ParsableCommand {
 
     @Option(help: "With --jsonl: the field holding the text.")
     var textField = "text"
+
+    @Option(help: "With --jsonl: a field carried through to the output as \"id\" (TSV: a first column).")
+    var idField: String?
+
+    @Option(
+        name: .customLong("files"),
+        help: """
+            Classify one document per file instead of one per line: every regular file in a directory, or the \
+            files a glob pattern matches (quote it); the path is the id.
+            """)
+    var documents: String?
 
     @Option(help: "Output: tsv or jsonl.")
     var output: OutputFormat = .tsv
@@ -57,6 +70,10 @@ public struct ClassifyCommand: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1") }
         if let explain, explain < 1 { throw ValidationError("--explain must be at least 1") }
+        if idField != nil && !jsonl { throw ValidationError("--id-field needs --jsonl") }
+        if documents != nil && (jsonl || !files.isEmpty) {
+            throw ValidationError("--files reads whole files: no FILE arguments and no --jsonl")
+        }
     }
 
     public func run() throws {
@@ -66,105 +83,106 @@ public struct ClassifyCommand: ParsableCommand {
             if let topK, topK > labels.count {
                 throw ValidationError("--top-k must be at most \(labels.count), the model's label count")
             }
-            let texts = try readTexts()
+            let identified = idField != nil || documents != nil
+            let feed = try documents.map { try LineFeed(documents: $0) } ?? LineFeed(files: files)
             var out = FileHandleOutput()
             if output == .tsv {
                 out.write(
-                    ((topK.map { k in (1...k).map { "label_\($0)\tp_\($0)" } } ?? ["label"] + labels.map { "p_\($0)" })
+                    ((identified ? ["id"] : [])
+                        + (topK.map { k in (1...k).map { "label_\($0)\tp_\($0)" } } ?? ["label"]
+                            + labels.map { "p_\($0)" })
                         + (explain == nil ? [] : ["explanation"])).joined(separator: "\t") + "\n")
+                out.flush()
             }
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-            var start = 0
-            // A round of one batch per thread at a time keeps memory bounded on large inputs.
-            while start < texts.count {
-                let batches = stride(from: start, to: min(texts.count, start + batchSize * threadCount), by: batchSize)
-                    .map { $0..<min($0 + batchSize, texts.count) }
+            // A round of one batch per thread at a time keeps memory bounded on large inputs; a round is cut
+            // short when the input pauses, so every line gets its answer within 100 ms of arriving.
+            while let round = try feed.next(limit: batchSize * threadCount, pause: 0.1) {
+                let texts = try round.map(text)
+                let batches = stride(from: 0, to: texts.count, by: batchSize).map {
+                    $0..<min($0 + batchSize, texts.count)
+                }
                 var results = [[String]](repeating: [], count: batches.count)
                 let lock = NSLock()
                 DispatchQueue.concurrentPerform(iterations: batches.count) { b in
                     var tokenizer = TokenizerWorkspace()
                     let sequences = batches[b].map { i in
-                        withBytes(texts[i]) { classifier.sequence($0, workspace: &tokenizer)[...] }
+                        withBytes(texts[i].text) { classifier.sequence($0, workspace: &tokenizer)[...] }
                     }
                     let probabilities = classifier.probabilities(sequences, workspace: Network.Workspace())
                     let explanationWorkspace = Classifier.ExplanationWorkspace()
                     let lines = batches[b].enumerated().map { k, i in
                         let row = Array(probabilities[k * labels.count..<(k + 1) * labels.count])
                         let marks = explain.map { count in
-                            withBytes(texts[i]) {
+                            withBytes(texts[i].text) {
                                 let scores = classifier.explain(
                                     $0, label: argmax(row), workspace: explanationWorkspace)
                                 return Marks(text: Array($0), scores: scores, count: count)
                             }
                         }
-                        return line(row, labels: labels, marks: marks)
+                        return line(row, labels: labels, marks: marks, id: texts[i].id)
                     }
                     lock.lock()
                     results[b] = lines
                     lock.unlock()
                 }
                 for lines in results { for text in lines { out.write(text) } }
-                start = batches.last!.upperBound
+                out.flush()
             }
-            out.flush()
         }
     }
 
-    /// Every input line's text, in order.
-    func readTexts() throws -> [String] {
-        var texts: [String] = []
-        let sources: [(name: String, data: Data)] =
-            files.isEmpty
-            ? [("<stdin>", FileHandle.standardInput.readDataToEndOfFile())]
-            : try files.map { path in
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw DataError(file: path, "cannot read the file")
-                }
-                return (path, data)
-            }
-        for (name, data) in sources {
-            var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            if lines.last == "" { lines.removeLast() }
-            for (number, line) in lines.enumerated() {
-                let text = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
-                guard jsonl else {
-                    texts.append(text)
-                    continue
-                }
-                guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-                    throw DataError(
-                        file: name, place: "line \(number + 1)", "not a JSON object (expected one per line)")
-                }
-                guard let value = object[textField] as? String else {
-                    throw DataError(file: name, place: "line \(number + 1)", "no string field \"\(textField)\"")
-                }
-                texts.append(value)
-            }
+    /// A line's text, and its id as a JSON value when one is carried through.
+    func text(_ line: LineFeed.Line) throws -> (text: String, id: String?) {
+        if documents != nil { return (line.text, json(line.source)) }
+        guard jsonl else { return (line.text, nil) }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.text.utf8)) as? [String: Any] else {
+            throw DataError(
+                file: line.source, place: "line \(line.number)", "not a JSON object (expected one per line)")
         }
-        return texts
+        guard let value = object[textField] as? String else {
+            throw DataError(file: line.source, place: "line \(line.number)", "no string field \"\(textField)\"")
+        }
+        guard let idField else { return (value, nil) }
+        guard let id = object[idField] else {
+            throw DataError(file: line.source, place: "line \(line.number)", "no field \"\(idField)\" (--id-field)")
+        }
+        let encoded = try JSONSerialization.data(
+            withJSONObject: id, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
+        return (value, String(decoding: encoded, as: UTF8.self))
     }
 
     /// One output line for one text's probabilities (and its explanation).
-    func line(_ probabilities: [Float], labels: [String], marks: Marks?) -> String {
+    func line(_ probabilities: [Float], labels: [String], marks: Marks?, id: String?) -> String {
         let ranked = labels.indices.sorted {
             probabilities[$0] != probabilities[$1] ? probabilities[$0] > probabilities[$1] : $0 < $1
         }
         func number(_ p: Float) -> String { String(format: "%.6f", p) }
+        // TSV's id column holds a string id as it is, tabs and newlines made spaces; any other id as JSON.
+        let idColumn: [String] =
+            id.map { id in
+                let text =
+                    (try? JSONSerialization.jsonObject(with: Data(id.utf8), options: .fragmentsAllowed)) as? String
+                    ?? id
+                return [String(text.map { "\t\n\r".contains($0) ? " " : $0 })]
+            } ?? []
+        let idField = id.map { "\"id\":\($0)," } ?? ""
         switch (output, topK) {
         case (.tsv, nil):
-            return ([labels[argmax(probabilities)]] + probabilities.map(number) + tsvExplanation(marks))
+            return (idColumn + [labels[argmax(probabilities)]] + probabilities.map(number) + tsvExplanation(marks))
                 .joined(separator: "\t") + "\n"
         case (.tsv, let k?):
-            return (ranked.prefix(k).map { "\(labels[$0])\t\(number(probabilities[$0]))" } + tsvExplanation(marks))
-                .joined(separator: "\t") + "\n"
+            return
+                (idColumn + ranked.prefix(k).map { "\(labels[$0])\t\(number(probabilities[$0]))" }
+                + tsvExplanation(marks)).joined(separator: "\t") + "\n"
         case (.jsonl, nil):
             let fields = labels.indices.map { "\(json(labels[$0])):\(number(probabilities[$0]))" }
             return
-                "{\"label\":\(json(labels[argmax(probabilities)])),\"probabilities\":{\(fields.joined(separator: ","))}\(jsonExplanation(marks))}\n"
+                "{\(idField)\"label\":\(json(labels[argmax(probabilities)])),\"probabilities\":{\(fields.joined(separator: ","))}\(jsonExplanation(marks))}\n"
         case (.jsonl, let k?):
             let top = ranked.prefix(k).map { "{\"label\":\(json(labels[$0])),\"p\":\(number(probabilities[$0]))}" }
             return
-                "{\"label\":\(json(labels[ranked[0]])),\"top\":[\(top.joined(separator: ","))]\(jsonExplanation(marks))}\n"
+                "{\(idField)\"label\":\(json(labels[ranked[0]])),\"top\":[\(top.joined(separator: ","))]\(jsonExplanation(marks))}\n"
         }
     }
 
@@ -184,7 +202,8 @@ public struct ClassifyCommand: ParsableCommand {
 
     func json(_ string: String) -> String {
         String(
-            decoding: try! JSONSerialization.data(withJSONObject: string, options: [.fragmentsAllowed]), as: UTF8.self)
+            decoding: try! JSONSerialization.data(
+                withJSONObject: string, options: [.fragmentsAllowed, .withoutEscapingSlashes]), as: UTF8.self)
     }
 }
 
