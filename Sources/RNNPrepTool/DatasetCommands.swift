@@ -78,8 +78,11 @@ extension PrepCommand {
                 "Integer labels are named by --label-names, else by the file's Hugging Face ClassLabel metadata, else taken as text; text labels are taken as they are (the label set is then the training split's)."
         )
 
-        @Argument(help: "Parquet files; the split comes from each name (train…, test…) unless --split is given.")
-        var files: [String]
+        @Argument(
+            help: "Parquet files; the split comes from a word of each name (train, test) unless --split is given.")
+        var files: [String] = []
+
+        @OptionGroup var named: SplitFiles
 
         @Option(help: "The text column: a name or a 0-based index.")
         var textColumn: String
@@ -102,14 +105,14 @@ extension PrepCommand {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            if files.isEmpty { throw ValidationError("give at least one Parquet file") }
+            if named.all(files, split: split).isEmpty { throw ValidationError("give at least one Parquet file") }
         }
 
         func run() throws {
             try common.run(dataset: name, defaultRecipe: "csv") {
-                try files.map {
+                try named.all(files, split: split).map {
                     try ParquetTableReader(
-                        path: $0, split: split, textColumn: ColumnReference(textColumn),
+                        path: $0.path, split: $0.split, textColumn: ColumnReference(textColumn),
                         labelColumn: ColumnReference(labelColumn),
                         explicitNames: labelNames.map { $0.split(separator: ",").map(String.init) }, strict: strict)
                 }
@@ -125,8 +128,10 @@ extension PrepCommand {
                 "Labels are taken as text; the label set is the training split's, in numeric order when all labels are integers, else sorted. A test label not seen in training is an error."
         )
 
-        @Argument(help: "CSV files; the split comes from each name (train…, test…) unless --split is given.")
-        var files: [String]
+        @Argument(help: "CSV files; the split comes from a word of each name (train, test) unless --split is given.")
+        var files: [String] = []
+
+        @OptionGroup var named: SplitFiles
 
         @Option(help: "The text column: a header name or a 0-based index.")
         var textColumn: String
@@ -148,17 +153,37 @@ extension PrepCommand {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            if files.isEmpty { throw ValidationError("give at least one CSV file") }
+            if named.all(files, split: split).isEmpty { throw ValidationError("give at least one CSV file") }
         }
 
         func run() throws {
             try common.run(dataset: name, defaultRecipe: "csv") {
-                try files.map {
+                try named.all(files, split: split).map {
                     try CSVTableReader(
-                        path: $0, split: split, textColumn: ColumnReference(textColumn),
+                        path: $0.path, split: $0.split, textColumn: ColumnReference(textColumn),
                         labelColumn: ColumnReference(labelColumn), hasHeader: header)
                 }
             }
         }
+    }
+}
+
+/// Files whose split is given by the option that names them, whatever they are called.
+struct SplitFiles: ParsableArguments {
+    @Option(help: "A training file, any name (repeatable).")
+    var train: [String] = []
+
+    @Option(
+        help:
+            "A validation file (repeatable): train then selects its epochs on it instead of holding out part of train.")
+    var validation: [String] = []
+
+    @Option(help: "A test file, any name (repeatable).")
+    var test: [String] = []
+
+    /// The positional files (split from --split or their names), then these with theirs.
+    func all(_ files: [String], split: String?) -> [(path: String, split: String?)] {
+        files.map { ($0, split) } + train.map { ($0, "train") } + validation.map { ($0, "validation") }
+            + test.map { ($0, "test") }
     }
 }

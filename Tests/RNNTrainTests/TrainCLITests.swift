@@ -104,6 +104,40 @@ final class TrainCLITests: XCTestCase {
             FileManager.default.contents(atPath: full + "/model.rnnk").map { $0.count })
     }
 
+    /// Files named by the option that gives their split, whatever they are called; train then selects on the
+    /// dataset's own validation split.
+    func testSplitsNamedByOptionsAndTheValidationSplitIsUsed() throws {
+        let a = try writeCSV("reviews-2024.csv", rows: 300, seed: 7), b = try writeCSV("held.csv", rows: 60, seed: 8)
+        let c = try writeCSV("final.csv", rows: 80, seed: 9)
+        let shards = directory.appendingPathComponent("named").path
+        let prep = try Command.run(
+            "prep",
+            [
+                "csv", "--train", a, "--validation", b, "--test", c, "--text-column", "text", "--label-column", "label",
+                "--out", shards, "--quiet",
+            ])
+        XCTAssertEqual(prep.status, 0, prep.stderr)
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: shards + "/manifest.json"))) as! [String: Any]
+        let splits = (manifest["splits"] as! [[String: Any]]).map { ($0["name"] as! String, $0["examples"] as! Int) }
+        XCTAssertEqual(splits.map(\.0), ["train", "validation", "test"])
+        XCTAssertEqual(splits.map(\.1), [300, 60, 80])
+        let train = try Command.run(
+            "train",
+            [
+                "--shards", shards, "--epochs", "1", "--embed", "4", "--hidden", "4", "--out",
+                directory.appendingPathComponent("named-run").path,
+            ])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(
+            train.stdout.contains("300 training examples, 60 validation examples (the dataset's validation split)"),
+            train.stdout)
+        let unnamed = try Command.run("prep", ["csv", a, "--text-column", "text", "--label-column", "label"])
+        XCTAssertEqual(unnamed.status, 1)
+        XCTAssertTrue(unnamed.stderr.contains("reviews-2024.csv: cannot tell the split"), unnamed.stderr)
+    }
+
     /// OpenBLAS made to run its SSE3 kernels, as it does on a CPU newer than its build: train says so, runs
     /// itself again on the core of the tier of the kernels it runs, and ends with that core's metrics.
     func testAnOpenBLASFallbackIsReportedAndCorrected() throws {
