@@ -357,26 +357,8 @@ func metadataText(_ value: ModelFile.Value) -> String {
     case .double(let v): return "\(v)"
     case .string(let v): return v
     case .bool(let v): return v ? "true" : "false"
-    case .strings(let v): return "[" + v.map(jsonString).joined(separator: ",") + "]"
+    case .strings(let v): return "[" + v.map(jsonStringLiteral).joined(separator: ",") + "]"
     }
-}
-
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
 
 @c(rnn_classify)

@@ -1,6 +1,7 @@
 import Foundation
 import RNNBinary
 import RNNSupport
+import RNNText
 
 /// A safetensors file (Hugging Face's format, and what `safetensors.torch.save_file`
 /// writes): an 8-byte little-endian header length N, N bytes of JSON

@@ -1,7 +1,6 @@
-import Foundation
-
 /// A JSON string literal: quotes, backslashes and control characters escaped.
-/// For JSON written by hand, where key order or layout matters to the reader.
+/// For JSON written by hand, where key order or layout matters to the reader; Foundation-free, so the
+/// runtime writes its metadata with it too.
 public func jsonStringLiteral(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
@@ -11,7 +10,9 @@ public func jsonStringLiteral(_ text: String) -> String {
         case "\n": out += "\\n"
         case "\r": out += "\\r"
         case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         default: out.unicodeScalars.append(scalar)
         }
     }
