@@ -6,7 +6,7 @@ import RNNModel
 
 extension MatrixProducts {
     /// OpenBLAS's sgemm: faster than our kernels on whole batches' products (packing pays off there).
-    public static let openBLAS = MatrixProducts(name: "OpenBLAS") { g in
+    public static let openBLAS = MatrixProducts { g in
         if g.k == 0 {
             if g.beta == 0 { for i in 0..<g.m { (g.c + i * g.ldc).update(repeating: 0, count: g.n) } }
             return

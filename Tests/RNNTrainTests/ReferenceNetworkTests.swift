@@ -50,12 +50,21 @@ final class ReferenceNetworkTests: XCTestCase {
         XCTAssert(worst <= tolerance, "\(what): off by \(worst)", file: file, line: line)
     }
 
+    /// The large products by either provider: our kernels (inference's), OpenBLAS (the trainer's).
+    let providers: [(name: String, products: MatrixProducts?)] = [("ours", nil), ("OpenBLAS", .openBLAS)]
+
     func testEveryForwardModeMatchesTheReferenceNetwork() throws {
         for c in cases {
+            try forwardModes(c)
+        }
+    }
+
+    func forwardModes(_ c: Case) throws {
+        for (name, products) in providers {
             let parameters = c.parameters
             let reference = ReferenceNetwork(c.architecture, parameters: parameters)
             let expected = c.sequences.flatMap { reference.probabilities($0) }
-            let network = Network(c.architecture)
+            let network = Network(c.architecture, products: products)
             let data = LabeledSequences(sequences: c.sequences, labels: c.labels)
 
             // Training mode (one input row per distinct token).
@@ -64,7 +73,7 @@ final class ReferenceNetworkTests: XCTestCase {
                     $0.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels, gradient: nil,
                     keepProbabilities: true, workspace: Objective.Workspace())
             }
-            assertClose(training.probabilities, expected, tolerance: 1e-6, "\(c): training mode")
+            assertClose(training.probabilities, expected, tolerance: 1e-6, "\(c), \(name): training mode")
             XCTAssertEqual(training.loss, reference.loss(c.sequences, labels: c.labels), accuracy: 1e-5, "\(c): loss")
 
             // Inference mode without token tables, as the trainer evaluates.
@@ -91,8 +100,10 @@ final class ReferenceNetworkTests: XCTestCase {
             let parameters = c.parameters
             let reference = ReferenceNetwork(c.architecture, parameters: parameters).gradient(
                 c.sequences, labels: c.labels)
-            let gradient = analyticGradient(c, parameters: parameters, dropout: nil)
-            compareGradients(gradient, reference, c.architecture, "\(c)")
+            for (name, products) in providers {
+                let gradient = analyticGradient(c, parameters: parameters, dropout: nil, products: products)
+                compareGradients(gradient, reference, c.architecture, "\(c), \(name)")
+            }
         }
     }
 
@@ -123,11 +134,13 @@ final class ReferenceNetworkTests: XCTestCase {
         }
     }
 
-    func analyticGradient(_ c: Case, parameters: [Float], dropout: Network.Dropout?) -> [Float] {
+    func analyticGradient(
+        _ c: Case, parameters: [Float], dropout: Network.Dropout?, products: MatrixProducts? = nil
+    ) -> [Float] {
         var gradient = [Float](repeating: 0, count: parameters.count)
         parameters.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
-                _ = Objective(network: Network(c.architecture)).evaluate(
+                _ = Objective(network: Network(c.architecture, products: products)).evaluate(
                     p.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels,
                     gradient: g.baseAddress!, dropout: dropout, workspace: Objective.Workspace())
             }
