@@ -65,7 +65,8 @@ let package = Package(
             name: "RNNParquet", dependencies: ["CSnappy", "CZstd", "CZlib"],
             swiftSettings: fast),
         .target(
-            name: "RNNData", dependencies: ["RNNBinary", "RNNSupport", "RNNText", "RNNParquet", "CArchive"],
+            name: "RNNData",
+            dependencies: ["RNNBinary", "RNNSupport", "RNNText", "RNNParquet", "CArchive", "CZlib", "CZstd"],
             swiftSettings: fast),
         // What the command-line tools share beyond argument parsing: how they report bad input and load a model.
         .target(
@@ -133,7 +134,8 @@ let package = Package(
             name: "RNNModelTests", dependencies: ["RNNBinary", "RNNKernels", "RNNModel", "RNNText", "TestSupport"]),
         .testTarget(name: "RNNTextTests", dependencies: ["RNNText", "RNNData", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
-            name: "RNNDataTests", dependencies: ["RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),
+            name: "RNNDataTests",
+            dependencies: ["CZstd", "RNNData", "RNNSupport", "RNNText", "RNNParquet", "TestSupport"]),
         .testTarget(
             name: "RNNTrainTests",
             dependencies: [

@@ -1,21 +1,28 @@
 import RNNSupport
 
-/// An RFC 4180 CSV parser over bytes in memory: comma-separated fields,
-/// double-quoted fields may hold commas, newlines and doubled quotes;
-/// records end with LF or CRLF.
+/// An RFC 4180 CSV parser over bytes in memory: fields separated by
+/// `delimiter` (a comma, a tab…); when `quoted`, double-quoted fields may hold
+/// delimiters, newlines and doubled quotes (else a quote is an ordinary byte,
+/// as in most TSV files); records end with LF or CRLF.
 struct CSVParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let file: String
+    let delimiter: UInt8
+    let quoted: Bool
     private(set) var offset = 0
     /// 1-based line where the current record starts.
-    private(set) var line = 1
-    private var nextLine = 1
+    private(set) var line: Int
+    private var nextLine: Int
 
-    init(bytes: UnsafeBufferPointer<UInt8>, file: String) {
-        self.bytes = bytes
+    init(block: RecordBlock, file: String, delimiter: UInt8 = 0x2C, quoted: Bool = true) {
+        self.bytes = block.bytes
         self.file = file
+        self.delimiter = delimiter
+        self.quoted = quoted
+        line = block.firstLine
+        nextLine = block.firstLine
         // A UTF-8 byte order mark is not part of the first field.
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { offset = 3 }
+        if block.isFirst, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { offset = 3 }
     }
 
     /// The next record's fields, or nil at the end of the input. Blank lines are skipped.
@@ -30,7 +37,7 @@ struct CSVParser {
         var field: [UInt8] = []
         while true {
             field.removeAll(keepingCapacity: true)
-            if offset < bytes.count, bytes[offset] == 0x22 {
+            if quoted, offset < bytes.count, bytes[offset] == 0x22 {
                 let openingLine = nextLine
                 offset += 1
                 var closed = false
@@ -52,15 +59,15 @@ struct CSVParser {
                     throw DataError(
                         file: file, place: "line \(openingLine)", "unterminated quoted field (expected a closing \")")
                 }
-                if offset < bytes.count, bytes[offset] != 0x2C, bytes[offset] != 0x0A, bytes[offset] != 0x0D {
+                if offset < bytes.count, bytes[offset] != delimiter, bytes[offset] != 0x0A, bytes[offset] != 0x0D {
                     throw DataError(
                         file: file, place: "line \(nextLine)",
-                        "unexpected character after a closing quote (expected , or end of line)")
+                        "unexpected character after a closing quote (expected \(delimiterName) or end of line)")
                 }
             } else {
                 let start = offset
-                while offset < bytes.count, bytes[offset] != 0x2C, bytes[offset] != 0x0A {
-                    if bytes[offset] == 0x22 {
+                while offset < bytes.count, bytes[offset] != delimiter, bytes[offset] != 0x0A {
+                    if quoted, bytes[offset] == 0x22 {
                         throw DataError(
                             file: file, place: "line \(nextLine)",
                             "quote inside an unquoted field (expected the whole field to be quoted)")
@@ -75,7 +82,9 @@ struct CSVParser {
             if offset < bytes.count, bytes[offset] == 0x0D { offset += 1 }
             if offset >= bytes.count { return true }
             if bytes[offset] == 0x0A { offset += 1; nextLine += 1; return true }
-            offset += 1  // the comma
+            offset += 1  // the delimiter
         }
     }
+
+    private var delimiterName: String { delimiter == 0x09 ? "a tab" : String(UnicodeScalar(delimiter)) }
 }

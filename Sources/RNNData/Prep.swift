@@ -15,11 +15,15 @@ public struct PrepConfiguration {
     public var quiet: Bool
     public var command: [String]
     public var recipe: String?
+    /// When set, its tokenizer and labels replace `tokenizer` and the training split's: no split is
+    /// then required, and a label the model does not know is an error.
+    public var model: ModelVocabulary?
 
     public init(
         dataset: String, tokenizer: TokenizerSpec, vocabularyFile: String?, shardSize: Int, output: URL,
-        replace: Bool, quiet: Bool, command: [String], recipe: String?
+        replace: Bool, quiet: Bool, command: [String], recipe: String?, model: ModelVocabulary? = nil
     ) {
+        self.model = model
         self.dataset = dataset
         self.tokenizer = tokenizer
         self.vocabularyFile = vocabularyFile
@@ -58,7 +62,9 @@ public enum Prep {
     private static func build(
         readers: [ExampleReader], configuration: PrepConfiguration, staged: StagedDirectory, started: Date
     ) throws -> PrepResult {
-        let tokenization = try Tokenization(spec: configuration.tokenizer, vocabularyFile: configuration.vocabularyFile)
+        let tokenization =
+            try configuration.model.map(Tokenization.init(model:))
+            ?? Tokenization(spec: configuration.tokenizer, vocabularyFile: configuration.vocabularyFile)
         let totalBytes = readers.reduce(Int64(0)) { $0 + $1.totalBytes }
         let progress = ProgressReporter(
             title: "prep \(configuration.dataset)", total: Double(totalBytes), unit: .bytes, quiet: configuration.quiet)
@@ -119,7 +125,8 @@ public enum Prep {
                     file: reader.inputDescription, "the \(name) split is empty (expected at least one example)")
             }
         }
-        guard let train = splits["train"] else {
+        let train = splits["train"]
+        if train == nil && configuration.model == nil {
             throw DataError(
                 file: readers.map(\.inputDescription).joined(separator: ", "),
                 "no training split (the vocabulary and label set come from it; name a file train… or pass --split train)"
@@ -130,7 +137,9 @@ public enum Prep {
                 file: readers.map(\.inputDescription).joined(separator: ", "),
                 "inputs mix class indices and label names")
         }
-        let labelNames = try resolveLabels(splits: splits, train: train, readers: readers)
+        let labelNames =
+            try configuration.model.map { try mapLabels(splits: splits, to: $0, readers: readers) }
+            ?? resolveLabels(splits: splits, train: train!, readers: readers)
         let tokenizer = try Tokenizer(spec: tokenization.spec, vocabulary: vocabulary)
 
         let ordered = splits.values.sorted {
@@ -174,7 +183,7 @@ public enum Prep {
 
         let summary = DatasetSummary(
             manifest: manifest, splits: written.map(\.1), distinctTrainWords: distinctTrainWords,
-            skipped: readFailure.skipped, seconds: Date().timeIntervalSince(started))
+            skipped: readFailure.skipped, seconds: Date().timeIntervalSince(started), model: configuration.model?.path)
         return PrepResult(manifest: manifest, summary: summary)
     }
 
@@ -205,6 +214,30 @@ public enum Prep {
             }
         }
         return names
+    }
+
+    /// Labels as the model numbers them, whether the readers gave indices into their own names or texts.
+    private static func mapLabels(splits: [String: SplitBuilder], to model: ModelVocabulary, readers: [ExampleReader])
+        throws -> [String]
+    {
+        let index = Dictionary(model.labels.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
+        for split in splits.values {
+            for (i, code) in split.labels.enumerated() where code >= 0 {
+                let reader = readers[Int(split.readerIndex[i])]
+                let text =
+                    if let names = reader.labelNames, Int(code) < names.count { names[Int(code)] } else {
+                        split.labelTexts.key(code)
+                    }
+                guard let mapped = index[text] else {
+                    throw DataError(
+                        file: reader.inputDescription, place: "line \(split.sources[i])",
+                        "label \"\(text)\" is not one of the model's labels (\(model.labels.joined(separator: ", ")); \(model.path))"
+                    )
+                }
+                split.labels[i] = mapped
+            }
+        }
+        return model.labels
     }
 
     private static func writeShards(

@@ -37,8 +37,10 @@ extension TokenizerWorker {
                 (word: shared.key(Int32($0.offset)), count: $0.element)
             }
             distinctTrainWords = trainWords.count
-            vocabulary = WordLevelTokenizer.buildVocabulary(
-                counts: trainWords, size: spec.vocabularySize ?? 5_000, minimumCount: spec.minimumCount ?? 1)
+            vocabulary =
+                workers[0].tokenization.fixedVocabulary
+                ?? WordLevelTokenizer.buildVocabulary(
+                    counts: trainWords, size: spec.vocabularySize ?? 5_000, minimumCount: spec.minimumCount ?? 1)
             let sharedToVocabulary = (0..<Int32(shared.count)).map { id in
                 shared.withKey(id) { vocabulary.table.find($0) } ?? WordLevelTokenizer.unknownID
             }

@@ -34,6 +34,16 @@ struct Tokenization {
     /// Word-level: this worker's words, by first appearance, and their training counts.
     private(set) var interned = ByteTable(minimumCapacity: 1 << 16)
     private(set) var trainCounts: [Int] = []
+    /// Word-level: a trained model's vocabulary, used instead of one counted from the training split.
+    private(set) var fixedVocabulary: Vocabulary?
+
+    init(model: ModelVocabulary) {
+        spec = model.spec
+        switch model.tokenizer {
+        case .word(let word): fixedVocabulary = word.vocabulary
+        case .wordPiece(let tokenizer): wordPiece = tokenizer
+        }
+    }
 
     init(spec: TokenizerSpec, vocabularyFile: String?) throws {
         self.spec = spec

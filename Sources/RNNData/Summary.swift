@@ -40,18 +40,21 @@ public struct DatasetSummary {
 
     init(
         manifest: Manifest, splits: [Split], distinctTrainWords: Int, skipped: [(input: String, rows: Int)],
-        seconds: Double
+        seconds: Double, model: String? = nil
     ) {
         self.skipped = skipped
         dataset = manifest.dataset
         labels = manifest.labels
         vocabularySize = manifest.tokenizer.vocabularySize
         switch manifest.tokenizer.spec.kind {
+        case .word where model != nil: tokenizer = "word-level, the model's: \(model!)"
         case .word:
             tokenizer =
                 "word-level: the \(grouped(vocabularySize - 3)) most frequent of \(grouped(distinctTrainWords)) distinct training words + 3 specials"
         case .wordpiece:
-            tokenizer = "WordPiece (\(manifest.tokenizer.spec.wordPiece?.lowercase == false ? "cased" : "uncased"))"
+            tokenizer =
+                "WordPiece (\(manifest.tokenizer.spec.wordPiece?.lowercase == false ? "cased" : "uncased"))"
+                + (model.map { ", the model's: \($0)" } ?? "")
         }
         self.seconds = seconds
         self.splits = splits

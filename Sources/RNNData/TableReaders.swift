@@ -27,22 +27,7 @@ public func splitName(for path: String, override: String?) throws -> String {
 
 /// AG News as the original CSV (no header; class 1-4, title, description) or
 /// as the Hugging Face CSV export (header `text,label`, labels 0-3).
-/// A CSV reader parses its memory-mapped file in one pass.
-protocol MappedCSVReader: ExampleReader {
-    var path: String { get }
-    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void)
-        throws
-}
-
-extension MappedCSVReader {
-    @discardableResult
-    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
-        try MappedFile(path: path).withBytes { try parse($0, progress: progress, body) }
-        return 0
-    }
-}
-
-public struct AGNewsCSVReader: MappedCSVReader {
+public struct AGNewsCSVReader: ExampleReader {
     public static let defaultLabelNames = ["World", "Sports", "Business", "Sci/Tech"]
     public let path: String
     public let split: String
@@ -69,42 +54,49 @@ public struct AGNewsCSVReader: MappedCSVReader {
         }
     }
 
-    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void)
-        throws
-    {
-        var parser = CSVParser(bytes: bytes, file: path)
+    @discardableResult
+    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
         var fields: [[UInt8]] = []
-        guard try parser.next(into: &fields) else {
-            throw DataError(file: path, "the file is empty (expected AG News CSV rows)")
+        // Known from the first record: the Hugging Face export starts with its header.
+        var isHuggingFaceExport: Bool?
+        try RecordBlocks.read(path: path, quoted: true, progress: progress) { block in
+            var parser = CSVParser(block: block, file: path)
+            while try parser.next(into: &fields) {
+                let place = "line \(parser.line)"
+                guard let isExport = isHuggingFaceExport else {
+                    isHuggingFaceExport =
+                        fields.count == 2 && fields[0] == Array("text".utf8) && fields[1] == Array("label".utf8)
+                    if isHuggingFaceExport! { continue }
+                    try body(try example(fields, isHuggingFaceExport: false, place: place, line: parser.line))
+                    continue
+                }
+                try body(try example(fields, isHuggingFaceExport: isExport, place: place, line: parser.line))
+            }
         }
-        let isHuggingFaceExport =
-            fields.count == 2 && fields[0] == Array("text".utf8) && fields[1] == Array("label".utf8)
+        if isHuggingFaceExport == nil { throw DataError(file: path, "the file is empty (expected AG News CSV rows)") }
+        return 0
+    }
+
+    private func example(_ fields: [[UInt8]], isHuggingFaceExport: Bool, place: String, line: Int) throws -> RawExample
+    {
         let columns = isHuggingFaceExport ? 2 : 3
-        if isHuggingFaceExport { guard try parser.next(into: &fields) else { return } }
-        var row: UInt32 = 0
-        repeat {
-            let place = "line \(parser.line)"
-            guard fields.count == columns else {
-                throw DataError(
-                    file: path, place: place,
-                    "expected \(columns) columns (\(isHuggingFaceExport ? "text,label" : "class,title,description")), found \(fields.count)"
-                )
-            }
-            let text: [UInt8]
-            let label: Int
-            if isHuggingFaceExport {
-                text = fields[0]
-                label = try parseLabel(fields[1], range: 0...3, file: path, place: place)
-            } else {
-                text = fields[1] + [0x20] + fields[2]
-                label = try parseLabel(fields[0], range: 1...4, file: path, place: place) - 1
-            }
-            try validateUTF8(text, file: path, place: place)
-            try body(RawExample(split: split, text: text, label: .index(label), source: UInt32(parser.line)))
-            row += 1
-            if row % 4096 == 0 { progress(Int64(parser.offset)) }
-        } while try parser.next(into: &fields)
-        progress(totalBytes)
+        guard fields.count == columns else {
+            throw DataError(
+                file: path, place: place,
+                "expected \(columns) columns (\(isHuggingFaceExport ? "text,label" : "class,title,description")), found \(fields.count)"
+            )
+        }
+        let text: [UInt8]
+        let label: Int
+        if isHuggingFaceExport {
+            text = fields[0]
+            label = try parseLabel(fields[1], range: 0...3, file: path, place: place)
+        } else {
+            text = fields[1] + [0x20] + fields[2]
+            label = try parseLabel(fields[0], range: 1...4, file: path, place: place) - 1
+        }
+        try validateUTF8(text, file: path, place: place)
+        return RawExample(split: split, text: text, label: .index(label), source: UInt32(truncatingIfNeeded: line))
     }
 }
 
@@ -160,72 +152,119 @@ public enum ColumnReference: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Any CSV with a text column and a label column. Labels are kept as text and
-/// mapped to indices from the training split (see `LabelSet`).
-public struct CSVTableReader: MappedCSVReader {
+/// Any delimited table (CSV, TSV…) with text columns and a label column.
+/// Several text columns are joined with a space (AG News's title and
+/// description). Labels are kept as text and mapped to indices from the
+/// training split (see `LabelSet`).
+public struct CSVTableReader: ExampleReader {
     public let path: String
     public let split: String
-    public let textColumn: ColumnReference
+    public let textColumns: [ColumnReference]
     public let labelColumn: ColumnReference
     public let hasHeader: Bool
+    public let delimiter: UInt8
+    public let quoted: Bool
     public var labelNames: [String]? { nil }
     public var inputDescription: String { path }
     public var splits: [String] { [split] }
     public let totalBytes: Int64
 
     public init(
-        path: String, split: String?, textColumn: ColumnReference, labelColumn: ColumnReference, hasHeader: Bool?
+        path: String, split: String?, textColumns: [ColumnReference], labelColumn: ColumnReference, hasHeader: Bool?,
+        delimiter: UInt8 = 0x2C, quoted: Bool? = nil
     ) throws {
         self.path = path
         self.split = try splitName(for: path, override: split)
-        self.textColumn = textColumn
+        self.textColumns = textColumns
         self.labelColumn = labelColumn
-        let named: Bool
-        if case .name = textColumn {
-            named = true
-        } else if case .name = labelColumn {
-            named = true
-        } else {
-            named = false
+        self.delimiter = delimiter
+        // Tab-separated files rarely quote, and their texts often hold stray quotes.
+        self.quoted = quoted ?? (delimiter != 0x09)
+        let named = (textColumns + [labelColumn]).contains {
+            if case .name = $0 { return true }
+            return false
         }
         if hasHeader == false && named {
             throw DataError(
                 file: path, "columns are named but --no-header says there is no header (name columns by index instead)")
         }
+        guard !textColumns.isEmpty else { throw DataError(file: path, "no text column given") }
         self.hasHeader = hasHeader ?? named
         self.totalBytes = try fileSize(path)
     }
 
-    func parse(_ bytes: UnsafeBufferPointer<UInt8>, progress: (Int64) -> Void, _ body: (RawExample) throws -> Void)
-        throws
-    {
-        var parser = CSVParser(bytes: bytes, file: path)
+    public init(
+        path: String, split: String?, textColumn: ColumnReference, labelColumn: ColumnReference, hasHeader: Bool?
+    ) throws {
+        try self.init(
+            path: path, split: split, textColumns: [textColumn], labelColumn: labelColumn, hasHeader: hasHeader)
+    }
+
+    @discardableResult
+    public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
         var fields: [[UInt8]] = []
-        guard try parser.next(into: &fields) else {
-            throw DataError(file: path, "the file is empty (expected CSV rows)")
+        // Known from the first record.
+        var layout: (columns: Int, text: [Int], label: Int)?
+        try RecordBlocks.read(path: path, quoted: quoted, progress: progress) { block in
+            var parser = CSVParser(block: block, file: path, delimiter: delimiter, quoted: quoted)
+            while try parser.next(into: &fields) {
+                let place = "line \(parser.line)"
+                guard let (columns, textIndices, labelIndex) = layout else {
+                    let header = hasHeader ? fields.map { String(decoding: $0, as: UTF8.self) } : nil
+                    layout = (
+                        fields.count,
+                        try textColumns.map {
+                            try $0.resolve(count: fields.count, names: header, file: path, place: place)
+                        },
+                        try labelColumn.resolve(count: fields.count, names: header, file: path, place: place)
+                    )
+                    if hasHeader { continue }
+                    try body(try example(fields, layout: layout!, place: place, line: parser.line))
+                    continue
+                }
+                try body(
+                    try example(fields, layout: (columns, textIndices, labelIndex), place: place, line: parser.line))
+            }
         }
-        let header = hasHeader ? fields.map { String(decoding: $0, as: UTF8.self) } : nil
-        let columns = fields.count
-        let textIndex = try textColumn.resolve(count: columns, names: header, file: path, place: "line 1")
-        let labelIndex = try labelColumn.resolve(count: columns, names: header, file: path, place: "line 1")
-        if hasHeader { guard try parser.next(into: &fields) else { return } }
-        var row: UInt32 = 0
-        repeat {
-            let place = "line \(parser.line)"
-            guard fields.count == columns else {
-                throw DataError(file: path, place: place, "expected \(columns) columns, found \(fields.count)")
-            }
-            try validateUTF8(fields[textIndex], file: path, place: place)
-            try validateUTF8(fields[labelIndex], file: path, place: place)
-            let label = String(decoding: fields[labelIndex], as: UTF8.self).trimmingCharacters(in: .whitespaces)
-            guard !label.isEmpty else {
-                throw DataError(file: path, place: place, "empty label (expected a value in column \(labelColumn))")
-            }
-            try body(
-                RawExample(split: split, text: fields[textIndex], label: .name(label), source: UInt32(parser.line)))
-            row += 1
-            if row % 4096 == 0 { progress(Int64(parser.offset)) }
-        } while try parser.next(into: &fields)
-        progress(totalBytes)
+        if layout == nil { throw DataError(file: path, "the file is empty (expected CSV rows)") }
+        return 0
+    }
+
+    private func example(
+        _ fields: [[UInt8]], layout: (columns: Int, text: [Int], label: Int), place: String, line: Int
+    ) throws -> RawExample {
+        guard fields.count == layout.columns else {
+            throw DataError(file: path, place: place, "expected \(layout.columns) columns, found \(fields.count)")
+        }
+        var text = fields[layout.text[0]]
+        for index in layout.text.dropFirst() {
+            text.append(0x20)
+            text += fields[index]
+        }
+        try validateUTF8(text, file: path, place: place)
+        try validateUTF8(fields[layout.label], file: path, place: place)
+        let label = String(decoding: fields[layout.label], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        guard !label.isEmpty else {
+            throw DataError(file: path, place: place, "empty label (expected a value in column \(labelColumn))")
+        }
+        return RawExample(split: split, text: text, label: .name(label), source: UInt32(truncatingIfNeeded: line))
+    }
+}
+
+extension CSVTableReader {
+    /// A delimiter as the command line gives it: one ASCII character other than
+    /// a quote or a line break, or `tab` (also `\t`); nil for anything else.
+    public static func delimiter(_ argument: String) -> UInt8? {
+        if argument == "tab" || argument == "\\t" { return 0x09 }
+        guard argument.utf8.count == 1, let byte = argument.utf8.first, byte < 0x80, byte != 0x0A, byte != 0x0D,
+            byte != 0x22
+        else { return nil }
+        return byte
+    }
+
+    /// What a file's name implies: a tab for `.tsv` or `.tab` (also `x.tsv.gz`), else a comma.
+    public static func defaultDelimiter(forPath path: String) -> UInt8 {
+        let extensions = URL(fileURLWithPath: path).lastPathComponent.lowercased().split(separator: ".").dropFirst()
+        return extensions.contains { $0 == "tsv" || $0 == "tab" } ? 0x09 : 0x2C
     }
 }

@@ -123,9 +123,12 @@ extension PrepCommand {
     struct CSV: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "csv",
-            abstract: "Prepare any CSV with a text column and a label column.",
-            discussion:
-                "Labels are taken as text; the label set is the training split's, in numeric order when all labels are integers, else sorted. A test label not seen in training is an error."
+            abstract: "Prepare any CSV or TSV (any one-character delimiter) with text columns and a label column.",
+            discussion: """
+                Files may be gzip or zstd compressed (told from their bytes). Labels are taken as text; the label set \
+                is the training split's, in numeric order when all labels are integers, else sorted. A test label not \
+                seen in training is an error.
+                """
         )
 
         @Argument(help: "CSV files; the split comes from a word of each name (train, test) unless --split is given.")
@@ -133,11 +136,21 @@ extension PrepCommand {
 
         @OptionGroup var named: SplitFiles
 
-        @Option(help: "The text column: a header name or a 0-based index.")
-        var textColumn: String
+        @Option(help: "A text column: a header name or a 0-based index; repeat it to join several with a space.")
+        var textColumn: [String] = []
 
         @Option(help: "The label column: a header name or a 0-based index.")
         var labelColumn: String
+
+        @Option(help: "The field delimiter: one ASCII character, or tab (default: tab for .tsv files, else a comma).")
+        var delimiter: String?
+
+        @Flag(
+            inversion: .prefixedNo,
+            help:
+                "Whether double quotes enclose fields (RFC 4180); with --no-quoting a quote is ordinary text (default: quoting, except for tab-delimited files)."
+        )
+        var quoting: Bool?
 
         @Option(help: "Dataset name, used for the default output directory.")
         var name = "csv"
@@ -154,14 +167,111 @@ extension PrepCommand {
 
         func validate() throws {
             if named.all(files, split: split).isEmpty { throw ValidationError("give at least one CSV file") }
+            if textColumn.isEmpty { throw ValidationError("give --text-column (a header name or a 0-based index)") }
+            if let delimiter { _ = try Self.delimiterByte(delimiter) }
+        }
+
+        static func delimiterByte(_ argument: String) throws -> UInt8 {
+            guard let byte = CSVTableReader.delimiter(argument) else {
+                throw ValidationError(
+                    "--delimiter \"\(argument)\" is not one ASCII character (expected e.g. , ; | or tab; not a quote or a newline)"
+                )
+            }
+            return byte
+        }
+
+        func run() throws {
+            try common.run(dataset: name, defaultRecipe: "csv") {
+                try named.all(files, split: split).map { file in
+                    let separator =
+                        try delimiter.map(Self.delimiterByte) ?? CSVTableReader.defaultDelimiter(forPath: file.path)
+                    return try CSVTableReader(
+                        path: file.path, split: file.split, textColumns: textColumn.map(ColumnReference.init),
+                        labelColumn: ColumnReference(labelColumn), hasHeader: header, delimiter: separator,
+                        quoted: quoting)
+                }
+            }
+        }
+    }
+
+    struct JSONLines: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "jsonl",
+            abstract: "Prepare JSON lines: one object per line with text fields and a label field.",
+            discussion: """
+                Fields are named by dotted paths into nested objects (meta.title; an array element by its index, \
+                sentences.0). A label may be a string, a number (taken as written), a boolean or a one-element array. \
+                Files may be gzip or zstd compressed (told from their bytes).
+                """
+        )
+
+        @Argument(
+            help: "JSON-lines files; the split comes from a word of each name (train, test) unless --split is given.")
+        var files: [String] = []
+
+        @OptionGroup var named: SplitFiles
+
+        @Option(help: "A text field (dotted path); repeat it to join several with a space.")
+        var textField: [String] = []
+
+        @Option(help: "The label field (dotted path).")
+        var labelField: String
+
+        @Option(help: "Dataset name, used for the default output directory.")
+        var name = "jsonl"
+
+        @Option(help: "The split of every file given (default: from the file names).")
+        var split: String?
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            if named.all(files, split: split).isEmpty { throw ValidationError("give at least one JSON-lines file") }
+            if textField.isEmpty { throw ValidationError("give --text-field (a field name or dotted path)") }
         }
 
         func run() throws {
             try common.run(dataset: name, defaultRecipe: "csv") {
                 try named.all(files, split: split).map {
-                    try CSVTableReader(
-                        path: $0.path, split: $0.split, textColumn: ColumnReference(textColumn),
-                        labelColumn: ColumnReference(labelColumn), hasHeader: header)
+                    try JSONLinesReader(path: $0.path, split: $0.split, textFields: textField, labelField: labelField)
+                }
+            }
+        }
+    }
+
+    struct FastText: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fasttext",
+            abstract: "Prepare fastText's supervised format: __label__<name> before each line's text.",
+            discussion: "Files may be gzip or zstd compressed (told from their bytes)."
+        )
+
+        @Argument(
+            help: "fastText files; the split comes from a word of each name (train, test) unless --split is given.")
+        var files: [String] = []
+
+        @OptionGroup var named: SplitFiles
+
+        @Option(help: "The prefix that marks a label word (fastText's -label).")
+        var labelPrefix = "__label__"
+
+        @Option(help: "Dataset name, used for the default output directory.")
+        var name = "fasttext"
+
+        @Option(help: "The split of every file given (default: from the file names).")
+        var split: String?
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            if named.all(files, split: split).isEmpty { throw ValidationError("give at least one fastText file") }
+            if labelPrefix.isEmpty { throw ValidationError("--label-prefix must not be empty") }
+        }
+
+        func run() throws {
+            try common.run(dataset: name, defaultRecipe: "csv") {
+                try named.all(files, split: split).map {
+                    try FastTextReader(path: $0.path, split: $0.split, labelPrefix: labelPrefix)
                 }
             }
         }

@@ -15,7 +15,9 @@ public struct PrepCommand: ParsableCommand {
             see Artifacts/ for the formats. Datasets are read from $RNNKIT_DATA (default data/).
             """,
         version: rnnkitVersion.description,
-        subcommands: [IMDB.self, AGNews.self, CSV.self, Parquet.self, Show.self, Tokenize.self])
+        subcommands: [
+            IMDB.self, AGNews.self, CSV.self, JSONLines.self, FastText.self, Parquet.self, Show.self, Tokenize.self,
+        ])
 
     public init() {}
 }
@@ -49,6 +51,12 @@ struct CommonOptions: ParsableArguments {
     )
     var tokenizerFile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Tokenize with a trained model's tokenizer and number labels as it does, so that `train eval MODEL --shards` scores the files.",
+            valueName: "model.rnnk"))
+    var tokenizerFrom: String?
+
     @Option(help: "Examples per shard file.")
     var shardSize = 10_000
 
@@ -65,16 +73,28 @@ struct CommonOptions: ParsableArguments {
         if tokenizerFile != nil && tokenizer == .word {
             throw ValidationError("--tokenizer-file is a WordPiece tokenizer")
         }
+        if tokenizerFrom != nil {
+            let others = [
+                ("--tokenizer", tokenizer != nil), ("--vocab-size", vocabSize != nil), ("--min-freq", minFreq != nil),
+                ("--vocab-file", vocabFile != nil), ("--tokenizer-file", tokenizerFile != nil),
+            ].filter(\.1).map(\.0)
+            if !others.isEmpty {
+                throw ValidationError(
+                    "--tokenizer-from takes the model's tokenizer: drop \(others.joined(separator: ", "))")
+            }
+        }
     }
 
     /// Runs prep with the recipe `defaultRecipe` overridden by these flags, and prints the summary.
     func run(dataset: String, defaultRecipe: String, readers: () throws -> [ExampleReader]) throws {
         try reportingErrors {
             let (recipe, recipePath) = try Recipe.load(self.recipe ?? defaultRecipe)
-            let kind = tokenizerFile != nil ? .wordpiece : tokenizer ?? recipe.tokenizer.kind
+            let model = try tokenizerFrom.map(ModelVocabulary.init(path:))
+            let kind = model?.spec.kind ?? (tokenizerFile != nil ? .wordpiece : tokenizer ?? recipe.tokenizer.kind)
             var spec = TokenizerSpec(kind: kind)
             var vocabularyFile: String?
             switch kind {
+            case _ where model != nil: spec = model!.spec
             case .word:
                 spec.vocabularySize = vocabSize ?? recipe.tokenizer.vocabularySize ?? 5_000
                 spec.minimumCount = minFreq ?? recipe.tokenizer.minimumCount ?? 1
@@ -98,7 +118,7 @@ struct CommonOptions: ParsableArguments {
                 dataset: dataset, tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize,
                 output: URL(fileURLWithPath: out ?? "artifacts/\(dataset)", isDirectory: true), replace: force,
                 quiet: quiet,
-                command: CommandLine.arguments, recipe: recipePath)
+                command: CommandLine.arguments, recipe: recipePath, model: model)
             var result = try Prep.run(readers: try readers(), configuration: configuration)
             result.summary.output = configuration.output.path
             print(result.summary.text)

@@ -172,26 +172,78 @@ struct Fit: ParsableCommand {
 }
 
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a saved model on a split of prepared shards.")
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a saved model on a split of prepared shards, or on a labeled CSV/TSV file directly.",
+        discussion: """
+            --data tokenizes the file with the model's own tokenizer and labels (as `prep csv --tokenizer-from MODEL`), \
+            then scores it: `train eval model.rnnk --data reviews.csv --text-column review --label-column stars`.
+            """)
 
     @Argument(help: "A model file written by train.")
     var model: String
 
     @Option(help: "A directory written by prep, e.g. artifacts/imdb.")
-    var shards: String
+    var shards: String?
 
-    @Option(help: "Split to evaluate on.") var split = "test"
+    @Option(help: "A labeled CSV or TSV file (gzip or zstd too) to score instead of shards.")
+    var data: String?
+
+    @Option(help: "With --data: a text column, by header name or 0-based index (repeat to join several).")
+    var textColumn: [String] = []
+
+    @Option(help: "With --data: the label column, by header name or 0-based index.")
+    var labelColumn: String?
+
+    @Option(help: "With --data: the field delimiter (default: tab for .tsv files, else a comma).")
+    var delimiter: String?
+
+    @Option(help: "Split to evaluate on (with --shards).") var split = "test"
     @Option(help: "Threads (default: all cores).") var threads: Int?
 
     @Option(help: "Write each example's source, label, prediction and probabilities to this TSV file.")
     var predictions: String?
 
+    func validate() throws {
+        guard (shards == nil) != (data == nil) else { throw ValidationError("give --shards DIR or --data FILE") }
+        if data != nil && (textColumn.isEmpty || labelColumn == nil) {
+            throw ValidationError("--data needs --text-column and --label-column")
+        }
+        if data == nil && (!textColumn.isEmpty || labelColumn != nil || delimiter != nil) {
+            throw ValidationError("--text-column, --label-column and --delimiter go with --data")
+        }
+        if let delimiter, CSVTableReader.delimiter(delimiter) == nil {
+            throw ValidationError(
+                "--delimiter \"\(delimiter)\" is not one ASCII character (expected e.g. , ; | or tab)")
+        }
+    }
+
     func run() throws {
         try reportingErrors {
-            let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
+            let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+            if let shards {
+                let dataset = try PreparedDataset(directory: URL(fileURLWithPath: shards, isDirectory: true))
+                try Evaluate.run(
+                    model: model, dataset: dataset, split: split, threads: threads, predictions: predictions)
+                return
+            }
+            let file = data!
+            let reader = try CSVTableReader(
+                path: file, split: "test", textColumns: textColumn.map(ColumnReference.init),
+                labelColumn: ColumnReference(labelColumn!), hasHeader: nil,
+                delimiter: delimiter.flatMap(CSVTableReader.delimiter) ?? CSVTableReader.defaultDelimiter(forPath: file)
+            )
+            let vocabulary = try ModelVocabulary(path: model)
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "rnnkit-eval-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            _ = try Prep.run(
+                readers: [reader],
+                configuration: PrepConfiguration(
+                    dataset: URL(fileURLWithPath: file).lastPathComponent, tokenizer: vocabulary.spec,
+                    vocabularyFile: nil, shardSize: 1 << 20, output: scratch, replace: false, quiet: true,
+                    command: CommandLine.arguments, recipe: nil, model: vocabulary))
             try Evaluate.run(
-                model: model, dataset: dataset, split: split,
-                threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                model: model, dataset: try PreparedDataset(directory: scratch), split: "test", threads: threads,
                 predictions: predictions)
         }
     }

@@ -7,7 +7,7 @@ final class CSVTests: XCTestCase {
     func records(_ text: String) throws -> [[String]] {
         let bytes = Array(text.utf8)
         return try bytes.withUnsafeBufferPointer { buffer in
-            var parser = CSVParser(bytes: buffer, file: "f.csv")
+            var parser = CSVParser(block: RecordBlock(bytes: buffer, firstLine: 1, isFirst: true), file: "f.csv")
             var fields: [[UInt8]] = []
             var out: [[String]] = []
             while try parser.next(into: &fields) { out.append(fields.map { String(decoding: $0, as: UTF8.self) }) }

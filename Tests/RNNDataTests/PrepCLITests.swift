@@ -36,7 +36,15 @@ final class PrepCLITests: XCTestCase {
         assertOneLineError(
             try Command.run("prep", ["imdb", "--vocab-size", "0"]), mentions: ["--vocab-size must be at least 1"])
         assertOneLineError(try Command.run("prep", ["imdb", "--bogus"]), mentions: ["--bogus"])
-        assertOneLineError(try Command.run("prep", ["csv", "x.csv"]), mentions: ["--text-column"])
+        assertOneLineError(try Command.run("prep", ["csv", "x.csv"]), mentions: ["--label-column"])
+        assertOneLineError(
+            try Command.run("prep", ["csv", "x.csv", "--label-column", "y"]), mentions: ["give --text-column"])
+        assertOneLineError(
+            try Command.run(
+                "prep", ["csv", "x.csv", "--text-column", "t", "--label-column", "y", "--delimiter", "ab"]),
+            mentions: ["--delimiter \"ab\" is not one ASCII character"])
+        assertOneLineError(
+            try Command.run("prep", ["jsonl", "x.jsonl", "--label-column", "y"]), mentions: ["--label-field"])
         assertOneLineError(
             try Command.run("prep", ["tokenize"]),
             mentions: ["exactly one of --vocab-file, --tokenizer-file and --artifacts"])
@@ -63,6 +71,47 @@ final class PrepCLITests: XCTestCase {
         assertOneLineError(result, mentions: ["error: \(path): line 2: label 9 is out of range (expected 1-4)"])
         XCTAssertEqual(result.stderr.split(separator: "\n").count, 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
+    func testJSONLinesFastTextAndTSVFromTheCommandLine() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let records = (0..<40).map {
+            "{\"meta\": {\"title\": \"t\($0)\"}, \"body\": \"\($0 % 2 == 0 ? "good" : "bad") film\", \"label\": \($0 % 2)}\n"
+        }
+        let train = try Fixtures.write(records.joined(), to: directory.appendingPathComponent("train.jsonl"))
+        try Fixtures.run("/bin/gzip", [train])
+        let test = try Fixtures.write(records.prefix(6).joined(), to: directory.appendingPathComponent("test.jsonl"))
+        let out = directory.appendingPathComponent("jsonl").path
+        let jsonl = try Command.run(
+            "prep",
+            [
+                "jsonl", train + ".gz", test, "--text-field", "meta.title", "--text-field", "body", "--label-field",
+                "label", "--out", out, "--quiet",
+            ])
+        XCTAssertEqual(jsonl.status, 0, jsonl.stderr)
+        XCTAssertTrue(jsonl.stdout.contains("labels train: 0 20 · 1 20"), jsonl.stdout)
+
+        let tsv = try Fixtures.write(
+            "id\ttext\tlabel\n" + (0..<20).map { "\($0)\tsaid \"hi\" \($0)\t\($0 % 3)\n" }.joined(),
+            to: directory.appendingPathComponent("train.tsv"))
+        let tsvResult = try Command.run(
+            "prep",
+            [
+                "csv", "--test", tsv, tsv, "--text-column", "text", "--label-column", "label", "--out",
+                directory.appendingPathComponent("tsv").path, "--quiet",
+            ])
+        XCTAssertEqual(tsvResult.status, 0, tsvResult.stderr)
+        XCTAssertTrue(tsvResult.stdout.contains("labels train: 0 7 · 1 7 · 2 6"), tsvResult.stdout)
+
+        let fastText = try Fixtures.write(
+            "__label__pos a good film\nno label\n", to: directory.appendingPathComponent("train.txt"))
+        let fastTextOut = directory.appendingPathComponent("fasttext").path
+        let bad = try Command.run("prep", ["fasttext", fastText, "--out", fastTextOut, "--quiet"])
+        assertOneLineError(
+            bad, mentions: ["error: \(fastText): line 2: no label (expected __label__<name> before the text)"])
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fastTextOut))
     }
 
     func testPrepParquetWithLabelNames() throws {

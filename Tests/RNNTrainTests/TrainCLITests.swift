@@ -106,6 +106,78 @@ final class TrainCLITests: XCTestCase {
 
     /// Files named by the option that gives their split, whatever they are called; train then selects on the
     /// dataset's own validation split.
+    /// A trained model scores any labeled file: `prep --tokenizer-from` gives its ids and label indices,
+    /// and `train eval --data` does both steps; both equal the evaluation on the model's own test split.
+    func testAModelScoresNewLabeledFilesWithItsOwnTokenizer() throws {
+        let train = try writeCSV("train.csv", rows: 600, seed: 5), test = try writeCSV("test.csv", rows: 200, seed: 6)
+        // The test rows again, as a TSV with the columns the other way round and the labels in another order.
+        let rows = try String(contentsOfFile: test, encoding: .utf8).split(separator: "\n").dropFirst().map {
+            row -> String in
+            let comma = row.lastIndex(of: ",")!
+            return "\(row[row.index(after: comma)...])\t\(row[..<comma].dropFirst().dropLast())\n"
+        }
+        let fresh = directory.appendingPathComponent("fresh.tsv").path
+        try Data(("label\ttext\n" + rows.reversed().joined()).utf8).write(to: URL(fileURLWithPath: fresh))
+        let vocabulary = TestData.directory.appendingPathComponent("bert-base-uncased/vocab.txt").path
+        for tokenizer in [["--tokenizer", "word"], ["--tokenizer", "wordpiece", "--vocab-file", vocabulary]] {
+            let kind = tokenizer[1]
+            let shards = directory.appendingPathComponent("shards-\(kind)").path
+            let prep = try Command.run(
+                "prep",
+                ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]
+                    + tokenizer)
+            XCTAssertEqual(prep.status, 0, prep.stderr)
+            let out = directory.appendingPathComponent("run-\(kind)").path
+            let run = try Command.run(
+                "train",
+                [
+                    "--shards", shards, "--embed", "8", "--hidden", "16", "--epochs", "1", "--threads", "2", "--quiet",
+                    "--out", out,
+                ])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let model = out + "/model.rnnk"
+            func scores(_ arguments: [String]) throws -> String {
+                let result = try Command.run("train", ["eval", model] + arguments)
+                XCTAssertEqual(result.status, 0, result.stderr)
+                // "… on DATASET SPLIT: loss … accuracy … macro-F1 … (N examples)" and the table.
+                return String(result.stdout[result.stdout.range(of: ": loss")!.lowerBound...])
+            }
+            let reference = try scores(["--shards", shards])
+            XCTAssertTrue(reference.contains("(200 examples)"), reference)
+
+            let rescored = directory.appendingPathComponent("fresh-\(kind)").path
+            let prepFresh = try Command.run(
+                "prep",
+                [
+                    "csv", "--test", fresh, "--text-column", "text", "--label-column", "label", "--tokenizer-from",
+                    model,
+                    "--out", rescored, "--quiet",
+                ])
+            XCTAssertEqual(prepFresh.status, 0, prepFresh.stderr)
+            XCTAssertTrue(prepFresh.stdout.contains("the model's: \(model)"), prepFresh.stdout)
+            XCTAssertEqual(try scores(["--shards", rescored]), reference, kind)
+            XCTAssertEqual(
+                try scores(["--data", fresh, "--text-column", "text", "--label-column", "0"]), reference, kind)
+        }
+
+        let unknown = directory.appendingPathComponent("unknown.csv").path
+        try Data("text,label\ngood film,pos\nodd film,meh\n".utf8).write(to: URL(fileURLWithPath: unknown))
+        let model = directory.appendingPathComponent("run-word/model.rnnk").path
+        let bad = try Command.run(
+            "train", ["eval", model, "--data", unknown, "--text-column", "text", "--label-column", "label"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(
+            bad.stderr.contains("\(unknown): line 3: label \"meh\" is not one of the model's labels (neg, pos;"),
+            bad.stderr)
+        let conflicting = try Command.run(
+            "prep",
+            [
+                "csv", unknown, "--split", "test", "--text-column", "text", "--label-column", "label",
+                "--tokenizer-from", model, "--vocab-size", "10",
+            ])
+        XCTAssertTrue(conflicting.stderr.contains("--tokenizer-from takes the model's tokenizer: drop --vocab-size"))
+    }
+
     func testSplitsNamedByOptionsAndTheValidationSplitIsUsed() throws {
         let a = try writeCSV("reviews-2024.csv", rows: 300, seed: 7), b = try writeCSV("held.csv", rows: 60, seed: 8)
         let c = try writeCSV("final.csv", rows: 80, seed: 9)
@@ -320,7 +392,9 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(usage.stderr.contains("Missing expected argument '--shards <shards>'"), usage.stderr)
         let evalUsage = try Command.run("train", ["eval", "model.rnnk"])
         XCTAssertNotEqual(evalUsage.status, 0)
-        XCTAssertTrue(evalUsage.stderr.contains("Missing expected argument '--shards <shards>'"), evalUsage.stderr)
+        XCTAssertTrue(evalUsage.stderr.contains("give --shards DIR or --data FILE"), evalUsage.stderr)
+        let dataUsage = try Command.run("train", ["eval", "model.rnnk", "--data", "x.csv", "--text-column", "t"])
+        XCTAssertTrue(dataUsage.stderr.contains("--data needs --text-column and --label-column"), dataUsage.stderr)
         let train = try writeCSV("train.csv", rows: 50, seed: 1), test = try writeCSV("test.csv", rows: 20, seed: 2)
         let shards = directory.appendingPathComponent("shards").path
         XCTAssertEqual(
