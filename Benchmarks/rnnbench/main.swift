@@ -109,7 +109,7 @@ case "parquet":
         for _ in 0..<5 {
             let start = DispatchTime.now().uptimeNanoseconds
             let reader = try ParquetTableReader(
-                path: rest[0], split: "train", textColumn: ColumnReference(rest[1]),
+                path: rest[0], split: "train", textColumns: [ColumnReference(rest[1])],
                 labelColumn: ColumnReference(rest[2]))
             var pairs: [([UInt8], RawLabel)] = []
             try reader.read(progress: { _ in }) { pairs.append(($0.text, $0.label)) }

@@ -2,14 +2,15 @@ import Foundation
 import RNNParquet
 import RNNSupport
 
-/// A Parquet table with a text column and a label column (the Hugging Face
-/// exports among them), decoded one row group at a time, those two columns only.
+/// A Parquet table with text columns and a label column (the Hugging Face
+/// exports among them), decoded one row group at a time, those columns only.
+/// Several text columns are joined with a space.
 public struct ParquetTableReader: ExampleReader {
     public let path: String
     public let split: String
-    public let textColumn: ColumnReference
+    public let textColumns: [ColumnReference]
     public let labelColumn: ColumnReference
-    /// Skip rows whose text is null (counted on stderr) unless strict.
+    /// Skip rows with a null text (counted on stderr) unless strict.
     public let strict: Bool
     public let labelNames: [String]?
     public var inputDescription: String { path }
@@ -19,17 +20,18 @@ public struct ParquetTableReader: ExampleReader {
     /// Label names: `explicitNames`, else the file's Hugging Face ClassLabel names,
     /// else `fallbackNames`; with none, labels are taken as text.
     public init(
-        path: String, split: String?, textColumn: ColumnReference, labelColumn: ColumnReference,
+        path: String, split: String?, textColumns: [ColumnReference], labelColumn: ColumnReference,
         explicitNames: [String]? = nil, fallbackNames: [String]? = nil, strict: Bool = false
     ) throws {
         self.path = path
         self.split = try splitName(for: path, override: split)
-        self.textColumn = textColumn
+        guard !textColumns.isEmpty else { throw DataError(file: path, "no text column given") }
+        self.textColumns = textColumns
         self.labelColumn = labelColumn
         self.strict = strict
         totalBytes = try fileSize(path)
         let file = try Self.open(path)
-        _ = try Self.resolve(textColumn, in: file)
+        for column in textColumns { _ = try Self.resolve(column, in: file) }
         let labelName = try Self.resolve(labelColumn, in: file).name
         labelNames = explicitNames ?? Self.huggingFaceNames(file, column: labelName) ?? fallbackNames
     }
@@ -56,26 +58,34 @@ public struct ParquetTableReader: ExampleReader {
     @discardableResult
     public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
         let file = try Self.open(path)
-        let text = try Self.resolve(textColumn, in: file), label = try Self.resolve(labelColumn, in: file)
-        guard file.columns[text.index].type == .byteArray else {
+        let text = try textColumns.map { try Self.resolve($0, in: file) }
+        let label = try Self.resolve(labelColumn, in: file)
+        for column in text where file.columns[column.index].type != .byteArray {
             throw DataError(
-                file: path, place: "column \(text.name)", "is not a string column (expected BYTE_ARRAY text)")
+                file: path, place: "column \(column.name)", "is not a string column (expected BYTE_ARRAY text)")
         }
         var row: UInt32 = 0
         var skipped = 0
         for group in 0..<file.rowGroupSizes.count {
-            let texts: ColumnValues, labels: ColumnValues
+            var texts: [[[UInt8]?]] = []
+            let labels: ColumnValues
             do {
-                texts = try file.read(rowGroup: group, column: text.index)
+                for column in text {
+                    guard case .byteArrays(let values) = try file.read(rowGroup: group, column: column.index) else {
+                        continue
+                    }
+                    texts.append(values)
+                }
                 labels = try file.read(rowGroup: group, column: label.index)
             } catch let error as ParquetError {
                 throw DataError(error)
             }
-            guard case .byteArrays(let textValues) = texts else { continue }
-            for i in 0..<textValues.count {
+            guard texts.count == text.count else { continue }
+            for i in 0..<texts[0].count {
                 defer { row += 1 }
                 let place = "row group \(group), row \(row)"
-                guard let value = textValues[i] else {
+                let parts = texts.map { $0[i] }
+                guard parts.allSatisfy({ $0 != nil }) else {
                     if strict {
                         throw DataError(
                             file: path, place: place,
@@ -84,6 +94,7 @@ public struct ParquetTableReader: ExampleReader {
                     skipped += 1
                     continue
                 }
+                let value = parts.dropFirst().reduce(parts[0]!) { $0 + [0x20] + $1! }
                 try validateUTF8(value, file: path, place: place)
                 let rawLabel: RawLabel
                 switch labels {

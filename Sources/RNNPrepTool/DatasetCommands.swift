@@ -61,7 +61,7 @@ extension PrepCommand {
                     let path = try DataDirectory.require(file, what: "the AG News file")
                     if path.hasSuffix(".parquet") {
                         return try ParquetTableReader(
-                            path: path, split: split, textColumn: .name("text"), labelColumn: .name("label"),
+                            path: path, split: split, textColumns: [.name("text")], labelColumn: .name("label"),
                             fallbackNames: AGNewsCSVReader.defaultLabelNames)
                     }
                     return try AGNewsCSVReader(path: path, split: split)
@@ -84,8 +84,8 @@ extension PrepCommand {
 
         @OptionGroup var named: SplitFiles
 
-        @Option(help: "The text column: a name or a 0-based index.")
-        var textColumn: String
+        @Option(help: "A text column: a name or a 0-based index; repeat it to join several with a space.")
+        var textColumn: [String] = []
 
         @Option(help: "The label column: a name or a 0-based index.")
         var labelColumn: String
@@ -106,13 +106,14 @@ extension PrepCommand {
 
         func validate() throws {
             if named.all(files, split: split).isEmpty { throw ValidationError("give at least one Parquet file") }
+            if textColumn.isEmpty { throw ValidationError("give --text-column (a column name or a 0-based index)") }
         }
 
         func run() throws {
             try common.run(dataset: name, defaultRecipe: "csv") {
                 try named.all(files, split: split).map {
                     try ParquetTableReader(
-                        path: $0.path, split: $0.split, textColumn: ColumnReference(textColumn),
+                        path: $0.path, split: $0.split, textColumns: textColumn.map(ColumnReference.init),
                         labelColumn: ColumnReference(labelColumn),
                         explicitNames: labelNames.map { $0.split(separator: ",").map(String.init) }, strict: strict)
                 }

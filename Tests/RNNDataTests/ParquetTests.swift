@@ -18,13 +18,13 @@ final class ParquetTests: XCTestCase {
         try FileManager.default.copyItem(
             at: Self.fixtures.appendingPathComponent("huggingface-classlabel.parquet"), to: train)
         let reader = try ParquetTableReader(
-            path: train.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"))
+            path: train.path, split: nil, textColumns: [.name("text")], labelColumn: .name("label"))
         XCTAssertEqual(reader.labelNames, ["World", "Sports", "Business", "Sci/Tech"])
         let nulls = directory.appendingPathComponent("test.parquet")
         try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("pyarrow-nulls.parquet"), to: nulls)
         var count = 0
         let skipped = try ParquetTableReader(
-            path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label")
+            path: nulls.path, split: nil, textColumns: [.name("text")], labelColumn: .name("label")
         )
         .read(progress: { _ in }) { _ in count += 1 }
         XCTAssertEqual(count, 300 - 18)
@@ -32,9 +32,9 @@ final class ParquetTests: XCTestCase {
         let summary = try Prep.run(
             readers: [
                 ParquetTableReader(
-                    path: train.path, split: nil, textColumn: .name("text"), labelColumn: .name("label")),
+                    path: train.path, split: nil, textColumns: [.name("text")], labelColumn: .name("label")),
                 ParquetTableReader(
-                    path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"),
+                    path: nulls.path, split: nil, textColumns: [.name("text")], labelColumn: .name("label"),
                     fallbackNames: ["World", "Sports", "Business", "Sci/Tech"]),
             ],
             configuration: Fixtures.configuration(directory.appendingPathComponent("out"))
@@ -42,14 +42,35 @@ final class ParquetTests: XCTestCase {
         XCTAssertTrue(summary.contains("skipped: 18 rows of \(nulls.path) whose text is null"), summary)
         Fixtures.assertDataError(["test.parquet", "row group 0, row 5", "null text"]) {
             try ParquetTableReader(
-                path: nulls.path, split: nil, textColumn: .name("text"), labelColumn: .name("label"), strict: true
+                path: nulls.path, split: nil, textColumns: [.name("text")], labelColumn: .name("label"), strict: true
             )
             .read(progress: { _ in }) { _ in }
         }
         Fixtures.assertDataError(["train.parquet", "no column named \"body\"", "text, label"]) {
             _ = try ParquetTableReader(
-                path: train.path, split: nil, textColumn: .name("body"), labelColumn: .name("label"))
+                path: train.path, split: nil, textColumns: [.name("body")], labelColumn: .name("label"))
         }
+    }
+
+    /// Several text columns are joined with a space, as the CSV reader joins them.
+    func testSeveralTextColumnsAreJoinedAsInCSV() throws {
+        let root = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let columns: [ColumnReference] = [.name("text"), .index(0)]
+        var parquetTexts: [[UInt8]] = [], csvTexts: [[UInt8]] = []
+        try ParquetTableReader(
+            path: TestData.file("agnews/hf/test-00000-of-00001.parquet").path, split: nil, textColumns: columns,
+            labelColumn: .name("label")
+        ).read(progress: { _ in }) { parquetTexts.append($0.text) }
+        try CSVTableReader(
+            path: TestData.file("agnews/hf/test.csv").path, split: nil, textColumns: columns,
+            labelColumn: .name("label"), hasHeader: true
+        ).read(progress: { _ in }) { csvTexts.append($0.text) }
+        XCTAssertEqual(parquetTexts.count, 7_600)
+        XCTAssertEqual(parquetTexts, csvTexts)
+        let first = String(decoding: parquetTexts[0], as: UTF8.self)
+        let half = first.prefix(first.count / 2)
+        XCTAssertTrue(first.hasSuffix(" " + half), "the text twice, joined by a space")
     }
 
     func testAGNewsParquetEqualsTheCSVExport() throws {
@@ -59,7 +80,7 @@ final class ParquetTests: XCTestCase {
             readers: ["train", "test"].map {
                 try ParquetTableReader(
                     path: TestData.file("agnews/hf/\($0)-00000-of-00001.parquet").path, split: nil,
-                    textColumn: .name("text"), labelColumn: .name("label"),
+                    textColumns: [.name("text")], labelColumn: .name("label"),
                     fallbackNames: AGNewsCSVReader.defaultLabelNames)
             }, configuration: Fixtures.configuration(root.appendingPathComponent("pq"), kind: .wordpiece))
         let csv = try Prep.run(
