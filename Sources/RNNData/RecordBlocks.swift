@@ -219,12 +219,13 @@ public enum RecordBlocks {
             }
             filled += count
             endOfInput = count == 0
-            let end = endOfInput ? filled : recordBoundary(buffer[..<filled], quoted: quoted)
+            let boundary = recordBoundary(UnsafeBufferPointer(rebasing: buffer[..<filled]), quoted: quoted)
+            let end = endOfInput ? filled : boundary.end
             guard end > 0 else { continue }
             let block = UnsafeBufferPointer(rebasing: buffer[..<end])
             try body(RecordBlock(bytes: block, firstLine: line, isFirst: isFirst))
             progress(file.fileBytesRead)
-            line += block.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            line += endOfInput ? boundary.allLines : boundary.lines
             isFirst = false
             let rest = filled - end
             if rest > 0 {
@@ -235,18 +236,51 @@ public enum RecordBlocks {
         }
     }
 
-    /// The length of the longest prefix that ends a record (0: none yet).
-    static func recordBoundary(_ bytes: Slice<UnsafeMutableBufferPointer<UInt8>>, quoted: Bool) -> Int {
-        var boundary = bytes.startIndex
-        if quoted {
-            var insideQuotes = false
-            for index in bytes.indices {
-                let byte = bytes[index]
-                if byte == 0x22 { insideQuotes.toggle() } else if byte == 0x0A && !insideQuotes { boundary = index + 1 }
-            }
-        } else if let last = bytes.lastIndex(of: 0x0A) {
-            boundary = last + 1
+    /// The longest prefix that ends a record (`end` 0: none yet), the line feeds
+    /// in it, and in all of `bytes`. Eight bytes at a time: most words of a
+    /// corpus hold neither a quote nor a line feed, and are passed over whole.
+    static func recordBoundary(_ bytes: UnsafeBufferPointer<UInt8>, quoted: Bool) -> (
+        end: Int, lines: Int, allLines: Int
+    ) {
+        let lineFeeds: UInt64 = 0x0A0A_0A0A_0A0A_0A0A, quotes: UInt64 = 0x2222_2222_2222_2222
+        /// The high bit of each byte of `word` that is zero, exactly (no borrow between bytes).
+        func zeroBytes(_ word: UInt64) -> UInt64 {
+            let low: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+            return ~(((word & low) &+ low) | word | low)
         }
-        return boundary - bytes.startIndex
+        var end = 0, lines = 0, allLines = 0
+        var insideQuotes = false
+        var index = 0
+        guard let base = bytes.baseAddress else { return (0, 0, 0) }
+        while index < bytes.count {
+            if index + 8 <= bytes.count {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                let feeds = zeroBytes(word ^ lineFeeds)
+                let marks = quoted ? feeds | zeroBytes(word ^ quotes) : feeds
+                if marks == 0 {
+                    index += 8
+                    continue
+                }
+                if !quoted {
+                    allLines += feeds.nonzeroBitCount
+                    end = index + (63 - feeds.leadingZeroBitCount) / 8 + 1
+                    lines = allLines
+                    index += 8
+                    continue
+                }
+            }
+            let byte = bytes[index]
+            if byte == 0x22 && quoted {
+                insideQuotes.toggle()
+            } else if byte == 0x0A {
+                allLines += 1
+                if !insideQuotes {
+                    end = index + 1
+                    lines = allLines
+                }
+            }
+            index += 1
+        }
+        return (end, lines, allLines)
     }
 }

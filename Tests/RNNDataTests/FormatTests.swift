@@ -203,6 +203,29 @@ final class FormatTests: XCTestCase {
         for blockSize in [1, 2, 3, 5, 8, 13, 33] { XCTAssertEqual(try records(blockSize: blockSize), whole) }
     }
 
+    /// The eight-bytes-at-a-time scan agrees with a byte-by-byte one on random text.
+    func testRecordBoundaryEqualsAByteByByteScan() {
+        var state: UInt64 = 7
+        for length in 0..<300 {
+            let bytes: [UInt8] = (0..<length).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1
+                return [0x0A, 0x22, 0x61, 0x62, 0x2C, 0x0D, 0xC3, 0x20][Int(state >> 61)]
+            }
+            for quoted in [false, true] {
+                var end = 0, lines = 0, all = 0, inside = false
+                for (index, byte) in bytes.enumerated() {
+                    if byte == 0x22 && quoted { inside.toggle() }
+                    if byte == 0x0A {
+                        all += 1
+                        if !inside { (end, lines) = (index + 1, all) }
+                    }
+                }
+                let scanned = bytes.withUnsafeBufferPointer { RecordBlocks.recordBoundary($0, quoted: quoted) }
+                XCTAssertTrue(scanned == (end, lines, all), "length \(length), quoted \(quoted)")
+            }
+        }
+    }
+
     func testMalformedInputsNameFileAndLineAndLeaveNoOutput() throws {
         let good = try Fixtures.write(
             "{\"text\": \"fine\", \"label\": 1}\n", to: directory.appendingPathComponent("test.jsonl"))
