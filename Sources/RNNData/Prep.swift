@@ -18,6 +18,9 @@ public struct PrepConfiguration {
     /// When set, its tokenizer and labels replace `tokenizer` and the training split's: no split is
     /// then required, and a label the model does not know is an error.
     public var model: ModelVocabulary?
+    /// Bytes of tokenized examples held in memory before they go to spill files beside the output
+    /// (read back when the shards are cut); the rest of prep's memory is set by the vocabulary.
+    public var memory = 256 << 20
 
     public init(
         dataset: String, tokenizer: TokenizerSpec, vocabularyFile: String?, shardSize: Int, output: URL,
@@ -75,7 +78,14 @@ public enum Prep {
         // sequential part, so it gets a core of its own: when the workers fall
         // behind, the reader tokenizes a batch itself rather than wait.
         let workerThreads = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
-        let workers = (0...workerThreads).map { _ in TokenizerWorker(tokenization) }
+        // The spill files live beside the output (not in a memory-backed /tmp) and go with the staging directory.
+        let bufferPerWorker = max(1, configuration.memory / (workerThreads + 1))
+        let workers = (0...workerThreads).map {
+            TokenizerWorker(
+                tokenization,
+                store: SpillStore(
+                    path: staged.staging.appendingPathComponent(".tokens-\($0)").path, bufferLimit: bufferPerWorker))
+        }
         let readersWorker = workers[workerThreads]
         let queue = BoundedQueue<Batch>(capacity: 64)
         let readFailure = FailureBox()
@@ -116,17 +126,18 @@ public enum Prep {
         producerDone.wait()
         progress.finish()
         if let error = readFailure.error { throw error }
+        if let error = workers.lazy.compactMap(\.failure).first { throw error }
         let labelKinds = workers.reduce(Set<String>()) { $0.union($1.labelKinds) }
-        let (splits, vocabulary, distinctTrainWords) = TokenizerWorker.merge(workers, spec: tokenization.spec)
+        let (splits, vocabulary, toVocabulary, distinctTrainWords) = TokenizerWorker.merge(
+            workers, spec: tokenization.spec)
 
         for reader in readers {
-            for name in reader.splits where (splits[name]?.count ?? 0) == 0 {
+            for name in reader.splits where splits[name] == nil {
                 throw DataError(
                     file: reader.inputDescription, "the \(name) split is empty (expected at least one example)")
             }
         }
-        let train = splits["train"]
-        if train == nil && configuration.model == nil {
+        if splits["train"] == nil && configuration.model == nil {
             throw DataError(
                 file: readers.map(\.inputDescription).joined(separator: ", "),
                 "no training split (the vocabulary and label set come from it; name a file train… or pass --split train)"
@@ -137,38 +148,32 @@ public enum Prep {
                 file: readers.map(\.inputDescription).joined(separator: ", "),
                 "inputs mix class indices and label names")
         }
-        let labelNames =
-            try configuration.model.map { try mapLabels(splits: splits, to: $0, readers: readers) }
-            ?? resolveLabels(splits: splits, train: train!, readers: readers)
+        let labels = try LabelMapping(workers: workers, readers: readers, model: configuration.model)
         let tokenizer = try Tokenizer(spec: tokenization.spec, vocabulary: vocabulary)
 
-        let ordered = splits.values.sorted {
-            splitOrder($0.name) < splitOrder($1.name)
-                || (splitOrder($0.name) == splitOrder($1.name) && $0.name < $1.name)
+        let ordered = splits.keys.sorted {
+            splitOrder($0) < splitOrder($1) || (splitOrder($0) == splitOrder($1) && $0 < $1)
         }
-        // Splits are independent: encode, write and summarize them on all cores.
+        // Splits are independent: each is read back, cut into shards and summarized on its own core.
         let splitResults = ConcurrentResults<(Manifest.SplitRecord, DatasetSummary.Split)>(count: ordered.count)
         DispatchQueue.concurrentPerform(iterations: ordered.count) { i in
             splitResults.set(
                 i,
                 Result {
-                    let record = try writeShards(
-                        of: ordered[i], labelCount: labelNames.count, vocabularySize: vocabulary.count,
-                        shardSize: configuration.shardSize, staged: staged)
-                    return (
-                        record,
-                        DatasetSummary.Split(
-                            ordered[i], labelCounts: record.labelCounts, unknownID: tokenizer.specialIDs.unknown)
-                    )
+                    try writeShards(
+                        of: ordered[i], chunks: splits[ordered[i]]!, workers: workers, toVocabulary: toVocabulary,
+                        labels: labels, readers: readers, vocabularySize: vocabulary.count,
+                        unknownID: tokenizer.specialIDs.unknown, shardSize: configuration.shardSize, staged: staged)
                 })
         }
         let written = try splitResults.values()
+        for worker in workers { worker.store.remove() }
         let splitRecords = written.map(\.0)
         let vocabularyBytes = vocabulary.fileBytes()
         try staged.write(vocabularyBytes, to: "vocab.txt")
         let manifest = Manifest(
             dataset: configuration.dataset,
-            labels: labelNames,
+            labels: labels.names,
             tokenizer: .init(
                 spec: tokenization.spec, vocabularyFile: "vocab.txt", vocabularySize: vocabulary.count,
                 vocabularyCRC32: hex32(CRC32.checksum(vocabularyBytes)), specialIDs: tokenizer.specialIDs),
@@ -191,81 +196,141 @@ public enum Prep {
         ["train": 0, "validation": 1, "test": 2, "unsup": 3][name] ?? 4
     }
 
-    /// Label names from the readers, or — for free-text labels — the training
-    /// split's labels in a stable order (numeric when all are integers).
-    private static func resolveLabels(splits: [String: SplitBuilder], train: SplitBuilder, readers: [ExampleReader])
-        throws -> [String]
-    {
-        if let names = readers.compactMap(\.labelNames).first { return names }
-        let trainCodes = Set(train.labels.filter { $0 >= 0 })
-        var names = trainCodes.map { train.labelTexts.key($0) }
-        if names.allSatisfy({ Int($0) != nil }) { names.sort { Int($0)! < Int($1)! } } else { names.sort() }
-        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Int32($0)) })
-        for split in splits.values {
-            for (i, code) in split.labels.enumerated() where code >= 0 {
-                let text = split.labelTexts.key(code)
-                guard let mapped = index[text] else {
-                    throw DataError(
-                        file: readers[Int(split.readerIndex[i])].inputDescription, place: "line \(split.sources[i])",
-                        "label \"\(text)\" does not occur in the training split (its labels: \(names.joined(separator: ", ")))"
-                    )
-                }
-                split.labels[i] = mapped
-            }
-        }
-        return names
-    }
-
-    /// Labels as the model numbers them, whether the readers gave indices into their own names or texts.
-    private static func mapLabels(splits: [String: SplitBuilder], to model: ModelVocabulary, readers: [ExampleReader])
-        throws -> [String]
-    {
-        let index = Dictionary(model.labels.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
-        for split in splits.values {
-            for (i, code) in split.labels.enumerated() where code >= 0 {
-                let reader = readers[Int(split.readerIndex[i])]
-                let text =
-                    if let names = reader.labelNames, Int(code) < names.count { names[Int(code)] } else {
-                        split.labelTexts.key(code)
-                    }
-                guard let mapped = index[text] else {
-                    throw DataError(
-                        file: reader.inputDescription, place: "line \(split.sources[i])",
-                        "label \"\(text)\" is not one of the model's labels (\(model.labels.joined(separator: ", ")); \(model.path))"
-                    )
-                }
-                split.labels[i] = mapped
-            }
-        }
-        return model.labels
-    }
-
+    /// Reads a split's stored runs back in order with final ids and labels,
+    /// writing a shard whenever `shardSize` examples are in hand.
     private static func writeShards(
-        of split: SplitBuilder, labelCount: Int, vocabularySize: Int, shardSize: Int,
-        staged: StagedDirectory
-    ) throws -> Manifest.SplitRecord {
+        of name: String, chunks: [(worker: Int, chunk: StoredChunk)], workers: [TokenizerWorker],
+        toVocabulary: [[Int32]?], labels: LabelMapping, readers: [ExampleReader], vocabularySize: Int,
+        unknownID: Int32, shardSize: Int, staged: StagedDirectory
+    ) throws -> (Manifest.SplitRecord, DatasetSummary.Split) {
         var records: [Manifest.ShardRecord] = []
-        var labelCounts = [Int](repeating: 0, count: labelCount)
-        var start = 0
-        while start < split.count {
-            let end = min(split.count, start + shardSize)
-            for label in split.labels[start..<end] where label >= 0 { labelCounts[Int(label)] += 1 }
-            let bytes = ShardFormat.encode(
-                offsets: split.offsets[start...end], tokens: split.tokens[split.offsets[start]..<split.offsets[end]],
-                labels: split.labels[start..<end], sources: split.sources[start..<end],
-                ratings: split.ratings[start..<end], vocabularySize: vocabularySize)
-            let name = "\(split.name)-\(String(format: "%05d", records.count)).shard"
-            try staged.write(bytes, to: name)
+        var labelCounts = [Int](repeating: 0, count: labels.names.count)
+        var shard = Shard()
+        var examples = 0, tokens = 0, unknown = 0, labeled = true
+        var wordLengths: [Int: Int] = [:], tokenLengths: [Int: Int] = [:]
+        func flush() throws {
+            guard shard.count > 0 else { return }
+            let bytes = ShardFormat.encode(shard, vocabularySize: vocabularySize)
+            let file = "\(name)-\(String(format: "%05d", records.count)).shard"
+            try staged.write(bytes, to: file)
             records.append(
                 .init(
-                    file: name, examples: end - start, bytes: bytes.count,
+                    file: file, examples: shard.count, bytes: bytes.count,
                     crc32: hex32(ShardFormat.storedChecksum(bytes))))
-            start = end
+            shard = Shard()
         }
-        let labeled = !split.labels.contains(-1)
-        return .init(
-            name: split.name, examples: split.count, tokens: split.tokens.count, labeled: labeled,
+        var bytes: [UInt8] = []
+        var ids: [Int32] = []
+        for (w, chunk) in chunks {
+            try workers[w].store.read(offset: chunk.offset, count: chunk.bytes, into: &bytes)
+            try bytes.withUnsafeBytes { raw in
+                var tokenAt = chunk.count * TokenizerWorker.exampleHeader
+                for i in 0..<chunk.count {
+                    let header = i * TokenizerWorker.exampleHeader
+                    func field(_ at: Int) -> UInt32 {
+                        UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: header + at, as: UInt32.self))
+                    }
+                    let length = Int(field(0)), code = Int32(bitPattern: field(4)), source = field(8)
+                    let wordCount = Int(field(12))
+                    let reader = Int(
+                        UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: header + 16, as: UInt16.self)))
+                    let rating = raw[header + 18]
+                    ids.removeAll(keepingCapacity: true)
+                    for k in 0..<length {
+                        let id = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: tokenAt + 4 * k, as: Int32.self))
+                        ids.append(toVocabulary[w].map { $0[Int(id)] } ?? id)
+                    }
+                    tokenAt += 4 * length
+                    let label = try labels.map(code, worker: w, reader: readers[reader], source: source)
+                    if label >= 0 { labelCounts[Int(label)] += 1 } else { labeled = false }
+                    for id in ids where id == unknownID { unknown += 1 }
+                    shard.append(tokens: ids, label: label, source: source, rating: rating)
+                    examples += 1
+                    tokens += length
+                    wordLengths[wordCount, default: 0] += 1
+                    tokenLengths[length, default: 0] += 1
+                    if shard.count == shardSize { try flush() }
+                }
+            }
+        }
+        try flush()
+        let record = Manifest.SplitRecord(
+            name: name, examples: examples, tokens: tokens, labeled: labeled,
             labelCounts: labeled ? labelCounts : [], shards: records)
+        let summary = DatasetSummary.Split(
+            name: name, examples: examples, labelCounts: record.labelCounts,
+            words: DatasetSummary.Lengths(histogram: wordLengths),
+            tokens: DatasetSummary.Lengths(histogram: tokenLengths),
+            unknownRate: tokens == 0 ? 0 : Double(unknown) / Double(tokens))
+        return (record, summary)
+    }
+}
+
+/// How the labels the workers stored become the dataset's: class indices
+/// stay, label texts are numbered by the training split (numerically when all
+/// are integers, else sorted) or by the model's labels.
+struct LabelMapping {
+    let names: [String]
+    /// Per worker, its label codes' final indices; nil: indices are final.
+    private let codes: [[Int32]]?
+    private let workers: [TokenizerWorker]
+    private let model: ModelVocabulary?
+
+    init(workers: [TokenizerWorker], readers: [ExampleReader], model: ModelVocabulary?) throws {
+        self.workers = workers
+        self.model = model
+        let readerNames = readers.compactMap(\.labelNames).first
+        if let names = readerNames, model == nil {
+            self.names = names
+            codes = nil
+            return
+        }
+        let names: [String]
+        if let model {
+            names = model.labels
+        } else {
+            var train = Set<String>()
+            for worker in workers {
+                for code in worker.labelCodes["train", default: []] { train.insert(worker.labelTexts.key(code)) }
+            }
+            names = train.allSatisfy({ Int($0) != nil }) ? train.sorted { Int($0)! < Int($1)! } : train.sorted()
+        }
+        self.names = names
+        let index = Dictionary(names.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
+        codes = workers.map { worker in
+            (0..<Int32(worker.labelTexts.count)).map { index[worker.labelTexts.key($0)] ?? -2 }
+        }
+        if let readerNames {
+            // Class indices of a reader that names them, renumbered by the model's names.
+            classes = readerNames.map { index[$0] ?? -2 }
+        }
+    }
+
+    private var classes: [Int32]?
+
+    func map(_ code: Int32, worker: Int, reader: ExampleReader, source: UInt32) throws -> Int32 {
+        guard code >= 0 else { return code }
+        let mapped: Int32
+        let text: String
+        if let classes {
+            mapped = Int(code) < classes.count ? classes[Int(code)] : -2
+            text = reader.labelNames.map { Int(code) < $0.count ? $0[Int(code)] : "\(code)" } ?? "\(code)"
+        } else if let codes {
+            mapped = codes[worker][Int(code)]
+            text = workers[worker].labelTexts.key(code)
+        } else {
+            return code
+        }
+        guard mapped >= 0 else {
+            throw DataError(
+                file: reader.inputDescription, place: "line \(source)",
+                model.map {
+                    "label \"\(text)\" is not one of the model's labels (\($0.labels.joined(separator: ", ")); \($0.path))"
+                }
+                    ?? "label \"\(text)\" does not occur in the training split (its labels: \(names.joined(separator: ", ")))"
+            )
+        }
+        return mapped
     }
 }
 

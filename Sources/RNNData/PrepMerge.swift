@@ -1,15 +1,17 @@
-// The end of prep's parallel pass: the workers' splits put back in reading
-// order, and word-level ids mapped to the final vocabulary.
+// The end of prep's parallel pass: the workers' stored runs put back in
+// reading order, and word-level ids mapped to the final vocabulary.
 
 import Foundation
 import RNNText
 
 extension TokenizerWorker {
-    /// The splits in reading order with final token ids, the vocabulary, and
-    /// (word-level) the number of distinct training words. Word-level ids are
-    /// mapped worker-local → shared table → vocabulary in one pass.
+    /// Each split's stored runs in reading order, the vocabulary, each
+    /// worker's map from its ids to the vocabulary's (word-level; nil:
+    /// WordPiece ids are final), and (word-level) the number of distinct
+    /// training words. Ids map worker-local → shared table → vocabulary.
     static func merge(_ workers: [TokenizerWorker], spec: TokenizerSpec) -> (
-        splits: [String: SplitBuilder], vocabulary: Vocabulary, distinctTrainWords: Int
+        splits: [String: [(worker: Int, chunk: StoredChunk)]], vocabulary: Vocabulary, toVocabulary: [[Int32]?],
+        distinctTrainWords: Int
     ) {
         var vocabulary: Vocabulary
         var toVocabulary: [[Int32]?] = Array(repeating: nil, count: workers.count)
@@ -46,55 +48,14 @@ extension TokenizerWorker {
             }
             toVocabulary = toShared.map { map in map.map { sharedToVocabulary[Int($0)] } }
         }
-        var order: [(worker: Int, chunk: (sequence: Int, split: String, range: Range<Int>))] = []
+        var order: [(worker: Int, chunk: StoredChunk)] = []
         for (w, worker) in workers.enumerated() { for chunk in worker.chunks { order.append((w, chunk)) } }
-        // A batch goes to one worker, so (sequence, position in that worker) is reading order.
+        // A batch goes to one worker, so (sequence, first) is reading order.
         order.sort { a, b in
             if a.chunk.sequence != b.chunk.sequence { return a.chunk.sequence < b.chunk.sequence }
-            return a.chunk.range.lowerBound < b.chunk.range.lowerBound
+            return a.chunk.first < b.chunk.first
         }
-        // Splits are independent: each is assembled on its own core.
-        let names = Array(Set(order.map(\.chunk.split))).sorted()
-        let assembled = names.map { SplitBuilder(name: $0) }
-        DispatchQueue.concurrentPerform(iterations: names.count) { i in
-            let target = assembled[i]
-            let chunks = order.filter { $0.chunk.split == target.name }
-            target.tokens.reserveCapacity(
-                chunks.reduce(0) { total, entry in
-                    let source = workers[entry.worker].splits[target.name]!
-                    return total + source.offsets[entry.chunk.range.upperBound]
-                        - source.offsets[entry.chunk.range.lowerBound]
-                })
-            for (w, chunk) in chunks {
-                let source = workers[w].splits[chunk.split]!
-                let tokens = source.tokens[
-                    source.offsets[chunk.range.lowerBound]..<source.offsets[chunk.range.upperBound]]
-                if let map = toVocabulary[w] {
-                    map.withUnsafeBufferPointer { map in
-                        tokens.withUnsafeBufferPointer { tokens in
-                            for id in tokens { target.tokens.append(map[Int(id)]) }
-                        }
-                    }
-                } else {
-                    target.tokens.append(contentsOf: tokens)
-                }
-                var end = target.offsets.last!
-                for i in chunk.range {
-                    end += source.offsets[i + 1] - source.offsets[i]
-                    target.offsets.append(end)
-                    let code = source.labels[i]
-                    // Label texts are interned per worker; re-intern them in the merged split.
-                    target.labels.append(
-                        source.labelTexts.count > 0 && code >= 0
-                            ? target.labelTexts.insert(source.labelTexts.key(code)).id : code)
-                }
-                target.sources.append(contentsOf: source.sources[chunk.range])
-                target.ratings.append(contentsOf: source.ratings[chunk.range])
-                target.wordCounts.append(contentsOf: source.wordCounts[chunk.range])
-                target.readerIndex.append(contentsOf: source.readerIndex[chunk.range])
-            }
-        }
-        let merged = Dictionary(uniqueKeysWithValues: zip(names, assembled))
-        return (merged, vocabulary, distinctTrainWords)
+        let splits = Dictionary(grouping: order, by: \.chunk.split)
+        return (splits, vocabulary, toVocabulary, distinctTrainWords)
     }
 }

@@ -1,26 +1,39 @@
-// Prep's tokenizer threads: each takes numbered batches of raw examples and
-// builds its own splits, word table and counts (see PrepMerge.swift for how
-// they become one dataset).
+// Prep's tokenizer threads: each takes numbered batches of raw examples,
+// tokenizes them, and appends them to its own spill store, keeping only its
+// word table, counts and an index of what it stored (see PrepMerge.swift for
+// how they become one dataset). Memory is then set by the vocabulary and the
+// spill buffer, not by the corpus.
 
 import Foundation
 import RNNSupport
 import RNNText
 
-/// One split's examples as they are tokenized, before shards are cut.
+/// A run of one batch's examples of one split, as tokenized (ids worker-local
+/// for word-level) before they are stored.
 final class SplitBuilder {
     let name: String
     var offsets: [Int] = [0]
     var tokens: [Int32] = []
-    /// Class index, or for free-text labels an index into `labelTexts`; -1 when unlabeled.
+    /// Class index, or for free-text labels an index into the worker's `labelTexts`; -1 when unlabeled.
     var labels: [Int32] = []
     var sources: [UInt32] = []
     var ratings: [UInt8] = []
     var wordCounts: [Int32] = []
     var readerIndex: [UInt16] = []
-    var labelTexts = ByteTable(minimumCapacity: 16)
 
     init(name: String) { self.name = name }
     var count: Int { labels.count }
+
+    func removeAll() {
+        offsets.removeAll(keepingCapacity: true)
+        offsets.append(0)
+        tokens.removeAll(keepingCapacity: true)
+        labels.removeAll(keepingCapacity: true)
+        sources.removeAll(keepingCapacity: true)
+        ratings.removeAll(keepingCapacity: true)
+        wordCounts.removeAll(keepingCapacity: true)
+        readerIndex.removeAll(keepingCapacity: true)
+    }
 }
 
 /// The tokenizer side of prep, one per worker. Word-level vocabularies depend
@@ -59,7 +72,7 @@ struct Tokenization {
         }
     }
 
-    mutating func add(_ example: RawExample, to split: SplitBuilder, reader: UInt16) {
+    mutating func add(_ example: RawExample, to split: SplitBuilder, reader: UInt16, labelTexts: inout ByteTable) {
         let isTrain = split.name == "train"
         example.text.withUnsafeBufferPointer { text in
             if let wordPiece {
@@ -83,7 +96,7 @@ struct Tokenization {
         split.offsets.append(split.tokens.count)
         switch example.label {
         case .index(let index): split.labels.append(Int32(index))
-        case .name(let name): split.labels.append(split.labelTexts.insert(name).id)
+        case .name(let name): split.labels.append(labelTexts.insert(name).id)
         case .unlabeled: split.labels.append(-1)
         }
         split.sources.append(example.source)
@@ -100,42 +113,172 @@ struct Batch {
     var examples: [RawExample]
 }
 
-/// One tokenizer thread's share: its own splits, word table and counts, and
-/// which batches it handled.
+/// Where a stored run of examples is: reading order is (sequence, first).
+struct StoredChunk {
+    var sequence: Int
+    /// The run's first example's position in its batch.
+    var first: Int
+    var split: String
+    var count: Int
+    var offset: Int
+    var bytes: Int
+}
+
+/// Append-only bytes: kept in memory up to `bufferLimit`, then written to a
+/// file that is read back by offset in the merge.
+final class SpillStore {
+    let path: String
+    let bufferLimit: Int
+    private var buffer: [UInt8] = []
+    /// Bytes already in the file; the buffer holds those after them.
+    private var flushed = 0
+    private var descriptor: Int32 = -1
+
+    init(path: String, bufferLimit: Int) {
+        self.path = path
+        self.bufferLimit = bufferLimit
+    }
+
+    deinit { remove() }
+
+    /// Frees the file; the store is empty afterwards.
+    func remove() {
+        if descriptor >= 0 {
+            close(descriptor)
+            unlink(path)
+            descriptor = -1
+        }
+        buffer = []
+        flushed = 0
+    }
+
+    var count: Int { flushed + buffer.count }
+
+    func append(_ body: (inout [UInt8]) -> Void) throws {
+        body(&buffer)
+        if buffer.count >= bufferLimit { try flush() }
+    }
+
+    private func flush() throws {
+        if descriptor < 0 {
+            descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else {
+                throw DataError(file: path, "cannot create: \(String(cString: strerror(errno)))")
+            }
+        }
+        var written = 0
+        while written < buffer.count {
+            let result = buffer.withUnsafeBytes {
+                pwrite(descriptor, $0.baseAddress! + written, $0.count - written, off_t(flushed + written))
+            }
+            guard result > 0 else {
+                throw DataError(file: path, "cannot write: \(String(cString: strerror(errno)))")
+            }
+            written += result
+        }
+        flushed += buffer.count
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Bytes `offset..<offset + count`, from the file or the buffer.
+    func read(offset: Int, count: Int, into target: inout [UInt8]) throws {
+        target.removeAll(keepingCapacity: true)
+        if offset >= flushed {
+            target.append(contentsOf: buffer[(offset - flushed)..<(offset - flushed + count)])
+            return
+        }
+        target = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
+            initialized = 0
+            while initialized < count {
+                let result = pread(
+                    descriptor, storage.baseAddress! + initialized, count - initialized, off_t(offset + initialized))
+                guard result > 0 else { return }
+                initialized += result
+            }
+        }
+        guard target.count == count else {
+            throw DataError(file: path, "cannot read back: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// One tokenizer thread's share: its word table and counts, its label texts,
+/// and the examples it tokenized, stored a batch at a time.
 final class TokenizerWorker {
     var tokenization: Tokenization
-    var splits: [String: SplitBuilder] = [:]
+    let store: SpillStore
+    var chunks: [StoredChunk] = []
     var labelKinds = Set<String>()
-    /// Each run of consecutive examples of one split in one batch, where it sits in `splits`.
-    var chunks: [(sequence: Int, split: String, range: Range<Int>)] = []
+    var labelTexts = ByteTable(minimumCapacity: 16)
+    /// The label texts (by code) each split uses.
+    var labelCodes: [String: Set<Int32>] = [:]
+    var failure: Error?
+    private var scratch: [String: SplitBuilder] = [:]
 
-    init(_ tokenization: Tokenization) { self.tokenization = tokenization }
+    init(_ tokenization: Tokenization, store: SpillStore) {
+        self.tokenization = tokenization
+        self.store = store
+    }
 
     func process(_ batch: Batch) {
-        for example in batch.examples {
+        guard failure == nil else { return }
+        var runs: [(split: SplitBuilder, first: Int)] = []
+        for (position, example) in batch.examples.enumerated() {
             let split: SplitBuilder
-            if let existing = splits[example.split] {
+            if let existing = scratch[example.split] {
                 split = existing
             } else {
                 split = SplitBuilder(name: example.split)
-                splits[example.split] = split
+                scratch[example.split] = split
             }
-            let index = split.count
-            tokenization.add(example, to: split, reader: batch.reader)
-            if let last = chunks.last, last.sequence == batch.sequence, last.split == example.split,
-                last.range.upperBound == index
-            {
-                chunks[chunks.count - 1].range = last.range.lowerBound..<index + 1
-            } else {
-                chunks.append((batch.sequence, example.split, index..<index + 1))
+            if runs.last?.split !== split {
+                if let previous = runs.last { store(previous.split, batch: batch, first: previous.first) }
+                split.removeAll()
+                runs.append((split, position))
             }
+            tokenization.add(example, to: split, reader: batch.reader, labelTexts: &labelTexts)
             switch example.label {
             case .index: labelKinds.insert("index")
             case .name: labelKinds.insert("name")
             case .unlabeled: break
             }
         }
+        if let last = runs.last { store(last.split, batch: batch, first: last.first) }
     }
+
+    /// Per example: token count, label, source, word count (4 bytes each), reader (2), rating (1), padding (1); then the tokens.
+    static let exampleHeader = 20
+
+    private func store(_ run: SplitBuilder, batch: Batch, first: Int) {
+        let offset = store.count
+        do {
+            try store.append { bytes in
+                for i in 0..<run.count {
+                    appendLittleEndian(UInt32(run.offsets[i + 1] - run.offsets[i]), to: &bytes)
+                    appendLittleEndian(UInt32(bitPattern: run.labels[i]), to: &bytes)
+                    appendLittleEndian(run.sources[i], to: &bytes)
+                    appendLittleEndian(UInt32(run.wordCounts[i]), to: &bytes)
+                    appendLittleEndian(run.readerIndex[i], to: &bytes)
+                    bytes.append(run.ratings[i])
+                    bytes.append(0)
+                }
+                run.tokens.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            }
+        } catch {
+            failure = error
+        }
+        var codes = labelCodes[run.name, default: []]
+        for label in run.labels where label >= 0 { codes.insert(label) }
+        labelCodes[run.name] = codes
+        chunks.append(
+            StoredChunk(
+                sequence: batch.sequence, first: first, split: run.name, count: run.count, offset: offset,
+                bytes: store.count - offset))
+    }
+}
+
+private func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
 }
 
 func whitespaceSeparatedWords(_ text: UnsafeBufferPointer<UInt8>) -> Int {

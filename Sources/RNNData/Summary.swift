@@ -7,14 +7,25 @@ public struct DatasetSummary {
         /// Share of examples longer than 50, 128, 256 and 512.
         public var longerThan: [(limit: Int, share: Double)] = []
 
-        init(_ values: [Int32]) {
-            guard !values.isEmpty else { return }
-            let sorted = values.sorted()
-            mean = Double(values.reduce(0) { $0 + Int($1) }) / Double(values.count)
-            median = Int(sorted[(sorted.count - 1) / 2])
-            p95 = Int(sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)])
+        /// From how many examples have each length: exact, in memory bounded by the longest example.
+        init(histogram: [Int: Int]) {
+            let lengths = histogram.sorted { $0.key < $1.key }
+            let count = lengths.reduce(0) { $0 + $1.value }
+            guard count > 0 else { return }
+            mean = Double(lengths.reduce(0) { $0 + $1.key * $1.value }) / Double(count)
+            /// The length at 0-based rank `rank` in sorted order.
+            func length(atRank rank: Int) -> Int {
+                var seen = 0
+                for (length, examples) in lengths {
+                    seen += examples
+                    if seen > rank { return length }
+                }
+                return lengths.last!.key
+            }
+            median = length(atRank: (count - 1) / 2)
+            p95 = length(atRank: min(count - 1, Int((Double(count) * 0.95).rounded(.up)) - 1))
             longerThan = [50, 128, 256, 512].map { limit in
-                (limit, Double(values.lazy.filter { Int($0) > limit }.count) / Double(values.count))
+                (limit, Double(lengths.lazy.filter { $0.key > limit }.reduce(0) { $0 + $1.value }) / Double(count))
             }
         }
     }
@@ -106,21 +117,4 @@ func grouped(_ value: Int) -> String {
         out.append(c)
     }
     return out
-}
-
-extension DatasetSummary.Split {
-    /// A pass over the split's tokens (13 M for IMDB): prep runs it on the split's own core.
-    init(_ split: SplitBuilder, labelCounts: [Int], unknownID: Int32) {
-        let tokenLengths = (0..<split.count).map { Int32(split.offsets[$0 + 1] - split.offsets[$0]) }
-        let unknown = split.tokens.withUnsafeBufferPointer { tokens in
-            var count = 0
-            for token in tokens { count &+= token == unknownID ? 1 : 0 }
-            return count
-        }
-        self.init(
-            name: split.name, examples: split.count, labelCounts: labelCounts,
-            words: DatasetSummary.Lengths(split.wordCounts),
-            tokens: DatasetSummary.Lengths(tokenLengths),
-            unknownRate: split.tokens.isEmpty ? 0 : Double(unknown) / Double(split.tokens.count))
-    }
 }

@@ -60,6 +60,12 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Examples per shard file.")
     var shardSize = 10_000
 
+    @Option(
+        help: ArgumentHelp(
+            "Tokenized examples held in memory before they spill to files beside the output, e.g. 64M or 2G; the rest of prep's memory is set by the vocabulary.",
+            valueName: "size"))
+    var memory = "256M"
+
     @Flag(help: "No progress display.")
     var quiet = false
 
@@ -67,6 +73,10 @@ struct CommonOptions: ParsableArguments {
         if let vocabSize, vocabSize < 1 { throw ValidationError("--vocab-size must be at least 1 (got \(vocabSize))") }
         if let minFreq, minFreq < 1 { throw ValidationError("--min-freq must be at least 1 (got \(minFreq))") }
         if shardSize < 1 { throw ValidationError("--shard-size must be at least 1 (got \(shardSize))") }
+        if Self.bytes(memory) == nil {
+            throw ValidationError(
+                "--memory \"\(memory)\" is not a size (expected bytes, or a number with K, M or G: 64M)")
+        }
         if vocabFile != nil && tokenizerFile != nil {
             throw ValidationError("give --vocab-file or --tokenizer-file, not both")
         }
@@ -83,6 +93,16 @@ struct CommonOptions: ParsableArguments {
                     "--tokenizer-from takes the model's tokenizer: drop \(others.joined(separator: ", "))")
             }
         }
+    }
+
+    /// "64M" → 64 MiB; nil for anything but a positive whole number with an optional K, M or G.
+    static func bytes(_ size: String) -> Int? {
+        let shifts: [Character: Int] = ["K": 10, "M": 20, "G": 30]
+        let unit = size.last.flatMap { shifts[Character($0.uppercased())] }
+        guard let number = Int(unit == nil ? size : String(size.dropLast())), number > 0, number < 1 << 40 else {
+            return nil
+        }
+        return number << (unit ?? 0)
     }
 
     /// Runs prep with the recipe `defaultRecipe` overridden by these flags, and prints the summary.
@@ -114,11 +134,12 @@ struct CommonOptions: ParsableArguments {
                 // The recipe's settings; a tokenizer.json replaces them with its own.
                 spec.wordPiece = options
             }
-            let configuration = PrepConfiguration(
+            var configuration = PrepConfiguration(
                 dataset: dataset, tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize,
                 output: URL(fileURLWithPath: out ?? "artifacts/\(dataset)", isDirectory: true), replace: force,
                 quiet: quiet,
                 command: CommandLine.arguments, recipe: recipePath, model: model)
+            configuration.memory = Self.bytes(memory)!
             var result = try Prep.run(readers: try readers(), configuration: configuration)
             result.summary.output = configuration.output.path
             print(result.summary.text)

@@ -267,11 +267,17 @@ final class PrepTests: XCTestCase {
         }
         let tarball = try Fixtures.tarball(files, in: directory)
         var outputs: [[String: Data]] = []
-        for run in 0..<3 {
+        // Run 1 holds everything in memory; runs 0 and 2 spill each stored run to disk and read it back.
+        var summaries: [String] = []
+        for (run, memory) in [1, 256 << 20, 1_000].enumerated() {
             let out = directory.appendingPathComponent("run\(run)")
-            _ = try Prep.run(
-                readers: [IMDBReader(path: tarball)],
-                configuration: Fixtures.configuration(out, vocabularySize: 100, shardSize: 200))
+            var configuration = Fixtures.configuration(out, vocabularySize: 100, shardSize: 200)
+            configuration.memory = memory
+            let summary = try Prep.run(readers: [IMDBReader(path: tarball)], configuration: configuration).summary
+            summaries.append(summary.text.replacingOccurrences(of: #"time: .*"#, with: "", options: .regularExpression))
+            XCTAssertFalse(
+                try FileManager.default.contentsOfDirectory(atPath: out.path).contains { $0.hasPrefix(".") },
+                "no spill file is left in the output")
             var contents: [String: Data] = [:]
             for name in try FileManager.default.contentsOfDirectory(atPath: out.path) where name != "manifest.json" {
                 contents[name] = try Data(contentsOf: out.appendingPathComponent(name))
@@ -281,6 +287,8 @@ final class PrepTests: XCTestCase {
         XCTAssertEqual(outputs[0].count, 2 * 4 + 1)
         XCTAssertEqual(outputs[0], outputs[1])
         XCTAssertEqual(outputs[0], outputs[2])
+        XCTAssertEqual(summaries[0], summaries[1])
+        XCTAssertEqual(summaries[0], summaries[2])
         let train = try PreparedDataset(directory: directory.appendingPathComponent("run0")).load(split: "train")
         XCTAssertEqual(train.count, 750)
         // Reading order is kept: review ids appear as the archive lists them.
