@@ -1,6 +1,7 @@
 import CZstd
 import Foundation
 import RNNSupport
+import TestSupport
 import XCTest
 
 @testable import RNNData
@@ -124,17 +125,7 @@ final class FormatTests: XCTestCase {
         return Data(output[..<written])
     }
 
-    func gzip(_ path: String) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-c", "-n", path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return data
-    }
+    func gzip(_ path: String) throws -> Data { try TestData.gzip(["-c", "-n", path]) }
 
     func testEveryFormAndCompressionEqualsTheCSV() throws {
         let train = try write(rows(120, seed: 1), split: "train")

@@ -22,10 +22,13 @@ public enum TestData {
     }
 
     /// Decompresses a .gz file with the system gzip (tests only).
-    public static func gunzip(_ url: URL) throws -> Data {
+    public static func gunzip(_ url: URL) throws -> Data { try gzip(["-dc", url.path]) }
+
+    /// What the system gzip writes to its standard output with these arguments.
+    public static func gzip(_ arguments: [String]) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-dc", url.path]
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
