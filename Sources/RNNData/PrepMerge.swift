@@ -24,17 +24,20 @@ extension TokenizerWorker {
             let largest = workers.indices.max {
                 workers[$0].tokenization.interned.count < workers[$1].tokenization.interned.count
             }!
-            var shared = workers[largest].tokenization.interned
+            var shared = workers[largest].tokenization.takeInterned()
+            let largestWords = shared.count
             var counts = [Int](repeating: 0, count: shared.count)
             let toShared: [[Int32]] = workers.enumerated().map { w, worker in
                 let t = worker.tokenization
-                return (0..<Int32(t.interned.count)).map { local in
+                return (0..<Int32(w == largest ? largestWords : t.interned.count)).map { local in
                     let id = w == largest ? local : t.interned.withKey(local) { shared.insert($0).id }
                     while Int(id) >= counts.count { counts.append(0) }
                     if Int(local) < t.trainCounts.count { counts[Int(id)] += t.trainCounts[Int(local)] }
                     return id
                 }
             }
+            // Only the shared table is needed from here: the others' memory goes back before the vocabulary is built.
+            for worker in workers { _ = worker.tokenization.takeInterned() }
             let trainWords = counts.enumerated().filter { $0.element > 0 }.map {
                 (word: shared.key(Int32($0.offset)), count: $0.element)
             }

@@ -46,6 +46,12 @@ struct Tokenization {
     private(set) var wordPiece: WordPieceTokenizer?
     /// Word-level: this worker's words, by first appearance, and their training counts.
     private(set) var interned = ByteTable(minimumCapacity: 1 << 16)
+
+    /// The word table, leaving this worker an empty one: the merge grows the largest in place instead of copying it.
+    mutating func takeInterned() -> ByteTable {
+        defer { interned = ByteTable(minimumCapacity: 16) }
+        return interned
+    }
     private(set) var trainCounts: [Int] = []
     /// Word-level: a trained model's vocabulary, used instead of one counted from the training split.
     private(set) var fixedVocabulary: Vocabulary?
@@ -154,7 +160,14 @@ final class SpillStore {
 
     var count: Int { flushed + buffer.count }
 
-    func append(_ body: (inout [UInt8]) -> Void) throws {
+    /// Appends the `count` bytes `body` writes. The buffer grows as data comes
+    /// but never past `bufferLimit` (an array left to itself doubles its
+    /// capacity), except for one run larger than the whole buffer, which goes
+    /// to the file at once.
+    func append(count: Int, _ body: (inout [UInt8]) -> Void) throws {
+        if buffer.count + count > bufferLimit && !buffer.isEmpty { try flush() }
+        let needed = buffer.count + count
+        if needed > buffer.capacity { buffer.reserveCapacity(max(needed, min(bufferLimit, 2 * buffer.capacity))) }
         body(&buffer)
         if buffer.count >= bufferLimit { try flush() }
     }
@@ -252,7 +265,7 @@ final class TokenizerWorker {
     private func store(_ run: SplitBuilder, batch: Batch, first: Int) {
         let offset = store.count
         do {
-            try store.append { bytes in
+            try store.append(count: run.count * Self.exampleHeader + run.tokens.count * 4) { bytes in
                 for i in 0..<run.count {
                     appendLittleEndian(UInt32(run.offsets[i + 1] - run.offsets[i]), to: &bytes)
                     appendLittleEndian(UInt32(bitPattern: run.labels[i]), to: &bytes)

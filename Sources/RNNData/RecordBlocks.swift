@@ -30,6 +30,8 @@ final class DecompressingFile {
     private(set) var compression = Compression.none
     /// Bytes of the file itself consumed so far: the progress display's measure.
     private(set) var fileBytesRead: Int64 = 0
+    /// The file's size on disk (0 for a pipe).
+    private(set) var size = 0
     private let descriptor: Int32
     private var input: UnsafeMutableRawBufferPointer
     private var inputStart = 0
@@ -51,6 +53,7 @@ final class DecompressingFile {
             input.deallocate()
             throw DataError(file: path, "is a directory (expected a file)")
         }
+        size = Int(info.st_size)
         try refill()
         compression = Compression(head: UnsafeRawBufferPointer(rebasing: input[inputStart..<inputEnd]))
     }
@@ -190,7 +193,9 @@ public enum RecordBlocks {
         _ body: (RecordBlock) throws -> Void
     ) throws {
         let file = try DecompressingFile(path: path)
-        var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, blockSize))
+        // A small file gets a small block (it grows if its text is longer, as a compressed file's may be).
+        let initial = min(blockSize, max(1 << 16, file.size.multipliedReportingOverflow(by: 4).partialValue))
+        var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, initial))
         defer { buffer.deallocate() }
         var filled = 0
         var line = 1

@@ -46,6 +46,10 @@ final class PrepCLITests: XCTestCase {
         assertOneLineError(
             try Command.run("prep", ["jsonl", "x.jsonl", "--label-column", "y"]), mentions: ["--label-field"])
         assertOneLineError(
+            try Command.run("prep", ["imdb", "--memory", "0"]), mentions: ["--memory \"0\" is not a size"])
+        assertOneLineError(
+            try Command.run("prep", ["imdb", "--memory", "12X"]), mentions: ["--memory \"12X\" is not a size"])
+        assertOneLineError(
             try Command.run("prep", ["tokenize"]),
             mentions: ["exactly one of --vocab-file, --tokenizer-file and --artifacts"])
         assertOneLineError(try Command.run("prep", ["imdb", "--tokenizer", "bpe"]), mentions: ["bpe"])
@@ -87,7 +91,7 @@ final class PrepCLITests: XCTestCase {
             "prep",
             [
                 "jsonl", train + ".gz", test, "--text-field", "meta.title", "--text-field", "body", "--label-field",
-                "label", "--out", out, "--quiet",
+                "label", "--out", out, "--quiet", "--memory", "64G",
             ])
         XCTAssertEqual(jsonl.status, 0, jsonl.stderr)
         XCTAssertTrue(jsonl.stdout.contains("labels train: 0 20 · 1 20"), jsonl.stdout)
