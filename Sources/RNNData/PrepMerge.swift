@@ -38,14 +38,19 @@ extension TokenizerWorker {
             }
             // Only the shared table is needed from here: the others' memory goes back before the vocabulary is built.
             for worker in workers { _ = worker.tokenization.takeInterned() }
-            let trainWords = counts.enumerated().filter { $0.element > 0 }.map {
+            // Only words that can make the vocabulary become strings: those counted at least as often as the
+            // (size + specials)-th most frequent (buildVocabulary drops specials, were they in the text).
+            let size = spec.vocabularySize ?? 5_000, minimumCount = spec.minimumCount ?? 1
+            let eligible = counts.filter { $0 >= max(1, minimumCount) }
+            let rank = size + WordLevelTokenizer.specialTokens.count
+            let cut = size > 0 && eligible.count > rank ? eligible.sorted(by: >)[rank - 1] : max(1, minimumCount)
+            let trainWords = counts.enumerated().filter { $0.element >= cut }.map {
                 (word: shared.key(Int32($0.offset)), count: $0.element)
             }
-            distinctTrainWords = trainWords.count
+            distinctTrainWords = counts.reduce(0) { $0 + ($1 > 0 ? 1 : 0) }
             vocabulary =
                 workers[0].tokenization.fixedVocabulary
-                ?? WordLevelTokenizer.buildVocabulary(
-                    counts: trainWords, size: spec.vocabularySize ?? 5_000, minimumCount: spec.minimumCount ?? 1)
+                ?? WordLevelTokenizer.buildVocabulary(counts: trainWords, size: size, minimumCount: minimumCount)
             let sharedToVocabulary = (0..<Int32(shared.count)).map { id in
                 shared.withKey(id) { vocabulary.table.find($0) } ?? WordLevelTokenizer.unknownID
             }
