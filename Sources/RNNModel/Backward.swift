@@ -189,14 +189,14 @@ public struct Backward: Sendable {
         grow(&b.windowGradients, to: window * GH)
         grow(&b.windowStates, to: window * H)
         var gathered = 0
-        // dW_hh += Σ over gathered rows of dRecurrentᵀ · h_previous
+        // dW_hh += Σ over gathered rows of dRecurrentᵀ · h_previous: a whole window's rows deep, a large
+        // product, so it goes to the network's large-product provider (OpenBLAS in training).
         func flush() {
             defer { gathered = 0 }
             guard gathered > 0, let dWhh else { return }
-            product(
-                MatrixArguments(
-                    m: GH, n: H, k: gathered, a: b.windowGradients.baseAddress, aRowStride: 1, aColumnStride: GH,
-                    b: b.windowStates.baseAddress, ldb: H, c: dWhh, ldc: H, accumulate: true))
+            network.products.gemm(
+                transposeA: true, m: GH, n: H, k: gathered, b.windowGradients.baseAddress, lda: GH,
+                b.windowStates.baseAddress, ldb: H, beta: 1, dWhh, ldc: H)
         }
         let output = w.output[layer].baseAddress + column
         let rowWidth = network.gateRowWidth
