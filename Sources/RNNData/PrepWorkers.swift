@@ -46,15 +46,15 @@ struct Tokenization {
     private(set) var wordPiece: WordPieceTokenizer?
     /// Word-level: this worker's words, by first appearance, and their training counts.
     private(set) var interned = ByteTable(minimumCapacity: 1 << 16)
+    private(set) var trainCounts: [Int] = []
+    /// Word-level: a trained model's vocabulary, used instead of one counted from the training split.
+    private(set) var fixedVocabulary: Vocabulary?
 
     /// The word table, leaving this worker an empty one: the merge grows the largest in place instead of copying it.
     mutating func takeInterned() -> ByteTable {
         defer { interned = ByteTable(minimumCapacity: 16) }
         return interned
     }
-    private(set) var trainCounts: [Int] = []
-    /// Word-level: a trained model's vocabulary, used instead of one counted from the training split.
-    private(set) var fixedVocabulary: Vocabulary?
 
     init(model: ModelVocabulary) {
         spec = model.spec

@@ -8,7 +8,7 @@ import Glibc
 
 /// How a file's bytes are stored. Told by the first bytes, never by the name:
 /// a `reviews.csv` that is really gzip is read, a `.gz` that is plain text too.
-public enum Compression: String, Sendable {
+enum Compression: String, Sendable {
     case none, gzip, zstd
 
     init(head: UnsafeRawBufferPointer) {
