@@ -131,6 +131,12 @@ public enum ColumnReference: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A header for a one-line message: a file whose first line is not a header can hold megabytes.
+    static func shortList(_ names: [String]) -> String {
+        let shown = names.prefix(20).map { $0.count > 40 ? $0.prefix(40) + "…" : $0 }
+        return shown.joined(separator: ", ") + (names.count > 20 ? ", … (\(names.count) columns)" : "")
+    }
+
     /// The column's index among `count` columns named `names` (nil: no header).
     func resolve(count: Int, names: [String]?, file: String, place: String? = nil) throws -> Int {
         switch self {
@@ -145,7 +151,7 @@ public enum ColumnReference: Equatable, Sendable, CustomStringConvertible {
             guard let index = names?.firstIndex(of: name) else {
                 throw DataError(
                     file: file, place: place,
-                    "no column named \"\(name)\" (found: \(names?.joined(separator: ", ") ?? "no header"))")
+                    "no column named \"\(name)\" (found: \(names.map(Self.shortList) ?? "no header"))")
             }
             return index
         }

@@ -254,6 +254,21 @@ final class FormatTests: XCTestCase {
             try jsonl(String(repeating: "[", count: 100_000) + "\n")
         }
 
+        // A first line that is not a header can be megabytes long: the message names it in a few words.
+        let wide = try Fixtures.write(
+            String(repeating: "x", count: 100_000) + "," + String(repeating: ",", count: 30) + "\n",
+            to: directory.appendingPathComponent("wide-train.csv"))
+        do {
+            try CSVTableReader(
+                path: wide, split: nil, textColumns: [.name("text")], labelColumn: .index(1), hasHeader: true
+            ).read(progress: { _ in }) { _ in }
+            XCTFail("a missing column was not reported")
+        } catch let error as DataError {
+            XCTAssertTrue(error.description.contains("no column named \"text\" (found: xxx"), error.description)
+            XCTAssertTrue(error.description.hasSuffix("… (32 columns))"), error.description)
+            XCTAssertLessThan(error.description.count, 300, error.description)
+        }
+
         let fastText = try Fixtures.write(
             "__label__a fine\nno label here\n", to: directory.appendingPathComponent("train.txt"))
         assertFails(["train.txt", "line 2", "no label (expected __label__<name> before the text)"]) {
