@@ -21,6 +21,8 @@ let package = Package(
         .executable(name: "rnnkit", targets: ["rnnkit"]),
         // Build with Tools/build-runtime: static Swift runtime, only rnn_* exported.
         .library(name: "rnninfer", type: .dynamic, targets: ["RNNInfer"]),
+        // Build with Tools/build-runtime: prep and the trainer for programs (the Python package), only rnnkit_* exported.
+        .library(name: "rnnkittrain", type: .dynamic, targets: ["RNNKitLibrary"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
@@ -96,10 +98,25 @@ let package = Package(
         // MPI's handles are implementation macros: a few wrappers compiled against the installed mpi.h.
         .systemLibrary(
             name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // `train fit`'s flags and what they make: shared by the tool and librnnkit, which links no MPI.
+        .target(
+            name: "RNNTrainOptions",
+            dependencies: [
+                "RNNData", "RNNModel", "RNNSupport", "RNNText", "RNNTrain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .systemLibrary(name: "CRNNKit", path: "Sources/CRNNKit"),
+        .target(
+            name: "RNNKitLibrary",
+            dependencies: [
+                "CRNNKit", "RNNBinary", "RNNCommandLine", "RNNData", "RNNModel", "RNNPrepTool", "RNNSupport",
+                "RNNTrain", "RNNTrainOptions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .target(
             name: "RNNTrainTool",
             dependencies: [
-                "CMPI", "RNNBinary", "RNNCommandLine", "RNNTrain", "RNNModel", "RNNData", "RNNSupport", "RNNText",
+                "CMPI", "RNNBinary", "RNNCommandLine", "RNNTrain", "RNNTrainOptions", "RNNModel", "RNNData",
+                "RNNSupport", "RNNText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "train", dependencies: ["RNNTrainTool"]),

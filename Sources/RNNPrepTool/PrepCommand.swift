@@ -23,7 +23,10 @@ public struct PrepCommand: ParsableCommand {
 }
 
 /// Options every dataset command shares; a flag given here beats the recipe.
-struct CommonOptions: ParsableArguments {
+/// The Python trainer (librnnkit) parses the same flags for rows it holds in memory.
+public struct CommonOptions: ParsableArguments {
+    public init() {}
+
     @Option(help: "Output directory (default: artifacts/<dataset>).")
     var out: String?
 
@@ -69,7 +72,7 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "No progress display.")
     var quiet = false
 
-    func validate() throws {
+    public func validate() throws {
         if let vocabSize, vocabSize < 1 { throw ValidationError("--vocab-size must be at least 1 (got \(vocabSize))") }
         if let minFreq, minFreq < 1 { throw ValidationError("--min-freq must be at least 1 (got \(minFreq))") }
         if shardSize < 1 { throw ValidationError("--shard-size must be at least 1 (got \(shardSize))") }
@@ -108,42 +111,48 @@ struct CommonOptions: ParsableArguments {
     /// Runs prep with the recipe `defaultRecipe` overridden by these flags, and prints the summary.
     func run(dataset: String, defaultRecipe: String, readers: () throws -> [ExampleReader]) throws {
         try reportingErrors {
-            let (recipe, recipePath) = try Recipe.load(self.recipe ?? defaultRecipe)
-            let model = try tokenizerFrom.map(ModelVocabulary.init(path:))
-            let kind = model?.spec.kind ?? (tokenizerFile != nil ? .wordpiece : tokenizer ?? recipe.tokenizer.kind)
-            var spec = TokenizerSpec(kind: kind)
-            var vocabularyFile: String?
-            switch kind {
-            case _ where model != nil: spec = model!.spec
-            case .word:
-                spec.vocabularySize = vocabSize ?? recipe.tokenizer.vocabularySize ?? 5_000
-                spec.minimumCount = minFreq ?? recipe.tokenizer.minimumCount ?? 1
-            case .wordpiece:
-                var options = WordPieceTokenizer.Options()
-                options.lowercase = recipe.tokenizer.lowercase ?? true
-                options.stripAccents = recipe.tokenizer.stripAccents ?? options.lowercase
-                if let file = vocabFile ?? tokenizerFile {
-                    vocabularyFile = file
-                } else {
-                    let relative = recipe.tokenizer.vocabularyFile ?? "bert-base-uncased/vocab.txt"
-                    vocabularyFile =
-                        relative.hasPrefix("/") ? relative : DataDirectory.url.appendingPathComponent(relative).path
-                }
-                vocabularyFile = try DataDirectory.require(
-                    vocabularyFile!, what: "a WordPiece vocab.txt (e.g. bert-base-uncased/vocab.txt)")
-                // The recipe's settings; a tokenizer.json replaces them with its own.
-                spec.wordPiece = options
-            }
-            var configuration = PrepConfiguration(
-                dataset: dataset, tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize,
-                output: URL(fileURLWithPath: out ?? "artifacts/\(dataset)", isDirectory: true), replace: force,
-                quiet: quiet,
-                command: CommandLine.arguments, recipe: recipePath, model: model)
-            configuration.memory = Self.bytes(memory)!
+            let configuration = try configuration(dataset: dataset, defaultRecipe: defaultRecipe)
             var result = try Prep.run(readers: try readers(), configuration: configuration)
             result.summary.output = configuration.output.path
             print(result.summary.text)
         }
+    }
+
+    /// Prep's settings: the recipe `defaultRecipe` overridden by these flags.
+    public func configuration(dataset: String, defaultRecipe: String) throws -> PrepConfiguration {
+        let (recipe, recipePath) = try Recipe.load(self.recipe ?? defaultRecipe)
+        let model = try tokenizerFrom.map(ModelVocabulary.init(path:))
+        let kind = model?.spec.kind ?? (tokenizerFile != nil ? .wordpiece : tokenizer ?? recipe.tokenizer.kind)
+        var spec = TokenizerSpec(kind: kind)
+        var vocabularyFile: String?
+        switch kind {
+        case _ where model != nil: spec = model!.spec
+        case .word:
+            spec.vocabularySize = vocabSize ?? recipe.tokenizer.vocabularySize ?? 5_000
+            spec.minimumCount = minFreq ?? recipe.tokenizer.minimumCount ?? 1
+        case .wordpiece:
+            var options = WordPieceTokenizer.Options()
+            options.lowercase = recipe.tokenizer.lowercase ?? true
+            options.stripAccents = recipe.tokenizer.stripAccents ?? options.lowercase
+            if let file = vocabFile ?? tokenizerFile {
+                vocabularyFile = file
+            } else {
+                let relative = recipe.tokenizer.vocabularyFile ?? "bert-base-uncased/vocab.txt"
+                vocabularyFile =
+                    relative.hasPrefix("/") ? relative : DataDirectory.url.appendingPathComponent(relative).path
+            }
+            vocabularyFile = try DataDirectory.require(
+                vocabularyFile!, what: "a WordPiece vocab.txt (e.g. bert-base-uncased/vocab.txt)")
+            // The recipe's settings; a tokenizer.json replaces them with its own.
+            spec.wordPiece = options
+        }
+        var configuration = PrepConfiguration(
+            dataset: dataset, tokenizer: spec, vocabularyFile: vocabularyFile, shardSize: shardSize,
+            output: URL(fileURLWithPath: out ?? "artifacts/\(dataset)", isDirectory: true), replace: force,
+            quiet: quiet,
+            command: CommandLine.arguments, recipe: recipePath, model: model)
+        configuration.memory = Self.bytes(memory)!
+        return configuration
     }
 }
 

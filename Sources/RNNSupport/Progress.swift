@@ -12,20 +12,27 @@ public final class ProgressReporter: @unchecked Sendable {
     private var lastDraw = Date.distantPast
     private var lastPlainStep = -1
     private let lock = NSLock()
+    /// Where a host (the Python trainer) shows progress its own way; nil: stderr.
+    private let sink: ((_ done: Double, _ total: Double, _ detail: String) -> Void)?
 
     public enum Unit { case bytes, items }
 
-    public init(title: String, total: Double, unit: Unit, quiet: Bool) {
+    public init(
+        title: String, total: Double, unit: Unit, quiet: Bool,
+        sink: ((_ done: Double, _ total: Double, _ detail: String) -> Void)? = nil
+    ) {
         self.title = title
         self.total = max(total, 1)
         self.unit = unit
         self.enabled = !quiet
+        self.sink = sink
     }
 
     public func update(_ done: Double, detail: String = "") {
         guard enabled else { return }
         lock.lock()
         defer { lock.unlock() }
+        if let sink { return sink(done, total, detail) }
         let fraction = min(max(done / total, 0), 1)
         if isTerminal {
             let now = Date()
@@ -47,7 +54,7 @@ public final class ProgressReporter: @unchecked Sendable {
     }
 
     public func finish() {
-        guard enabled, isTerminal else { return }
+        guard enabled, isTerminal, sink == nil else { return }
         lock.lock()
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
         lock.unlock()

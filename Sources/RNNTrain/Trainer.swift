@@ -27,6 +27,14 @@ public struct LabeledSequences: Sendable {
 /// Runs epochs: batches in `DataOrder`, each cut into slices computed by
 /// this process's threads (and the other processes' of `group`), gradients
 /// summed in slice order before one optimizer step; evaluation, checkpoints.
+/// Training stopped on request before batch `batch` of epoch `epoch` (1-based); the checkpoint
+/// holds the last finished epoch, from which a resumed run trains exactly as an uninterrupted one.
+public struct TrainingInterrupted: Error, CustomStringConvertible {
+    public var epoch: Int
+    public var batch: Int
+    public var description: String { "interrupted in epoch \(epoch) before batch \(batch + 1)" }
+}
+
 public final class Trainer {
     public let config: TrainConfig
     public let architecture: Architecture
@@ -37,6 +45,8 @@ public final class Trainer {
     public private(set) var history: [EpochRecord] = []
     /// The weights of the epoch selected on validation so far (nil without validation).
     public var selectedParameters: [Float]?
+    /// Asked before every batch: true ends the epoch with `TrainingInterrupted` (a host's Ctrl-C).
+    public var shouldStop: () -> Bool = { false }
     let labels: [String]
     let workspaces: [Objective.Workspace]
     /// Per thread, zero between steps; the first holds their sum during a step.
@@ -212,6 +222,7 @@ public final class Trainer {
         var own = EpochTotals(), losses: [Double] = []
         var done = 0
         for (index, batchSize) in batchSizes.enumerated() {
+            if shouldStop() { throw TrainingInterrupted(epoch: epoch + 1, batch: index) }
             let slices = try cursors.map { try $0.next() ?? empty }
             try step(
                 slices, batchSize: batchSize, epoch: epoch, batchIndex: index, totalSteps: totalSteps,

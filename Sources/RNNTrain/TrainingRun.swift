@@ -22,6 +22,10 @@ public struct TrainingRun {
     public var group: ProcessGroup = SingleProcess()
     /// Where the run's lines go (stdout for the command).
     public var report: (String) -> Void = { print($0) }
+    /// A host's own display of each epoch's progress (title, done, total, detail); nil: stderr.
+    public var progressSink: ((_ title: String, _ done: Double, _ total: Double, _ detail: String) -> Void)?
+    /// Asked before every batch; true stops the run with `TrainingInterrupted`, the last epoch's checkpoint kept.
+    public var shouldStop: () -> Bool = { false }
 
     public init(dataset: PreparedDataset, config: TrainConfig, output: URL) {
         self.dataset = dataset
@@ -85,11 +89,15 @@ public struct TrainingRun {
         } else if config.earlyStopping != nil {
             throw DataError(file: "--early-stopping", "needs a validation split: give --validation a fraction above 0")
         }
-        let evaluationReader = try dataset.reader(split: config.evaluationSplit)
-        _ = try labeled(evaluationReader)
+        // A dataset without the split (rows a program prepared with no test set) is scored on validation alone.
+        var evaluation: ExampleSet?
+        if manifest.split(config.evaluationSplit) != nil || validation == nil {
+            let evaluationReader = try dataset.reader(split: config.evaluationSplit)
+            _ = try labeled(evaluationReader)
+            evaluation = ExampleSet(
+                evaluationReader, indices: Array(0..<evaluationReader.count), policy: config.policy, special: special)
+        }
         let train = ExampleSet(trainReader, indices: trainIndices, policy: config.policy, special: special)
-        let evaluation = ExampleSet(
-            evaluationReader, indices: Array(0..<evaluationReader.count), policy: config.policy, special: special)
         let architecture = Architecture(
             cell: config.cell, vocabularySize: manifest.tokenizer.vocabularySize, embedding: config.embedding,
             hidden: config.hidden, layers: config.layers, bidirectional: config.bidirectional,
@@ -111,6 +119,7 @@ public struct TrainingRun {
                 "process \(other) of \(group.size) sees different shards than process 0 (data fingerprints differ)")
         }
         let trainer = Trainer(config: config, architecture: architecture, labels: manifest.labels, group: group)
+        trainer.shouldStop = shouldStop
         var firstEpoch = 0
         if resume {
             // Read by the first process and sent to the others, which need no shared file system.
@@ -131,17 +140,20 @@ public struct TrainingRun {
         let selection = config.selection
         // Each epoch is evaluated on validation when there is one (the test split once, at the end),
         // else on the test split: the course setting, where the last epoch's weights are written.
-        let perEpoch = validation ?? evaluation
+        let perEpoch = (validation ?? evaluation)!
         let perEpochSplit = validation == nil ? config.evaluationSplit : "validation"
         if let validation {
+            let scored =
+                evaluation.map {
+                    "\($0.count) \(config.evaluationSplit) examples (evaluated once, for the epoch with the best validation \(selection.rawValue))"
+                } ?? "no \(config.evaluationSplit) split (selection on validation only)"
             report(
                 "train \(manifest.dataset): \(train.count) training examples, \(validation.count) validation examples "
-                    + "(\(validationSource)), \(evaluation.count) \(config.evaluationSplit) examples (evaluated once, "
-                    + "for the epoch with the best validation \(selection.rawValue)), \(ParameterLayout(architecture).count) parameters"
+                    + "(\(validationSource)), \(scored), \(ParameterLayout(architecture).count) parameters"
             )
         } else {
             report(
-                "train \(manifest.dataset): \(train.count) training examples, \(evaluation.count) \(config.evaluationSplit) "
+                "train \(manifest.dataset): \(train.count) training examples, \(perEpoch.count) \(config.evaluationSplit) "
                     + "examples (no validation: every epoch is evaluated on them and the last one is written), "
                     + "\(ParameterLayout(architecture).count) parameters")
         }
@@ -160,8 +172,9 @@ public struct TrainingRun {
                 quiet || !lead
                 ? nil
                 : ProgressReporter(
-                    title: "epoch \(epoch + 1)/\(config.epochs)", total: Double(train.count), unit: .items, quiet: false
-                )
+                    title: "epoch \(epoch + 1)/\(config.epochs)", total: Double(train.count), unit: .items,
+                    quiet: false,
+                    sink: progressSink.map { sink in { sink("epoch \(epoch + 1)/\(config.epochs)", $0, $1, $2) } })
             let record = try trainer.runEpoch(
                 epoch, train: train, evaluation: perEpoch, split: perEpochSplit, progress: progress)
             guard record.trainLoss.isFinite, record.evaluation.loss.isFinite, trainer.parameters.allSatisfy(\.isFinite)
@@ -207,8 +220,10 @@ public struct TrainingRun {
         // The weights written: the selected epoch's, evaluated once on the test split; without validation, the last.
         var weights = trainer.parameters
         var test: TestRecord?
+        var written = trainer.history.last
         if validation != nil, let selected = trainer.selectedParameters {
             let best = ModelSelection.bestEpoch(trainer.history, by: selection)
+            written = trainer.history[best]
             if trainer.history.count < config.epochs, let patience = config.earlyStopping {
                 report(
                     "early stopping after epoch \(trainer.history.count): no better validation \(selection.rawValue) in \(patience) epochs"
@@ -221,18 +236,22 @@ public struct TrainingRun {
                     best + 1,
                     trainer.history.count, chosen.loss, 100 * chosen.accuracy, chosen.macroF1, selection.rawValue))
             weights = selected
-            let metrics = try trainer.evaluate(evaluation, parameters: selected)
-            test = TestRecord(
-                epoch: best + 1, selectedBy: selection, split: config.evaluationSplit, evaluation: metrics)
-            report(
-                String(
-                    format: "%@ (evaluated once, epoch %d): loss %.4f acc %.2f%% macro-F1 %.4f", config.evaluationSplit,
-                    best + 1, metrics.loss, 100 * metrics.accuracy, metrics.macroF1))
-            report(metrics.table)
-            if lead { try writeAtomically(try metricsLines(test), to: output.appendingPathComponent("metrics.jsonl")) }
+            if let evaluation {
+                let metrics = try trainer.evaluate(evaluation, parameters: selected)
+                test = TestRecord(
+                    epoch: best + 1, selectedBy: selection, split: config.evaluationSplit, evaluation: metrics)
+                report(
+                    String(
+                        format: "%@ (evaluated once, epoch %d): loss %.4f acc %.2f%% macro-F1 %.4f",
+                        config.evaluationSplit, best + 1, metrics.loss, 100 * metrics.accuracy, metrics.macroF1))
+                report(metrics.table)
+                if lead {
+                    try writeAtomically(try metricsLines(test), to: output.appendingPathComponent("metrics.jsonl"))
+                }
+            }
         }
         guard lead else { return }
-        let finalMetrics = try test.map { try lineEncoder.encode($0) } ?? lineEncoder.encode(trainer.history.last)
+        let finalMetrics = try test.map { try lineEncoder.encode($0) } ?? lineEncoder.encode(written)
 
         let classifier: Classifier
         do {

@@ -13,9 +13,9 @@ enum Evaluate {
     {
         let classifier = try loadClassifier(path)
         let manifest = dataset.manifest
-        let (shard, data) = try examples(for: classifier, path: path, dataset: dataset, split: split)
+        let (shard, data) = try Scoring.examples(for: classifier, path: path, dataset: dataset, split: split)
         useSingleThreadedBLAS()
-        let (metrics, probabilities) = evaluate(classifier, data, threads: threads)
+        let (metrics, probabilities) = Scoring.evaluate(classifier, data, threads: threads)
         if let predictions {
             let C = classifier.labels.count
             var tsv = "source\tlabel\tpredicted\t" + classifier.labels.map { "p_\($0)" }.joined(separator: "\t") + "\n"
@@ -34,34 +34,6 @@ enum Evaluate {
                 split,
                 metrics.loss, 100 * metrics.accuracy, metrics.macroF1, metrics.examples))
         print(metrics.table)
-    }
-
-    /// The split's examples as `classifier` reads them, once its labels and vocabulary are the dataset's.
-    static func examples(for classifier: Classifier, path: String, dataset: PreparedDataset, split: String) throws -> (
-        shard: Shard, data: LabeledSequences
-    ) {
-        let manifest = dataset.manifest
-        guard classifier.labels == manifest.labels else {
-            throw DataError(
-                file: path,
-                "its labels (\(classifier.labels.joined(separator: ", "))) differ from the dataset's (\(manifest.labels.joined(separator: ", ")))"
-            )
-        }
-        guard classifier.tokenizer.vocabulary.tokens == dataset.tokenizer.vocabulary.tokens else {
-            throw DataError(file: path, "was trained with a different vocabulary than \(dataset.directory.path)")
-        }
-        let shard = try dataset.load(split: split)
-        return (
-            shard, LabeledSequences(shard: shard, policy: classifier.policy, special: classifier.tokenizer.specialIDs)
-        )
-    }
-
-    static func evaluate(_ classifier: Classifier, _ data: LabeledSequences, threads: Int) -> (
-        metrics: Metrics, probabilities: [Float]
-    ) {
-        Evaluator(network: classifier.network, labels: classifier.labels).run(
-            classifier.parameters, on: data, workspaces: (0..<threads).map { _ in Network.Workspace() },
-            weights: classifier.weights)
     }
 }
 
@@ -107,13 +79,13 @@ enum Quantize {
     ) throws {
         let classifier = try loadClassifier(path)
         guard !classifier.isQuantized else { throw DataError(file: path, "is already quantized") }
-        let (_, data) = try Evaluate.examples(for: classifier, path: path, dataset: dataset, split: split)
+        let (_, data) = try Scoring.examples(for: classifier, path: path, dataset: dataset, split: split)
         useSingleThreadedBLAS()
         var file = classifier.quantizedFile()
         let quantized: Classifier
         do { quantized = try Classifier(file: file) } catch { throw DataError(file: path, "quantized: \(error)") }
-        let (reference, referenceProbabilities) = Evaluate.evaluate(classifier, data, threads: threads)
-        let (result, probabilities) = Evaluate.evaluate(quantized, data, threads: threads)
+        let (reference, referenceProbabilities) = Scoring.evaluate(classifier, data, threads: threads)
+        let (result, probabilities) = Scoring.evaluate(quantized, data, threads: threads)
         let C = classifier.labels.count
         var agreement = 0
         for i in 0..<data.count {
