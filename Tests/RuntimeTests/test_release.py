@@ -4,6 +4,7 @@ Tools/test runs this with the system's Python under `env -i PATH=/usr/bin:/bin H
 Tools/release, passing only where the artifacts are:
   RNNKIT_TARBALL  dist/rnnkit-<version>-linux-x86_64.tar.gz
   RNNKIT_WHEEL    dist/rnninfer-<version>-py3-none-manylinux_*.whl
+  RNNKIT_TRAINER_WHEEL  dist/rnnkit-<version>-py3-none-manylinux_*.whl
   RNNKIT_EXAMPLE  Examples/classify.c (the C program a user would write)
   RNNKIT_AUDITWHEEL  the auditwheel Tools/release repaired the wheel with (a check of the file, not a tool the
                   user needs)
@@ -19,6 +20,7 @@ import unittest
 
 TARBALL = pathlib.Path(os.environ["RNNKIT_TARBALL"])
 WHEEL = pathlib.Path(os.environ["RNNKIT_WHEEL"])
+TRAINER_WHEEL = pathlib.Path(os.environ["RNNKIT_TRAINER_WHEEL"])
 EXAMPLE = pathlib.Path(os.environ["RNNKIT_EXAMPLE"])
 VERSION = TARBALL.name.split("-")[1]
 ABI = 3
@@ -217,6 +219,34 @@ class Release(unittest.TestCase):
         self.assertEqual(out, ["5", "1", VERSION, str(ABI), "True"])
         licence = run(venv / "bin" / "python", "-c",
                       "import importlib.metadata as m; d = m.distribution('rnninfer'); "
+                      "print(d.metadata['License-Expression'], *[f.name for f in d.files if 'LICENSE' in f.name])")
+        self.assertEqual(licence.split(), ["Apache-2.0", "LICENSE"])
+
+    def test_the_trainer_wheel_trains_in_a_fresh_venv(self):
+        self.assertRegex(TRAINER_WHEEL.name, rf"^rnnkit-{VERSION}-py3-none-manylinux_2_\d+_x86_64\.whl$")
+        venv = self.work / "trainer-venv"
+        run(sys.executable, "-m", "venv", venv)
+        run(venv / "bin" / "pip", "install", "--quiet", WHEEL, TRAINER_WHEEL)
+        data = self.work / "trainer-data"
+        data.mkdir()
+        write_reviews(data)
+        script = (
+            "import pathlib, sys, rnninfer, rnnkit\n"
+            "train = rnnkit.Dataset.from_csv('reviews-train.csv', text='review', label='stars')\n"
+            "model = rnnkit.train(train, epochs=3, embedding=8, hidden=12, lr=0.01, progress=False)\n"
+            "figures = model.evaluate(rnnkit.Dataset.from_csv('reviews-test.csv', text='review', label='stars'))\n"
+            "model.save('model.rnnk')\n"
+            "runtime = rnninfer.Model('model.rnnk')\n"
+            "print(*model.classes_, *model.predict(['good good film', 'bad bad movie']), figures['examples'],\n"
+            "      figures['accuracy'] > 0.7, len(model.history),\n"
+            "      pathlib.Path(rnnkit._library._name).resolve().is_relative_to(pathlib.Path(sys.prefix).resolve()))\n")
+        out = run(venv / "bin" / "python", "-c", script, cwd=data).split()
+        self.assertEqual(out, ["1", "5", "5", "1", "120", "True", "3", "True"])
+        # Every library librnnkit links is in the wheel or in the manylinux policy (libc, libm, libstdc++, …).
+        library = next((venv / "lib").glob("python3*/site-packages/rnnkit/librnnkit.so"))
+        self.assertNotIn("not found", run("ldd", library))
+        licence = run(venv / "bin" / "python", "-c",
+                      "import importlib.metadata as m; d = m.distribution('rnnkit'); "
                       "print(d.metadata['License-Expression'], *[f.name for f in d.files if 'LICENSE' in f.name])")
         self.assertEqual(licence.split(), ["Apache-2.0", "LICENSE"])
 
