@@ -10,6 +10,7 @@ import random
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -206,6 +207,16 @@ class TrainingTests(unittest.TestCase):
                                         "label": datasets.ClassLabel(names=names)}))
         model = rnnkit.train(rnnkit.Dataset.from_hf(table), **SMALL)
         self.assertEqual(model.classes_, names)
+
+
+class ExampleTests(unittest.TestCase):
+    def test_the_notebook_example_runs_on_ag_news(self):
+        """Examples/from_python.py, as the README shows it (AG News from $RNNKIT_DATA; fewer epochs)."""
+        example = pathlib.Path(__file__).resolve().parents[2] / "Examples" / "from_python.py"
+        result = subprocess.run([sys.executable, example, "--epochs", "4"], capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("rnninfer gives the same probabilities: True", result.stdout)
+        self.assertRegex(result.stdout, r"test: accuracy 0\.[789]\d+  macro-F1 0\.\d+  \(7600 examples\)")
 
 
 class EstimatorTests(unittest.TestCase):
