@@ -98,11 +98,11 @@ let package = Package(
         // MPI's handles are implementation macros: a few wrappers compiled against the installed mpi.h.
         .systemLibrary(
             name: "CMPI", path: "Sources/CMPI", pkgConfig: "mpi-c", providers: [.apt(["libopenmpi-dev"])]),
-        // `train fit`'s flags and what they make: shared by the tool and librnnkit, which links no MPI.
+        // `train fit`'s and `train sweep`'s flags and what they run: shared by the tool and librnnkit, which links no MPI.
         .target(
             name: "RNNTrainOptions",
             dependencies: [
-                "RNNData", "RNNModel", "RNNSupport", "RNNText", "RNNTrain",
+                "RNNBinary", "RNNData", "RNNModel", "RNNPrepTool", "RNNSupport", "RNNText", "RNNTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .systemLibrary(name: "CRNNKit", path: "Sources/CRNNKit"),

@@ -45,8 +45,10 @@ const char *rnnkit_last_error(void);
 typedef struct rnnkit_callbacks {
     /* Each line the tool would print (configuration, one per epoch, the test figures). */
     void (*line)(void *context, const char *line);
-    /* Progress of a stage ("prep", "epoch 2/5"): done of total, and a detail ("loss 0.41 · 900 samples/s"). */
+    /* Progress of a stage ("epoch 2/5"): done of total, and a detail ("loss 0.41 · 900 samples/s"). */
     void (*progress)(void *context, const char *title, double done, double total, const char *detail);
+    /* A call's result, as one JSON text (rnnkit_evaluate, rnnkit_sweep). */
+    void (*result)(void *context, const char *json);
     void *context;
     /* Read before every training batch: nonzero stops the run with RNNKIT_ERROR_INTERRUPTED. The checkpoint
      * of the last finished epoch stays in the output directory, and `--resume` continues from it exactly. */
@@ -87,10 +89,17 @@ rnnkit_status rnnkit_train(const char *const *arguments, size_t argument_count, 
 
 /* Scores the model file `model` on `split` of the dataset directory `shards` (prepared with its tokenizer:
  * rnnkit_prepare with --tokenizer-from) using `threads` threads (0: all cores), and hands the figures to
- * callbacks->line (required) as one JSON object: {"loss", "accuracy", "macro_f1", "examples", "per_class":
+ * callbacks->result (required) as one JSON object: {"loss", "accuracy", "macro_f1", "examples", "per_class":
  * [{"label", "precision", "recall", "f1", "support"}], "confusion": [[count of true t predicted as p]]}. */
 rnnkit_status rnnkit_evaluate(const char *model, const char *shards, const char *split, size_t threads,
                               const rnnkit_callbacks *callbacks);
+
+/* Runs a sweep as `train sweep` does (`arguments`: FILE [--out DIR] [--threads N] [--report-only]): its prep
+ * steps in this process, each unfinished run, report.md and report.html. Hands callbacks->result (may be NULL)
+ * one JSON array, a record per configuration in run order: {"configuration", "runs", "validation_accuracy",
+ * "validation_macro_f1", "test_accuracy", "test_macro_f1", "best_epoch", "train_accuracy", "seconds_per_epoch"}
+ * (means over its seeds; null where no run measured it) and "<figure>_deviation" for each (null below 2 seeds). */
+rnnkit_status rnnkit_sweep(const char *const *arguments, size_t argument_count, const rnnkit_callbacks *callbacks);
 
 #ifdef __cplusplus
 }

@@ -73,11 +73,13 @@ struct Callbacks {
     var line: (String) -> Void = { _ in }
     var progress: ((String, Double, Double, String) -> Void)?
     var shouldStop: () -> Bool = { false }
+    var result: ((String) -> Void)?
 
     init(_ pointer: UnsafePointer<rnnkit_callbacks>?) {
         guard let callbacks = pointer?.pointee else { return }
         let context = callbacks.context
         if let line = callbacks.line { self.line = { text in text.withCString { line(context, $0) } } }
+        if let result = callbacks.result { self.result = { text in text.withCString { result(context, $0) } } }
         if let progress = callbacks.progress {
             self.progress = { title, done, total, detail in
                 title.withCString { t in detail.withCString { d in progress(context, t, done, total, d) } }
@@ -227,6 +229,8 @@ public func rnnkitTrain(
         let hooks = Callbacks(callbacks)
         run.report = hooks.line
         run.progressSink = hooks.progress
+        // A library does not draw on its host's stderr: progress goes to the callback or nowhere.
+        if hooks.progress == nil { run.quiet = true }
         run.shouldStop = hooks.shouldStop
         try run.run()
     }
@@ -241,8 +245,8 @@ public func rnnkitEvaluate(
         guard let model, let shards, let split else {
             throw ArgumentProblem(message: "model, shards and split must not be NULL")
         }
-        guard let line = callbacks?.pointee.line else {
-            throw ArgumentProblem(message: "callbacks->line must be given: it receives the figures")
+        guard let result = Callbacks(callbacks).result else {
+            throw ArgumentProblem(message: "callbacks->result must be given: it receives the figures")
         }
         guard threads >= 0, threads <= 4096 else {
             throw ArgumentProblem(message: "threads \(UInt(bitPattern: threads)) is not 0 (all cores) to 4096")
@@ -258,7 +262,45 @@ public func rnnkitEvaluate(
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
-        let json = String(decoding: try encoder.encode(metrics), as: UTF8.self)
-        json.withCString { line(callbacks!.pointee.context, $0) }
+        result(String(decoding: try encoder.encode(metrics), as: UTF8.self))
+    }
+}
+
+@c(rnnkit_sweep)
+public func rnnkitSweep(
+    _ argumentVector: UnsafePointer<UnsafePointer<CChar>?>?, _ argumentCount: Int,
+    _ callbacks: UnsafePointer<rnnkit_callbacks>?
+) -> rnnkit_status {
+    guarded("rnnkit_sweep") {
+        let options = try parse(SweepOptions.self, try arguments("rnnkit_sweep", argumentVector, argumentCount))
+        var runner = options.makeRunner()
+        let hooks = Callbacks(callbacks)
+        runner.report = hooks.line
+        runner.progressSink = hooks.progress
+        if hooks.progress == nil { runner.quiet = true }
+        runner.shouldStop = hooks.shouldStop
+        let report = try runner.run()
+        guard let result = hooks.result else { return }
+        func figure(_ spread: Spread) -> [Double?] {
+            spread.count == 0 ? [nil, nil] : [spread.mean, spread.deviation]
+        }
+        let records = report.configurationRows().map { row -> [String: Any] in
+            var record: [String: Any] = ["configuration": row.value, "runs": row.results.count]
+            let figures: [(String, Spread)] = [
+                ("validation_accuracy", row.validationAccuracy), ("validation_macro_f1", row.validationMacroF1),
+                ("test_accuracy", row.testAccuracy), ("test_macro_f1", row.testMacroF1),
+                ("best_epoch", row.bestEpoch), ("train_accuracy", row.trainAccuracy),
+                ("seconds_per_epoch", row.secondsPerEpoch),
+            ]
+            for (name, spread) in figures {
+                let values = figure(spread)
+                record[name] = values[0] ?? NSNull()
+                record[name + "_deviation"] = values[1] ?? NSNull()
+            }
+            return record
+        }
+        result(
+            String(decoding: try JSONSerialization.data(withJSONObject: records, options: [.sortedKeys]), as: UTF8.self)
+        )
     }
 }

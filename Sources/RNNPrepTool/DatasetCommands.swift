@@ -4,7 +4,7 @@ import RNNData
 import RNNSupport
 
 extension PrepCommand {
-    struct IMDB: ParsableCommand {
+    struct IMDB: DatasetCommand {
         static let configuration = CommandConfiguration(
             commandName: "imdb",
             abstract: "Prepare the Large Movie Review Dataset straight from aclImdb_v1.tar.gz (no unpacking).",
@@ -18,17 +18,18 @@ extension PrepCommand {
 
         @OptionGroup var common: CommonOptions
 
-        func run() throws {
-            try common.run(dataset: "imdb", defaultRecipe: "imdb") {
-                let path = try DataDirectory.require(
-                    tarball ?? DataDirectory.url.appendingPathComponent("aclImdb_v1.tar.gz").path,
-                    what: "the IMDB tarball aclImdb_v1.tar.gz")
-                return [try IMDBReader(path: path, includeUnlabeled: includeUnsup)]
-            }
+        var datasetName: String { "imdb" }
+        var defaultRecipe: String { "imdb" }
+
+        func readers() throws -> [ExampleReader] {
+            let path = try DataDirectory.require(
+                tarball ?? DataDirectory.url.appendingPathComponent("aclImdb_v1.tar.gz").path,
+                what: "the IMDB tarball aclImdb_v1.tar.gz")
+            return [try IMDBReader(path: path, includeUnlabeled: includeUnsup)]
         }
     }
 
-    struct AGNews: ParsableCommand {
+    struct AGNews: DatasetCommand {
         static let configuration = CommandConfiguration(
             commandName: "agnews",
             abstract:
@@ -55,22 +56,23 @@ extension PrepCommand {
             }
         }
 
-        func run() throws {
-            try common.run(dataset: "agnews", defaultRecipe: "agnews") {
-                try files.map { file -> ExampleReader in
-                    let path = try DataDirectory.require(file, what: "the AG News file")
-                    if path.hasSuffix(".parquet") {
-                        return try ParquetTableReader(
-                            path: path, split: split, textColumns: [.name("text")], labelColumn: .name("label"),
-                            fallbackNames: AGNewsCSVReader.defaultLabelNames)
-                    }
-                    return try AGNewsCSVReader(path: path, split: split)
+        var datasetName: String { "agnews" }
+        var defaultRecipe: String { "agnews" }
+
+        func readers() throws -> [ExampleReader] {
+            return try files.map { file -> ExampleReader in
+                let path = try DataDirectory.require(file, what: "the AG News file")
+                if path.hasSuffix(".parquet") {
+                    return try ParquetTableReader(
+                        path: path, split: split, textColumns: [.name("text")], labelColumn: .name("label"),
+                        fallbackNames: AGNewsCSVReader.defaultLabelNames)
                 }
+                return try AGNewsCSVReader(path: path, split: split)
             }
         }
     }
 
-    struct Parquet: ParsableCommand {
+    struct Parquet: DatasetCommand {
         static let configuration = CommandConfiguration(
             commandName: "parquet",
             abstract: "Prepare any Parquet table with a text column and a label column.",
@@ -109,19 +111,20 @@ extension PrepCommand {
             if textColumn.isEmpty { throw ValidationError("give --text-column (a column name or a 0-based index)") }
         }
 
-        func run() throws {
-            try common.run(dataset: name, defaultRecipe: "csv") {
-                try named.all(files, split: split).map {
-                    try ParquetTableReader(
-                        path: $0.path, split: $0.split, textColumns: textColumn.map(ColumnReference.init),
-                        labelColumn: ColumnReference(labelColumn),
-                        explicitNames: labelNames.map { $0.split(separator: ",").map(String.init) }, strict: strict)
-                }
+        var datasetName: String { name }
+        var defaultRecipe: String { "csv" }
+
+        func readers() throws -> [ExampleReader] {
+            return try named.all(files, split: split).map {
+                try ParquetTableReader(
+                    path: $0.path, split: $0.split, textColumns: textColumn.map(ColumnReference.init),
+                    labelColumn: ColumnReference(labelColumn),
+                    explicitNames: labelNames.map { $0.split(separator: ",").map(String.init) }, strict: strict)
             }
         }
     }
 
-    struct CSV: ParsableCommand {
+    struct CSV: DatasetCommand {
         static let configuration = CommandConfiguration(
             commandName: "csv",
             abstract: "Prepare any CSV or TSV (any one-character delimiter) with text columns and a label column.",
@@ -181,21 +184,22 @@ extension PrepCommand {
             return byte
         }
 
-        func run() throws {
-            try common.run(dataset: name, defaultRecipe: "csv") {
-                try named.all(files, split: split).map { file in
-                    let separator =
-                        try delimiter.map(Self.delimiterByte) ?? CSVTableReader.defaultDelimiter(forPath: file.path)
-                    return try CSVTableReader(
-                        path: file.path, split: file.split, textColumns: textColumn.map(ColumnReference.init),
-                        labelColumn: ColumnReference(labelColumn), hasHeader: header, delimiter: separator,
-                        quoted: quoting)
-                }
+        var datasetName: String { name }
+        var defaultRecipe: String { "csv" }
+
+        func readers() throws -> [ExampleReader] {
+            return try named.all(files, split: split).map { file in
+                let separator =
+                    try delimiter.map(Self.delimiterByte) ?? CSVTableReader.defaultDelimiter(forPath: file.path)
+                return try CSVTableReader(
+                    path: file.path, split: file.split, textColumns: textColumn.map(ColumnReference.init),
+                    labelColumn: ColumnReference(labelColumn), hasHeader: header, delimiter: separator,
+                    quoted: quoting)
             }
         }
     }
 
-    struct JSONLines: ParsableCommand {
+    struct JSONLines: DatasetCommand {
         static let configuration = CommandConfiguration(
             commandName: "jsonl",
             abstract: "Prepare JSON lines: one object per line with text fields and a label field.",
@@ -231,16 +235,17 @@ extension PrepCommand {
             if textField.isEmpty { throw ValidationError("give --text-field (a field name or dotted path)") }
         }
 
-        func run() throws {
-            try common.run(dataset: name, defaultRecipe: "csv") {
-                try named.all(files, split: split).map {
-                    try JSONLinesReader(path: $0.path, split: $0.split, textFields: textField, labelField: labelField)
-                }
+        var datasetName: String { name }
+        var defaultRecipe: String { "csv" }
+
+        func readers() throws -> [ExampleReader] {
+            return try named.all(files, split: split).map {
+                try JSONLinesReader(path: $0.path, split: $0.split, textFields: textField, labelField: labelField)
             }
         }
     }
 
-    struct FastText: ParsableCommand {
+    struct FastText: DatasetCommand {
         static let configuration = CommandConfiguration(
             commandName: "fasttext",
             abstract: "Prepare fastText's supervised format: __label__<name> before each line's text.",
@@ -269,11 +274,12 @@ extension PrepCommand {
             if labelPrefix.isEmpty { throw ValidationError("--label-prefix must not be empty") }
         }
 
-        func run() throws {
-            try common.run(dataset: name, defaultRecipe: "csv") {
-                try named.all(files, split: split).map {
-                    try FastTextReader(path: $0.path, split: $0.split, labelPrefix: labelPrefix)
-                }
+        var datasetName: String { name }
+        var defaultRecipe: String { "csv" }
+
+        func readers() throws -> [ExampleReader] {
+            return try named.all(files, split: split).map {
+                try FastTextReader(path: $0.path, split: $0.split, labelPrefix: labelPrefix)
             }
         }
     }

@@ -22,6 +22,42 @@ public struct PrepCommand: ParsableCommand {
     public init() {}
 }
 
+/// A `prep` subcommand that reads one dataset: its readers, and the name and recipe it prepares them under.
+public protocol DatasetCommand: ParsableCommand {
+    var common: CommonOptions { get }
+    /// The manifest's dataset name and the default output directory's.
+    var datasetName: String { get }
+    var defaultRecipe: String { get }
+    func readers() throws -> [ExampleReader]
+}
+
+extension DatasetCommand {
+    public func run() throws {
+        try common.run(dataset: datasetName, defaultRecipe: defaultRecipe, readers: readers)
+    }
+
+    /// Prepares the dataset in this process; errors are thrown, not printed.
+    public func prepare() throws -> PrepResult {
+        try Prep.run(
+            readers: try readers(),
+            configuration: try common.configuration(dataset: datasetName, defaultRecipe: defaultRecipe))
+    }
+}
+
+extension PrepCommand {
+    /// A `prep` command line (without the tool's name) run in this process, as a sweep runs its prep step.
+    public static func prepare(arguments: [String]) throws -> PrepResult {
+        let place = "prep " + arguments.joined(separator: " ")
+        let command: ParsableCommand
+        do { command = try parseAsRoot(arguments) } catch { throw DataError(file: place, message(for: error)) }
+        guard let dataset = command as? DatasetCommand else {
+            throw DataError(
+                file: place, "not a dataset command (expected imdb, agnews, csv, jsonl, fasttext or parquet)")
+        }
+        return try dataset.prepare()
+    }
+}
+
 /// Options every dataset command shares; a flag given here beats the recipe.
 /// The Python trainer (librnnkit) parses the same flags for rows it holds in memory.
 public struct CommonOptions: ParsableArguments {

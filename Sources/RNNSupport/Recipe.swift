@@ -64,22 +64,46 @@ public struct Recipe: Codable {
         public var stripAccents: Bool?
     }
 
-    /// Where recipes are looked up, in order: `$RNNKIT_PIPELINES`; `Pipelines/` in
-    /// the working directory; then, in each of the folders above the executable, an
-    /// installed tree's `share/rnnkit/recipes/` and a checkout's `Pipelines/` (a
-    /// checkout's `.build/…/release/prep` finds the checkout's recipes).
+    /// Where recipes are looked up, in order: `$RNNKIT_PIPELINES`; `Pipelines/` in the working directory; then
+    /// beside the file this code runs from (the executable, or librnnkit in a program that loaded it): its
+    /// folder's `recipes/` (the rnnkit wheel's layout), and in each folder above it an installed tree's
+    /// `share/rnnkit/recipes/` and a checkout's `Pipelines/` (a checkout's `.build/…/release/prep` finds the
+    /// checkout's recipes).
     public static var directories: [URL] {
         if let configured = ProcessInfo.processInfo.environment["RNNKIT_PIPELINES"] {
             return [URL(fileURLWithPath: configured, isDirectory: true)]
         }
-        var found = [URL(fileURLWithPath: "Pipelines", isDirectory: true)]
-        var folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        var folder = codeFile.deletingLastPathComponent()
+        var found = [
+            URL(fileURLWithPath: "Pipelines", isDirectory: true),
+            folder.appendingPathComponent("recipes", isDirectory: true),
+        ]
         for _ in 0..<4 {
             folder = folder.deletingLastPathComponent()
             found.append(folder.appendingPathComponent("share/rnnkit/recipes", isDirectory: true))
             found.append(folder.appendingPathComponent("Pipelines", isDirectory: true))
         }
         return found
+    }
+
+    /// The file this code was loaded from: the mapping of /proc/self/maps that holds this function's code (the
+    /// executable, or librnnkit in a program that loaded it).
+    static var codeFile: URL {
+        let here: @convention(c) () -> Void = {}
+        let address = UInt(bitPattern: unsafeBitCast(here, to: UnsafeRawPointer.self))
+        // Read to its end: /proc files report a size of 0, which whole-file readers trust.
+        if let maps = FileHandle(forReadingAtPath: "/proc/self/maps")?.readDataToEndOfFile() {
+            for line in String(decoding: maps, as: UTF8.self).split(separator: "\n") {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                let range = fields.first?.split(separator: "-").compactMap { UInt($0, radix: 16) } ?? []
+                if fields.count >= 6, range.count == 2, range[0] <= address, address < range[1],
+                    fields[5].hasPrefix("/")
+                {
+                    return URL(fileURLWithPath: fields[5...].joined(separator: " ")).resolvingSymlinksInPath()
+                }
+            }
+        }
+        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     }
 
     /// A recipe by name (`imdb` → `Pipelines/imdb.json`) or by path.

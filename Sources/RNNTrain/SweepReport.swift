@@ -28,8 +28,11 @@ public struct SweepResult {
 public struct Spread {
     public var mean: Double
     public var deviation: Double?
+    /// How many runs measured it (0: none did, and the mean means nothing).
+    public var count: Int
 
     public init(_ values: [Double]) {
+        count = values.count
         mean = values.reduce(0, +) / Double(max(values.count, 1))
         if values.count > 1 {
             let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }

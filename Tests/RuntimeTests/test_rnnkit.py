@@ -66,7 +66,7 @@ class TrainingTests(unittest.TestCase):
             model = rnnkit.train(rnnkit.Dataset.from_pandas(frame, text="text", label="label"), validation=0.2,
                                  recipe="csv", out=folder / "python", max_length=40, vocab_size=50, **SMALL)
             frame.to_csv(folder / "rows.csv", index=False)
-            recipe = rnnkit._recipe_argument("csv", None)
+            recipe = pathlib.Path(rnnkit.__file__).parent / "recipes" / "csv.json"  # the one rnnkit.train found
             subprocess.run([BIN / "prep", "csv", "--train", folder / "rows.csv", "--text-column", "text",
                             "--label-column", "label", "--recipe", recipe, "--vocab-size", "50", "--out",
                             folder / "shards", "--quiet"], check=True, stdout=subprocess.DEVNULL)
@@ -207,6 +207,42 @@ class TrainingTests(unittest.TestCase):
                                         "label": datasets.ClassLabel(names=names)}))
         model = rnnkit.train(rnnkit.Dataset.from_hf(table), **SMALL)
         self.assertEqual(model.classes_, names)
+
+
+class SweepTests(unittest.TestCase):
+    def test_a_sweep_runs_in_process_and_returns_its_table(self):
+        with tempfile.TemporaryDirectory() as folder:
+            folder = pathlib.Path(folder)
+            for name, count, seed in (("train", 900, 11), ("test", 200, 12)):
+                with open(folder / f"{name}.csv", "w") as file:
+                    file.write("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows(count, seed)))
+            (folder / "tiny.json").write_text(json.dumps({
+                "name": "tiny", "recipe": "csv",
+                "prep": ["csv", "$DATA/train.csv", "$DATA/test.csv", "--text-column", "text", "--label-column",
+                         "label"],
+                "base": {"training.epochs": 2, "training.earlyStopping": None, "model.hidden": 8,
+                         "model.embedding": 8},
+                "seeds": [1, 2], "variation": "one-at-a-time",
+                "axes": [{"name": "cell", "field": "model.cell", "values": ["rnn", "gru"]}]}))
+            os.environ["RNNKIT_DATA"], data = str(folder), os.environ.get("RNNKIT_DATA")
+            try:
+                table = rnnkit.sweep(folder / "tiny.json", out=folder / "out", threads=2, progress=False)
+                again = rnnkit.sweep(folder / "tiny.json", out=folder / "out", report_only=True, progress=False)
+            finally:
+                if data is not None:
+                    os.environ["RNNKIT_DATA"] = data
+            self.assertEqual([r["configuration"] for r in table], ["base", "cell rnn"])
+            self.assertEqual(table, again)
+            for record in table:
+                self.assertEqual(record["runs"], 2)
+                self.assertTrue(0 < record["test_accuracy"] <= 1 and record["seconds_per_epoch"] > 0, record)
+                self.assertIsNotNone(record["test_accuracy_deviation"])
+            report = (folder / "out" / "report.md").read_text()
+            self.assertIn("## cell", report)
+            tests = [json.loads((folder / "out" / f"cell=rnn,seed={seed}" / "metrics.jsonl").read_text()
+                                .splitlines()[-1]) for seed in (1, 2)]
+            self.assertEqual([t["kind"] for t in tests], ["test", "test"])
+            self.assertAlmostEqual(table[1]["test_accuracy"], sum(t["evaluation"]["accuracy"] for t in tests) / 2)
 
 
 class ExampleTests(unittest.TestCase):

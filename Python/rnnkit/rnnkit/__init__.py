@@ -28,7 +28,7 @@ import rnninfer
 __version__ = "0.2.0"
 ABI_VERSION = 1
 
-__all__ = ["Dataset", "Model", "train", "load", "RnnkitError", "InvalidArgumentError", "FormatError",
+__all__ = ["Dataset", "Model", "train", "load", "sweep", "RnnkitError", "InvalidArgumentError", "FormatError",
            "NotFoundError", "ReadError", "recipes"]
 
 
@@ -94,7 +94,7 @@ _PROGRESS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_do
 
 
 class _Callbacks(ctypes.Structure):
-    _fields_ = [("line", _LINE), ("progress", _PROGRESS), ("context", ctypes.c_void_p),
+    _fields_ = [("line", _LINE), ("progress", _PROGRESS), ("result", _LINE), ("context", ctypes.c_void_p),
                 ("stop", ctypes.POINTER(ctypes.c_int32))]
 
 
@@ -112,6 +112,7 @@ for _name, _arguments, _result in [
     ("rnnkit_train", [_strings, _size, ctypes.POINTER(_Callbacks)], ctypes.c_int),
     ("rnnkit_evaluate", [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _size, ctypes.POINTER(_Callbacks)],
      ctypes.c_int),
+    ("rnnkit_sweep", [_strings, _size, ctypes.POINTER(_Callbacks)], ctypes.c_int),
 ]:
     getattr(_library, _name).argtypes = _arguments
     getattr(_library, _name).restype = _result
@@ -279,16 +280,13 @@ def recipes() -> List[str]:
 
 
 def _recipe_argument(recipe, work):
-    """A recipe name, path or dict as a --recipe argument (a dict is written into the run's directory)."""
+    """A recipe name, path or dict as a --recipe argument (a dict is written into the run's directory). librnnkit
+    finds a name among the recipes beside it, as the tools find theirs."""
     if isinstance(recipe, dict):
         path = pathlib.Path(work) / "recipe.json"
         path.write_text(json.dumps(recipe, indent=2))
         return str(path)
-    recipe = os.fspath(recipe)
-    shipped = _HERE / "recipes" / f"{recipe}.json"
-    if "/" not in recipe and not recipe.endswith(".json") and shipped.exists():
-        return str(shipped)
-    return recipe
+    return os.fspath(recipe)
 
 
 # Keywords → prep flags. Recipe field names (snake_case) and the tools' flag names both work.
@@ -363,7 +361,7 @@ class _Display:
         if not self.enabled:
             return
         # The epoch lines and the final figures; the configuration and the per-class tables stay in the history.
-        if not text.startswith(("epoch ", "selected epoch", "early stopping", "test (", "resuming")):
+        if not text.startswith(("epoch ", "selected epoch", "early stopping", "test (", "resuming", "sweep ")):
             return
         self.close()
         print(text, file=sys.stderr, flush=True)
@@ -387,12 +385,15 @@ class _Display:
 
 def _run_interruptibly(function, arguments, display, work):
     """Runs a librnnkit call on a thread of its own (the GIL is released meanwhile), so that Ctrl-C reaches Python:
-    it sets the stop flag the trainer reads before each batch, and the call's interruption is re-raised here."""
+    it sets the stop flag the trainer reads before each batch, and the call's interruption is re-raised here.
+    Returns the call's result text, if it gave one."""
     stop = ctypes.c_int32(0)
+    results = []
     line = _LINE(lambda _, text: display.line(text.decode("utf-8", "replace")))
     progress = _PROGRESS(lambda _, title, done, total, detail: display.progress(
         title.decode(), done, total, detail.decode("utf-8", "replace")))
-    callbacks = _Callbacks(line=line, progress=progress, stop=ctypes.pointer(stop))
+    receive = _LINE(lambda _, text: results.append(text.decode()))
+    callbacks = _Callbacks(line=line, progress=progress, result=receive, stop=ctypes.pointer(stop))
     argv, argc = _argv(arguments)
     outcome = {}
     finished = threading.Event()
@@ -420,8 +421,10 @@ def _run_interruptibly(function, arguments, display, work):
     status = outcome.get("status", _INTERRUPTED)
     if status == _INTERRUPTED or (interrupted and status == 0):
         raise KeyboardInterrupt(f"training stopped; the last finished epoch's checkpoint is in {work}: "
-                                f"rnnkit.train(..., resume={str(work)!r}) continues from it")
+                                f"{'rnnkit.train(..., resume=' + repr(str(work)) + ')' if work else 'running it again'}"
+                                " continues from it")
     _check(status, outcome.get("message"))
+    return results[0] if results else None
 
 
 def train(train: Dataset, validation: Union[float, Dataset, None] = 0.1, recipe: Union[str, os.PathLike, dict] = "csv",
@@ -454,7 +457,7 @@ def train(train: Dataset, validation: Union[float, Dataset, None] = 0.1, recipe:
     shards = work / "dataset"
     _prepare(parts, ["--out", str(shards), "--force", "--quiet", "--recipe", recipe_argument]
              + _tokenizer_flags(tokenizer) + prep_flags)
-    arguments = ["--shards", str(shards), "--out", str(work / "run"), "--recipe", recipe_argument, "--quiet"]
+    arguments = ["--shards", str(shards), "--out", str(work / "run"), "--recipe", recipe_argument]
     if resume is not None:
         arguments.append("--resume")
     display = _Display(progress)
@@ -465,6 +468,24 @@ def train(train: Dataset, validation: Union[float, Dataset, None] = 0.1, recipe:
         shutil.rmtree(shards, ignore_errors=True)
         weakref.finalize(model, shutil.rmtree, work, True)
     return model
+
+
+def sweep(file: Union[str, os.PathLike], *, out=None, threads: Optional[int] = None, report_only: bool = False,
+          progress: bool = True) -> List[Dict[str, Any]]:
+    """Runs a sweep file's runs as `train sweep` does (prep in this process; finished runs are skipped, an
+    interrupted one resumes) and writes report.md and report.html to `out` (default runs/<sweep name>). Returns the
+    report's table of configurations as records: configuration, runs, validation_accuracy, validation_macro_f1,
+    test_accuracy, test_macro_f1, best_epoch, train_accuracy, seconds_per_epoch (means over seeds; None where
+    nothing measured it) and each one's *_deviation (sample standard deviation; None below two seeds)."""
+    arguments = [os.fspath(file)]
+    if out is not None:
+        arguments += ["--out", os.fspath(out)]
+    if threads is not None:
+        arguments += ["--threads", str(threads)]
+    if report_only:
+        arguments.append("--report-only")
+    display = _Display(progress)
+    return json.loads(_run_interruptibly(_library.rnnkit_sweep, arguments, display, None))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -514,11 +535,10 @@ class Model:
         per_class (label, precision, recall, f1, support) and confusion[true][predicted]."""
         with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as scratch:
             shards = pathlib.Path(scratch) / "dataset"
-            _prepare([(dataset, "test")], ["--out", str(shards), "--quiet", "--recipe", _recipe_argument("csv", None),
-                                           "--tokenizer-from", str(self.path)])
+            _prepare([(dataset, "test")], ["--out", str(shards), "--quiet", "--tokenizer-from", str(self.path)])
             result = []
-            line = _LINE(lambda _, text: result.append(text))
-            callbacks = _Callbacks(line=line)
+            receive = _LINE(lambda _, text: result.append(text))
+            callbacks = _Callbacks(result=receive)
             _check(_library.rnnkit_evaluate(os.fsencode(self.path), os.fsencode(str(shards)), b"test", threads,
                                             ctypes.byref(callbacks)))
         return json.loads(result[0])
