@@ -5,6 +5,11 @@ import RNNKernels
 import RNNModel
 
 extension MatrixProducts {
+    /// The products training runs: OpenBLAS's, unless it runs kernels of a lower tier than rnnkit's on this CPU
+    /// and nothing corrected that (a program that loaded librnnkit cannot be run again on another core, and a
+    /// core can be refused): then rnnkit's own, four times faster than a fallback core's.
+    public static var training: MatrixProducts { OpenBLASCorrection.fallenBack ? .own(.selected) : .openBLAS }
+
     /// OpenBLAS's sgemm: faster than our kernels on whole batches' products (packing pays off there).
     public static let openBLAS = MatrixProducts { g in
         if g.k == 0 {
@@ -89,13 +94,15 @@ public enum OpenBLASCorrection {
     /// The core this CPU's kernel set should run with, and whether OpenBLAS runs one below it.
     public static var expectedCore: String? { core(tier: tier(kernels: .selected)) }
 
+    /// Whether OpenBLAS runs a core below this CPU's tier (as rnnkit's kernel set gives it).
+    public static var fallenBack: Bool { tier(core: OpenBLASBuild.core) < tier(kernels: .selected) }
+
     /// What `train` prints and records: the OpenBLAS core, and what this correction did to it.
     public static var report: String {
-        if let done = ProcessInfo.processInfo.environment[marker] { return OpenBLASBuild.description + " (\(done))" }
-        guard tier(core: OpenBLASBuild.core) < tier(kernels: .selected), let right = expectedCore else {
-            return OpenBLASBuild.description
-        }
-        return OpenBLASBuild.description + " (below this CPU's \(right): OPENBLAS_CORETYPE is set, so it is kept)"
+        let done = ProcessInfo.processInfo.environment[marker].map { " (\($0))" } ?? ""
+        guard fallenBack, let right = expectedCore else { return OpenBLASBuild.description + done }
+        return OpenBLASBuild.description + done
+            + " (below this CPU's \(right): the products run on rnnkit's own kernels instead)"
     }
 
     /// Runs this process again on the right core when OpenBLAS has fallen back and that core passes its check;

@@ -78,7 +78,7 @@ public final class Trainer {
         self.architecture = architecture
         self.labels = labels
         self.group = group
-        let network = Network(architecture, products: .openBLAS)
+        let network = Network(architecture, products: .training)
         objective = Objective(network: network)
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
         precondition(

@@ -146,6 +146,27 @@ class TrainingTests(unittest.TestCase):
             self.assertEqual(history_without_times(resumed.history), history_without_times(whole.history))
             numpy.testing.assert_array_equal(resumed.predict_proba(["goal bank"]), whole.predict_proba(["goal bank"]))
 
+    @unittest.skipUnless(" avx2 " in pathlib.Path("/proc/cpuinfo").read_text(), "needs a CPU above OpenBLAS's SSE3 tier")
+    def test_an_openblas_fallback_in_process_runs_the_products_on_rnnkits_kernels(self):
+        """No re-execution is possible in a host process: a fallback core is replaced by rnnkit's own products."""
+        script = ("import rnninfer, rnnkit\nfrom test_rnnkit import rows, SMALL\n"
+                  "model = rnnkit.train(rnnkit.Dataset.from_records(rows(2000, 13)), **SMALL)\n"
+                  "print(model.evaluate(rnnkit.Dataset.from_records(rows(400, 14)))['accuracy'])\n"
+                  "print(rnninfer.Model(model.path).file_metadata['training.blas'])\n")
+        outputs = []
+        for core in ("Prescott", None):
+            environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+            environment.update({"OPENBLAS_CORETYPE": core} if core else {})
+            result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                    cwd=pathlib.Path(__file__).parent, env=environment)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            outputs.append(result.stdout.splitlines())
+        (fallback, blas), (native, _) = outputs
+        self.assertIn("core Prescott", blas)
+        self.assertIn("the products run on rnnkit's own kernels instead", blas)
+        # Another summation order, the same training: the figures agree to rounding.
+        self.assertAlmostEqual(float(fallback), float(native), delta=0.02)
+
     def test_another_python_thread_runs_while_training(self):
         counted = [0]
         running = threading.Event()
