@@ -35,7 +35,7 @@ func guarded(_ function: String, _ body: () throws -> Void) -> rnnkit_status {
         return fail(RNNKIT_ERROR_INTERRUPTED, "\(error)")
     } catch let error as DataError {
         // The tools' messages for missing inputs begin so (Recipe, DataDirectory, Manifest, MappedFile…).
-        let missing = ["not found", "recipe not found", "cannot open: No such file"].contains {
+        let missing = ["not found", "recipe not found", "cannot open: No such file", "no split"].contains {
             error.problem.hasPrefix($0)
         }
         return fail(missing ? RNNKIT_ERROR_NOT_FOUND : RNNKIT_ERROR_FORMAT, "\(error)")
@@ -138,6 +138,8 @@ public func rnnkitPrepare(
         let readers = try (0..<sourceCount).map { try reader(sources[$0], index: $0) }
         var configuration = try options.common.configuration(dataset: options.name, defaultRecipe: "csv")
         configuration.command = ["rnnkit_prepare"] + (try arguments("rnnkit_prepare", argumentVector, argumentCount))
+        // A library does not draw on its host's stderr; prep takes seconds, the summary goes to callbacks->line.
+        configuration.quiet = true
         let hooks = Callbacks(callbacks)
         let result = try Prep.run(readers: readers, configuration: configuration)
         hooks.line(result.summary.text)
@@ -184,8 +186,9 @@ func reader(_ source: rnnkit_source, index: Int) throws -> ExampleReader {
             throw ArgumentProblem(message: "\(place): format \"\(format)\" is not csv, parquet or jsonl")
         }
     }
-    guard source.count < 1 << 40 else {
-        throw ArgumentProblem(message: "\(place): count \(UInt(source.count)) is larger than any list of rows")
+    guard source.count >= 0, source.count < 1 << 40 else {
+        throw ArgumentProblem(
+            message: "\(place): count \(UInt(bitPattern: source.count)) is larger than any list of rows")
     }
     let count = Int(source.count)
     guard count == 0 || (source.texts != nil && source.labels != nil) else {

@@ -51,7 +51,9 @@ public struct SweepFile: Decodable {
 
     public static func load(_ url: URL) throws -> SweepFile {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DataError(file: url.path, "cannot read the sweep file")
+            throw DataError(
+                file: url.path,
+                FileManager.default.fileExists(atPath: url.path) ? "cannot read the sweep file" : "not found")
         }
         let file: SweepFile
         do { file = try JSONDecoder().decode(SweepFile.self, from: data) } catch {

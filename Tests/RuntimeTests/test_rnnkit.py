@@ -130,7 +130,10 @@ class TrainingTests(unittest.TestCase):
             metrics = work / "run" / "metrics.jsonl"
 
             def interrupt_after_the_first_epoch():
+                deadline = time.time() + 120
                 while not metrics.exists():
+                    if time.time() > deadline:
+                        return
                     time.sleep(0.001)
                 os.kill(os.getpid(), signal.SIGINT)
 
@@ -176,13 +179,15 @@ class TrainingTests(unittest.TestCase):
                 counted[0] += 1
 
         data = rnnkit.Dataset.from_records(rows(6000, 5))
-        thread = threading.Thread(target=count)
+        thread = threading.Thread(target=count, daemon=True)
         started = time.time()
         thread.start()
-        rnnkit.train(data, **dict(SMALL, epochs=3, hidden=64))
-        seconds = time.time() - started
-        running.set()
-        thread.join()
+        try:
+            rnnkit.train(data, **dict(SMALL, epochs=3, hidden=64))
+        finally:
+            seconds = time.time() - started
+            running.set()
+            thread.join()
         # A thread holding the GIL alone counts millions a second; blocked by a held GIL it would count ~0.
         self.assertGreater(counted[0], 100_000 * seconds, f"{counted[0]} counts in {seconds:.2f} s")
 
