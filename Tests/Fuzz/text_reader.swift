@@ -3,9 +3,10 @@ import RNNData
 
 /// libFuzzer entry: any bytes given to every text reader — CSV (columns by
 /// name and by index), TSV without quoting, semicolons, JSON lines with nested
-/// paths, fastText — plain or, when the bytes say so, gzip or zstd, end in
-/// examples or a DataError naming the place: never a crash, a hang or an
-/// out-of-bounds read (ASan).
+/// paths, fastText — plain or, when the bytes say so, gzip or zstd, and as
+/// rows in memory (librnnkit's MemoryReader: a line's text and label split at
+/// its first tab), end in examples or a DataError naming the place: never a
+/// crash, a hang or an out-of-bounds read (ASan).
 let path = "/dev/shm/rnnkit-fuzz-\(getpid())-train.data"
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -35,6 +36,15 @@ public func fuzzTextReaders(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         { try JSONLinesReader(path: path, split: "train", textFields: ["a.0.b"], labelField: "y") },
         { try FastTextReader(path: path, split: "train") },
     ]
+    let rows = UnsafeBufferPointer(start: data, count: size).split(separator: 0x0A, omittingEmptySubsequences: false)
+        .enumerated().map { index, line in
+            let tab = line.firstIndex(of: 0x09) ?? line.endIndex
+            return MemoryReader.Row(
+                text: Array(line[..<tab]), label: Array(line[tab...].dropFirst()),
+                split: ["train", "validation", "test"][index % 3])
+        }
+    let memory = MemoryReader(description: "rows", rows: rows)
+    _ = try? memory.read(progress: { _ in }) { example in precondition(!example.split.isEmpty) }
     for make in readers {
         guard let reader = try? make() else { continue }
         _ = try? reader.read(progress: { _ in }) { example in
