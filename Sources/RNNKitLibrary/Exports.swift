@@ -46,6 +46,28 @@ func guarded(_ function: String, _ body: () throws -> Void) -> rnnkit_status {
     }
 }
 
+/// A run that reports lines and progress, and asks whether to stop: a training run or a sweep.
+protocol HostedRun {
+    var report: (String) -> Void { get set }
+    var progressSink: ((_ title: String, _ done: Double, _ total: Double, _ detail: String) -> Void)? { get set }
+    var quiet: Bool { get set }
+    var shouldStop: () -> Bool { get set }
+}
+
+extension TrainingRun: HostedRun {}
+extension SweepRunner: HostedRun {}
+
+extension Callbacks {
+    /// Routes `run`'s lines, progress and stop requests to the host. A library does not draw on its host's
+    /// stderr: without a progress callback the run is quiet.
+    func attach<Run: HostedRun>(to run: inout Run) {
+        run.report = line
+        run.progressSink = progress
+        if progress == nil { run.quiet = true }
+        run.shouldStop = shouldStop
+    }
+}
+
 /// A flag the tools' parser refused, in its words.
 struct ArgumentProblem: Error { var message: String }
 
@@ -229,12 +251,7 @@ public func rnnkitTrain(
         do { run = try options.makeRun() } catch let error as ValidationError {
             throw ArgumentProblem(message: error.message)
         }
-        let hooks = Callbacks(callbacks)
-        run.report = hooks.line
-        run.progressSink = hooks.progress
-        // A library does not draw on its host's stderr: progress goes to the callback or nowhere.
-        if hooks.progress == nil { run.quiet = true }
-        run.shouldStop = hooks.shouldStop
+        Callbacks(callbacks).attach(to: &run)
         try run.run()
     }
 }
@@ -278,10 +295,7 @@ public func rnnkitSweep(
         let options = try parse(SweepOptions.self, try arguments("rnnkit_sweep", argumentVector, argumentCount))
         var runner = options.makeRunner()
         let hooks = Callbacks(callbacks)
-        runner.report = hooks.line
-        runner.progressSink = hooks.progress
-        if hooks.progress == nil { runner.quiet = true }
-        runner.shouldStop = hooks.shouldStop
+        hooks.attach(to: &runner)
         let report = try runner.run()
         guard let result = hooks.result else { return }
         func figure(_ spread: Spread) -> [Double?] {

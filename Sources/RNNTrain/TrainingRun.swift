@@ -140,6 +140,7 @@ public struct TrainingRun {
         let selection = config.selection
         // Each epoch is evaluated on validation when there is one (the test split once, at the end),
         // else on the test split: the course setting, where the last epoch's weights are written.
+        // One of the two exists: without validation the evaluation split was required above.
         let perEpoch = (validation ?? evaluation)!
         let perEpochSplit = validation == nil ? config.evaluationSplit : "validation"
         if let validation {

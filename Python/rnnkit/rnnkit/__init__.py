@@ -366,16 +366,17 @@ class _Display:
         self.close()
         print(text, file=sys.stderr, flush=True)
 
+    @property
+    def draws_bars(self):
+        return self.enabled and self.tqdm is not None
+
     def progress(self, title, done, total, detail):
-        if not self.enabled or self.tqdm is None:
-            return
         if self.bar is None or title != self.title:
             self.close()
             self.bar = self.tqdm(total=int(total), desc=title, unit="ex", leave=False)
             self.title = title
-        self.bar.n = int(done)
         self.bar.set_postfix_str(detail, refresh=False)
-        self.bar.refresh()
+        self.bar.update(int(done) - self.bar.n)  # redrawn at tqdm's own pace, not every batch
 
     def close(self):
         if self.bar is not None:
@@ -390,8 +391,10 @@ def _run_interruptibly(function, arguments, display, work):
     stop = ctypes.c_int32(0)
     results = []
     line = _LINE(lambda _, text: display.line(text.decode("utf-8", "replace")))
+    # A per-batch callback takes the GIL; without a bar to draw there is none, and training never waits for a
+    # busy Python thread.
     progress = _PROGRESS(lambda _, title, done, total, detail: display.progress(
-        title.decode(), done, total, detail.decode("utf-8", "replace")))
+        title.decode(), done, total, detail.decode("utf-8", "replace"))) if display.draws_bars else _PROGRESS()
     receive = _LINE(lambda _, text: results.append(text.decode()))
     callbacks = _Callbacks(line=line, progress=progress, result=receive, stop=ctypes.pointer(stop))
     argv, argc = _argv(arguments)
