@@ -153,13 +153,14 @@ public func rnnkitPrepare(
     _ argumentCount: Int, _ callbacks: UnsafePointer<rnnkit_callbacks>?
 ) -> rnnkit_status {
     guarded("rnnkit_prepare") {
-        let options = try parse(PrepArguments.self, try arguments("rnnkit_prepare", argumentVector, argumentCount))
+        let given = try arguments("rnnkit_prepare", argumentVector, argumentCount)
+        let options = try parse(PrepArguments.self, given)
         guard sourceCount > 0, sourceCount < 1 << 20, let sources else {
             throw ArgumentProblem(message: "give between 1 and 2^20 sources (got \(UInt(bitPattern: sourceCount)))")
         }
         let readers = try (0..<sourceCount).map { try reader(sources[$0], index: $0) }
         var configuration = try options.common.configuration(dataset: options.name, defaultRecipe: "csv")
-        configuration.command = ["rnnkit_prepare"] + (try arguments("rnnkit_prepare", argumentVector, argumentCount))
+        configuration.command = ["rnnkit_prepare"] + given
         // A library does not draw on its host's stderr; prep takes seconds, the summary goes to callbacks->line.
         configuration.quiet = true
         let hooks = Callbacks(callbacks)
