@@ -2,6 +2,7 @@
 """The course notebooks' classifier in PyTorch, for interop fixtures and checks.
 
   Tools/pytorch-reference.py make OUT --cell gru [--layers 2] [--bidirectional] [--padding none|pre|post]
+                                      [--pooling last|max|mean|attention]
       builds the model (seeded), trains it a few steps on random ids so no weight keeps its
       initial pattern, writes OUT/model.safetensors (safetensors.torch.save_file of the state
       dict) and OUT/expected.json: id sequences and PyTorch's probabilities for each.
@@ -10,7 +11,9 @@
       class with load_state_dict(strict=True) and prints the probabilities of DIR/ids.json.
 
 Packed models run through pack_padded_sequence and classify from each sequence's last
-token; padded ones run over the padding, as the notebooks do. Needs torch and safetensors
+token; padded ones run over the padding, as the notebooks do. A pooling model pools the top
+layer's outputs over the positions that hold a token (not padding id 0, within the length);
+attention's query is the state-dict entry `attention.query` [hidden·directions]. Needs torch and safetensors
 (pip install torch safetensors); only tests and fixtures use it, never the product.
 """
 import argparse
@@ -22,27 +25,54 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 
-class Classifier(nn.Module):
-    """Embedding → RNN/GRU/LSTM → linear on the last hidden state (both directions)."""
+class Attention(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.query = nn.Parameter(torch.randn(width))
 
-    def __init__(self, vocab, embed, hidden, classes, cell="gru", layers=1, bidirectional=False, padding_idx=0):
+
+class Classifier(nn.Module):
+    """Embedding → RNN/GRU/LSTM → the last hidden state (both directions) or a pooling → linear."""
+
+    def __init__(self, vocab, embed, hidden, classes, cell="gru", layers=1, bidirectional=False, padding_idx=0,
+                 pooling="last"):
         super().__init__()
         self.cell = cell
         self.embedding = nn.Embedding(vocab, embed, padding_idx=padding_idx)
         rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
         setattr(self, cell, rnn(embed, hidden, layers, batch_first=True, bidirectional=bidirectional))
-        self.fc = nn.Linear(hidden * (2 if bidirectional else 1), classes)
+        width = hidden * (2 if bidirectional else 1)
+        if pooling == "attention":
+            self.attention = Attention(width)
+        self.fc = nn.Linear(width, classes)
         self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.padding_idx = padding_idx
 
     def forward(self, ids, lengths=None):
         x = self.embedding(ids)
         if lengths is not None:
             x = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, h = getattr(self, self.cell)(x)
-        if self.cell == "lstm":
-            h = h[0]
-        features = torch.cat((h[-2], h[-1]), dim=1) if self.bidirectional else h[-1]
-        return self.fc(features)
+        y, h = getattr(self, self.cell)(x)
+        if self.pooling == "last":
+            if self.cell == "lstm":
+                h = h[0]
+            features = torch.cat((h[-2], h[-1]), dim=1) if self.bidirectional else h[-1]
+            return self.fc(features)
+        if lengths is not None:
+            y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=ids.shape[1])
+        mask = ids != self.padding_idx
+        if lengths is not None:
+            mask &= torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+        has_tokens = mask.any(1, keepdim=True)
+        if self.pooling == "max":
+            features = y.masked_fill(~mask[:, :, None], float("-inf")).max(1).values
+        elif self.pooling == "mean":
+            features = (y * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        else:
+            scores = (y @ self.attention.query).masked_fill(~mask, float("-inf"))
+            features = (torch.softmax(scores, 1)[:, :, None] * y).sum(1)
+        return self.fc(torch.where(has_tokens, features, torch.zeros_like(features)))
 
 
 def batch(sequences, max_length, padding):
@@ -65,7 +95,8 @@ def probabilities(model, sequences, max_length, padding):
 def make(args):
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    model = Classifier(args.vocab, args.embed, args.hidden, args.classes, args.cell, args.layers, args.bidirectional)
+    model = Classifier(args.vocab, args.embed, args.hidden, args.classes, args.cell, args.layers, args.bidirectional,
+                       pooling=args.pooling)
     # Sequences of ids 1..vocab-1 (0 is padding), lengths 1..max_length.
     def sample(count):
         lengths = torch.randint(1, args.max_length + 1, (count,), generator=generator).tolist()
@@ -85,6 +116,7 @@ def make(args):
     sequences = sample(24)
     expected = {
         "cell": args.cell, "layers": args.layers, "bidirectional": args.bidirectional, "padding": args.padding,
+        "pooling": args.pooling,
         "max_length": args.max_length, "vocab": args.vocab, "classes": args.classes,
         "sequences": sequences, "probabilities": probabilities(model, sequences, args.max_length, args.padding),
     }
@@ -102,7 +134,8 @@ def load(args):
     layers = 1 + max(int(k.split("_l")[-1].split("_")[0]) for k in state if "_ih_l" in k)
     bidirectional = any(k.endswith("_reverse") for k in state)
     classes = state["fc.weight"].shape[0]
-    model = Classifier(vocab, embed, hidden, classes, cell, layers, bidirectional)
+    pooling = request.get("pooling", "last")
+    model = Classifier(vocab, embed, hidden, classes, cell, layers, bidirectional, pooling=pooling)
     model.load_state_dict(state, strict=True)
     print(json.dumps(probabilities(model, request["sequences"], request["max_length"], request["padding"])))
 
@@ -116,6 +149,7 @@ def main():
     m.add_argument("--layers", type=int, default=1)
     m.add_argument("--bidirectional", action="store_true")
     m.add_argument("--padding", choices=["none", "pre", "post"], default="none")
+    m.add_argument("--pooling", choices=["last", "max", "mean", "attention"], default="last")
     m.add_argument("--max-length", type=int, default=12)
     m.add_argument("--vocab", type=int, default=40)
     m.add_argument("--embed", type=int, default=6)

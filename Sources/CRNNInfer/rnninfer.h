@@ -74,7 +74,8 @@ typedef enum rnn_status {
     RNN_ERROR_INVALID_ARGUMENT = 1, /* a NULL where none is allowed, a bad index, k out of range, an impossible count */
     RNN_ERROR_IO = 2,               /* the file cannot be opened or read */
     RNN_ERROR_FORMAT = 3,           /* not a model file, truncated, corrupt, checksum mismatch */
-    RNN_ERROR_VERSION = 4,          /* a model format major version this library does not read */
+    RNN_ERROR_VERSION = 4,          /* a model format version, or a feature a model requires, this library does not
+                                       read */
     RNN_ERROR_BUFFER_TOO_SMALL = 5, /* the caller's buffer is smaller than needed; see the out count */
     RNN_ERROR_UNSUPPORTED = 6,      /* the model or CPU cannot do what was asked (a stream of a padded model, a kernel
                                        set this CPU lacks); see the message */
@@ -85,8 +86,9 @@ typedef struct rnn_model rnn_model;
 
 uint32_t rnn_abi_version(void);
 const char *rnn_library_version(void);
-/* The model file versions this library reads: every minor version of `major` (a minor version only adds
- * what older readers may ignore); max_minor is the newest minor it knows. Either pointer may be NULL. */
+/* The newest model file version this library reads, major.max_minor; it reads every older version too (a
+ * minor version only adds what older readers may ignore; major 2 marks a file that lists in
+ * `format.requires` the features a reader must know). Either pointer may be NULL. */
 void rnn_supported_format(uint32_t *major, uint32_t *max_minor);
 /* A short English name of a status ("ok", "invalid argument", …; "unknown status" for any other value).
  * Never NULL; the string is static. */

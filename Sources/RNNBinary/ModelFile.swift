@@ -4,9 +4,16 @@
 /// closed by a CRC-32 over every byte before it.
 public struct ModelFile: Equatable, Sendable {
     public static let magic: [UInt8] = Array("RNNKMODL".utf8)
-    public static let major: UInt16 = 1
-    /// 1 added int8 tensors; a file is written with the oldest minor version that describes its bytes.
-    public static let minor: UInt16 = 1
+    /// A file is written with the oldest version that describes it: 1.0; 1.1 when a tensor is
+    /// int8; 2.0 when it requires a feature (`format.requires`) that a 1.x reader would ignore
+    /// and so misread. A major-2 reader refuses a required feature it does not know, so later
+    /// features need no new major.
+    public static let major: UInt16 = 2
+    /// The newest minor version of `major`.
+    public static let minor: UInt16 = 0
+    /// What a major-2 file may require that this build reads.
+    public static let features: Set<String> = ["pooling"]
+    static let requiresKey = "format.requires"
     static let headerSize = 64
     static let alignment = 64
 
@@ -38,7 +45,8 @@ public struct ModelFile: Equatable, Sendable {
         var byteCount: Int { int8?.count ?? 4 * values.count }
     }
 
-    public var version: (major: UInt16, minor: UInt16) = (ModelFile.major, 0)
+    /// As read; `serialized()` writes the oldest version that describes the file.
+    public var version: (major: UInt16, minor: UInt16) = (1, 0)
     /// Keys in the order written; readers look them up by name.
     public var metadata: [(key: String, value: Value)] = []
     public var tensors: [Tensor] = []
@@ -52,6 +60,19 @@ public struct ModelFile: Equatable, Sendable {
     }
 
     public subscript(key: String) -> Value? { metadata.first { $0.key == key }?.value }
+
+    /// The features a reader must know to read this file correctly.
+    public var requiredFeatures: [String] {
+        if case .strings(let features) = self[Self.requiresKey] { return features }
+        return []
+    }
+
+    /// Marks the file as readable only by readers that know `feature` (one of `features`).
+    public mutating func require(_ feature: String) {
+        precondition(Self.features.contains(feature), "unknown model file feature \(feature)")
+        guard !requiredFeatures.contains(feature) else { return }
+        set(Self.requiresKey, .strings(requiredFeatures + [feature]))
+    }
 
     public mutating func set(_ key: String, _ value: Value) {
         if let index = metadata.firstIndex(where: { $0.key == key }) {
@@ -117,7 +138,8 @@ public struct ModelFile: Equatable, Sendable {
             table.appendLittleEndian(UInt64(offset))
             table.appendLittleEndian(UInt64(tensor.byteCount))
         }
-        let minor = tensors.contains { $0.int8 != nil } ? max(version.minor, 1) : version.minor
+        let major: UInt16 = requiredFeatures.isEmpty ? 1 : 2
+        let minor: UInt16 = major == 1 && tensors.contains { $0.int8 != nil } ? 1 : 0
         let metadataOffset = Self.headerSize
         let tableOffset = metadataOffset + meta.count
         let dataOffset = align(tableOffset + table.count)
@@ -125,7 +147,7 @@ public struct ModelFile: Equatable, Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(fileSize)
         out += Self.magic
-        out.appendLittleEndian(version.major)
+        out.appendLittleEndian(major)
         out.appendLittleEndian(minor)
         out.appendLittleEndian(UInt32(Self.headerSize))
         out.appendLittleEndian(UInt64(fileSize))
@@ -151,6 +173,22 @@ public struct ModelFile: Equatable, Sendable {
         return out
     }
 
+    /// A 1.x file cannot require anything (its readers would not look); a 2.x file must
+    /// require something, and only what this build reads.
+    private func checkRequiredFeatures(major: UInt16) throws(ModelFileError) {
+        let value = self[Self.requiresKey]
+        if major == 1 {
+            guard value == nil else { throw .corrupt("\(Self.requiresKey) is set in a format 1 file") }
+            return
+        }
+        guard case .strings(let features) = value, !features.isEmpty else {
+            throw .corrupt("a format \(major) file must list the features it requires in \(Self.requiresKey)")
+        }
+        if let unknown = features.first(where: { !Self.features.contains($0) }) {
+            throw .unsupportedFeature(unknown)
+        }
+    }
+
     private func align(_ n: Int) -> Int { (n + Self.alignment - 1) / Self.alignment * Self.alignment }
 
     // MARK: Reading
@@ -172,7 +210,9 @@ public struct ModelFile: Equatable, Sendable {
         guard Array(bytes[0..<8]) == Self.magic else { throw ModelFileError.notAModel }
         reader.offset = 8
         let major = try reader.u16(), minor = try reader.u16()
-        guard major == Self.major else { throw ModelFileError.unsupportedVersion(major: major, minor: minor) }
+        guard major >= 1 && major <= Self.major else {
+            throw ModelFileError.unsupportedVersion(major: major, minor: minor)
+        }
         version = (major, minor)
         let headerSize = Int(try reader.u32())
         let fileSize = try reader.u64()
@@ -226,6 +266,7 @@ public struct ModelFile: Equatable, Sendable {
             throw ModelFileError.corrupt(
                 "metadata: \(reader.remaining) bytes left after the \(metadataCount) entries the header counts")
         }
+        try checkRequiredFeatures(major: major)
         reader.offset = Int(tableOffset)
         reader.limit = Int(dataOffset)
         let dataEnd = end
@@ -241,9 +282,10 @@ public struct ModelFile: Equatable, Sendable {
             guard reserved == 0 else {
                 throw ModelFileError.corrupt("tensor \(name): reserved field \(reserved) (expected 0)")
             }
-            guard dtype == 1 || (dtype == 2 && minor >= 1) else {
+            let readsInt8 = major > 1 || minor >= 1
+            guard dtype == 1 || (dtype == 2 && readsInt8) else {
                 throw ModelFileError.corrupt(
-                    "tensor \(name): unknown dtype \(dtype) (expected 1 = f32\(minor >= 1 ? " or 2 = int8" : ""))")
+                    "tensor \(name): unknown dtype \(dtype) (expected 1 = f32\(readsInt8 ? " or 2 = int8" : ""))")
             }
             guard rank <= 4 else { throw ModelFileError.corrupt("tensor \(name): rank \(rank) (at most 4)") }
             var shape: [Int] = []
@@ -297,6 +339,7 @@ public struct ModelFile: Equatable, Sendable {
 public enum ModelFileError: Error, Equatable, CustomStringConvertible {
     case notAModel
     case unsupportedVersion(major: UInt16, minor: UInt16)
+    case unsupportedFeature(String)
     case truncated(String)
     case checksumMismatch(stored: UInt32, computed: UInt32)
     case corrupt(String)
@@ -307,7 +350,10 @@ public enum ModelFileError: Error, Equatable, CustomStringConvertible {
         case .notAModel: return "not an rnnkit model file (bad magic; expected \"RNNKMODL\")"
         case .unsupportedVersion(let major, let minor):
             return
-                "model format \(major).\(minor) is not supported (this build reads format \(ModelFile.major).x: every minor version of major \(ModelFile.major))"
+                "model format \(major).\(minor) is not supported (this build reads formats 1.x to \(ModelFile.major).x)"
+        case .unsupportedFeature(let feature):
+            return
+                "the model requires \"\(feature)\", which this build does not read (it reads: \(ModelFile.features.sorted().joined(separator: ", "))); update rnnkit"
         case .truncated(let detail): return "truncated model file: \(detail)"
         case .checksumMismatch(let stored, let computed):
             return "checksum mismatch (stored \(hex32(stored)), computed \(hex32(computed))): the file is corrupt"

@@ -40,7 +40,7 @@ public struct ConvertCommand: ParsableCommand {
         @Option(help: "Word-level tokenizer: rnnkit's vocab.txt (<pad>, <start>, <unk>, then words).")
         var wordVocabulary: String?
 
-        @Option(help: "A classifier.json: labels, max_length, padding, truncation, markers.")
+        @Option(help: "A classifier.json: labels, max_length, padding, truncation, markers, pooling.")
         var classifier: String?
 
         @Option(help: "Class names in the head's order, comma-separated.")
@@ -58,9 +58,12 @@ public struct ConvertCommand: ParsableCommand {
         @Option(help: "Markers ([CLS] … [SEP] or <start>): on or off.")
         var markers: Switch?
 
+        @Option(help: "What the head reads of the top layer's states: last, max, mean or attention (default: last).")
+        var pooling: Pooling?
+
         @Option(
             name: .customLong("map"), parsing: .singleValue,
-            help: "OURS=THEIRS: which state-dict tensor is the embedding, head.weight or head.bias.")
+            help: "OURS=THEIRS: which state-dict tensor is the embedding, head.weight, head.bias or attention.query.")
         var mappings: [String] = []
 
         @Option(help: "The model file to write.")
@@ -127,7 +130,8 @@ public struct ConvertCommand: ParsableCommand {
                     let names = Dictionary(pairs.map { ($0[0], $0[1]) }, uniquingKeysWith: { $1 })
                     let (architecture, parameters) = try PyTorchWeights.map(
                         file, vocabularySize: vocabulary.count, classes: labelList.count,
-                        paddingID: text.specialIDs.padding, names: names)
+                        paddingID: text.specialIDs.padding, pooling: pooling ?? settings?.pooling ?? .last,
+                        names: names)
                     classifier = try Classifier(
                         architecture: architecture, tokenizerSpec: spec, vocabulary: vocabulary, policy: policy,
                         labels: labelList, parameters: parameters,
@@ -143,7 +147,8 @@ public struct ConvertCommand: ParsableCommand {
                 try writeAtomically(classifier.file.encoded(), to: URL(fileURLWithPath: out))
                 let a = classifier.architecture
                 print(
-                    "\(out): \(a.cell.rawValue) \(a.layers) layer(s)\(a.bidirectional ? ", bidirectional" : ""), "
+                    "\(out): \(a.cell.rawValue) \(a.layers) layer(s)\(a.bidirectional ? ", bidirectional" : "")"
+                        + (a.pooling == .last ? ", " : ", \(a.pooling.rawValue) pooling, ")
                         + "vocabulary \(a.vocabularySize), embedding \(a.embedding), hidden \(a.hidden), "
                         + "\(a.classes) labels (\(labelList.joined(separator: ", "))); padding \(policy.padding.rawValue)"
                         + (policy.maxLength.map { ", max length \($0)" } ?? ""))
@@ -200,3 +205,4 @@ public struct ConvertCommand: ParsableCommand {
 
 extension SequencePolicy.Padding: ExpressibleByArgument {}
 extension SequencePolicy.Truncation: ExpressibleByArgument {}
+extension Pooling: ExpressibleByArgument {}

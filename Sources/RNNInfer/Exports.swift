@@ -101,7 +101,10 @@ func load(
         out.pointee = OpaquePointer(Unmanaged.passRetained(loaded).toOpaque())
         return RNN_OK
     } catch {
-        if case .unsupportedVersion = error { return fail(RNN_ERROR_VERSION, "\(source): \(error)") }
+        switch error {
+        case .unsupportedVersion, .unsupportedFeature: return fail(RNN_ERROR_VERSION, "\(source): \(error)")
+        default: break
+        }
         return fail(RNN_ERROR_FORMAT, "\(source): \(error)")
     }
 }

@@ -11,7 +11,8 @@ public struct CompanionFiles {
     public var files: [(name: String, bytes: [UInt8])]
 
     public init(_ classifier: Classifier) throws {
-        let settings = ClassifierSettings(labels: classifier.labels, policy: classifier.policy)
+        let settings = ClassifierSettings(
+            labels: classifier.labels, policy: classifier.policy, pooling: classifier.architecture.pooling)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         files = [("classifier.json", Array(try encoder.encode(settings)) + [0x0A])]
@@ -30,7 +31,8 @@ public struct CompanionFiles {
 
 extension PyTorchWeights {
     /// The state dict of the classifier in `Tools/pytorch-reference.py` (the
-    /// notebooks' shape): `embedding.weight`, `<cell>.weight_ih_l0`, …, `fc.weight`, `fc.bias`.
+    /// notebooks' shape): `embedding.weight`, `<cell>.weight_ih_l0`, …, `attention.query` (attention
+    /// pooling), `fc.weight`, `fc.bias`.
     public static func stateDict(_ classifier: Classifier) -> [(name: String, shape: [Int], values: [Float])] {
         let module = classifier.architecture.cell.rawValue + "."
         return ParameterLayout(classifier.architecture).tensors.map { tensor in
@@ -40,6 +42,7 @@ extension PyTorchWeights {
             case "embedding": name = "embedding.weight"
             case "head.weight": name = "fc.weight"
             case "head.bias": name = "fc.bias"
+            case "attention.query": name = "attention.query"
             default: name = module + recurrentKey(tensor.name)
             }
             return (name, tensor.shape, values)

@@ -10,7 +10,8 @@ import RNNText
 /// ids [batch, time] → Gather → Transpose to [time, batch, E] → per layer the
 /// ONNX RNN/GRU/LSTM operator (packed models pass `lengths` as `sequence_lens`,
 /// so each text's state is taken at its last token, as ours is) → the top
-/// layer's Y_h as [batch, directions·H] (forward, then backward) → Gemm → Softmax.
+/// layer's Y_h as [batch, directions·H] (forward, then backward), or its Y pooled
+/// over the positions that hold a token → Gemm → Softmax.
 public enum ONNXExport {
     public static let opset = 14
 
@@ -28,7 +29,7 @@ public enum ONNXExport {
         graph.node("Gather", ["embedding", "ids"], ["embedded"])
         graph.node("Transpose", ["embedded"], ["x0"], attributes: [.ints("perm", [1, 0, 2])])
         if packed { graph.node("Cast", ["lengths"], ["sequence_lens"], attributes: [.int("to", Graph.int32)]) }
-        if a.layers > 1 { graph.initializer64("flatten_directions", [0, 0, -1]) }
+        if a.layers > 1 || a.pooling != .last { graph.initializer64("flatten_directions", [0, 0, -1]) }
         graph.initializer64("flatten_features", [0, -1])
 
         let operatorName = ["rnn": "RNN", "gru": "GRU", "lstm": "LSTM"][a.cell.rawValue]!
@@ -62,9 +63,15 @@ public enum ONNXExport {
                 input = "x\(layer + 1)"
             }
         }
-        let top = "l\(a.layers - 1).Y_h"
-        graph.node("Transpose", [top], ["state"], attributes: [.ints("perm", [1, 0, 2])])
-        graph.node("Reshape", ["state", "flatten_features"], ["features"])
+        if a.pooling == .last {
+            graph.node("Transpose", ["l\(a.layers - 1).Y_h"], ["state"], attributes: [.ints("perm", [1, 0, 2])])
+            graph.node("Reshape", ["state", "flatten_features"], ["features"])
+        } else {
+            pool(
+                a, states: "l\(a.layers - 1).Y", packed: packed,
+                query: a.pooling == .attention ? Array(values("attention.query")) : [],
+                &graph)
+        }
         graph.initializer("head.weight", shape: [a.classes, a.featureWidth], Array(values("head.weight")))
         graph.initializer("head.bias", shape: [a.classes], Array(values("head.bias")))
         graph.node("Gemm", ["features", "head.weight", "head.bias"], ["logits"], attributes: [.int("transB", 1)])
@@ -87,7 +94,7 @@ public enum ONNXExport {
             $0.string(1, "")
             $0.int(2, opset)
         }
-        let settings = ClassifierSettings(labels: classifier.labels, policy: classifier.policy)
+        let settings = ClassifierSettings(labels: classifier.labels, policy: classifier.policy, pooling: a.pooling)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = String(decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self)
@@ -96,6 +103,57 @@ public enum ONNXExport {
             $0.string(2, json)
         }
         return model.bytes
+    }
+
+    /// "features" [batch, F]: the top layer's Y [time, directions, batch, H] pooled over each text's
+    /// positions that hold a token (not the padding id; within `lengths` when packed), as Pooling.swift
+    /// does; zero for a text with none (where a max or softmax would be -inf or NaN).
+    static func pool(_ a: Architecture, states y: String, packed: Bool, query: [Float], _ graph: inout Graph) {
+        graph.node("Transpose", [y], ["states_t"], attributes: [.ints("perm", [2, 0, 1, 3])])
+        graph.node("Reshape", ["states_t", "flatten_directions"], ["states"])  // [batch, time, F]
+        graph.initializer64("padding_id", [Int64(a.paddingID)])
+        graph.initializer64("axis_time", [1])
+        graph.initializer64("axis_last", [2])
+        graph.initializer("zero", shape: [1], [0])
+        graph.initializer("one", shape: [1], [1])
+        graph.initializer("minus_infinity", shape: [1], [-Float.infinity])
+        graph.node("Equal", ["ids", "padding_id"], ["is_padding"])
+        graph.node("Not", ["is_padding"], [packed ? "is_token" : "mask"])
+        if packed {
+            graph.initializer64("scalar_zero", [0], shape: [])
+            graph.initializer64("scalar_one", [1], shape: [])
+            graph.node("Shape", ["ids"], ["ids_shape"])
+            graph.node("Gather", ["ids_shape", "scalar_one"], ["time"], attributes: [.int("axis", 0)])
+            graph.node("Range", ["scalar_zero", "time", "scalar_one"], ["positions"])
+            graph.node("Unsqueeze", ["lengths", "axis_time"], ["lengths_column"])
+            graph.node("Less", ["positions", "lengths_column"], ["within_length"])
+            graph.node("And", ["is_token", "within_length"], ["mask"])
+        }
+        graph.node("Unsqueeze", ["mask", "axis_last"], ["mask_3d"])  // [batch, time, 1]
+        graph.node("Cast", ["mask"], ["mask_float"], attributes: [.int("to", Graph.float)])
+        graph.node("ReduceSum", ["mask_float", "axis_time"], ["count"], attributes: [.int("keepdims", 1)])
+        graph.node("Greater", ["count", "zero"], ["has_tokens"])  // [batch, 1]
+        switch a.pooling {
+        case .last: preconditionFailure("the last state is Y_h")
+        case .max:
+            graph.node("Where", ["mask_3d", "states", "minus_infinity"], ["masked"])
+            graph.node("ReduceMax", ["masked"], ["largest"], attributes: [.ints("axes", [1]), .int("keepdims", 0)])
+            graph.node("Where", ["has_tokens", "largest", "zero"], ["features"])
+        case .mean:
+            graph.node("Cast", ["mask_3d"], ["mask_3d_float"], attributes: [.int("to", Graph.float)])
+            graph.node("Mul", ["states", "mask_3d_float"], ["masked"])
+            graph.node("ReduceSum", ["masked", "axis_time"], ["sum"], attributes: [.int("keepdims", 0)])
+            graph.node("Max", ["count", "one"], ["divisor"])
+            graph.node("Div", ["sum", "divisor"], ["features"])
+        case .attention:
+            graph.initializer("attention.query", shape: [a.featureWidth, 1], query)
+            graph.node("MatMul", ["states", "attention.query"], ["scores"])  // [batch, time, 1]
+            graph.node("Where", ["mask_3d", "scores", "minus_infinity"], ["masked_scores"])
+            graph.node("Softmax", ["masked_scores"], ["weights"], attributes: [.int("axis", 1)])
+            graph.node("Mul", ["states", "weights"], ["weighted"])
+            graph.node("ReduceSum", ["weighted", "axis_time"], ["weighted_sum"], attributes: [.int("keepdims", 0)])
+            graph.node("Where", ["has_tokens", "weighted_sum", "zero"], ["features"])
+        }
     }
 
     /// Our (PyTorch's) gate blocks in ONNX's order: GRU r|z|n → z|r|h, LSTM i|f|g|o → i|o|f|c.
@@ -177,9 +235,10 @@ struct Graph {
         }
     }
 
-    mutating func initializer64(_ name: String, _ values: [Int64]) {
+    /// shape: one dimension of `values.count` unless given ([] for a scalar).
+    mutating func initializer64(_ name: String, _ values: [Int64], shape: [Int]? = nil) {
         initializers.message(5) { t in
-            t.int(1, values.count)
+            for dimension in shape ?? [values.count] { t.int(1, dimension) }
             t.int(2, Graph.int64)
             t.string(8, name)
             var raw: [UInt8] = []

@@ -13,13 +13,16 @@ public struct ClassifierSettings: Codable, Equatable {
     public var truncation: SequencePolicy.Truncation
     /// `<start>` (word-level) or `[CLS]` … `[SEP]` (WordPiece) around each text.
     public var markers: Bool
+    /// What the head reads of the top layer's states; absent: the last state.
+    public var pooling: Pooling?
 
     enum CodingKeys: String, CodingKey {
-        case labels, padding, truncation, markers, maxLength = "max_length"
+        case labels, padding, truncation, markers, pooling, maxLength = "max_length"
     }
 
-    public init(labels: [String], policy: SequencePolicy) {
+    public init(labels: [String], policy: SequencePolicy, pooling: Pooling = .last) {
         self.labels = labels
+        self.pooling = pooling == .last ? nil : pooling
         maxLength = policy.maxLength
         padding = policy.padding
         truncation = policy.truncation
@@ -33,19 +36,21 @@ public struct ClassifierSettings: Codable, Equatable {
 }
 
 /// A PyTorch classifier's state dict (embedding → `nn.RNN`/`nn.GRU`/`nn.LSTM` →
-/// `nn.Linear` on the last state) mapped onto our tensors. PyTorch's recurrent
-/// names and gate orders are ours, so the mapping only finds the tensors:
-/// the recurrent ones by their suffix, the embedding and head by shape, unless
-/// the user names them.
+/// pooling → `nn.Linear`) mapped onto our tensors. PyTorch's recurrent names and
+/// gate orders are ours, so the mapping only finds the tensors: the recurrent
+/// ones by their suffix, the embedding, head and attention query by shape, unless
+/// the user names them. A state dict cannot say how its model pools (max and mean
+/// have no weights): the user does, in classifier.json.
 public enum PyTorchWeights {
     /// Names of our tensors a user can point at a state-dict entry (`--map embedding=emb.weight`).
-    public static let mappable = ["embedding", "head.weight", "head.bias"]
+    public static let mappable = ["embedding", "head.weight", "head.bias", "attention.query"]
 
     /// The architecture and flat parameters (in `ParameterLayout` order) of `file`.
     /// `vocabularySize` and `classes` come from the tokenizer and the labels:
     /// they tell the embedding and the head apart when shapes alone do not.
     public static func map(
-        _ file: Safetensors, vocabularySize: Int, classes: Int, paddingID: Int32, names: [String: String] = [:]
+        _ file: Safetensors, vocabularySize: Int, classes: Int, paddingID: Int32, pooling: Pooling = .last,
+        names: [String: String] = [:]
     ) throws(SafetensorsError) -> (architecture: Architecture, parameters: [Float]) {
         if let unknown = names.keys.sorted().first(where: { !mappable.contains($0) }) {
             throw .invalid("--map \(unknown)=…: the names that can be mapped are \(mappable.joined(separator: ", "))")
@@ -103,10 +108,17 @@ public enum PyTorchWeights {
             "head.bias", in: file, named: names["head.bias"] ?? (file.tensor(siblingBias) != nil ? siblingBias : nil),
             excluding: Set(recurrent.keys + [embedding, headWeight]),
             suffix: "bias", shape: { $0 == [classes] }, expected: "[\(classes)]")
+        let query =
+            pooling == .attention
+            ? try pick(
+                "attention.query", in: file, named: names["attention.query"],
+                excluding: Set(recurrent.keys + [embedding, headWeight, headBias]), suffix: "query",
+                shape: { $0 == [hidden * directions] }, expected: "[\(hidden * directions)] (hidden·directions)")
+            : nil
 
         let architecture = Architecture(
             cell: cell, vocabularySize: vocabularySize, embedding: ih[1], hidden: hidden, layers: layers,
-            bidirectional: bidirectional, classes: classes, paddingID: paddingID)
+            bidirectional: bidirectional, classes: classes, paddingID: paddingID, pooling: pooling)
         if let problem = architecture.problem { throw .invalid(problem) }
         let layout = ParameterLayout(architecture)
         var used: Set<String> = [embedding, headWeight, headBias]
@@ -117,6 +129,7 @@ public enum PyTorchWeights {
             case "embedding": source = embedding
             case "head.weight": source = headWeight
             case "head.bias": source = headBias
+            case "attention.query": source = query!
             default:
                 source = prefix + recurrentKey(tensor.name)
                 // PyTorch's bias=False: the biases are zero.
@@ -137,8 +150,11 @@ public enum PyTorchWeights {
         }
         // A tensor we would not run (an extra layer, a projection) means another model: refuse it by name.
         if let extra = file.tensors.map(\.name).sorted().first(where: { !used.contains($0) }) {
+            let pooled = pooling == .last ? "" : " → \(pooling.rawValue) pooling"
             throw .invalid(
-                "tensor \"\(extra)\" is not part of an embedding → \(cell.rawValue.uppercased()) → linear classifier")
+                "tensor \"\(extra)\" is not part of an embedding → \(cell.rawValue.uppercased())\(pooled) → linear classifier"
+                    + (extra.hasSuffix("query") && pooling != .attention
+                        ? " (an attention model? say \"pooling\": \"attention\" in classifier.json)" : ""))
         }
         return (architecture, parameters)
     }

@@ -27,6 +27,19 @@ public enum CellKind: String, Codable, Sendable, CaseIterable {
     public var gateCount: Int { cell.gates }
 }
 
+/// What the head reads of the top layer's states (`Pooling.swift` has the arithmetic).
+public enum Pooling: String, Codable, Sendable, CaseIterable {
+    /// The final state: the forward direction at the last token, the reverse one at the first.
+    case last
+    /// The largest value of each unit over the text's tokens.
+    case max
+    /// The mean of each unit over the text's tokens.
+    case mean
+    /// A weighted mean: weights from a softmax over the tokens of q · state, q learned
+    /// (the word-level attention of Yang et al. 2016, scoring the states themselves).
+    case attention
+}
+
 public struct Architecture: Codable, Equatable, Sendable {
     public var cell: CellKind
     public var vocabularySize: Int
@@ -37,10 +50,11 @@ public struct Architecture: Codable, Equatable, Sendable {
     public var classes: Int
     /// The embedding row that stays zero and gets no gradient (`padding_idx`).
     public var paddingID: Int32
+    public var pooling: Pooling
 
     public init(
         cell: CellKind, vocabularySize: Int, embedding: Int, hidden: Int, layers: Int = 1,
-        bidirectional: Bool = false, classes: Int, paddingID: Int32 = 0
+        bidirectional: Bool = false, classes: Int, paddingID: Int32 = 0, pooling: Pooling = .last
     ) {
         self.cell = cell
         self.vocabularySize = vocabularySize
@@ -50,11 +64,12 @@ public struct Architecture: Codable, Equatable, Sendable {
         self.bidirectional = bidirectional
         self.classes = classes
         self.paddingID = paddingID
+        self.pooling = pooling
     }
 
     public var directions: Int { bidirectional ? 2 : 1 }
     public var gateWidth: Int { cell.gateCount * hidden }
-    /// Width of what the head reads: the top layer's final state, both directions.
+    /// Width of what the head reads: the top layer's pooled state, both directions.
     public var featureWidth: Int { hidden * directions }
     public func inputWidth(layer: Int) -> Int { layer == 0 ? embedding : hidden * directions }
 
@@ -88,6 +103,11 @@ extension Architecture {
         file.set("architecture.bidirectional", .bool(bidirectional))
         file.set("architecture.classes", .int(Int64(classes)))
         file.set("architecture.padding_id", .int(Int64(paddingID)))
+        // A 1.x reader would run any model as `last`: a pooled one is a file only newer readers take.
+        if pooling != .last {
+            file.set("architecture.pooling", .string(pooling.rawValue))
+            file.require("pooling")
+        }
     }
 
     /// Reads and checks what `write` wrote: every key present, sizes within `problem`'s bounds.
@@ -115,6 +135,18 @@ extension Architecture {
             hidden: try file.int("architecture.hidden"), layers: try file.int("architecture.layers"),
             bidirectional: try file.bool("architecture.bidirectional"), classes: try file.int("architecture.classes"),
             paddingID: Int32(try file.int("architecture.padding_id")))
+        if file["architecture.pooling"] != nil {
+            guard file.requiredFeatures.contains("pooling") else {
+                throw .invalid("architecture.pooling is set, but format.requires does not list \"pooling\"")
+            }
+            let name = try file.string("architecture.pooling")
+            guard let pooling = Pooling(rawValue: name) else {
+                throw .invalid(
+                    "unknown architecture.pooling \"\(name)\" (expected \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+            self.pooling = pooling
+        }
         if let problem { throw .invalid(problem) }
     }
 }
@@ -147,6 +179,7 @@ public struct ParameterLayout: Equatable, Sendable {
                 add(prefix + "b_hh", [a.gateWidth])
             }
         }
+        if a.pooling == .attention { add("attention.query", [a.featureWidth]) }
         add("head.weight", [a.classes, a.featureWidth])
         add("head.bias", [a.classes])
     }
@@ -190,6 +223,9 @@ extension ParameterLayout {
                 for i in range { values[i] = rng.nextGaussian() }
                 let pad = tensor.offset + Int(a.paddingID) * a.embedding
                 for i in pad..<pad + a.embedding { values[i] = 0 }
+            case "attention.query":
+                // Zero: attention starts as the mean, and learns where to look.
+                break
             case "head.weight", "head.bias":
                 let headBound = 1 / Float(a.featureWidth).squareRoot()
                 for i in range { values[i] = rng.nextUniform(-headBound, headBound) }

@@ -8,7 +8,8 @@ import RNNKernels
 // Shapes as in Network.swift, plus:
 //   dOutput, dInput        [R, H·D] / [R, input width]: dL/d(layer output), dL/d(layer input)
 //   finalRows              [rows of one step, H·D]: the top layer's dL/dh from the head, nonzero
-//                          at the rows whose state is a feature (no dense dOutput for the top layer)
+//                          at the rows whose state is a feature (no dense dOutput for the top layer
+//                          when it is read at its last state; a pooled one has, from Pooling.swift)
 //   dProjection            [R, GH]: dL/d(W_ih·x + b_ih) of one direction, in the forward
 //                          pass's gate rows (stride gateRowWidth), over the gate cache it was computed from
 //   dRecurrent             [rows of one step, GH]: dL/d(W_hh·h + b_hh), when it differs
@@ -66,6 +67,7 @@ public struct Backward: Sendable {
     ) {
         let a = architecture
         head(parameters, batch, forward: w, dLogits: dLogits, gradient: gradient, workspace: b)
+        if a.pooling != .last { pooledStates(parameters, batch, forward: w, gradient: gradient, workspace: b) }
         for layer in stride(from: a.layers - 1, through: 0, by: -1) {
             let inputWidth = a.inputWidth(layer: layer)
             // Layer 0 may have one input row per distinct token: its rows' gradients are summed per token first.
@@ -208,7 +210,7 @@ public struct Backward: Sendable {
             if gathered + step.continuing > window { flush() }
             let dx = gateRows + step.start * rowWidth
             let fromAbove: UnsafePointer<Float>
-            if layer == a.layers - 1 {
+            if layer == a.layers - 1 && a.pooling == .last {
                 // The step's rows that no later step continued are its sequences' last in this
                 // direction (packed row i is sequence i): their states are features. Added onto
                 // zeros, as into the dense buffer this replaced: the same bits (−0 becomes +0).
@@ -260,7 +262,7 @@ public struct Backward: Sendable {
     }
 
     /// Grows `buffer` to `count` floats and zeroes them.
-    private func zeroed(_ buffer: inout AlignedFloats, _ count: Int) {
+    func zeroed(_ buffer: inout AlignedFloats, _ count: Int) {
         grow(&buffer, to: count)
         buffer.baseAddress.update(repeating: 0, count: count)
     }

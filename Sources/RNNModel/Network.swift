@@ -14,7 +14,7 @@ import RNNKernels
 //                 which its step replaces with the gate cache (the cell's `cacheLayout`), which
 //                 backpropagation replaces with the projection's gradient
 //   cell state    [R, H] per layer·direction (LSTM)
-//   features      [B, H·D]: each sequence's final state
+//   features      [B, H·D]: each sequence's final or pooled state (Pooling.swift)
 //   logits        [B, C]
 
 public struct Network: Sendable {
@@ -64,6 +64,12 @@ public struct Network: Sendable {
         public internal(set) var gateRows: [AlignedFloats] = []
         public internal(set) var cellState: [AlignedFloats] = []
         public internal(set) var features = AlignedFloats(count: 0)
+        /// Max pooling: per sequence and unit [B, H·D], the packed row of the maximum.
+        public internal(set) var maxRows: [Int32] = []
+        /// Attention pooling: each packed row's score, and per sequence the softmax's largest score and normalizer.
+        public internal(set) var scores: [Float] = []
+        public internal(set) var attentionLargest: [Float] = []
+        public internal(set) var attentionNormalizer: [Float] = []
         /// Dropout multipliers of the features; nil without dropout.
         public internal(set) var featureMask: AlignedFloats?
         /// [B, C], exactly the batch's.
@@ -224,7 +230,7 @@ public struct Network: Sendable {
                 layer, parameters, batch, recurrent: w.packedRecurrent, inference: nil, cachesGates: true,
                 dropout: &dropout, workspace: w)
         }
-        finalStates(batch, workspace: w)
+        pool(parameters, batch, workspace: w)
         applyDropout(
             w.features, count: batch.count * architecture.featureWidth, mask: &w.featureMask, dropout: &dropout)
         head(parameters, batch, inference: nil, workspace: w)
@@ -247,7 +253,7 @@ public struct Network: Sendable {
                 layer, parameters, batch, recurrent: weights.recurrent, inference: weights, cachesGates: false,
                 dropout: &noDropout, workspace: w)
         }
-        finalStates(batch, workspace: w)
+        pool(parameters, batch, workspace: w)
         w.featureMask = nil
         head(parameters, batch, inference: weights, workspace: w)
     }
@@ -381,24 +387,6 @@ public struct Network: Sendable {
         }
         let weights = recurrent[slot]
         return { kernels.step($0, weights) }
-    }
-
-    /// features: [B, H·D], each sequence's final state — the forward direction
-    /// at its last token, the reverse direction at its first; zero for an empty sequence.
-    private func finalStates(_ batch: PackedBatch, workspace w: Workspace) {
-        let a = architecture
-        let H = a.hidden, D = a.directions, F = a.featureWidth
-        let top = w.output[a.layers - 1].baseAddress, features = w.features.baseAddress
-        for b in 0..<batch.count {
-            let length = batch.lengths[b]
-            for direction in 0..<D {
-                let t = direction == 0 ? length - 1 : 0
-                for j in 0..<H {
-                    features[b * F + direction * H + j] =
-                        length == 0 ? 0 : top[batch.row(sequence: b, step: t) * H * D + direction * H + j]
-                }
-            }
-        }
     }
 
     /// logits: [B, C] = features · W_headᵀ + b_head

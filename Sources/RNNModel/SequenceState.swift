@@ -14,14 +14,31 @@ extension Network {
         let hidden: [AlignedFloats]
         /// Per layer: the LSTM cell state at the last token read [H]; empty for the other cells.
         let cell: [AlignedFloats]
+        /// A pooling network's running pool of the top layer's states [H] (Pooling.swift); empty for `last`.
+        let pooled: AlignedFloats
+        var pooledCount = 0
+        var attentionLargest: Float = -.infinity
+        var attentionNormalizer: Float = 0
         public internal(set) var length = 0
 
         /// Makes this state equal to `other` (same network) without allocating.
         public mutating func assign(_ other: SequenceState) {
-            for (target, source) in zip(hidden + cell, other.hidden + other.cell) {
+            for (target, source) in zip(hidden + cell + [pooled], other.hidden + other.cell + [other.pooled]) {
                 target.baseAddress.update(from: source.baseAddress, count: source.count)
             }
+            (pooledCount, attentionLargest, attentionNormalizer) =
+                (other.pooledCount, other.attentionLargest, other.attentionNormalizer)
             length = other.length
+        }
+
+        func runningPool(_ pooling: Pooling) -> RunningPool {
+            RunningPool(
+                pooling: pooling, width: pooled.count, values: pooled.baseAddress, count: pooledCount,
+                largest: attentionLargest, normalizer: attentionNormalizer)
+        }
+
+        mutating func keep(_ running: RunningPool) {
+            (pooledCount, attentionLargest, attentionNormalizer) = (running.count, running.largest, running.normalizer)
         }
     }
 
@@ -42,7 +59,8 @@ extension Network {
         let a = architecture
         return SequenceState(
             hidden: (0..<a.layers).map { _ in AlignedFloats(count: a.hidden) },
-            cell: a.cell.cell.keepsCellState ? (0..<a.layers).map { _ in AlignedFloats(count: a.hidden) } : [])
+            cell: a.cell.cell.keepsCellState ? (0..<a.layers).map { _ in AlignedFloats(count: a.hidden) } : [],
+            pooled: AlignedFloats(count: a.pooling == .last ? 0 : a.featureWidth))
     }
 
     /// Tokens a block of `advance` takes at a time: bounds its buffers whatever a stream is fed.
@@ -106,6 +124,9 @@ extension Network {
                                 cell: cells.map { $0 + r * H }, ldCell: H,
                                 descending: position % 2 == 1))
                     }
+                    if layer == a.layers - 1 && a.pooling != .last {
+                        pool(output, tokens: blockTokens, parameters: parameters, into: &state)
+                    }
                     hidden.update(from: output + (n - 1) * H, count: H)
                     if let cells, let lastCell { lastCell.update(from: cells + (n - 1) * H, count: H) }
                 }
@@ -115,6 +136,21 @@ extension Network {
         }
     }
 
+    /// Adds the top layer's states of a block ([tokens, H]) to the state's running pool.
+    private func pool(
+        _ states: UnsafePointer<Float>, tokens: UnsafeBufferPointer<Int32>, parameters: UnsafePointer<Float>,
+        into state: inout SequenceState
+    ) {
+        let a = architecture
+        let query = a.pooling == .attention ? parameters + layout.offset("attention.query") : nil
+        var running = state.runningPool(a.pooling)
+        for (r, token) in tokens.enumerated() where token != a.paddingID {
+            let row = states + r * a.hidden
+            running.add(row, score: query.map { attentionScore($0, row, width: a.hidden) } ?? 0)
+        }
+        state.keep(running)
+    }
+
     /// The logits [C] of the sequence `state` has read (an empty sequence's features are zero).
     public func logits(
         _ state: SequenceState, parameters: UnsafePointer<Float>, weights: InferenceWeights,
@@ -122,7 +158,9 @@ extension Network {
     ) -> [Float] {
         let a = architecture
         grow(&w.features, to: a.featureWidth)
-        if state.length == 0 {
+        if a.pooling != .last {
+            state.runningPool(a.pooling).finish(into: w.features.baseAddress)
+        } else if state.length == 0 {
             w.features.baseAddress.update(repeating: 0, count: a.featureWidth)
         } else {
             w.features.baseAddress.update(from: state.hidden[a.layers - 1].baseAddress, count: a.hidden)

@@ -29,6 +29,7 @@ public struct Recipe: Codable {
         public var bidirectional: Bool?
         public var dropout: Float?
         public var initialization: String?
+        public var pooling: String?
     }
 
     public struct OptimizerSection: Codable {

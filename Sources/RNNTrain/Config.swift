@@ -18,6 +18,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Applied to the embeddings, between stacked layers and before the head.
     public var dropout: Float = 0
     public var initialization: Initialization = .pytorch
+    public var pooling: Pooling = .last
     public var policy = SequencePolicy()
     public var optimizer: OptimizerKind = .adam
     public var learningRate: Float = 1e-3
@@ -103,6 +104,7 @@ public struct TrainOverrides: Sendable {
     public var bidirectional: Bool?
     public var dropout: Float?
     public var initialization: Initialization?
+    public var pooling: Pooling?
     public var maxLength: Int?
     public var padding: SequencePolicy.Padding?
     public var truncation: SequencePolicy.Truncation?
@@ -150,6 +152,7 @@ extension TrainConfig {
             bidirectional = m.bidirectional ?? bidirectional
             dropout = m.dropout ?? dropout
             initialization = try parse(m.initialization, "model.initialization") ?? initialization
+            pooling = try parse(m.pooling, "model.pooling") ?? pooling
         }
         if let l = recipe.lengths {
             policy.maxLength = l.maxLength ?? policy.maxLength
@@ -181,6 +184,7 @@ extension TrainConfig {
         bidirectional = o.bidirectional ?? bidirectional
         dropout = o.dropout ?? dropout
         initialization = o.initialization ?? initialization
+        pooling = o.pooling ?? pooling
         if let maxLength = o.maxLength { policy.maxLength = maxLength }
         if let padding = o.padding {
             policy.padding = padding

@@ -101,7 +101,7 @@ public struct TrainingRun {
         let architecture = Architecture(
             cell: config.cell, vocabularySize: manifest.tokenizer.vocabularySize, embedding: config.embedding,
             hidden: config.hidden, layers: config.layers, bidirectional: config.bidirectional,
-            classes: manifest.labels.count, paddingID: special.padding)
+            classes: manifest.labels.count, paddingID: special.padding, pooling: config.pooling)
         if let problem = architecture.problem { throw DataError(file: dataset.directory.path, problem) }
 
         if lead { try createDirectory(output) }

@@ -30,6 +30,7 @@ public struct TrainOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Bidirectional layers.") var bidirectional: Bool?
     @Option(help: "Dropout on embeddings, between layers and before the head.") var dropout: Float?
     @Option(help: "Initialization: pytorch or orthogonal.") var initialization: Initialization?
+    @Option(help: "What the head reads of the top layer's states: last, max, mean or attention.") var pooling: Pooling?
     @Option(help: "Maximum sequence length, markers included (default: none with packing).") var maxLen: Int?
     @Option(help: "Padding: none (packed, no computation on padding), pre or post (needs --max-len).") var padding:
         SequencePolicy.Padding?
@@ -82,6 +83,7 @@ public struct TrainOptions: ParsableArguments {
         o.bidirectional = bidirectional
         o.dropout = dropout
         o.initialization = initialization
+        o.pooling = pooling
         o.maxLength = maxLen
         o.padding = padding
         o.truncation = truncate
@@ -127,6 +129,7 @@ public struct TrainOptions: ParsableArguments {
 
 extension CellKind: ExpressibleByArgument {}
 extension Initialization: ExpressibleByArgument {}
+extension Pooling: ExpressibleByArgument {}
 extension SequencePolicy.Padding: ExpressibleByArgument {}
 extension SequencePolicy.Truncation: ExpressibleByArgument {}
 extension TrainConfig.OptimizerKind: ExpressibleByArgument {}

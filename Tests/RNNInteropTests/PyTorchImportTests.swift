@@ -16,6 +16,8 @@ final class PyTorchImportTests: XCTestCase {
         var layers: Int
         var bidirectional: Bool
         var padding: String
+        /// Absent in fixtures made before pooling: the last state.
+        var pooling: String?
         var max_length: Int
         var vocab: Int
         var classes: Int
@@ -35,8 +37,10 @@ final class PyTorchImportTests: XCTestCase {
         let bytes = Array(try Data(contentsOf: directory.appendingPathComponent("model.safetensors")))
         let file = try bytes.withUnsafeBytes { try Safetensors(bytes: $0) }
         let (architecture, parameters) = try PyTorchWeights.map(
-            file, vocabularySize: expected.vocab, classes: expected.classes, paddingID: 0)
+            file, vocabularySize: expected.vocab, classes: expected.classes, paddingID: 0,
+            pooling: Pooling(rawValue: expected.pooling ?? "last")!)
         XCTAssertEqual(architecture.cell.rawValue, expected.cell)
+        XCTAssertEqual(architecture.pooling.rawValue, expected.pooling ?? "last")
         XCTAssertEqual(architecture.layers, expected.layers)
         XCTAssertEqual(architecture.bidirectional, expected.bidirectional)
         let padding = SequencePolicy.Padding(rawValue: expected.padding)!
@@ -60,14 +64,16 @@ final class PyTorchImportTests: XCTestCase {
             at: Self.fixtures, includingPropertiesForKeys: nil
         )
         .filter { $0.hasDirectoryPath }.sorted { $0.path < $1.path }
-        XCTAssertEqual(directories.count, 7)
+        XCTAssertEqual(directories.count, 10)
         var seen = Set<String>()
         for directory in directories {
             let (_, expected, worst) = try Self.importAndCompare(directory)
-            seen.insert("\(expected.cell) \(expected.padding) \(expected.layers) \(expected.bidirectional)")
+            seen.insert(
+                "\(expected.cell) \(expected.padding) \(expected.layers) \(expected.bidirectional) \(expected.pooling ?? "last")"
+            )
             XCTAssertLessThanOrEqual(worst, 1e-5, directory.lastPathComponent)
         }
-        XCTAssertEqual(seen.count, 7, "every fixture is a different configuration")
+        XCTAssertEqual(seen.count, 10, "every fixture is a different configuration")
     }
 
     /// When PyTorch is installed the fixtures are not trusted alone: a fresh
@@ -78,6 +84,8 @@ final class PyTorchImportTests: XCTestCase {
         for (index, flags) in [
             ["--cell", "lstm", "--layers", "2", "--bidirectional"], ["--cell", "rnn", "--padding", "pre"],
             ["--cell", "gru", "--bidirectional", "--padding", "post"],
+            ["--cell", "lstm", "--bidirectional", "--pooling", "attention", "--padding", "pre"],
+            ["--cell", "gru", "--layers", "2", "--pooling", "max"], ["--cell", "rnn", "--pooling", "mean"],
         ].enumerated() {
             let out = scratch.url.appendingPathComponent("\(index)")
             let made = try Python.run(["Tools/pytorch-reference.py", "make", out.path, "--seed", "11"] + flags)
@@ -91,14 +99,18 @@ final class PyTorchImportTests: XCTestCase {
     /// and PyTorch's load_state_dict(strict=True) takes the file when installed.
     func testSafetensorsRoundTripIsBitIdenticalAndLoadsInPyTorch() throws {
         let scratch = try Scratch()
-        for name in ["gru-bidirectional-2-layers-packed", "lstm-bidirectional-post", "rnn-packed"] {
+        for name in [
+            "gru-bidirectional-2-layers-packed", "lstm-bidirectional-post", "rnn-packed",
+            "gru-bidirectional-attention-packed",
+        ] {
             let (classifier, expected, _) = try Self.importAndCompare(Self.fixtures.appendingPathComponent(name))
             let bytes = Safetensors.encode(tensors: PyTorchWeights.stateDict(classifier), metadata: ["format": "pt"])
             XCTAssertEqual((8 + Int(bytes[0])) % 8, 0, "data starts 8-byte aligned")
             let file = try bytes.withUnsafeBytes { try Safetensors(bytes: $0) }
             XCTAssertEqual(file.metadata, ["format": "pt"])
             let (architecture, parameters) = try PyTorchWeights.map(
-                file, vocabularySize: expected.vocab, classes: expected.classes, paddingID: 0)
+                file, vocabularySize: expected.vocab, classes: expected.classes, paddingID: 0,
+                pooling: classifier.architecture.pooling)
             XCTAssertEqual(architecture, classifier.architecture)
             XCTAssertEqual(parameters.map(\.bitPattern), classifier.parameters.map(\.bitPattern), name)
 
@@ -108,6 +120,7 @@ final class PyTorchImportTests: XCTestCase {
             try Data(bytes).write(to: directory.appendingPathComponent("model.safetensors"))
             let request: [String: Any] = [
                 "sequences": expected.sequences, "max_length": expected.max_length, "padding": expected.padding,
+                "pooling": expected.pooling ?? "last",
             ]
             try JSONSerialization.data(withJSONObject: request).write(to: directory.appendingPathComponent("ids.json"))
             let loaded = try Python.run(["Tools/pytorch-reference.py", "load", directory.path])
@@ -141,6 +154,10 @@ final class PyTorchImportTests: XCTestCase {
         }
         XCTAssertTrue(
             refusal(tensors + [("fc2.weight", [2, 2], [0, 0, 0, 0])]).contains("\"fc2.weight\" is not part"))
+        // An attention query in a model classifier.json did not call an attention model.
+        XCTAssertTrue(
+            refusal(tensors + [("attention.query", [5], .init(repeating: 0, count: 5))]).contains(
+                "say \"pooling\": \"attention\" in classifier.json"))
         XCTAssertTrue(
             refusal(tensors + [("gru.weight_hr_l0", [5, 5], .init(repeating: 0, count: 25))]).contains("projections"))
         XCTAssertTrue(
@@ -200,8 +217,11 @@ final class ONNXExportTests: XCTestCase {
         """
 
     func testONNXRuntimeGivesOurProbabilitiesForEveryCellAndLayout() throws {
-        // The structural checks run everywhere; ONNX Runtime only where it is installed.
+        // The structural checks run everywhere; ONNX Runtime where it is installed, which Tools/test makes sure of.
         let withRuntime = Python.has("onnx", "onnxruntime", "numpy")
+        if ProcessInfo.processInfo.environment["RNNKIT_REQUIRE_ONNXRUNTIME"] == "1" {
+            XCTAssertTrue(withRuntime, "python3 has no onnx, onnxruntime and numpy (Tools/test installs them)")
+        }
         let scratch = try Scratch()
         let directories = try FileManager.default.contentsOfDirectory(
             at: PyTorchImportTests.fixtures, includingPropertiesForKeys: nil

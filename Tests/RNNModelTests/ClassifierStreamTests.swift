@@ -5,7 +5,7 @@ import XCTest
 @testable import RNNModel
 
 /// A stream fed a text in random pieces gives exactly the probabilities of the
-/// whole text, for every cell, one and two layers, with and without layer 0's
+/// whole text, for every cell, one and two layers, every pooling, with and without layer 0's
 /// token tables, f32 and int8, word-level and WordPiece, with markers and length limits.
 final class ClassifierStreamTests: XCTestCase {
     let wordVocabulary =
@@ -31,11 +31,17 @@ final class ClassifierStreamTests: XCTestCase {
         let vocabulary = try Vocabulary(tokens: tokenizer == .word ? wordVocabulary : wordPieceVocabulary)
         var result: [(String, Classifier)] = []
         for cell in CellKind.allCases {
-            for layers in [1, 2] {
+            for (layers, pooling) in [1, 2].flatMap({ layers in Pooling.allCases.map { (layers, $0) } }) {
                 let architecture = Architecture(
                     cell: cell, vocabularySize: vocabulary.count, embedding: 3, hidden: 21, layers: layers,
-                    bidirectional: false, classes: 3)
-                let parameters = ParameterLayout(architecture).initialValues(seed: 5).map { $0 * 2 }
+                    bidirectional: false, classes: 3, pooling: pooling)
+                let layout = ParameterLayout(architecture)
+                var parameters = layout.initialValues(seed: 5).map { $0 * 2 }
+                if pooling == .attention {
+                    // Not the initial zero query, whose weights are the mean's.
+                    let query = layout.tensor("attention.query")
+                    for i in 0..<query.count { parameters[query.offset + i] = Float(i % 5) - 2 }
+                }
                 let policies = [
                     SequencePolicy(), SequencePolicy(markers: false), SequencePolicy(maxLength: 7),
                     SequencePolicy(maxLength: 1), SequencePolicy(maxLength: 2, markers: false),
@@ -49,10 +55,14 @@ final class ClassifierStreamTests: XCTestCase {
                     for tables in [true, false] {
                         let classifier = try Classifier(file: built.file, tokenTableLimit: tables ? 1 << 26 : 0)
                         XCTAssertEqual(classifier.weights.tokenProjections != nil, tables)
-                        result.append(("\(cell) layers \(layers) policy \(p) tables \(tables)", classifier))
+                        result.append(
+                            ("\(cell) layers \(layers) \(pooling) policy \(p) tables \(tables)", classifier))
                     }
                     result.append(
-                        ("\(cell) layers \(layers) policy \(p) int8", try Classifier(file: built.quantizedFile())))
+                        (
+                            "\(cell) layers \(layers) \(pooling) policy \(p) int8",
+                            try Classifier(file: built.quantizedFile())
+                        ))
                 }
             }
         }

@@ -10,15 +10,22 @@ import XCTest
 final class ExplanationTests: XCTestCase {
     let words = ["good", "bad", "film", "the", "don't", "é"]
 
-    func classifier(cell: CellKind, layers: Int, bidirectional: Bool, policy: SequencePolicy) throws -> Classifier {
+    func classifier(
+        cell: CellKind, layers: Int, bidirectional: Bool, policy: SequencePolicy, pooling: Pooling = .last
+    ) throws -> Classifier {
         let vocabulary = try Vocabulary(tokens: WordLevelTokenizer.specialTokens + words)
         let architecture = Architecture(
             cell: cell, vocabularySize: vocabulary.count, embedding: 4, hidden: 6, layers: layers,
-            bidirectional: bidirectional, classes: 3)
+            bidirectional: bidirectional, classes: 3, pooling: pooling)
+        let layout = ParameterLayout(architecture)
+        var parameters = layout.initialValues(seed: 9).map { $0 * 2 }
+        if pooling == .attention {
+            let query = layout.tensor("attention.query")
+            for i in 0..<query.count { parameters[query.offset + i] = Float(i % 3) - 1 }
+        }
         return try Classifier(
             architecture: architecture, tokenizerSpec: TokenizerSpec(kind: .word), vocabulary: vocabulary,
-            policy: policy, labels: ["a", "b", "c"],
-            parameters: ParameterLayout(architecture).initialValues(seed: 9).map { $0 * 2 })
+            policy: policy, labels: ["a", "b", "c"], parameters: parameters)
     }
 
     func explain(_ classifier: Classifier, _ text: String, label: Int) -> [TokenScore] {
@@ -28,14 +35,17 @@ final class ExplanationTests: XCTestCase {
     }
 
     /// Scaling token v's embedding row by (1 + ε) changes log p(label) by ε × the
-    /// sum of v's scores: the scores' definition, on every cell and shape.
+    /// sum of v's scores: the scores' definition, on every cell, shape and pooling.
     func testScoresAreGradientTimesInputByFiniteDifferences() throws {
         let text = "the good film, bad film! the good é don't good"
+        let shapes = [
+            (1, false, Pooling.last), (2, true, .last), (1, true, .max), (2, false, .mean), (1, true, .attention),
+        ]
         for cell in CellKind.allCases {
-            for (layers, bidirectional) in [(1, false), (2, true)] {
+            for (layers, bidirectional, pooling) in shapes {
                 for policy in [SequencePolicy(), SequencePolicy(maxLength: 12, padding: .pre, truncation: .head)] {
                     let classifier = try classifier(
-                        cell: cell, layers: layers, bidirectional: bidirectional, policy: policy)
+                        cell: cell, layers: layers, bidirectional: bidirectional, policy: policy, pooling: pooling)
                     var workspace = TokenizerWorkspace()
                     let sequence = Array(text.utf8).withUnsafeBufferPointer {
                         classifier.sequence($0, workspace: &workspace)
@@ -55,7 +65,7 @@ final class ExplanationTests: XCTestCase {
                             let actual = scores.filter { $0.id == token }.map { Double($0.score) }.reduce(0, +)
                             XCTAssertEqual(
                                 actual, expected, accuracy: 1e-4 + 1e-3 * abs(expected),
-                                "\(cell) layers \(layers) \(policy) label \(label) token \(token)")
+                                "\(cell) layers \(layers) \(pooling) \(policy) label \(label) token \(token)")
                         }
                     }
                 }

@@ -7,9 +7,10 @@ import XCTest
 /// The model file as the trainer writes it and the runtime reads it: each part
 /// (architecture, tokenizer, sequence policy, labels) through its own keys.
 final class ModelFileTests: XCTestCase {
-    func classifier() throws -> Classifier {
+    func classifier(pooling: Pooling = .last) throws -> Classifier {
         let architecture = Architecture(
-            cell: .gru, vocabularySize: 6, embedding: 3, hidden: 4, layers: 2, bidirectional: true, classes: 2)
+            cell: .gru, vocabularySize: 6, embedding: 3, hidden: 4, layers: 2, bidirectional: true, classes: 2,
+            pooling: pooling)
         let vocabulary = try Vocabulary(tokens: ["<pad>", "<start>", "<unk>", "good", "bad", "film"])
         return try Classifier(
             architecture: architecture, tokenizerSpec: TokenizerSpec(kind: .word, vocabularySize: 3),
@@ -46,10 +47,54 @@ final class ModelFileTests: XCTestCase {
                 try corrupt.withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) }, "offset \(offset)")
         }
         var newer = bytes
-        newer[8] = 2
+        newer[8] = 3
         XCTAssertThrowsError(try newer.withUnsafeBytes { try ModelFile(bytes: $0) }) { error in
-            XCTAssertTrue("\(error)".contains("model format 2.0 is not supported"), "\(error)")
+            XCTAssertTrue("\(error)".contains("model format 3.0 is not supported"), "\(error)")
         }
+    }
+
+    /// A pooled model is a 2.0 file that requires "pooling" (a 1.x reader refuses its major version
+    /// rather than read it as last-state); a last-state model stays 1.0, readable by every 1.x reader.
+    func testAPooledModelRequiresPoolingAndOnlyThat() throws {
+        XCTAssertEqual(Array(try classifier().file.encoded()[8..<12]), [1, 0, 0, 0])
+        for pooling in [Pooling.max, .mean, .attention] {
+            let original = try classifier(pooling: pooling)
+            let bytes = original.file.encoded()
+            XCTAssertEqual(Array(bytes[8..<12]), [2, 0, 0, 0], "\(pooling)")
+            let decoded = try bytes.withUnsafeBytes { try ModelFile(bytes: $0) }
+            XCTAssertEqual(decoded.requiredFeatures, ["pooling"])
+            let reloaded = try Classifier(file: decoded)
+            XCTAssertEqual(reloaded.architecture.pooling, pooling)
+            XCTAssertEqual(reloaded.parameters, original.parameters)
+            // int8 weights in a 2.0 file need no minor version of their own.
+            let quantized = original.quantizedFile().encoded()
+            XCTAssertEqual(Array(quantized[8..<12]), [2, 0, 0, 0])
+            XCTAssertEqual(
+                try quantized.withUnsafeBytes { try Classifier(file: ModelFile(bytes: $0)) }.architecture.pooling,
+                pooling)
+        }
+        var unknown = try classifier(pooling: .max).file
+        unknown.set("format.requires", .strings(["pooling", "telepathy"]))
+        assertRefused(unknown.encoded(), "the model requires \"telepathy\", which this build does not read")
+        var empty = try classifier(pooling: .max).file
+        empty.set("format.requires", .strings([]))
+        assertRefused(resealed(majorVersion(2, of: empty.encoded())), "must list the features it requires")
+        var unmarked = try classifier().file
+        unmarked.set("architecture.pooling", .string("max"))
+        assertRefused(unmarked.encoded(), "architecture.pooling is set, but format.requires does not list")
+        var misspelled = try classifier(pooling: .max).file
+        misspelled.set("architecture.pooling", .string("maximum"))
+        assertRefused(
+            misspelled.encoded(), "unknown architecture.pooling \"maximum\" (expected last, max, mean, attention)")
+        var old = try classifier(pooling: .mean).file.encoded()
+        old[8] = 1
+        assertRefused(resealed(old), "format.requires is set in a format 1 file")
+    }
+
+    func majorVersion(_ major: UInt8, of bytes: [UInt8]) -> [UInt8] {
+        var out = bytes
+        out[8] = major
+        return out
     }
 
     /// `bytes` with the CRC recomputed, as a buggy writer or another exporter would produce them.

@@ -15,20 +15,33 @@ final class ReferenceNetworkTests: XCTestCase {
     let padded: [[Int32]] = [[0, 0, 3, 1, 4], [0, 0, 0, 2, 6], [5, 3, 5, 6, 1]]
 
     struct Case: CustomStringConvertible {
-        var cell: CellKind, layers: Int, bidirectional: Bool, sequences: [[Int32]]
+        var cell: CellKind, layers: Int, bidirectional: Bool, sequences: [[Int32]], pooling = Pooling.last
         var description: String {
             "\(cell) layers \(layers)\(bidirectional ? " bidirectional" : "") \(sequences.count == 5 ? "packed" : "padded")"
+                + (pooling == .last ? "" : " \(pooling) pooling")
         }
         var architecture: Architecture {
             Architecture(
                 cell: cell, vocabularySize: 7, embedding: 3, hidden: 5, layers: layers, bidirectional: bidirectional,
-                classes: 3)
+                classes: 3, pooling: pooling)
         }
         var labels: [Int32] { sequences.indices.map { Int32($0 % 3) } }
-        /// Larger than the initialization's weights, so the gates reach their nonlinear range.
-        var parameters: [Float] { ParameterLayout(architecture).initialValues(seed: 11).map { $0 * 1.5 } }
+        /// Larger than the initialization's weights, so the gates reach their nonlinear range; an attention
+        /// query that is not zero (its initial value), so the weights differ from the mean's.
+        var parameters: [Float] {
+            let layout = ParameterLayout(architecture)
+            var values = layout.initialValues(seed: 11).map { $0 * 1.5 }
+            if pooling == .attention {
+                var rng = SplitMix64(seed: 3)
+                let query = layout.tensor("attention.query")
+                for i in query.offset..<query.offset + query.count { values[i] = rng.nextUniform(-2, 2) }
+            }
+            return values
+        }
     }
 
+    /// Every cell, depth, direction and batch form read at its last state; each pooling with every
+    /// cell, one bidirectional layer of packed sequences and two layers of padded ones.
     var cases: [Case] {
         CellKind.allCases.flatMap { cell in
             [1, 2].flatMap { layers in
@@ -38,6 +51,12 @@ final class ReferenceNetworkTests: XCTestCase {
                     }
                 }
             }
+                + [Pooling.max, .mean, .attention].flatMap { pooling in
+                    [
+                        Case(cell: cell, layers: 1, bidirectional: true, sequences: packed, pooling: pooling),
+                        Case(cell: cell, layers: 2, bidirectional: false, sequences: padded, pooling: pooling),
+                    ]
+                }
         }
     }
 

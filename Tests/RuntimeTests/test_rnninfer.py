@@ -151,7 +151,7 @@ class BindingTests(TrainedModel):
         self.assertEqual(rnninfer.abi_version(), 3)
         major, minor = ctypes.c_uint32(), ctypes.c_uint32()
         rnninfer.library.rnn_supported_format(ctypes.byref(major), ctypes.byref(minor))
-        self.assertEqual((major.value, minor.value), (1, 1))
+        self.assertEqual((major.value, minor.value), (2, 0))
 
     def test_corrupt_files_fail_at_load(self):
         data = pathlib.Path(self.path).read_bytes()

@@ -71,11 +71,29 @@ public struct ReferenceNetwork {
             }
             x = output
         }
-        // features: the forward direction's state after the last token, the reverse direction's after the first
         var features = [Double](repeating: 0, count: a.featureWidth)
-        if let last = x.last, let first = x.first {
-            for j in 0..<H { features[j] = last[j] }
-            if a.bidirectional { for j in 0..<H { features[H + j] = first[H + j] } }
+        // Pooled over the positions that hold a token, not padding.
+        let states = tokens.indices.filter { tokens[$0] != a.paddingID }.map { x[$0] }
+        switch a.pooling {
+        case .last:
+            // the forward direction's state after the last token, the reverse direction's after the first
+            if let last = x.last, let first = x.first {
+                for j in 0..<H { features[j] = last[j] }
+                if a.bidirectional { for j in 0..<H { features[H + j] = first[H + j] } }
+            }
+        case .max:
+            if !states.isEmpty { features = features.indices.map { j in states.map { $0[j] }.max()! } }
+        case .mean:
+            if !states.isEmpty {
+                features = features.indices.map { j in states.reduce(0) { $0 + $1[j] } / Double(states.count) }
+            }
+        case .attention:
+            let query = vector("attention.query")
+            let scores = states.map { state in zip(query, state).reduce(0) { $0 + $1.0 * $1.1 } }
+            if let largest = scores.max() {
+                let e = scores.map { Foundation.exp($0 - largest) }, sum = e.reduce(0, +)
+                features = features.indices.map { j in states.indices.reduce(0) { $0 + e[$1] / sum * states[$1][j] } }
+            }
         }
         if let masks { features = zip(features, masks.features).map(*) }
         let headWeight = matrix("head.weight"), headBias = vector("head.bias")

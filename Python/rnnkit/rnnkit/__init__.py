@@ -296,6 +296,7 @@ _PREP_FLAGS = {"vocabulary_size": "--vocab-size", "vocab_size": "--vocab-size", 
 _TRAIN_FLAGS = {
     "cell": "--cell", "embedding": "--embed", "embed": "--embed", "hidden": "--hidden", "layers": "--layers",
     "bidirectional": "--bidirectional", "dropout": "--dropout", "initialization": "--initialization",
+    "pooling": "--pooling",
     "max_length": "--max-len", "max_len": "--max-len", "padding": "--padding", "truncation": "--truncate",
     "truncate": "--truncate", "start_token": "--start-token", "optimizer": "--optimizer", "name": "--optimizer",
     "learning_rate": "--lr", "lr": "--lr", "momentum": "--momentum", "weight_decay": "--weight-decay",
