@@ -53,6 +53,8 @@ public struct Recipe: Codable {
         public var earlyStopping: Int?
         /// The validation figure that selects the epoch: accuracy, macro-f1 or loss.
         public var select: String?
+        /// Loss weight per class: `balanced`, or a JSON file mapping each label to its weight.
+        public var classWeights: String?
     }
 
     public struct TokenizerSection: Codable {

@@ -49,6 +49,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Stop after this many epochs without a better validation figure; nil: all epochs.
     public var earlyStopping: Int?
     public var selection: Selection = .macroF1
+    /// Where the loss weights per class come from: `balanced` or a JSON file; nil: every class weighs 1.
+    public var classWeightSource: String?
+    /// The weights themselves, in label order, once the training labels are known (`ClassWeights`).
+    public var classWeights: [Float]?
 
     /// The validation figure that selects the epoch whose weights are written.
     public enum Selection: String, Codable, Sendable, CaseIterable {
@@ -127,6 +131,7 @@ public struct TrainOverrides: Sendable {
     /// 0 turns early stopping off.
     public var earlyStopping: Int?
     public var selection: TrainConfig.Selection?
+    public var classWeights: String?
 
     public init() {}
 }
@@ -176,6 +181,7 @@ extension TrainConfig {
             validationFraction = t.validation ?? validationFraction
             earlyStopping = t.earlyStopping ?? earlyStopping
             selection = try parse(t.select, "training.select") ?? selection
+            classWeightSource = t.classWeights ?? classWeightSource
         }
         cell = o.cell ?? cell
         embedding = o.embedding ?? embedding
@@ -209,5 +215,6 @@ extension TrainConfig {
         validationFraction = o.validationFraction ?? validationFraction
         if let patience = o.earlyStopping { earlyStopping = patience > 0 ? patience : nil }
         selection = o.selection ?? selection
+        classWeightSource = o.classWeights ?? classWeightSource
     }
 }

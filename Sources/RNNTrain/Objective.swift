@@ -11,10 +11,13 @@ import Glibc
 public struct Objective {
     public let network: Network
     let backward: Backward
+    /// Each class's weight in the loss (`--class-weights`), in label order; nil: all 1.
+    public let classWeights: [Float]?
 
-    public init(network: Network) {
+    public init(network: Network, classWeights: [Float]? = nil) {
         self.network = network
         backward = Backward(network: network)
+        self.classWeights = classWeights
     }
 
     /// One thread's buffers: the forward pass's and backpropagation's.
@@ -44,7 +47,7 @@ public struct Objective {
         network.forwardTraining(parameters, batch, dropout: dropout, workspace: workspace.forward)
         let (result, dLogits) = crossEntropy(
             logits: workspace.forward.logits, order: order, labels: labels,
-            classes: network.architecture.classes, gradientScale: gradientScale,
+            classes: network.architecture.classes, classWeights: classWeights, gradientScale: gradientScale,
             keepProbabilities: keepProbabilities)
         if let gradient {
             backward.run(
@@ -56,11 +59,12 @@ public struct Objective {
 }
 
 /// Softmax cross-entropy of `logits` ([B, C], packed order; `order[i]` is the
-/// input index of packed row i) against `labels` (input order): the summed
-/// loss, predictions and probabilities in input order, and dL/dlogits × `gradientScale`.
+/// input index of packed row i) against `labels` (input order), each example's
+/// weighted by its label's class weight: the summed loss, predictions and
+/// probabilities in input order, and dL/dlogits × `gradientScale`.
 func crossEntropy(
-    logits: [Float], order: [Int], labels: [Int32], classes C: Int, gradientScale: Float,
-    keepProbabilities: Bool
+    logits: [Float], order: [Int], labels: [Int32], classes C: Int, classWeights: [Float]? = nil,
+    gradientScale: Float, keepProbabilities: Bool
 ) -> (Objective.Result, dLogits: [Float]) {
     var probabilities = logits
     softmaxRows(&probabilities, classes: C)
@@ -76,10 +80,11 @@ func crossEntropy(
         for c in 0..<C { largest = max(largest, logits[row + c]) }
         var sum = 0.0
         for c in 0..<C { sum += Double(Baseline.exp(Baseline.Vector(repeating: logits[row + c] - largest))[0]) }
-        loss += Double(largest) + log(sum) - Double(logits[row + label])
+        let weight = classWeights?[label] ?? 1
+        loss += Double(weight) * (Double(largest) + log(sum) - Double(logits[row + label]))
         predictions[original] = Int32(argmax(probabilities[row..<row + C]))
         for c in 0..<C {
-            dLogits[row + c] = (probabilities[row + c] - (c == label ? 1 : 0)) * gradientScale
+            dLogits[row + c] = (probabilities[row + c] - (c == label ? 1 : 0)) * weight * gradientScale
             if keepProbabilities { outputProbabilities[original * C + c] = probabilities[row + c] }
         }
     }

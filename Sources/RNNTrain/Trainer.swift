@@ -79,7 +79,7 @@ public final class Trainer {
         self.labels = labels
         self.group = group
         let network = Network(architecture, products: .training)
-        objective = Objective(network: network)
+        objective = Objective(network: network, classWeights: config.classWeights)
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
         precondition(
             network.layout.offset("embedding") == 0, "the optimizer's lazy rows are the embedding, first in the layout")

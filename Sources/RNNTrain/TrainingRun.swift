@@ -98,6 +98,10 @@ public struct TrainingRun {
                 evaluationReader, indices: Array(0..<evaluationReader.count), policy: config.policy, special: special)
         }
         let train = ExampleSet(trainReader, indices: trainIndices, policy: config.policy, special: special)
+        if let source = config.classWeightSource {
+            config.classWeights = try ClassWeights.resolve(
+                source, labels: manifest.labels, trainLabels: trainIndices.map { trainLabels[$0] })
+        }
         let architecture = Architecture(
             cell: config.cell, vocabularySize: manifest.tokenizer.vocabularySize, embedding: config.embedding,
             hidden: config.hidden, layers: config.layers, bidirectional: config.bidirectional,

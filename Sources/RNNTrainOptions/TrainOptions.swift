@@ -31,6 +31,10 @@ public struct TrainOptions: ParsableArguments {
     @Option(help: "Dropout on embeddings, between layers and before the head.") var dropout: Float?
     @Option(help: "Initialization: pytorch or orthogonal.") var initialization: Initialization?
     @Option(help: "What the head reads of the top layer's states: last, max, mean or attention.") var pooling: Pooling?
+    @Option(
+        help:
+            "Loss weight per class: balanced (n / (classes × the class's count in train)), or a JSON file of label: weight."
+    ) var classWeights: String?
     @Option(help: "Maximum sequence length, markers included (default: none with packing).") var maxLen: Int?
     @Option(help: "Padding: none (packed, no computation on padding), pre or post (needs --max-len).") var padding:
         SequencePolicy.Padding?
@@ -84,6 +88,7 @@ public struct TrainOptions: ParsableArguments {
         o.dropout = dropout
         o.initialization = initialization
         o.pooling = pooling
+        o.classWeights = classWeights
         o.maxLength = maxLen
         o.padding = padding
         o.truncation = truncate

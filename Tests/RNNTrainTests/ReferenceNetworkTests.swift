@@ -126,6 +126,57 @@ final class ReferenceNetworkTests: XCTestCase {
         }
     }
 
+    /// `--class-weights`: each example's loss and gradient times its label's weight, as the reference computes.
+    func testClassWeightedLossAndGradientMatchTheWeightedReference() {
+        let weights: [Float] = [0.25, 3, 1.5]
+        for c in cases where c.layers == 1 && c.pooling != .max {
+            let parameters = c.parameters
+            let reference = ReferenceNetwork(c.architecture, parameters: parameters)
+            let objective = Objective(network: Network(c.architecture), classWeights: weights)
+            var gradient = [Float](repeating: 0, count: parameters.count)
+            let result = parameters.withUnsafeBufferPointer { p in
+                gradient.withUnsafeMutableBufferPointer { g in
+                    objective.evaluate(
+                        p.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels,
+                        gradient: g.baseAddress!, workspace: Objective.Workspace())
+                }
+            }
+            let doubles = weights.map(Double.init)
+            let expected = reference.loss(c.sequences, labels: c.labels, classWeights: doubles)
+            XCTAssertEqual(result.loss, expected, accuracy: 1e-5, "\(c): weighted loss")
+            XCTAssertNotEqual(
+                result.loss, reference.loss(c.sequences, labels: c.labels), accuracy: 1e-3, "\(c): weights matter")
+            compareGradients(
+                gradient, reference.gradient(c.sequences, labels: c.labels, classWeights: doubles), c.architecture,
+                "\(c) with class weights")
+        }
+    }
+
+    func testBalancedWeightsGiveEachClassAnEvenShare() throws {
+        let weights = try ClassWeights.resolve(
+            "balanced", labels: ["a", "b", "c", "d"], trainLabels: [0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+        XCTAssertEqual(weights, [0.5, 1.5, 0.75, 1])  // 12 / (4 × 6), 12 / (4 × 2), 12 / (4 × 4); d never seen
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("weights-\(UUID()).json")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        func refusal(_ json: String) -> String {
+            try? Data(json.utf8).write(to: scratch)
+            do {
+                _ = try ClassWeights.resolve(scratch.path, labels: ["neg", "pos"], trainLabels: [0, 1])
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        try Data(#"{"neg": 1, "pos": 4.5}"#.utf8).write(to: scratch)
+        XCTAssertEqual(try ClassWeights.resolve(scratch.path, labels: ["neg", "pos"], trainLabels: [0, 1]), [1, 4.5])
+        XCTAssertTrue(refusal(#"{"neg": 1}"#).contains("no weight for the label \"pos\""))
+        XCTAssertTrue(refusal(#"{"neg": 1, "pos": 2, "neutral": 1}"#).contains("\"neutral\" is not a label"))
+        XCTAssertTrue(refusal(#"{"neg": 1, "pos": -2}"#).contains("must be a positive number"))
+        XCTAssertTrue(refusal(#"{"neg": 1, "pos": true}"#).contains("expected a JSON object"))
+        XCTAssertTrue(refusal("[1, 2]").contains("expected a JSON object"))
+        XCTAssertTrue(
+            (try? ClassWeights.resolve("/nonexistent.json", labels: ["a"], trainLabels: []))
+                == nil)
+    }
+
     /// Dropout masks drawn by the training mode, given to the reference: the
     /// same logits, and the same gradient with the masks held fixed.
     func testTrainingModeWithDropoutMatchesTheReferenceWithItsMasks() {

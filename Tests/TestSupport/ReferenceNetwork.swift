@@ -108,23 +108,29 @@ public struct ReferenceNetwork {
         return e.map { $0 / sum }
     }
 
-    /// Summed cross-entropy.
-    public func loss(_ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil) -> Double {
+    /// Summed cross-entropy, each example's times its label's weight (1 without `classWeights`).
+    public func loss(
+        _ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil, classWeights: [Double]? = nil
+    ) -> Double {
         sequences.indices.reduce(0) { total, i in
-            total - Foundation.log(probabilities(sequences[i], masks: masks?[i])[Int(labels[i])])
+            let label = Int(labels[i])
+            return total - (classWeights?[label] ?? 1)
+                * Foundation.log(probabilities(sequences[i], masks: masks?[i])[label])
         }
     }
 
     /// d(summed loss)/d(parameters) by central differences, which Double makes
     /// accurate to about 1e-9 here.
-    public func gradient(_ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil) -> [Double] {
+    public func gradient(
+        _ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil, classWeights: [Double]? = nil
+    ) -> [Double] {
         var copy = self
         return parameters.indices.map { i in
             let step = 1e-5 * max(1, abs(parameters[i]))
             copy.parameters[i] = parameters[i] + step
-            let plus = copy.loss(sequences, labels: labels, masks: masks)
+            let plus = copy.loss(sequences, labels: labels, masks: masks, classWeights: classWeights)
             copy.parameters[i] = parameters[i] - step
-            let minus = copy.loss(sequences, labels: labels, masks: masks)
+            let minus = copy.loss(sequences, labels: labels, masks: masks, classWeights: classWeights)
             copy.parameters[i] = parameters[i]
             return (plus - minus) / (2 * step)
         }
