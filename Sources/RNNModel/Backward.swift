@@ -59,11 +59,12 @@ public struct Backward: Sendable {
         public init() {}
     }
 
-    /// Adds the gradient of the summed loss whose logit gradient is `dLogits` ([B, C]) to `gradient`;
-    /// without one, only the input gradients (`Workspace.dInput`) are computed.
+    /// Adds the gradient of the summed loss whose logit gradient is `dLogits` ([B, C]) to `gradient`,
+    /// the embedding's only with `embeddingGradient`; without `gradient`, only the input gradients
+    /// (`Workspace.dInput`) are computed.
     public func run(
         _ parameters: UnsafePointer<Float>, _ batch: PackedBatch, forward w: Network.Workspace, dLogits: [Float],
-        gradient: UnsafeMutablePointer<Float>?, workspace b: Workspace
+        gradient: UnsafeMutablePointer<Float>?, embeddingGradient: Bool = true, workspace b: Workspace
     ) {
         let a = architecture
         head(parameters, batch, forward: w, dLogits: dLogits, gradient: gradient, workspace: b)
@@ -76,14 +77,15 @@ public struct Backward: Sendable {
             zeroed(&b.dInput, inputRows * inputWidth)
             for direction in 0..<a.directions {
                 recurrentLayer(
-                    layer, direction: direction, parameters, batch, forward: w, gradient: gradient, workspace: b)
+                    layer, direction: direction, parameters, batch, forward: w, gradient: gradient,
+                    inputGradient: layer > 0 || gradient == nil || embeddingGradient, workspace: b)
             }
             if let mask = w.inputMasks[layer] {
                 for i in 0..<batch.rows * inputWidth { b.dInput.baseAddress[i] *= mask.baseAddress[i] }
             }
             if layer > 0 {
                 swap(&b.dOutput, &b.dInput)
-            } else if let gradient {
+            } else if let gradient, embeddingGradient {
                 embeddingRows(batch, forward: w, gradient: gradient, workspace: b)
             }
         }
@@ -114,10 +116,11 @@ public struct Backward: Sendable {
     }
 
     /// One layer and direction: the steps in reverse, then the input projection's
-    /// gradients (dW_ih, db_ih, and dInput) in one GEMM each for all steps.
+    /// gradients (dW_ih, db_ih, and with `inputGradient` dInput) in one GEMM each for all steps.
     private func recurrentLayer(
         _ layer: Int, direction: Int, _ parameters: UnsafePointer<Float>, _ batch: PackedBatch,
-        forward w: Network.Workspace, gradient: UnsafeMutablePointer<Float>?, workspace b: Workspace
+        forward w: Network.Workspace, gradient: UnsafeMutablePointer<Float>?, inputGradient: Bool,
+        workspace b: Workspace
     ) {
         let a = architecture
         let GH = a.gateWidth, rows = batch.rows, inputWidth = a.inputWidth(layer: layer)
@@ -146,6 +149,7 @@ public struct Backward: Sendable {
                 ldb: inputWidth, beta: 1, gradient + wih, ldc: inputWidth)
             for r in 0..<inputRows { addRow(dp + r * ldp, into: gradient + bih, count: GH) }
         }
+        guard inputGradient else { return }
         gemm(
             m: inputRows, n: inputWidth, k: GH, dp, lda: ldp, parameters + wih, ldb: inputWidth,
             beta: 1, b.dInput.baseAddress, ldc: inputWidth)

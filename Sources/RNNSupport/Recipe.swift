@@ -30,6 +30,9 @@ public struct Recipe: Codable {
         public var dropout: Float?
         public var initialization: String?
         public var pooling: String?
+        /// A word2vec/fastText/GloVe text file whose vectors start the embedding rows they name.
+        public var pretrainedVectors: String?
+        public var freezeEmbedding: Bool?
     }
 
     public struct OptimizerSection: Codable {

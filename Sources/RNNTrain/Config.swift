@@ -19,6 +19,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var dropout: Float = 0
     public var initialization: Initialization = .pytorch
     public var pooling: Pooling = .last
+    /// Word vectors (a word2vec/fastText/GloVe text file) that start the embedding rows of their words.
+    public var pretrainedVectors: String?
+    /// The embedding stays as initialized (with pretrained vectors: as they are).
+    public var freezeEmbedding = false
     public var policy = SequencePolicy()
     public var optimizer: OptimizerKind = .adam
     public var learningRate: Float = 1e-3
@@ -109,6 +113,8 @@ public struct TrainOverrides: Sendable {
     public var dropout: Float?
     public var initialization: Initialization?
     public var pooling: Pooling?
+    public var pretrainedVectors: String?
+    public var freezeEmbedding: Bool?
     public var maxLength: Int?
     public var padding: SequencePolicy.Padding?
     public var truncation: SequencePolicy.Truncation?
@@ -158,6 +164,8 @@ extension TrainConfig {
             dropout = m.dropout ?? dropout
             initialization = try parse(m.initialization, "model.initialization") ?? initialization
             pooling = try parse(m.pooling, "model.pooling") ?? pooling
+            pretrainedVectors = m.pretrainedVectors ?? pretrainedVectors
+            freezeEmbedding = m.freezeEmbedding ?? freezeEmbedding
         }
         if let l = recipe.lengths {
             policy.maxLength = l.maxLength ?? policy.maxLength
@@ -191,6 +199,8 @@ extension TrainConfig {
         dropout = o.dropout ?? dropout
         initialization = o.initialization ?? initialization
         pooling = o.pooling ?? pooling
+        pretrainedVectors = o.pretrainedVectors ?? pretrainedVectors
+        freezeEmbedding = o.freezeEmbedding ?? freezeEmbedding
         if let maxLength = o.maxLength { policy.maxLength = maxLength }
         if let padding = o.padding {
             policy.padding = padding

@@ -13,11 +13,14 @@ public struct Objective {
     let backward: Backward
     /// Each class's weight in the loss (`--class-weights`), in label order; nil: all 1.
     public let classWeights: [Float]?
+    /// `--freeze-embedding`: no gradient for the embedding (nor the layer-0 input gradient it needs).
+    public let freezesEmbedding: Bool
 
-    public init(network: Network, classWeights: [Float]? = nil) {
+    public init(network: Network, classWeights: [Float]? = nil, freezesEmbedding: Bool = false) {
         self.network = network
         backward = Backward(network: network)
         self.classWeights = classWeights
+        self.freezesEmbedding = freezesEmbedding
     }
 
     /// One thread's buffers: the forward pass's and backpropagation's.
@@ -52,7 +55,7 @@ public struct Objective {
         if let gradient {
             backward.run(
                 parameters, batch, forward: workspace.forward, dLogits: dLogits, gradient: gradient,
-                workspace: workspace.backward)
+                embeddingGradient: !freezesEmbedding, workspace: workspace.backward)
         }
         return result
     }

@@ -85,8 +85,10 @@ public struct Optimizer: Sendable {
         return limit / norm
     }
 
-    /// Brings lazy rows `rows` up to date (before a batch reads them).
+    /// Brings lazy rows `rows` up to date (before a batch reads them). Frozen rows (`--freeze-embedding`)
+    /// never move, not even by weight decay.
     public mutating func catchUp(_ parameters: inout [Float], rows: [Int]) {
+        guard !config.freezeEmbedding else { return }
         let E = rowWidth, c = config, steps = steps, historyStart = historyStart
         let threads = rows.count >= 512 ? max(1, c.threads) : 1
         let stillWhenUnmoved = c.weightDecay == 0

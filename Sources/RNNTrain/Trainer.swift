@@ -79,7 +79,8 @@ public final class Trainer {
         self.labels = labels
         self.group = group
         let network = Network(architecture, products: .training)
-        objective = Objective(network: network, classWeights: config.classWeights)
+        objective = Objective(
+            network: network, classWeights: config.classWeights, freezesEmbedding: config.freezeEmbedding)
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
         precondition(
             network.layout.offset("embedding") == 0, "the optimizer's lazy rows are the embedding, first in the layout")
@@ -191,10 +192,19 @@ public final class Trainer {
             &parameters, consuming: gradients[0].baseAddress, gradientScale: clip, learningRate: lr, rows: rows)
     }
 
+    /// Starts the embedding rows the vectors have (before the first step; the padding row stays zero).
+    public func startEmbedding(from vectors: PretrainedVectors) {
+        let E = architecture.embedding
+        for (id, found) in vectors.found.enumerated() where found && id != Int(architecture.paddingID) {
+            parameters.replaceSubrange(id * E..<(id + 1) * E, with: vectors.rows[id * E..<(id + 1) * E])
+        }
+    }
+
     /// The distinct tokens of the slices, in order: the embedding rows they read and can move.
     /// Marks them in a vocabulary-sized scratch and reads it back in order,
     /// which is cheaper than sorting them.
     func embeddingRows(_ slices: [LabeledSequences]) -> [Int] {
+        guard !config.freezeEmbedding else { return [] }
         for slice in slices {
             for sequence in slice.sequences { for token in sequence { tokenSeen[Int(token)] = true } }
         }

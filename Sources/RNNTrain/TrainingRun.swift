@@ -137,6 +137,17 @@ public struct TrainingRun {
             bytes = try group.broadcast(bytes, from: 0)
             firstEpoch = try trainer.restore(bytes, file: checkpointURL.path, dataFingerprint: fingerprint)
         }
+        var vectorsRecord: String?
+        if let path = config.pretrainedVectors {
+            let vectors = try PretrainedVectors(
+                path: path, vocabulary: dataset.tokenizer.vocabulary.tokens, dimension: config.embedding,
+                skipping: [special.padding])
+            // A resumed run's embedding is the checkpoint's.
+            if firstEpoch == 0 { trainer.startEmbedding(from: vectors) }
+            let coverage = try VectorCoverage(vectors, train: train)
+            vectorsRecord = coverage.json(file: path, frozen: config.freezeEmbedding)
+            report("pretrained vectors: \(path): " + coverage.summary)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let lineEncoder = JSONEncoder()
@@ -273,12 +284,52 @@ public struct TrainingRun {
                     ("training.kernels", .string(KernelSet.selected.instructionSet)),
                     ("training.blas", .string(OpenBLASCorrection.report)),
                     ("training.created", .string(ISO8601DateFormatter().string(from: Date()))),
-                ])
+                ] + (vectorsRecord.map { [("training.pretrained_vectors", .string($0))] } ?? []))
         } catch {
             throw DataError(file: output.path, "cannot build the model file: \(error)")
         }
         let modelURL = output.appendingPathComponent("model.rnnk")
         try writeAtomically(classifier.file.encoded(), to: modelURL)
         report("model: \(modelURL.path)" + (test.map { " (epoch \($0.epoch))" } ?? ""))
+    }
+}
+
+/// How much of the vocabulary and of the training text pretrained vectors cover.
+struct VectorCoverage {
+    var vocabularyFound: Int
+    var vocabularySize: Int
+    var tokensFound: Int
+    var tokens: Int
+    var words: Int
+
+    init(_ vectors: PretrainedVectors, train: ExampleSet) throws {
+        vocabularyFound = vectors.foundCount
+        vocabularySize = vectors.found.count
+        words = vectors.words
+        (tokensFound, tokens) = (0, 0)
+        for start in stride(from: 0, to: train.count, by: 8192) {
+            for sequence in try train.read(Array(start..<min(start + 8192, train.count))).sequences {
+                tokens += sequence.count
+                for token in sequence where vectors.found[Int(token)] { tokensFound += 1 }
+            }
+        }
+    }
+
+    var vocabularyShare: Double { Double(vocabularyFound) / Double(max(1, vocabularySize)) }
+    var tokenShare: Double { Double(tokensFound) / Double(max(1, tokens)) }
+
+    var summary: String {
+        String(
+            format: "%d of %d vocabulary entries (%.1f%%), %.1f%% of the training tokens (%d words in the file)",
+            vocabularyFound, vocabularySize, 100 * vocabularyShare, 100 * tokenShare, words)
+    }
+
+    func json(file: String, frozen: Bool) -> String {
+        let object: [String: Any] = [
+            "file": file, "words": words, "vocabulary_found": vocabularyFound,
+            "vocabulary_coverage": vocabularyShare, "token_coverage": tokenShare, "frozen": frozen,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -31,6 +31,10 @@ public struct TrainOptions: ParsableArguments {
     @Option(help: "Dropout on embeddings, between layers and before the head.") var dropout: Float?
     @Option(help: "Initialization: pytorch or orthogonal.") var initialization: Initialization?
     @Option(help: "What the head reads of the top layer's states: last, max, mean or attention.") var pooling: Pooling?
+    @Option(help: "Word vectors (word2vec, fastText .vec or GloVe text; --embed values each) to start the embedding.")
+    var pretrainedVectors: String?
+    @Flag(inversion: .prefixedNo, help: "Keep the embedding as initialized (with --pretrained-vectors: as read).")
+    var freezeEmbedding: Bool?
     @Option(
         help:
             "Loss weight per class: balanced (n / (classes × the class's count in train)), or a JSON file of label: weight."
@@ -89,6 +93,8 @@ public struct TrainOptions: ParsableArguments {
         o.initialization = initialization
         o.pooling = pooling
         o.classWeights = classWeights
+        o.pretrainedVectors = pretrainedVectors
+        o.freezeEmbedding = freezeEmbedding
         o.maxLength = maxLen
         o.padding = padding
         o.truncation = truncate

@@ -1,4 +1,6 @@
 import Foundation
+import RNNBinary
+import RNNModel
 import TestSupport
 import XCTest
 
@@ -176,6 +178,68 @@ final class TrainCLITests: XCTestCase {
                 "--tokenizer-from", model, "--vocab-size", "10",
             ])
         XCTAssertTrue(conflicting.stderr.contains("--tokenizer-from takes the model's tokenizer: drop --vocab-size"))
+    }
+
+    /// Vectors start the rows of their words and, frozen, stay exactly as read; the coverage is printed
+    /// and recorded in the model; a dimension other than --embed is refused before training.
+    func testPretrainedVectorsStartTheEmbeddingAndFrozenStayAsRead() throws {
+        let train = try writeCSV("train.csv", rows: 400, seed: 3), test = try writeCSV("test.csv", rows: 100, seed: 4)
+        let shards = directory.appendingPathComponent("shards").path
+        let prep = try Command.run(
+            "prep",
+            ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"])
+        XCTAssertEqual(prep.status, 0, prep.stderr)
+        let vectors: [String: [Float]] = [
+            "good": [1, 0.5, -0.25, 2], "bad": [-1, -0.5, 0.25, -2], "film": [0, 0, 1, 0],
+        ]
+        let file = directory.appendingPathComponent("vectors.vec")
+        try Data(
+            ("4 4\n"
+                + vectors.sorted { $0.key < $1.key }.map {
+                    "\($0.key) " + $0.value.map { "\($0)" }.joined(separator: " ")
+                }
+                .joined(separator: "\n") + "\ncinema 1 2 3 4\n").utf8
+        ).write(to: file)
+        func trainedEmbedding(_ extra: [String]) throws -> (stdout: String, rows: [String: [Float]], file: ModelFile) {
+            let out = directory.appendingPathComponent("run-\(extra.count)").path
+            let run = try Command.run(
+                "train",
+                [
+                    "--shards", shards, "--epochs", "2", "--embed", "4", "--hidden", "8", "--threads", "1",
+                    "--pretrained-vectors", file.path, "--out", out,
+                ] + extra)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: out + "/model.rnnk"))
+            let model = try Classifier(file: Array(bytes).withUnsafeBytes { try ModelFile(bytes: $0) })
+            let tokens = model.tokenizer.vocabulary.tokens
+            var rows: [String: [Float]] = [:]
+            for word in vectors.keys {
+                let id = tokens.firstIndex(of: word)!
+                rows[word] = Array(model.parameters[id * 4..<(id + 1) * 4])
+            }
+            return (run.stdout, rows, model.file)
+        }
+        let frozen = try trainedEmbedding(["--freeze-embedding", "--weight-decay", "0.1", "--optimizer", "adamw"])
+        XCTAssertEqual(frozen.rows, vectors, "frozen rows stay as read, even under weight decay")
+        XCTAssertTrue(frozen.stdout.contains("pretrained vectors: \(file.path): 3 of "), frozen.stdout)
+        XCTAssertTrue(frozen.stdout.contains("(4 words in the file)"), frozen.stdout)
+        guard case .string(let record)? = frozen.file["training.pretrained_vectors"] else {
+            return XCTFail("no training.pretrained_vectors in the model")
+        }
+        let recorded = try JSONSerialization.jsonObject(with: Data(record.utf8)) as! [String: Any]
+        XCTAssertEqual(recorded["vocabulary_found"] as? Int, 3)
+        XCTAssertEqual(recorded["frozen"] as? Bool, true)
+        XCTAssertGreaterThan(recorded["token_coverage"] as! Double, 0.1)
+        let trained = try trainedEmbedding([])
+        XCTAssertNotEqual(trained.rows["good"], vectors["good"], "unfrozen rows train")
+
+        let wrong = try Command.run(
+            "train",
+            ["--shards", shards, "--embed", "8", "--pretrained-vectors", file.path, "--out", directory.path + "/x"])
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertTrue(
+            wrong.stderr.contains("vectors.vec: line 1: the header says the vectors have 4 values; --embed is 8"),
+            wrong.stderr)
     }
 
     func testSplitsNamedByOptionsAndTheValidationSplitIsUsed() throws {
