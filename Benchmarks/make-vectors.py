@@ -7,10 +7,11 @@
       never a test one. Each text is tokenized by PREP (`prep tokenize --artifacts ARTIFACTS
       --tokens --no-markers`, the tokenizer of a prepared dataset, so the vectors' words are
       spelled as that dataset's vocabulary spells them), then fastText's skipgram (dim DIM,
-      5 epochs, minCount 3, one thread, which makes the file reproducible) writes OUT.vec with
-      its header. Needs fasttext (pip install fasttext-wheel).
+      5 epochs, minCount 3; $THREADS threads, default 1, which alone makes the file reproducible)
+      writes OUT.vec with its header. Needs fasttext (pip install fasttext-wheel).
 """
 import csv
+import os
 import subprocess
 import sys
 import tarfile
@@ -47,7 +48,7 @@ def main():
                        stdout=tokenized, check=True)
         tokenized.flush()
         model = fasttext.train_unsupervised(tokenized.name, model="skipgram", dim=int(dim), epoch=5, minCount=3,
-                                            thread=1, verbose=0)
+                                            thread=int(os.environ.get("THREADS", "1")), verbose=0)
     words = model.get_words()
     with open(out, "w", encoding="utf-8") as f:
         f.write(f"{len(words)} {dim}\n")

@@ -75,6 +75,11 @@ struct RunningPool {
     }
 }
 
+/// Grows `array` to at least `count` entries; a workspace's arrays only grow, so steady state allocates nothing.
+func reserve<Element: Numeric>(_ array: inout [Element], _ count: Int) {
+    if array.count < count { array = [Element](repeating: 0, count: count) }
+}
+
 /// query · state, summed in index order (the score a stream and a batch must agree on).
 @inline(__always)
 func attentionScore(_ query: UnsafePointer<Float>, _ state: UnsafePointer<Float>, width: Int) -> Float {
@@ -91,11 +96,12 @@ extension Network {
         let F = a.featureWidth
         let top = UnsafePointer(w.output[a.layers - 1].baseAddress), features = w.features.baseAddress
         let query = a.pooling == .attention ? parameters + layout.offset("attention.query") : nil
-        if a.pooling == .max { w.maxRows = [Int32](repeating: 0, count: batch.count * F) }
+        // Sized, not cleared: each entry backpropagation reads is written below for this batch.
+        if a.pooling == .max { reserve(&w.maxRows, batch.count * F) }
         if a.pooling == .attention {
-            w.scores = [Float](repeating: 0, count: batch.rows)
-            w.attentionLargest = [Float](repeating: 0, count: batch.count)
-            w.attentionNormalizer = [Float](repeating: 0, count: batch.count)
+            reserve(&w.scores, batch.rows)
+            reserve(&w.attentionLargest, batch.count)
+            reserve(&w.attentionNormalizer, batch.count)
         }
         w.maxRows.withUnsafeMutableBufferPointer { maxRows in
             for b in 0..<batch.count {

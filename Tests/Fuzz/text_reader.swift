@@ -5,8 +5,8 @@ import RNNData
 /// name and by index), TSV without quoting, semicolons, JSON lines with nested
 /// paths, fastText — plain or, when the bytes say so, gzip or zstd, and as
 /// rows in memory (librnnkit's MemoryReader: a line's text and label split at
-/// its first tab), end in examples or a DataError naming the place: never a
-/// crash, a hang or an out-of-bounds read (ASan).
+/// its first tab), word vectors (`--pretrained-vectors`) — end in examples or a
+/// DataError naming the place: never a crash, a hang or an out-of-bounds read (ASan).
 let path = "/dev/shm/rnnkit-fuzz-\(getpid())-train.data"
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -45,6 +45,10 @@ public func fuzzTextReaders(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     let memory = MemoryReader(description: "rows", rows: rows)
     _ = try? memory.read(progress: { _ in }) { example in precondition(!example.split.isEmpty) }
+    for dimension in [1, 3] {
+        _ = try? PretrainedVectors(
+            path: path, vocabulary: ["<pad>", "good", "film", "new york", "é"], dimension: dimension, skipping: [0])
+    }
     for make in readers {
         guard let reader = try? make() else { continue }
         _ = try? reader.read(progress: { _ in }) { example in
