@@ -1,5 +1,6 @@
 import RNNKernels
 import RNNText
+import TestSupport
 import XCTest
 
 @testable import RNNModel
@@ -35,13 +36,7 @@ final class ClassifierStreamTests: XCTestCase {
                 let architecture = Architecture(
                     cell: cell, vocabularySize: vocabulary.count, embedding: 3, hidden: 21, layers: layers,
                     bidirectional: false, classes: 3, pooling: pooling)
-                let layout = ParameterLayout(architecture)
-                var parameters = layout.initialValues(seed: 5).map { $0 * 2 }
-                if pooling == .attention {
-                    // Not the initial zero query, whose weights are the mean's.
-                    let query = layout.tensor("attention.query")
-                    for i in 0..<query.count { parameters[query.offset + i] = Float(i % 5) - 2 }
-                }
+                let parameters = ParameterLayout(architecture).testValues(seed: 5, scale: 2)
                 let policies = [
                     SequencePolicy(), SequencePolicy(markers: false), SequencePolicy(maxLength: 7),
                     SequencePolicy(maxLength: 1), SequencePolicy(maxLength: 2, markers: false),

@@ -17,15 +17,10 @@ final class ExplanationTests: XCTestCase {
         let architecture = Architecture(
             cell: cell, vocabularySize: vocabulary.count, embedding: 4, hidden: 6, layers: layers,
             bidirectional: bidirectional, classes: 3, pooling: pooling)
-        let layout = ParameterLayout(architecture)
-        var parameters = layout.initialValues(seed: 9).map { $0 * 2 }
-        if pooling == .attention {
-            let query = layout.tensor("attention.query")
-            for i in 0..<query.count { parameters[query.offset + i] = Float(i % 3) - 1 }
-        }
         return try Classifier(
             architecture: architecture, tokenizerSpec: TokenizerSpec(kind: .word), vocabulary: vocabulary,
-            policy: policy, labels: ["a", "b", "c"], parameters: parameters)
+            policy: policy, labels: ["a", "b", "c"],
+            parameters: ParameterLayout(architecture).testValues(seed: 9, scale: 2))
     }
 
     func explain(_ classifier: Classifier, _ text: String, label: Int) -> [TokenScore] {

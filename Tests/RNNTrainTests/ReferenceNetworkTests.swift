@@ -28,16 +28,7 @@ final class ReferenceNetworkTests: XCTestCase {
         var labels: [Int32] { sequences.indices.map { Int32($0 % 3) } }
         /// Larger than the initialization's weights, so the gates reach their nonlinear range; an attention
         /// query that is not zero (its initial value), so the weights differ from the mean's.
-        var parameters: [Float] {
-            let layout = ParameterLayout(architecture)
-            var values = layout.initialValues(seed: 11).map { $0 * 1.5 }
-            if pooling == .attention {
-                var rng = SplitMix64(seed: 3)
-                let query = layout.tensor("attention.query")
-                for i in query.offset..<query.offset + query.count { values[i] = rng.nextUniform(-2, 2) }
-            }
-            return values
-        }
+        var parameters: [Float] { ParameterLayout(architecture).testValues(seed: 11, scale: 1.5) }
     }
 
     /// Every cell, depth, direction and batch form read at its last state; each pooling with every

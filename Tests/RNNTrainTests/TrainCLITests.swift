@@ -43,14 +43,20 @@ final class TrainCLITests: XCTestCase {
         return url.path
     }
 
-    func testPrepTrainEvaluateInspectAndResume() throws {
-        let train = try writeCSV("train.csv", rows: 1_500, seed: 1), test = try writeCSV("test.csv", rows: 400, seed: 2)
-        let shards = directory.appendingPathComponent("shards").path
+    /// `prep csv` of a train and a test file into `name` in the test's directory: its path.
+    func prepared(_ train: String, _ test: String, name: String = "shards", options: [String] = []) throws -> String {
+        let shards = directory.appendingPathComponent(name).path
         let prep = try Command.run(
             "prep",
             ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]
-        )
+                + options)
         XCTAssertEqual(prep.status, 0, prep.stderr)
+        return shards
+    }
+
+    func testPrepTrainEvaluateInspectAndResume() throws {
+        let train = try writeCSV("train.csv", rows: 1_500, seed: 1), test = try writeCSV("test.csv", rows: 400, seed: 2)
+        let shards = try prepared(train, test)
 
         let options = [
             "--shards", shards, "--recipe", "csv", "--cell", "gru", "--embed", "8", "--hidden", "16", "--optimizer",
@@ -123,12 +129,7 @@ final class TrainCLITests: XCTestCase {
         let vocabulary = TestData.directory.appendingPathComponent("bert-base-uncased/vocab.txt").path
         for tokenizer in [["--tokenizer", "word"], ["--tokenizer", "wordpiece", "--vocab-file", vocabulary]] {
             let kind = tokenizer[1]
-            let shards = directory.appendingPathComponent("shards-\(kind)").path
-            let prep = try Command.run(
-                "prep",
-                ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]
-                    + tokenizer)
-            XCTAssertEqual(prep.status, 0, prep.stderr)
+            let shards = try prepared(train, test, name: "shards-\(kind)", options: tokenizer)
             let out = directory.appendingPathComponent("run-\(kind)").path
             let run = try Command.run(
                 "train",
@@ -184,11 +185,7 @@ final class TrainCLITests: XCTestCase {
     /// and recorded in the model; a dimension other than --embed is refused before training.
     func testPretrainedVectorsStartTheEmbeddingAndFrozenStayAsRead() throws {
         let train = try writeCSV("train.csv", rows: 400, seed: 3), test = try writeCSV("test.csv", rows: 100, seed: 4)
-        let shards = directory.appendingPathComponent("shards").path
-        let prep = try Command.run(
-            "prep",
-            ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"])
-        XCTAssertEqual(prep.status, 0, prep.stderr)
+        let shards = try prepared(train, test)
         let vectors: [String: [Float]] = [
             "good": [1, 0.5, -0.25, 2], "bad": [-1, -0.5, 0.25, -2], "film": [0, 0, 1, 0],
         ]
@@ -281,11 +278,7 @@ final class TrainCLITests: XCTestCase {
             throw XCTSkip("a CPU without AVX2 has no faster OpenBLAS core to correct to")
         }
         let train = try writeCSV("train.csv", rows: 500, seed: 5), test = try writeCSV("test.csv", rows: 100, seed: 6)
-        let shards = directory.appendingPathComponent("shards").path
-        let prep = try Command.run(
-            "prep",
-            ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"])
-        XCTAssertEqual(prep.status, 0, prep.stderr)
+        let shards = try prepared(train, test)
         func run(_ core: String) throws -> (stdout: String, metrics: [String]) {
             let out = directory.appendingPathComponent(core).path
             let result = try Command.run(
@@ -322,11 +315,7 @@ final class TrainCLITests: XCTestCase {
     /// best validation epoch's, and the test split is evaluated once, for it.
     func testEarlyStoppingWritesTheBestValidationEpoch() throws {
         let train = try writeCSV("train.csv", rows: 600, seed: 3), test = try writeCSV("test.csv", rows: 200, seed: 4)
-        let shards = directory.appendingPathComponent("shards").path
-        let prep = try Command.run(
-            "prep",
-            ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"])
-        XCTAssertEqual(prep.status, 0, prep.stderr)
+        let shards = try prepared(train, test)
         let out = directory.appendingPathComponent("run").path
         // A learning rate high enough to overfit 540 examples within a few epochs.
         let run = try Command.run(
@@ -376,12 +365,7 @@ final class TrainCLITests: XCTestCase {
     /// `classify` predicts what `train eval` measured, on the same texts, in input order, as TSV or JSON lines.
     func testClassifyCommandAgreesWithEvaluation() throws {
         let train = try writeCSV("train.csv", rows: 600, seed: 5), test = try writeCSV("test.csv", rows: 200, seed: 6)
-        let shards = directory.appendingPathComponent("shards").path, out = directory.appendingPathComponent("run").path
-        XCTAssertEqual(
-            try Command.run(
-                "prep",
-                ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]
-            ).status, 0)
+        let shards = try prepared(train, test), out = directory.appendingPathComponent("run").path
         let trained = try Command.run(
             "train", ["--shards", shards, "--embed", "8", "--hidden", "16", "--epochs", "3", "--quiet", "--out", out])
         XCTAssertEqual(trained.status, 0, trained.stderr)
@@ -460,12 +444,7 @@ final class TrainCLITests: XCTestCase {
         let dataUsage = try Command.run("train", ["eval", "model.rnnk", "--data", "x.csv", "--text-column", "t"])
         XCTAssertTrue(dataUsage.stderr.contains("--data needs --text-column and --label-column"), dataUsage.stderr)
         let train = try writeCSV("train.csv", rows: 50, seed: 1), test = try writeCSV("test.csv", rows: 20, seed: 2)
-        let shards = directory.appendingPathComponent("shards").path
-        XCTAssertEqual(
-            try Command.run(
-                "prep",
-                ["csv", train, test, "--text-column", "text", "--label-column", "label", "--out", shards, "--quiet"]
-            ).status, 0)
+        let shards = try prepared(train, test)
         let padding = try Command.run("train", ["--shards", shards, "--recipe", "csv", "--padding", "post"])
         XCTAssertNotEqual(padding.status, 0)
         XCTAssertTrue(padding.stderr.contains("padding post needs a --max-len"), padding.stderr)

@@ -136,3 +136,17 @@ public struct ReferenceNetwork {
         }
     }
 }
+
+extension ParameterLayout {
+    /// Initial values × `scale` (weights large enough for the gates' nonlinear range) and, for attention
+    /// pooling, a query that is not the initial zero, whose weights would be the mean's.
+    public func testValues(seed: UInt64, scale: Float) -> [Float] {
+        var values = initialValues(seed: seed).map { $0 * scale }
+        if architecture.pooling == .attention {
+            var rng = SplitMix64(seed: seed ^ 0xA77E)
+            let query = tensor("attention.query")
+            for i in query.offset..<query.offset + query.count { values[i] = rng.nextUniform(-2, 2) }
+        }
+        return values
+    }
+}
