@@ -108,6 +108,18 @@ public struct TrainingRun {
             classes: manifest.labels.count, paddingID: special.padding, pooling: config.pooling)
         if let problem = architecture.problem { throw DataError(file: dataset.directory.path, problem) }
 
+        // Read before anything is written: a file that does not fit leaves no output behind.
+        var vectors: PretrainedVectors?
+        var vectorsRecord: String?
+        if let path = config.pretrainedVectors {
+            let read = try PretrainedVectors(
+                path: path, vocabulary: dataset.tokenizer.vocabulary.tokens, dimension: config.embedding,
+                skipping: [special.padding])
+            let coverage = try VectorCoverage(read, train: train)
+            vectorsRecord = coverage.json(file: path, frozen: config.freezeEmbedding)
+            report("pretrained vectors: \(path): " + coverage.summary)
+            vectors = read
+        }
         if lead { try createDirectory(output) }
         let checkpointURL = output.appendingPathComponent("checkpoint.rnnk")
         let fingerprint =
@@ -137,17 +149,8 @@ public struct TrainingRun {
             bytes = try group.broadcast(bytes, from: 0)
             firstEpoch = try trainer.restore(bytes, file: checkpointURL.path, dataFingerprint: fingerprint)
         }
-        var vectorsRecord: String?
-        if let path = config.pretrainedVectors {
-            let vectors = try PretrainedVectors(
-                path: path, vocabulary: dataset.tokenizer.vocabulary.tokens, dimension: config.embedding,
-                skipping: [special.padding])
-            // A resumed run's embedding is the checkpoint's.
-            if firstEpoch == 0 { trainer.startEmbedding(from: vectors) }
-            let coverage = try VectorCoverage(vectors, train: train)
-            vectorsRecord = coverage.json(file: path, frozen: config.freezeEmbedding)
-            report("pretrained vectors: \(path): " + coverage.summary)
-        }
+        // A resumed run's embedding is the checkpoint's.
+        if let vectors, firstEpoch == 0 { trainer.startEmbedding(from: vectors) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let lineEncoder = JSONEncoder()

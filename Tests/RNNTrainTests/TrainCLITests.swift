@@ -237,6 +237,7 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(
             wrong.stderr.contains("vectors.vec: line 1: the header says the vectors have 4 values; --embed is 8"),
             wrong.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path + "/x"), "no output directory is left")
     }
 
     func testSplitsNamedByOptionsAndTheValidationSplitIsUsed() throws {
