@@ -165,11 +165,11 @@ class BindingTests(TrainedModel):
             with self.assertRaises(rnninfer.RNNInferError, msg=f"flipped byte {offset}"):
                 rnninfer.Model(data=bytes(corrupt))
         newer = bytearray(data)
-        newer[8] = 2
+        newer[8] = 3
         with self.assertRaises(rnninfer.FormatVersionError) as version:
             rnninfer.Model(data=bytes(newer))
         self.assertEqual(version.exception.status, 4)
-        self.assertIn("model format 2.0 is not supported (this build reads format 1.x", str(version.exception))
+        self.assertIn("model format 3.0 is not supported (this build reads formats 1.x to 2.x)", str(version.exception))
 
     def call(self, function, *arguments):
         """(status, message) of a direct call into the C ABI."""
