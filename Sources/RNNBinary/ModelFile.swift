@@ -45,7 +45,7 @@ public struct ModelFile: Equatable, Sendable {
         var byteCount: Int { int8?.count ?? 4 * values.count }
     }
 
-    /// As read; `serialized()` writes the oldest version that describes the file.
+    /// As read; `encoded()` writes the oldest version that describes the file.
     public var version: (major: UInt16, minor: UInt16) = (1, 0)
     /// Keys in the order written; readers look them up by name.
     public var metadata: [(key: String, value: Value)] = []
