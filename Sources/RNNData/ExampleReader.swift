@@ -11,13 +11,19 @@ public struct RawExample: Sendable {
     public var source: UInt32
     /// IMDB's star rating (1-10); 0 when the source has none.
     public var rating: UInt8
+    /// A teacher's probabilities, one per class in the dataset's label order, summing to 1;
+    /// empty when the input has none.
+    public var softLabel: [Float]
 
-    public init(split: String, text: [UInt8], label: RawLabel, source: UInt32, rating: UInt8 = 0) {
+    public init(
+        split: String, text: [UInt8], label: RawLabel, source: UInt32, rating: UInt8 = 0, softLabel: [Float] = []
+    ) {
         self.split = split
         self.text = text
         self.label = label
         self.source = source
         self.rating = rating
+        self.softLabel = softLabel
     }
 }
 
@@ -44,6 +50,20 @@ public protocol ExampleReader {
     /// so far; returns how many rows it skipped (null texts in Parquet).
     @discardableResult
     func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int
+}
+
+/// A teacher's probabilities as written in a file (a few digits each), checked and
+/// scaled to sum to exactly 1.
+func softLabel(_ values: [Double], file: String, place: String) throws -> [Float] {
+    for (k, value) in values.enumerated() where !(value.isFinite && value >= 0 && value <= 1) {
+        throw DataError(file: file, place: place, "soft label \(k): \(value) (expected a probability, 0 to 1)")
+    }
+    let sum = values.reduce(0, +)
+    guard abs(sum - 1) <= 0.01 else {
+        throw DataError(
+            file: file, place: place, "soft labels sum to \(sum) (expected probabilities that sum to 1)")
+    }
+    return values.map { Float($0 / sum) }
 }
 
 /// Checks UTF-8 and names the place of the first bad byte.

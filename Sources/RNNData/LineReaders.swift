@@ -29,17 +29,23 @@ public struct JSONLinesReader: ExampleReader {
     public let split: String
     public let textFields: [String]
     public let labelField: String
+    /// A field holding a teacher's probabilities (an array, in the dataset's label order): read from
+    /// training files only (validation and test are scored against the label field).
+    public let softLabelField: String?
     public var labelNames: [String]? { nil }
     public var inputDescription: String { path }
     public var splits: [String] { [split] }
     public let totalBytes: Int64
 
-    public init(path: String, split: String?, textFields: [String], labelField: String) throws {
+    public init(
+        path: String, split: String?, textFields: [String], labelField: String, softLabelField: String? = nil
+    ) throws {
         self.path = path
         self.split = try splitName(for: path, override: split)
         guard !textFields.isEmpty else { throw DataError(file: path, "no text field given") }
         self.textFields = textFields
         self.labelField = labelField
+        self.softLabelField = self.split == "train" ? softLabelField : nil
         totalBytes = try fileSize(path)
     }
 
@@ -47,6 +53,7 @@ public struct JSONLinesReader: ExampleReader {
     public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
         let textPaths = textFields.map { $0.split(separator: ".", omittingEmptySubsequences: false).map(String.init) }
         let labelPath = labelField.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let softLabelPath = softLabelField?.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         var records = 0
         try RecordBlocks.read(path: path, quoted: false, progress: progress) { block in
             try forEachLine(in: block) { bytes, line in
@@ -74,13 +81,33 @@ public struct JSONLinesReader: ExampleReader {
                 }
                 try validateUTF8(text, file: path, place: place)
                 let label = try labelName(record.value(at: labelPath), place: place)
+                let probabilities = try softLabelPath.map { try softLabel(record.value(at: $0), place: place) } ?? []
                 try body(
-                    RawExample(split: split, text: text, label: .name(label), source: UInt32(truncatingIfNeeded: line)))
+                    RawExample(
+                        split: split, text: text, label: .name(label), source: UInt32(truncatingIfNeeded: line),
+                        softLabel: probabilities))
                 records += 1
             }
         }
         if records == 0 { throw DataError(file: path, "the file has no records (expected one JSON object per line)") }
         return 0
+    }
+
+    private func softLabel(_ value: JSONValue?, place: String) throws -> [Float] {
+        let field = softLabelField ?? ""
+        guard case .array(let elements)? = value, !elements.isEmpty else {
+            throw DataError(
+                file: path, place: place,
+                "field \"\(field)\" is \(value?.kind ?? "missing") (expected an array of probabilities, one per class)")
+        }
+        let values = try elements.map { element -> Double in
+            guard case .number(let literal) = element, let number = Double(literal) else {
+                throw DataError(
+                    file: path, place: place, "field \"\(field)\" holds \(element.kind) (expected numbers)")
+            }
+            return number
+        }
+        return try RNNData.softLabel(values, file: path, place: place)
     }
 
     private func labelName(_ value: JSONValue?, place: String) throws -> String {

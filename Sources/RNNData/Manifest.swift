@@ -29,6 +29,8 @@ public struct Manifest: Codable, Equatable {
         public var labeled: Bool
         /// Examples per label, in label order; empty for an unlabeled split.
         public var labelCounts: [Int]
+        /// True when every example carries soft labels (a teacher's probabilities); absent otherwise.
+        public var softLabels: Bool?
         public var shards: [ShardRecord]
     }
 

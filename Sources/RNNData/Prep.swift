@@ -221,20 +221,30 @@ public enum Prep {
         }
         var bytes: [UInt8] = []
         var ids: [Int32] = []
+        var softLabeled: Bool?
         for (w, chunk) in chunks {
             try workers[w].store.read(offset: chunk.offset, count: chunk.bytes, into: &bytes)
             try bytes.withUnsafeBytes { raw in
                 var tokenAt = chunk.count * TokenizerWorker.exampleHeader
+                var softLabelAt = tokenAt
+                for i in 0..<chunk.count {
+                    softLabelAt +=
+                        4
+                        * Int(
+                            UInt32(
+                                littleEndian: raw.loadUnaligned(
+                                    fromByteOffset: i * TokenizerWorker.exampleHeader, as: UInt32.self)))
+                }
                 for i in 0..<chunk.count {
                     let header = i * TokenizerWorker.exampleHeader
                     func field(_ at: Int) -> UInt32 {
                         UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: header + at, as: UInt32.self))
                     }
                     let length = Int(field(0)), code = Int32(bitPattern: field(4)), source = field(8)
-                    let wordCount = Int(field(12))
+                    let wordCount = Int(field(12)), softLabelCount = Int(field(16))
                     let reader = Int(
-                        UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: header + 16, as: UInt16.self)))
-                    let rating = raw[header + 18]
+                        UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: header + 20, as: UInt16.self)))
+                    let rating = raw[header + 22]
                     ids.removeAll(keepingCapacity: true)
                     for k in 0..<length {
                         let id = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: tokenAt + 4 * k, as: Int32.self))
@@ -244,7 +254,31 @@ public enum Prep {
                     let label = try labels.map(code, worker: w, reader: readers[reader], source: source)
                     if label >= 0 { labelCounts[Int(label)] += 1 } else { labeled = false }
                     for id in ids where id == unknownID { unknown += 1 }
-                    shard.append(tokens: ids, label: label, source: source, rating: rating)
+                    var targets: [Target]?
+                    if softLabelCount > 0 {
+                        guard softLabelCount == labels.names.count else {
+                            throw DataError(
+                                file: readers[reader].inputDescription, place: "line \(source)",
+                                "\(softLabelCount) soft labels (expected one per class: \(labels.names.count), in the order \(labels.names.joined(separator: ", ")))"
+                            )
+                        }
+                        targets = (0..<softLabelCount).map { k in
+                            Target(
+                                label: Int32(k),
+                                weight: Float(
+                                    bitPattern: UInt32(
+                                        littleEndian: raw.loadUnaligned(
+                                            fromByteOffset: softLabelAt + 4 * k, as: UInt32.self))))
+                        }
+                        softLabelAt += 4 * softLabelCount
+                    }
+                    if softLabeled == nil { softLabeled = targets != nil }
+                    if softLabeled != (targets != nil) {
+                        throw DataError(
+                            file: readers[reader].inputDescription, place: "line \(source)",
+                            "the \(name) split mixes examples with and without soft labels")
+                    }
+                    shard.append(tokens: ids, label: label, source: source, rating: rating, targets: targets)
                     examples += 1
                     tokens += length
                     wordLengths[wordCount, default: 0] += 1
@@ -256,7 +290,7 @@ public enum Prep {
         try flush()
         let record = Manifest.SplitRecord(
             name: name, examples: examples, tokens: tokens, labeled: labeled,
-            labelCounts: labeled ? labelCounts : [], shards: records)
+            labelCounts: labeled ? labelCounts : [], softLabels: softLabeled == true ? true : nil, shards: records)
         let summary = DatasetSummary.Split(
             name: name, examples: examples, labelCounts: record.labelCounts,
             words: DatasetSummary.Lengths(histogram: wordLengths),

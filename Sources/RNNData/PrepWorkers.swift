@@ -20,6 +20,9 @@ final class SplitBuilder {
     var ratings: [UInt8] = []
     var wordCounts: [Int32] = []
     var readerIndex: [UInt16] = []
+    /// Each example's soft labels, one after another (`softLabelCounts` of them each).
+    var softLabels: [Float] = []
+    var softLabelCounts: [UInt32] = []
 
     init(name: String) { self.name = name }
     var count: Int { labels.count }
@@ -33,6 +36,8 @@ final class SplitBuilder {
         ratings.removeAll(keepingCapacity: true)
         wordCounts.removeAll(keepingCapacity: true)
         readerIndex.removeAll(keepingCapacity: true)
+        softLabels.removeAll(keepingCapacity: true)
+        softLabelCounts.removeAll(keepingCapacity: true)
     }
 }
 
@@ -108,6 +113,8 @@ struct Tokenization {
         split.sources.append(example.source)
         split.ratings.append(example.rating)
         split.readerIndex.append(reader)
+        split.softLabels += example.softLabel
+        split.softLabelCounts.append(UInt32(example.softLabel.count))
     }
 
 }
@@ -259,23 +266,27 @@ final class TokenizerWorker {
         if let last = runs.last { store(last.split, batch: batch, first: last.first) }
     }
 
-    /// Per example: token count, label, source, word count (4 bytes each), reader (2), rating (1), padding (1); then the tokens.
-    static let exampleHeader = 20
+    /// Per example: token count, label, source, word count, soft-label count (4 bytes each), reader (2),
+    /// rating (1), padding (1); then the tokens (i32), then the soft labels (f32).
+    static let exampleHeader = 24
 
     private func store(_ run: SplitBuilder, batch: Batch, first: Int) {
         let offset = store.count
         do {
-            try store.append(count: run.count * Self.exampleHeader + run.tokens.count * 4) { bytes in
+            try store.append(count: run.count * Self.exampleHeader + (run.tokens.count + run.softLabels.count) * 4) {
+                bytes in
                 for i in 0..<run.count {
                     appendLittleEndian(UInt32(run.offsets[i + 1] - run.offsets[i]), to: &bytes)
                     appendLittleEndian(UInt32(bitPattern: run.labels[i]), to: &bytes)
                     appendLittleEndian(run.sources[i], to: &bytes)
                     appendLittleEndian(UInt32(run.wordCounts[i]), to: &bytes)
+                    appendLittleEndian(run.softLabelCounts[i], to: &bytes)
                     appendLittleEndian(run.readerIndex[i], to: &bytes)
                     bytes.append(run.ratings[i])
                     bytes.append(0)
                 }
                 run.tokens.withUnsafeBytes { bytes.append(contentsOf: $0) }
+                run.softLabels.withUnsafeBytes { bytes.append(contentsOf: $0) }
             }
         } catch {
             failure = error

@@ -14,6 +14,9 @@ public final class ShardFile: @unchecked Sendable {
     public let path: String
     public let count: Int
     public let isLabeled: Bool
+    /// Soft labels: a (class, weight) list per example (format 1.1).
+    public let hasTargets: Bool
+    let targetCount: Int
     let width: Int
     let tokenCount: Int
     let vocabularySize: Int
@@ -32,7 +35,9 @@ public final class ShardFile: @unchecked Sendable {
     var sourcesAt: Int { labelsAt + 4 * count }
     var ratingsAt: Int { sourcesAt + 4 * count }
     var tokensAt: Int { (ratingsAt + count + 3) & ~3 }
-    var checksumAt: Int { (tokensAt + width * tokenCount + 3) & ~3 }
+    var targetOffsetsAt: Int { (tokensAt + width * tokenCount + 3) & ~3 }
+    var targetsAt: Int { targetOffsetsAt + 8 * (count + 1) }
+    var checksumAt: Int { hasTargets ? targetsAt + 8 * targetCount : targetOffsetsAt }
 
     /// Opens `path`; `labelCount` bounds a labeled shard's labels.
     public convenience init(path: String, vocabularySize: Int, labelCount: Int?) throws {
@@ -79,16 +84,17 @@ public final class ShardFile: @unchecked Sendable {
         guard Array(header[0..<8]) == ShardFormat.magic else {
             throw fail("not a shard file (bad magic; expected \"RNNKSHRD\")")
         }
-        let (major, minor, width, flags, count, tokenCount64): (UInt16, UInt16, Int, UInt8, Int, UInt64)
+        let (major, minor, width, flags, count, targetCount, tokenCount64):
+            (UInt16, UInt16, Int, UInt8, Int, Int, UInt64)
         do {
-            (major, minor, width, flags, count, tokenCount64) = try header.withUnsafeBytes { raw in
+            (major, minor, width, flags, count, targetCount, tokenCount64) = try header.withUnsafeBytes { raw in
                 var reader = LittleEndianReader(raw, offset: 8)
                 let major = try reader.u16(), minor = try reader.u16()
                 let width = Int(try reader.u8()), flags = try reader.u8()
                 _ = try reader.u16()
                 let count = Int(try reader.u32())
-                _ = try reader.u32()
-                return (major, minor, width, flags, count, try reader.u64())
+                let targetCount = Int(try reader.u32())
+                return (major, minor, width, flags, count, targetCount, try reader.u64())
             }
         } catch { throw fail("\(error)") }
         guard major == ShardFormat.major else {
@@ -97,11 +103,16 @@ public final class ShardFile: @unchecked Sendable {
             )
         }
         guard width == 2 || width == 4 else { throw fail("token width \(width) (expected 2 or 4)") }
+        guard flags & ~3 == 0, flags & 2 == 0 || minor >= 1 else {
+            throw fail("flags \(flags) (expected bit 0, and bit 1 from format 1.1 on)")
+        }
         guard tokenCount64 < UInt64(size) else { throw fail("token count \(tokenCount64) exceeds the file size") }
         self.width = width
         self.count = count
         self.tokenCount = Int(tokenCount64)
         self.isLabeled = flags & 1 == 1
+        self.hasTargets = flags & 2 == 2
+        self.targetCount = hasTargets ? targetCount : 0
         guard size == checksumAt + 4 else {
             throw fail(
                 "size \(size) bytes does not match its header (\(count) examples, \(tokenCount) tokens: expected \(checksumAt + 4) bytes; the file is truncated or corrupt)"
@@ -183,6 +194,48 @@ public final class ShardFile: @unchecked Sendable {
         return labels
     }
 
+    private func readTargets(_ examples: Range<Int>, into shard: inout Shard) throws {
+        func fail(_ problem: String) -> DataError { DataError(file: path, problem) }
+        let n = examples.count
+        let rawOffsets = try read(at: targetOffsetsAt + 8 * examples.lowerBound, count: 8 * (n + 1))
+        var offsets = [Int](repeating: 0, count: n + 1)
+        try rawOffsets.withUnsafeBytes { r in
+            for k in 0...n {
+                let offset = UInt64(littleEndian: r.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self))
+                guard offset <= UInt64(targetCount) else {
+                    throw fail(
+                        "example \(examples.lowerBound + k): target offset \(offset) is past the \(targetCount) targets"
+                    )
+                }
+                offsets[k] = Int(offset)
+                if k > 0 && offsets[k] < offsets[k - 1] {
+                    throw fail("example \(examples.lowerBound + k - 1): target offsets decrease")
+                }
+            }
+        }
+        if examples.lowerBound == 0 && offsets[0] != 0 || examples.upperBound == count && offsets[n] != targetCount {
+            throw fail("target offsets do not span the targets")
+        }
+        let first = offsets[0]
+        let raw = try read(at: targetsAt + 8 * first, count: 8 * (offsets[n] - first))
+        shard.targets = try raw.withUnsafeBytes { r in
+            try (0..<offsets[n] - first).map { i in
+                let label = Int32(
+                    bitPattern: UInt32(littleEndian: r.loadUnaligned(fromByteOffset: 8 * i, as: UInt32.self)))
+                let weight = Float(
+                    bitPattern: UInt32(littleEndian: r.loadUnaligned(fromByteOffset: 8 * i + 4, as: UInt32.self)))
+                guard label >= 0, labelCount.map({ Int(label) < $0 }) ?? true else {
+                    throw fail("target \(first + i): class \(label) out of range")
+                }
+                guard weight.isFinite, weight >= 0 else {
+                    throw fail("target \(first + i): weight \(weight) (expected a finite number ≥ 0)")
+                }
+                return Target(label: label, weight: weight)
+            }
+        }
+        shard.targetOffsets = offsets.map { $0 - first }
+    }
+
     /// Examples `examples` (a range of this shard's indices). Call `verify()`
     /// first: the checks here keep a corrupt file from doing harm, the checksum
     /// from going unnoticed.
@@ -234,6 +287,7 @@ public final class ShardFile: @unchecked Sendable {
             )
         }
         shard.offsets = offsets.map { $0 - first }
+        if hasTargets { try readTargets(examples, into: &shard) }
         return shard
     }
 }

@@ -48,12 +48,15 @@ public struct DatasetSummary {
     public var seconds: Double
     /// Rows readers left out (null texts), per input.
     public var skipped: [(input: String, rows: Int)]
+    /// Splits whose examples carry a teacher's probabilities.
+    public var softLabeledSplits: [String]
 
     init(
         manifest: Manifest, splits: [Split], distinctTrainWords: Int, skipped: [(input: String, rows: Int)],
         seconds: Double, model: String? = nil
     ) {
         self.skipped = skipped
+        softLabeledSplits = manifest.splits.filter { $0.softLabels == true }.map(\.name)
         dataset = manifest.dataset
         labels = manifest.labels
         vocabularySize = manifest.tokenizer.vocabularySize
@@ -98,6 +101,9 @@ public struct DatasetSummary {
         for split in splits where !split.labelCounts.isEmpty {
             let counts = zip(labels, split.labelCounts).map { "\($0) \(grouped($1))" }.joined(separator: " · ")
             lines.append("labels \(split.name): \(counts)")
+        }
+        for split in softLabeledSplits {
+            lines.append("soft labels \(split): a teacher's probability for each class (train learns from them)")
         }
         for (input, rows) in skipped {
             lines.append("skipped: \(grouped(rows)) rows of \(input) whose text is null (--strict makes this an error)")

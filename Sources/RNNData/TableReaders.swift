@@ -167,6 +167,9 @@ public struct CSVTableReader: ExampleReader {
     public let split: String
     public let textColumns: [ColumnReference]
     public let labelColumn: ColumnReference
+    /// A teacher's probability of each class, in the dataset's label order: read from
+    /// training files only (validation and test are scored against the label column).
+    public let softLabelColumns: [ColumnReference]
     public let hasHeader: Bool
     public let delimiter: UInt8
     public let quoted: Bool
@@ -177,16 +180,17 @@ public struct CSVTableReader: ExampleReader {
 
     public init(
         path: String, split: String?, textColumns: [ColumnReference], labelColumn: ColumnReference, hasHeader: Bool?,
-        delimiter: UInt8 = 0x2C, quoted: Bool? = nil
+        delimiter: UInt8 = 0x2C, quoted: Bool? = nil, softLabelColumns: [ColumnReference] = []
     ) throws {
         self.path = path
         self.split = try splitName(for: path, override: split)
         self.textColumns = textColumns
         self.labelColumn = labelColumn
+        self.softLabelColumns = self.split == "train" ? softLabelColumns : []
         self.delimiter = delimiter
         // Tab-separated files rarely quote, and their texts often hold stray quotes.
         self.quoted = quoted ?? (delimiter != 0x09)
-        let named = (textColumns + [labelColumn]).contains {
+        let named = (textColumns + [labelColumn] + self.softLabelColumns).contains {
             if case .name = $0 { return true }
             return false
         }
@@ -210,35 +214,38 @@ public struct CSVTableReader: ExampleReader {
     public func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int {
         var fields: [[UInt8]] = []
         // Known from the first record.
-        var layout: (columns: Int, text: [Int], label: Int)?
+        var layout: Layout?
         try RecordBlocks.read(path: path, quoted: quoted, progress: progress) { block in
             var parser = CSVParser(block: block, file: path, delimiter: delimiter, quoted: quoted)
             while try parser.next(into: &fields) {
                 let place = "line \(parser.line)"
-                guard let (columns, textIndices, labelIndex) = layout else {
+                guard let known = layout else {
                     let header = hasHeader ? fields.map { String(decoding: $0, as: UTF8.self) } : nil
-                    layout = (
-                        fields.count,
-                        try textColumns.map {
-                            try $0.resolve(count: fields.count, names: header, file: path, place: place)
-                        },
-                        try labelColumn.resolve(count: fields.count, names: header, file: path, place: place)
-                    )
+                    func resolve(_ column: ColumnReference) throws -> Int {
+                        try column.resolve(count: fields.count, names: header, file: path, place: place)
+                    }
+                    layout = Layout(
+                        columns: fields.count, text: try textColumns.map(resolve), label: try resolve(labelColumn),
+                        softLabels: try softLabelColumns.map(resolve))
                     if hasHeader { continue }
                     try body(try example(fields, layout: layout!, place: place, line: parser.line))
                     continue
                 }
-                try body(
-                    try example(fields, layout: (columns, textIndices, labelIndex), place: place, line: parser.line))
+                try body(try example(fields, layout: known, place: place, line: parser.line))
             }
         }
         if layout == nil { throw DataError(file: path, "the file is empty (expected CSV rows)") }
         return 0
     }
 
-    private func example(
-        _ fields: [[UInt8]], layout: (columns: Int, text: [Int], label: Int), place: String, line: Int
-    ) throws -> RawExample {
+    private struct Layout {
+        var columns: Int
+        var text: [Int]
+        var label: Int
+        var softLabels: [Int]
+    }
+
+    private func example(_ fields: [[UInt8]], layout: Layout, place: String, line: Int) throws -> RawExample {
         guard fields.count == layout.columns else {
             throw DataError(file: path, place: place, "expected \(layout.columns) columns, found \(fields.count)")
         }
@@ -253,7 +260,17 @@ public struct CSVTableReader: ExampleReader {
         guard !label.isEmpty else {
             throw DataError(file: path, place: place, "empty label (expected a value in column \(labelColumn))")
         }
-        return RawExample(split: split, text: text, label: .name(label), source: UInt32(truncatingIfNeeded: line))
+        let probabilities = try zip(layout.softLabels, softLabelColumns).map { index, column in
+            let field = String(decoding: fields[index], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            guard let value = Double(field) else {
+                throw DataError(
+                    file: path, place: place, "soft label \"\(field)\" in column \(column) is not a number")
+            }
+            return value
+        }
+        return RawExample(
+            split: split, text: text, label: .name(label), source: UInt32(truncatingIfNeeded: line),
+            softLabel: probabilities.isEmpty ? [] : try softLabel(probabilities, file: path, place: place))
     }
 }
 

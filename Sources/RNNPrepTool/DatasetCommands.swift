@@ -146,6 +146,12 @@ extension PrepCommand {
         @Option(help: "The label column: a header name or a 0-based index.")
         var labelColumn: String
 
+        @Option(
+            help: ArgumentHelp(
+                "Columns holding a teacher's probabilities, comma-separated, one per class in the dataset's label order: train learns from them (distillation). Read from training files only; validation and test are scored against --label-column.",
+                valueName: "p0,p1,…"))
+        var softLabelColumns: String?
+
         @Option(help: "The field delimiter: one ASCII character, or tab (default: tab for .tsv files, else a comma).")
         var delimiter: String?
 
@@ -172,6 +178,15 @@ extension PrepCommand {
         func validate() throws {
             if named.all(files, split: split).isEmpty { throw ValidationError("give at least one CSV file") }
             if textColumn.isEmpty { throw ValidationError("give --text-column (a header name or a 0-based index)") }
+            if let softLabelColumns,
+                softLabelColumns.split(separator: ",", omittingEmptySubsequences: false).count < 2
+                    || softLabelColumns.split(separator: ",", omittingEmptySubsequences: false).contains(
+                        where: \.isEmpty)
+            {
+                throw ValidationError(
+                    "--soft-label-columns \"\(softLabelColumns)\": expected at least two comma-separated columns, one per class"
+                )
+            }
             if let delimiter { _ = try Self.delimiterByte(delimiter) }
         }
 
@@ -194,7 +209,10 @@ extension PrepCommand {
                 return try CSVTableReader(
                     path: file.path, split: file.split, textColumns: textColumn.map(ColumnReference.init),
                     labelColumn: ColumnReference(labelColumn), hasHeader: header, delimiter: separator,
-                    quoted: quoting)
+                    quoted: quoting,
+                    softLabelColumns: softLabelColumns.map {
+                        $0.split(separator: ",", omittingEmptySubsequences: false).map { ColumnReference(String($0)) }
+                    } ?? [])
             }
         }
     }
@@ -222,6 +240,12 @@ extension PrepCommand {
         @Option(help: "The label field (dotted path).")
         var labelField: String
 
+        @Option(
+            help:
+                "A field (dotted path) holding a teacher's probabilities, an array with one per class in the dataset's label order: train learns from them (distillation). Read from training files only; validation and test are scored against --label-field."
+        )
+        var softLabelField: String?
+
         @Option(help: "Dataset name, used for the default output directory.")
         var name = "jsonl"
 
@@ -240,7 +264,9 @@ extension PrepCommand {
 
         func readers() throws -> [ExampleReader] {
             return try named.all(files, split: split).map {
-                try JSONLinesReader(path: $0.path, split: $0.split, textFields: textField, labelField: labelField)
+                try JSONLinesReader(
+                    path: $0.path, split: $0.split, textFields: textField, labelField: labelField,
+                    softLabelField: softLabelField)
             }
         }
     }

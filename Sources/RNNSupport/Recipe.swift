@@ -58,6 +58,10 @@ public struct Recipe: Codable {
         public var select: String?
         /// Loss weight per class: `balanced`, or a JSON file mapping each label to its weight.
         public var classWeights: String?
+        /// With soft labels: the temperature teacher and model are softened at.
+        public var distillTemperature: Float?
+        /// With soft labels: the weight of the hard label's cross-entropy.
+        public var hardLabelWeight: Float?
     }
 
     public struct TokenizerSection: Codable {

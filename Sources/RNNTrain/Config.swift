@@ -57,6 +57,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var classWeightSource: String?
     /// The weights themselves, in label order, once the training labels are known (`ClassWeights`).
     public var classWeights: [Float]?
+    /// With soft labels (a teacher's probabilities): the temperature both the teacher's
+    /// and the model's distributions are softened at (Hinton et al. 2015).
+    public var distillTemperature: Float = 1
+    /// With soft labels: the weight of the hard label's cross-entropy added to the soft one's.
+    public var hardLabelWeight: Float = 0
 
     /// The validation figure that selects the epoch whose weights are written.
     public enum Selection: String, Codable, Sendable, CaseIterable {
@@ -73,6 +78,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         if !(0..<1).contains(dropout) { return "--dropout must be in [0, 1) (got \(dropout))" }
         if !(learningRate > 0) { return "--lr must be positive (got \(learningRate))" }
         if weightDecay < 0 { return "--weight-decay must not be negative" }
+        if !(distillTemperature > 0) || !distillTemperature.isFinite {
+            return "--distill-temperature must be positive (got \(distillTemperature))"
+        }
+        if !(hardLabelWeight >= 0) || !hardLabelWeight.isFinite {
+            return "--hard-label-weight must not be negative (got \(hardLabelWeight))"
+        }
         if epochs < 1 || batchSize < 1 { return "--epochs and --batch-size must be at least 1" }
         if threads < 1 { return "--threads must be at least 1" }
         if window < 1 { return "--window must be at least 1" }
@@ -138,6 +149,8 @@ public struct TrainOverrides: Sendable {
     public var earlyStopping: Int?
     public var selection: TrainConfig.Selection?
     public var classWeights: String?
+    public var distillTemperature: Float?
+    public var hardLabelWeight: Float?
 
     public init() {}
 }
@@ -190,6 +203,8 @@ extension TrainConfig {
             earlyStopping = t.earlyStopping ?? earlyStopping
             selection = try parse(t.select, "training.select") ?? selection
             classWeightSource = t.classWeights ?? classWeightSource
+            distillTemperature = t.distillTemperature ?? distillTemperature
+            hardLabelWeight = t.hardLabelWeight ?? hardLabelWeight
         }
         cell = o.cell ?? cell
         embedding = o.embedding ?? embedding
@@ -226,5 +241,7 @@ extension TrainConfig {
         if let patience = o.earlyStopping { earlyStopping = patience > 0 ? patience : nil }
         selection = o.selection ?? selection
         classWeightSource = o.classWeights ?? classWeightSource
+        distillTemperature = o.distillTemperature ?? distillTemperature
+        hardLabelWeight = o.hardLabelWeight ?? hardLabelWeight
     }
 }

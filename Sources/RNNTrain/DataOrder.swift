@@ -16,7 +16,7 @@ public struct ExampleSet: Sendable {
 
     public init(_ data: LabeledSequences) {
         self.init(count: data.count) { positions in
-            LabeledSequences(sequences: positions.map { data.sequences[$0] }, labels: positions.map { data.labels[$0] })
+            data.subset(positions)
         }
     }
 
@@ -180,6 +180,6 @@ final class StreamCursor {
             ).reversed()
         }
         let slice = slices.removeLast()
-        return LabeledSequences(sequences: slice.map { data.sequences[$0] }, labels: slice.map { data.labels[$0] })
+        return data.subset(slice)
     }
 }

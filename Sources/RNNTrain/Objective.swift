@@ -1,4 +1,5 @@
 import Foundation
+import RNNData
 import RNNKernels
 import RNNModel
 
@@ -6,8 +7,8 @@ import RNNModel
 import Glibc
 #endif
 
-/// Softmax cross-entropy of a classifier on a set of sequences, and its gradient:
-/// the training mode of the forward pass, then backpropagation.
+/// Softmax cross-entropy of a classifier on a set of sequences (against hard labels, or
+/// soft ones), and its gradient: the training mode of the forward pass, then backpropagation.
 public struct Objective {
     public let network: Network
     let backward: Backward
@@ -15,12 +16,17 @@ public struct Objective {
     public let classWeights: [Float]?
     /// `--freeze-embedding`: no gradient for the embedding (nor the layer-0 input gradient it needs).
     public let freezesEmbedding: Bool
+    public let distillation: Distillation
 
-    public init(network: Network, classWeights: [Float]? = nil, freezesEmbedding: Bool = false) {
+    public init(
+        network: Network, classWeights: [Float]? = nil, freezesEmbedding: Bool = false,
+        distillation: Distillation = Distillation()
+    ) {
         self.network = network
         backward = Backward(network: network)
         self.classWeights = classWeights
         self.freezesEmbedding = freezesEmbedding
+        self.distillation = distillation
     }
 
     /// One thread's buffers: the forward pass's and backpropagation's.
@@ -42,16 +48,16 @@ public struct Objective {
     /// Loss of `sequences` against `labels`, with dropout masks drawn from `dropout`;
     /// when `gradient` is given, adds `gradientScale` × d(summed loss)/d(parameters) to it.
     public func evaluate(
-        _ parameters: UnsafePointer<Float>, sequences: [ArraySlice<Int32>], labels: [Int32],
+        _ parameters: UnsafePointer<Float>, sequences: [ArraySlice<Int32>], labels: [Int32], targets: [[Target]] = [],
         gradient: UnsafeMutablePointer<Float>?, gradientScale: Float = 1, dropout: Network.Dropout? = nil,
         keepProbabilities: Bool = false, workspace: Workspace
     ) -> Result {
         let (batch, order) = PackedBatch.packing(sequences)
         network.forwardTraining(parameters, batch, dropout: dropout, workspace: workspace.forward)
         let (result, dLogits) = crossEntropy(
-            logits: workspace.forward.logits, order: order, labels: labels,
-            classes: network.architecture.classes, classWeights: classWeights, gradientScale: gradientScale,
-            keepProbabilities: keepProbabilities)
+            logits: workspace.forward.logits, order: order, labels: labels, targets: targets,
+            distillation: distillation, classes: network.architecture.classes, classWeights: classWeights,
+            gradientScale: gradientScale, keepProbabilities: keepProbabilities)
         if let gradient {
             backward.run(
                 parameters, batch, forward: workspace.forward, dLogits: dLogits, gradient: gradient,
@@ -61,13 +67,28 @@ public struct Objective {
     }
 }
 
+/// How soft labels are learned (`--distill-temperature`, `--hard-label-weight`).
+public struct Distillation: Sendable {
+    public var temperature: Float
+    public var hardLabelWeight: Float
+
+    public init(temperature: Float = 1, hardLabelWeight: Float = 0) {
+        self.temperature = temperature
+        self.hardLabelWeight = hardLabelWeight
+    }
+}
+
 /// Softmax cross-entropy of `logits` ([B, C], packed order; `order[i]` is the
 /// input index of packed row i) against `labels` (input order), each example's
 /// weighted by its label's class weight: the summed loss, predictions and
 /// probabilities in input order, and dL/dlogits × `gradientScale`.
+/// With `targets` (soft labels p, input order) the loss is T² · H(p_T, softmax(z/T)) +
+/// w · H(label, softmax(z)), p_T ∝ p^(1/T) being p softened as the teacher's logits divided by T:
+/// the T² keeps the gradient's scale independent of T (Hinton et al. 2015).
 func crossEntropy(
-    logits: [Float], order: [Int], labels: [Int32], classes C: Int, classWeights: [Float]? = nil,
-    gradientScale: Float, keepProbabilities: Bool
+    logits: [Float], order: [Int], labels: [Int32], targets: [[Target]] = [],
+    distillation: Distillation = Distillation(),
+    classes C: Int, classWeights: [Float]? = nil, gradientScale: Float, keepProbabilities: Bool
 ) -> (Objective.Result, dLogits: [Float]) {
     var probabilities = logits
     softmaxRows(&probabilities, classes: C)
@@ -75,23 +96,52 @@ func crossEntropy(
     var predictions = [Int32](repeating: 0, count: order.count)
     var dLogits = [Float](repeating: 0, count: logits.count)
     var outputProbabilities = keepProbabilities ? [Float](repeating: 0, count: logits.count) : []
+    let T = distillation.temperature
+    var softened = [Float](repeating: 0, count: C), teacher = [Float](repeating: 0, count: C)
     for (packed, original) in order.enumerated() {
         let row = packed * C
         let label = Int(labels[original])
-        // log-sum-exp from the logits keeps the loss finite for confident mistakes.
-        var largest = -Float.infinity
-        for c in 0..<C { largest = max(largest, logits[row + c]) }
-        var sum = 0.0
-        for c in 0..<C { sum += Double(Baseline.exp(Baseline.Vector(repeating: logits[row + c] - largest))[0]) }
         let weight = classWeights?[label] ?? 1
-        loss += Double(weight) * (Double(largest) + log(sum) - Double(logits[row + label]))
         predictions[original] = Int32(argmax(probabilities[row..<row + C]))
+        if keepProbabilities {
+            for c in 0..<C { outputProbabilities[original * C + c] = probabilities[row + c] }
+        }
+        if targets.isEmpty {
+            loss += Double(weight) * negativeLogSoftmax(logits[row..<row + C], at: label, temperature: 1)
+            for c in 0..<C {
+                dLogits[row + c] = (probabilities[row + c] - (c == label ? 1 : 0)) * weight * gradientScale
+            }
+            continue
+        }
+        for c in 0..<C { softened[c] = logits[row + c] / T }
+        softmaxRows(&softened, classes: C)
+        for c in 0..<C { teacher[c] = 0 }
+        for target in targets[original] where target.weight > 0 {
+            teacher[Int(target.label)] = T == 1 ? target.weight : Float(exp(log(Double(target.weight)) / Double(T)))
+        }
+        let total = teacher.reduce(0, +)
+        var softLoss = 0.0
+        for c in 0..<C where teacher[c] > 0 {
+            teacher[c] /= total
+            softLoss += Double(teacher[c]) * negativeLogSoftmax(logits[row..<row + C], at: c, temperature: T)
+        }
+        let w = distillation.hardLabelWeight
+        loss += Double(weight) * (Double(T * T) * softLoss)
+        if w > 0 { loss += Double(weight * w) * negativeLogSoftmax(logits[row..<row + C], at: label, temperature: 1) }
         for c in 0..<C {
-            dLogits[row + c] = (probabilities[row + c] - (c == label ? 1 : 0)) * weight * gradientScale
-            if keepProbabilities { outputProbabilities[original * C + c] = probabilities[row + c] }
+            let hard = w > 0 ? w * (probabilities[row + c] - (c == label ? 1 : 0)) : 0
+            dLogits[row + c] = (T * (softened[c] - teacher[c]) + hard) * weight * gradientScale
         }
     }
     return (Objective.Result(loss: loss, predictions: predictions, probabilities: outputProbabilities), dLogits)
+}
+
+/// −log softmax(z/T)[k], from log-sum-exp so that it stays finite for confident mistakes.
+private func negativeLogSoftmax(_ z: ArraySlice<Float>, at k: Int, temperature T: Float) -> Double {
+    let largest = z.max()! / T
+    var sum = 0.0
+    for value in z { sum += Double(Baseline.exp(Baseline.Vector(repeating: value / T - largest))[0]) }
+    return Double(largest) + log(sum) - Double(z[z.startIndex + k] / T)
 }
 
 /// Metrics and probabilities of fixed weights on labeled sequences, through the

@@ -10,18 +10,30 @@ import RNNText
 public struct LabeledSequences: Sendable {
     public var sequences: [[Int32]]
     public var labels: [Int32]
+    /// Each example's soft labels (a teacher's probabilities); empty when the examples have none.
+    public var targets: [[Target]]
 
     public init(shard: Shard, policy: SequencePolicy, special: SpecialIDs) {
         sequences = (0..<shard.count).map { policy.apply(shard.tokens(of: $0), special: special) }
         labels = shard.labels
+        targets = shard.hasTargets ? (0..<shard.count).map { shard.targets(of: $0)! } : []
     }
 
-    public init(sequences: [[Int32]], labels: [Int32]) {
+    public init(sequences: [[Int32]], labels: [Int32], targets: [[Target]] = []) {
+        precondition(targets.isEmpty || targets.count == labels.count, "one target list per example")
         self.sequences = sequences
         self.labels = labels
+        self.targets = targets
     }
 
     public var count: Int { labels.count }
+
+    /// The examples at `positions`, in that order.
+    public func subset(_ positions: [Int]) -> LabeledSequences {
+        LabeledSequences(
+            sequences: positions.map { sequences[$0] }, labels: positions.map { labels[$0] },
+            targets: targets.isEmpty ? [] : positions.map { targets[$0] })
+    }
 }
 
 /// Runs epochs: batches in `DataOrder`, each cut into slices computed by
@@ -80,7 +92,8 @@ public final class Trainer {
         self.group = group
         let network = Network(architecture, products: .training)
         objective = Objective(
-            network: network, classWeights: config.classWeights, freezesEmbedding: config.freezeEmbedding)
+            network: network, classWeights: config.classWeights, freezesEmbedding: config.freezeEmbedding,
+            distillation: Distillation(temperature: config.distillTemperature, hardLabelWeight: config.hardLabelWeight))
         parameters = network.layout.initialValues(seed: config.seed, scheme: config.initialization)
         precondition(
             network.layout.offset("embedding") == 0, "the optimizer's lazy rows are the embedding, first in the layout")
@@ -156,7 +169,8 @@ public final class Trainer {
             let result = parameters.withUnsafeBufferPointer { p in
                 objective.evaluate(
                     p.baseAddress!, sequences: slice.sequences.map { $0[...] }, labels: slice.labels,
-                    gradient: gradients[t].baseAddress, gradientScale: scale, dropout: dropout, workspace: workspaces[t]
+                    targets: slice.targets, gradient: gradients[t].baseAddress, gradientScale: scale, dropout: dropout,
+                    workspace: workspaces[t]
                 )
             }
             lock.lock()

@@ -102,6 +102,15 @@ public struct TrainingRun {
             config.classWeights = try ClassWeights.resolve(
                 source, labels: manifest.labels, trainLabels: trainIndices.map { trainLabels[$0] })
         }
+        if manifest.split("train")?.softLabels == true {
+            report(
+                "soft labels: the train split's teacher probabilities, at temperature \(config.distillTemperature), hard-label weight \(config.hardLabelWeight)"
+            )
+        } else if config.distillTemperature != 1 || config.hardLabelWeight != 0 {
+            throw DataError(
+                file: config.distillTemperature != 1 ? "--distill-temperature" : "--hard-label-weight",
+                "needs soft labels in the train split (prep csv --soft-label-columns, prep jsonl --soft-label-field)")
+        }
         let architecture = Architecture(
             cell: config.cell, vocabularySize: manifest.tokenizer.vocabularySize, embedding: config.embedding,
             hidden: config.hidden, layers: config.layers, bidirectional: config.bidirectional,

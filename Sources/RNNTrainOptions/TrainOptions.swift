@@ -39,6 +39,13 @@ public struct TrainOptions: ParsableArguments {
         help:
             "Loss weight per class: balanced (n / (classes × the class's count in train)), or a JSON file of label: weight."
     ) var classWeights: String?
+    @Option(
+        help:
+            "With soft labels (prep --soft-label-columns): the temperature T both distributions are softened at; the soft loss is T² × cross-entropy (default 1)."
+    ) var distillTemperature: Float?
+    @Option(
+        help: "With soft labels: the weight of the hard label's cross-entropy, added to the soft one's (default 0).")
+    var hardLabelWeight: Float?
     @Option(help: "Maximum sequence length, markers included (default: none with packing).") var maxLen: Int?
     @Option(help: "Padding: none (packed, no computation on padding), pre or post (needs --max-len).") var padding:
         SequencePolicy.Padding?
@@ -93,6 +100,8 @@ public struct TrainOptions: ParsableArguments {
         o.initialization = initialization
         o.pooling = pooling
         o.classWeights = classWeights
+        o.distillTemperature = distillTemperature
+        o.hardLabelWeight = hardLabelWeight
         o.pretrainedVectors = pretrainedVectors
         o.freezeEmbedding = freezeEmbedding
         o.maxLength = maxLen

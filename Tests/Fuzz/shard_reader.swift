@@ -37,4 +37,9 @@ func check(_ shard: Shard) {
     precondition(shard.tokens.allSatisfy { (0..<30_522).contains($0) })
     precondition(shard.labels.allSatisfy { $0 == -1 || (0..<4).contains($0) })
     for i in 0..<shard.count { _ = shard.tokens(of: i) }
+    if shard.hasTargets {
+        precondition(shard.targetOffsets.count == shard.count + 1 && shard.targetOffsets.last == shard.targets.count)
+        precondition(shard.targets.allSatisfy { (0..<4).contains($0.label) && $0.weight.isFinite && $0.weight >= 0 })
+        for i in 0..<shard.count { _ = shard.targets(of: i) }
+    }
 }

@@ -118,6 +118,90 @@ final class PrepCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: fastTextOut))
     }
 
+    /// A teacher's probabilities from CSV columns and from a JSON-lines array become the same train
+    /// shards (format 1.1, one (class, probability) pair per class); test keeps its hard labels only.
+    func testSoftLabelsFromCSVColumnsAndAJSONArray() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let rows = (0..<30).map { i -> (text: String, label: String, p: Double) in
+            let p = Double(i % 10) / 10 + 0.05
+            return (i % 2 == 0 ? "good film \(i)" : "bad film \(i)", p >= 0.5 ? "pos" : "neg", p)
+        }
+        let csv = try Fixtures.write(
+            "text,label,neg,pos\n" + rows.map { "\($0.text),\($0.label),\(1 - $0.p),\($0.p)\n" }.joined(),
+            to: directory.appendingPathComponent("train.csv"))
+        let jsonl = try Fixtures.write(
+            rows.map {
+                "{\"text\": \"\($0.text)\", \"label\": \"\($0.label)\", \"teacher\": {\"p\": [\(1 - $0.p), \($0.p)]}}\n"
+            }
+            .joined(),
+            to: directory.appendingPathComponent("train.jsonl"))
+        let test = try Fixtures.write(
+            "text,label\ngood film,pos\nbad film,neg\n", to: directory.appendingPathComponent("test.csv"))
+        let testJSON = try Fixtures.write(
+            "{\"text\": \"good film\", \"label\": \"pos\"}\n{\"text\": \"bad film\", \"label\": \"neg\"}\n",
+            to: directory.appendingPathComponent("test.jsonl"))
+        let fromCSV = directory.appendingPathComponent("csv"), fromJSON = directory.appendingPathComponent("json")
+        let csvResult = try Command.run(
+            "prep",
+            [
+                "csv", csv, test, "--text-column", "text", "--label-column", "label", "--soft-label-columns",
+                "neg,pos", "--tokenizer", "word", "--out", fromCSV.path, "--quiet",
+            ])
+        XCTAssertEqual(csvResult.status, 0, csvResult.stderr)
+        XCTAssertTrue(csvResult.stdout.contains("soft labels train: a teacher's probability"), csvResult.stdout)
+        let jsonResult = try Command.run(
+            "prep",
+            [
+                "jsonl", jsonl, testJSON, "--text-field", "text", "--label-field", "label", "--soft-label-field",
+                "teacher.p", "--tokenizer", "word", "--out", fromJSON.path, "--quiet",
+            ])
+        XCTAssertEqual(jsonResult.status, 0, jsonResult.stderr)
+        let a = try PreparedDataset(directory: fromCSV), b = try PreparedDataset(directory: fromJSON)
+        let train = try a.load(split: "train")
+        let fromLines = try b.load(split: "train")
+        XCTAssertEqual(train.tokens, fromLines.tokens)
+        XCTAssertEqual(train.labels, fromLines.labels)
+        XCTAssertEqual(train.targets, fromLines.targets)
+        XCTAssertTrue(train.hasTargets)
+        for (i, row) in rows.enumerated() {
+            let targets = train.targets(of: i)!
+            XCTAssertEqual(targets.map(\.label), [0, 1])
+            XCTAssertEqual(targets[1].weight, Float(row.p), accuracy: 1e-6)
+            XCTAssertEqual(targets[0].weight + targets[1].weight, 1, accuracy: 1e-6)
+        }
+        XCTAssertEqual(a.manifest.split("train")?.softLabels, true)
+        XCTAssertNil(a.manifest.split("test")?.softLabels)
+        XCTAssertFalse(try a.load(split: "test").hasTargets)
+
+        func rejects(_ body: String, columns: String, _ fragment: String) throws {
+            let file = try Fixtures.write(
+                "text,label,a,b,c\n" + body, to: directory.appendingPathComponent("train.csv"))
+            let out = directory.appendingPathComponent("bad").path
+            let result = try Command.run(
+                "prep",
+                [
+                    "csv", file, "--text-column", "text", "--label-column", "label", "--soft-label-columns", columns,
+                    "--tokenizer", "word", "--out", out, "--quiet",
+                ])
+            assertOneLineError(result, mentions: [fragment])
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        }
+        try rejects(
+            "x,pos,0.2,0.3,0\n", columns: "a,b",
+            "\(csv): line 2: soft labels sum to 0.5 (expected probabilities that sum to 1)")
+        try rejects("x,pos,0.2,high,0\n", columns: "a,b", "line 2: soft label \"high\" in column \"b\" is not a number")
+        try rejects("x,pos,1.5,-0.5,0\n", columns: "a,b", "line 2: soft label 0: 1.5 (expected a probability, 0 to 1)")
+        try rejects(
+            "x,pos,0.2,0.3,0.5\ny,neg,0.5,0.5,0\n", columns: "a,b,c",
+            "3 soft labels (expected one per class: 2, in the order neg, pos)")
+        try rejects("x,pos,0.5,0.5,0\n", columns: "a,d", "no column named \"d\"")
+        assertOneLineError(
+            try Command.run(
+                "prep", ["csv", csv, "--text-column", "text", "--label-column", "label", "--soft-label-columns", "neg"]),
+            mentions: ["--soft-label-columns \"neg\": expected at least two comma-separated columns"])
+    }
+
     func testPrepParquetWithLabelNames() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

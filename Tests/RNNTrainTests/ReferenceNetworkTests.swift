@@ -1,3 +1,4 @@
+import RNNData
 import RNNKernels
 import RNNText
 import TestSupport
@@ -140,6 +141,56 @@ final class ReferenceNetworkTests: XCTestCase {
             compareGradients(
                 gradient, reference.gradient(c.sequences, labels: c.labels, classWeights: doubles), c.architecture,
                 "\(c) with class weights")
+        }
+    }
+
+    /// Soft labels at several temperatures, with and without the hard label's term and class
+    /// weights: the loss and its gradient equal the reference's, computed from the definition.
+    func testSoftLabelLossAndGradientMatchTheReference() {
+        let settings: [(temperature: Float, hardLabelWeight: Float, classWeights: [Float]?)] = [
+            (1, 0, nil), (2, 0.5, nil), (4, 0, [0.5, 2, 1]),
+        ]
+        for c in cases where c.layers == 1 && c.pooling == .last && c.sequences == packed {
+            let parameters = c.parameters
+            let reference = ReferenceNetwork(c.architecture, parameters: parameters)
+            // A teacher's probabilities, one class at 0 for the first example (a zero weight is no term).
+            let softLabels: [[Double]] = c.sequences.indices.map { i in
+                i == 0 ? [0.7, 0, 0.3] : [0.2 + 0.1 * Double(i % 3), 0.5, 0.3 - 0.1 * Double(i % 3)]
+            }
+            let targets = softLabels.map { row in
+                row.enumerated().map { Target(label: Int32($0.offset), weight: Float($0.element)) }
+            }
+            for setting in settings {
+                let objective = Objective(
+                    network: Network(c.architecture), classWeights: setting.classWeights,
+                    distillation: Distillation(
+                        temperature: setting.temperature, hardLabelWeight: setting.hardLabelWeight))
+                var gradient = [Float](repeating: 0, count: parameters.count)
+                let result = parameters.withUnsafeBufferPointer { p in
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        objective.evaluate(
+                            p.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels,
+                            targets: targets, gradient: g.baseAddress!, workspace: Objective.Workspace())
+                    }
+                }
+                let distillation = ReferenceNetwork.Distillation(
+                    softLabels: softLabels, temperature: Double(setting.temperature),
+                    hardLabelWeight: Double(setting.hardLabelWeight))
+                let weights = setting.classWeights?.map(Double.init)
+                let what = "\(c), T \(setting.temperature), hard \(setting.hardLabelWeight)"
+                XCTAssertEqual(
+                    result.loss,
+                    reference.loss(c.sequences, labels: c.labels, classWeights: weights, distillation: distillation),
+                    accuracy: 1e-5, "\(what): loss")
+                XCTAssertNotEqual(
+                    result.loss, reference.loss(c.sequences, labels: c.labels), accuracy: 1e-3,
+                    "\(what): soft labels matter")
+                compareGradients(
+                    gradient,
+                    reference.gradient(
+                        c.sequences, labels: c.labels, classWeights: weights, distillation: distillation),
+                    c.architecture, what)
+            }
         }
     }
 

@@ -108,29 +108,60 @@ public struct ReferenceNetwork {
         return e.map { $0 / sum }
     }
 
+    /// Soft labels (a teacher's probabilities per example) and how they are learned, written
+    /// from the definition: T² · H(p^(1/T) normalized, softmax(z/T)) + w · H(label, softmax(z)).
+    public struct Distillation {
+        public var softLabels: [[Double]]
+        public var temperature: Double
+        public var hardLabelWeight: Double
+
+        public init(softLabels: [[Double]], temperature: Double, hardLabelWeight: Double) {
+            self.softLabels = softLabels
+            self.temperature = temperature
+            self.hardLabelWeight = hardLabelWeight
+        }
+    }
+
     /// Summed cross-entropy, each example's times its label's weight (1 without `classWeights`).
     public func loss(
-        _ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil, classWeights: [Double]? = nil
+        _ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil, classWeights: [Double]? = nil,
+        distillation: Distillation? = nil
     ) -> Double {
         sequences.indices.reduce(0) { total, i in
             let label = Int(labels[i])
-            return total - (classWeights?[label] ?? 1)
-                * Foundation.log(probabilities(sequences[i], masks: masks?[i])[label])
+            let z = logits(sequences[i], masks: masks?[i])
+            func logSoftmax(_ scale: Double) -> [Double] {
+                let scaled = z.map { $0 / scale }, largest = scaled.max()!
+                let logSum = largest + Foundation.log(scaled.reduce(0) { $0 + Foundation.exp($1 - largest) })
+                return scaled.map { $0 - logSum }
+            }
+            var example = -logSoftmax(1)[label]
+            if let d = distillation {
+                let T = d.temperature
+                let softened = d.softLabels[i].map { Foundation.pow($0, 1 / T) }
+                let sum = softened.reduce(0, +)
+                let soft = zip(softened, logSoftmax(T)).reduce(0) { $0 - $1.0 / sum * $1.1 }
+                example = T * T * soft + d.hardLabelWeight * example
+            }
+            return total + (classWeights?[label] ?? 1) * example
         }
     }
 
     /// d(summed loss)/d(parameters) by central differences, which Double makes
     /// accurate to about 1e-9 here.
     public func gradient(
-        _ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil, classWeights: [Double]? = nil
+        _ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil, classWeights: [Double]? = nil,
+        distillation: Distillation? = nil
     ) -> [Double] {
         var copy = self
         return parameters.indices.map { i in
             let step = 1e-5 * max(1, abs(parameters[i]))
             copy.parameters[i] = parameters[i] + step
-            let plus = copy.loss(sequences, labels: labels, masks: masks, classWeights: classWeights)
+            let plus = copy.loss(
+                sequences, labels: labels, masks: masks, classWeights: classWeights, distillation: distillation)
             copy.parameters[i] = parameters[i] - step
-            let minus = copy.loss(sequences, labels: labels, masks: masks, classWeights: classWeights)
+            let minus = copy.loss(
+                sequences, labels: labels, masks: masks, classWeights: classWeights, distillation: distillation)
             copy.parameters[i] = parameters[i]
             return (plus - minus) / (2 * step)
         }
