@@ -12,7 +12,7 @@ public struct ModelFile: Equatable, Sendable {
     /// The newest minor version of `major`.
     public static let minor: UInt16 = 0
     /// What a major-2 file may require that this build reads.
-    public static let features: Set<String> = ["pooling"]
+    public static let features: Set<String> = ["pooling", "multi-label"]
     static let requiresKey = "format.requires"
     static let headerSize = 64
     static let alignment = 64

@@ -32,6 +32,8 @@ public enum RawLabel: Sendable, Equatable {
     case index(Int)
     /// A label written as text, mapped to an index by the training split's label set.
     case name(String)
+    /// Several labels written as text (a multi-label example's set, at least two, distinct).
+    case names([String])
     case unlabeled
 }
 
@@ -50,6 +52,15 @@ public protocol ExampleReader {
     /// so far; returns how many rows it skipped (null texts in Parquet).
     @discardableResult
     func read(progress: (Int64) -> Void, _ body: (RawExample) throws -> Void) throws -> Int
+}
+
+extension RawLabel {
+    /// One label, or a multi-label example's set (repeats dropped, first appearance kept).
+    static func from(names: [String]) -> RawLabel {
+        var seen = Set<String>()
+        let distinct = names.filter { seen.insert($0).inserted }
+        return distinct.count == 1 ? .name(distinct[0]) : .names(distinct)
+    }
 }
 
 /// A teacher's probabilities as written in a file (a few digits each), checked and

@@ -23,7 +23,7 @@ func forEachLine(in block: RecordBlock, _ body: (UnsafeBufferPointer<UInt8>, Int
 /// JSON lines: one object per line; the text is one field or several joined
 /// with a space, each named by a dotted path into nested objects
 /// (`meta.title`, `sentences.0`). A label may be a string, a number (as
-/// written), a boolean or a one-element array of those.
+/// written), a boolean, or an array of those: a multi-label example's labels.
 public struct JSONLinesReader: ExampleReader {
     public let path: String
     public let split: String
@@ -80,11 +80,11 @@ public struct JSONLinesReader: ExampleReader {
                     text += part
                 }
                 try validateUTF8(text, file: path, place: place)
-                let label = try labelName(record.value(at: labelPath), place: place)
+                let label = try labels(record.value(at: labelPath), place: place)
                 let probabilities = try softLabelPath.map { try softLabel(record.value(at: $0), place: place) } ?? []
                 try body(
                     RawExample(
-                        split: split, text: text, label: .name(label), source: UInt32(truncatingIfNeeded: line),
+                        split: split, text: text, label: label, source: UInt32(truncatingIfNeeded: line),
                         softLabel: probabilities))
                 records += 1
             }
@@ -110,6 +110,16 @@ public struct JSONLinesReader: ExampleReader {
         return try RNNData.softLabel(values, file: path, place: place)
     }
 
+    /// A label, or an array of them: a multi-label example's set.
+    private func labels(_ value: JSONValue?, place: String) throws -> RawLabel {
+        guard case .array(let elements)? = value else { return .name(try labelName(value, place: place)) }
+        guard !elements.isEmpty else {
+            throw DataError(
+                file: path, place: place, "no label (field \"\(labelField)\" is an empty array; expected a label)")
+        }
+        return .from(names: try elements.map { try labelName($0, place: place) })
+    }
+
     private func labelName(_ value: JSONValue?, place: String) throws -> String {
         switch value {
         case nil, .null?:
@@ -123,14 +133,10 @@ public struct JSONLinesReader: ExampleReader {
             return name
         case .number(let literal)?: return literal
         case .bool(let flag)?: return flag ? "true" : "false"
-        case .array(let elements)?:
-            guard elements.count == 1 else {
-                throw DataError(
-                    file: path, place: place,
-                    "\(elements.count) labels in field \"\(labelField)\" (expected one: rnnkit trains single-label classifiers)"
-                )
-            }
-            return try labelName(elements[0], place: place)
+        case .array?:
+            throw DataError(
+                file: path, place: place,
+                "field \"\(labelField)\" holds an array inside an array (expected a label or an array of labels)")
         case .object?:
             throw DataError(
                 file: path, place: place, "field \"\(labelField)\" is an object (expected a string, number or boolean)")
@@ -182,17 +188,13 @@ public struct FastTextReader: ExampleReader {
                     labels.append(name)
                     position = wordEnd
                 }
-                guard labels.count == 1 else {
+                guard !labels.isEmpty else {
                     throw DataError(
-                        file: path, place: place,
-                        labels.isEmpty
-                            ? "no label (expected \(labelPrefix)<name> before the text)"
-                            : "\(labels.count) labels (\(labels.joined(separator: ", "))): expected one (rnnkit trains single-label classifiers)"
-                    )
+                        file: path, place: place, "no label (expected \(labelPrefix)<name> before the text)")
                 }
                 try body(
                     RawExample(
-                        split: split, text: Array(bytes[position...]), label: .name(labels[0]),
+                        split: split, text: Array(bytes[position...]), label: .from(names: labels),
                         source: UInt32(truncatingIfNeeded: line)))
                 records += 1
             }

@@ -10,6 +10,8 @@ public struct Manifest: Codable, Equatable {
     public var formatVersion = Manifest.currentVersion
     public var dataset: String
     public var labels: [String]
+    /// True when examples carry label sets (several labels each; shards hold them as targets of weight 1).
+    public var multiLabel: Bool?
     public var tokenizer: TokenizerRecord
     public var splits: [SplitRecord]
     public var provenance: Provenance

@@ -149,6 +149,8 @@ public enum Prep {
                 "inputs mix class indices and label names")
         }
         let labels = try LabelMapping(workers: workers, readers: readers, model: configuration.model)
+        // Label sets in any input make every example's labels a set (most hold one label).
+        let multiLabel = workers.contains { $0.sawLabelSets }
         let tokenizer = try Tokenizer(spec: tokenization.spec, vocabulary: vocabulary)
 
         let ordered = splits.keys.sorted {
@@ -162,7 +164,7 @@ public enum Prep {
                 Result {
                     try writeShards(
                         of: ordered[i], chunks: splits[ordered[i]]!, workers: workers, toVocabulary: toVocabulary,
-                        labels: labels, readers: readers, vocabularySize: vocabulary.count,
+                        labels: labels, multiLabel: multiLabel, readers: readers, vocabularySize: vocabulary.count,
                         unknownID: tokenizer.specialIDs.unknown, shardSize: configuration.shardSize, staged: staged)
                 })
         }
@@ -174,6 +176,7 @@ public enum Prep {
         let manifest = Manifest(
             dataset: configuration.dataset,
             labels: labels.names,
+            multiLabel: multiLabel ? true : nil,
             tokenizer: .init(
                 spec: tokenization.spec, vocabularyFile: "vocab.txt", vocabularySize: vocabulary.count,
                 vocabularyCRC32: hex32(CRC32.checksum(vocabularyBytes)), specialIDs: tokenizer.specialIDs),
@@ -200,8 +203,8 @@ public enum Prep {
     /// writing a shard whenever `shardSize` examples are in hand.
     private static func writeShards(
         of name: String, chunks: [(worker: Int, chunk: StoredChunk)], workers: [TokenizerWorker],
-        toVocabulary: [[Int32]?], labels: LabelMapping, readers: [ExampleReader], vocabularySize: Int,
-        unknownID: Int32, shardSize: Int, staged: StagedDirectory
+        toVocabulary: [[Int32]?], labels: LabelMapping, multiLabel: Bool, readers: [ExampleReader],
+        vocabularySize: Int, unknownID: Int32, shardSize: Int, staged: StagedDirectory
     ) throws -> (Manifest.SplitRecord, DatasetSummary.Split) {
         var records: [Manifest.ShardRecord] = []
         var labelCounts = [Int](repeating: 0, count: labels.names.count)
@@ -225,37 +228,58 @@ public enum Prep {
         for (w, chunk) in chunks {
             try workers[w].store.read(offset: chunk.offset, count: chunk.bytes, into: &bytes)
             try bytes.withUnsafeBytes { raw in
-                var tokenAt = chunk.count * TokenizerWorker.exampleHeader
-                var softLabelAt = tokenAt
-                for i in 0..<chunk.count {
-                    softLabelAt +=
-                        4
-                        * Int(
-                            UInt32(
-                                littleEndian: raw.loadUnaligned(
-                                    fromByteOffset: i * TokenizerWorker.exampleHeader, as: UInt32.self)))
+                let headers = chunk.count * TokenizerWorker.exampleHeader
+                func field(_ example: Int, _ at: Int) -> UInt32 {
+                    UInt32(
+                        littleEndian: raw.loadUnaligned(
+                            fromByteOffset: example * TokenizerWorker.exampleHeader + at, as: UInt32.self))
+                }
+                func sum(_ at: Int) -> Int { (0..<chunk.count).reduce(0) { $0 + Int(field($1, at)) } }
+                var tokenAt = headers
+                var softLabelAt = tokenAt + 4 * sum(0)
+                var moreLabelAt = softLabelAt + 4 * sum(16)
+                func value(at offset: Int) -> UInt32 {
+                    UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
                 }
                 for i in 0..<chunk.count {
                     let header = i * TokenizerWorker.exampleHeader
-                    func field(_ at: Int) -> UInt32 {
-                        UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: header + at, as: UInt32.self))
-                    }
-                    let length = Int(field(0)), code = Int32(bitPattern: field(4)), source = field(8)
-                    let wordCount = Int(field(12)), softLabelCount = Int(field(16))
+                    let length = Int(field(i, 0)), code = Int32(bitPattern: field(i, 4)), source = field(i, 8)
+                    let wordCount = Int(field(i, 12)), softLabelCount = Int(field(i, 16))
+                    let moreLabelCount = Int(field(i, 20))
                     let reader = Int(
-                        UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: header + 20, as: UInt16.self)))
-                    let rating = raw[header + 22]
+                        UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: header + 24, as: UInt16.self)))
+                    let rating = raw[header + 26]
                     ids.removeAll(keepingCapacity: true)
                     for k in 0..<length {
-                        let id = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: tokenAt + 4 * k, as: Int32.self))
+                        let id = Int32(bitPattern: value(at: tokenAt + 4 * k))
                         ids.append(toVocabulary[w].map { $0[Int(id)] } ?? id)
                     }
                     tokenAt += 4 * length
                     let label = try labels.map(code, worker: w, reader: readers[reader], source: source)
-                    if label >= 0 { labelCounts[Int(label)] += 1 } else { labeled = false }
+                    if label < 0 { labeled = false }
                     for id in ids where id == unknownID { unknown += 1 }
                     var targets: [Target]?
+                    if multiLabel {
+                        // A label set: weight 1 on each of its classes, in class order.
+                        var set = label >= 0 ? [label] : []
+                        for k in 0..<moreLabelCount {
+                            set.append(
+                                try labels.map(
+                                    Int32(bitPattern: value(at: moreLabelAt + 4 * k)), worker: w,
+                                    reader: readers[reader], source: source))
+                        }
+                        moreLabelAt += 4 * moreLabelCount
+                        targets = Set(set).sorted().map { Target(label: $0, weight: 1) }
+                        for target in targets! { labelCounts[Int(target.label)] += 1 }
+                    } else if label >= 0 {
+                        labelCounts[Int(label)] += 1
+                    }
                     if softLabelCount > 0 {
+                        guard !multiLabel else {
+                            throw DataError(
+                                file: readers[reader].inputDescription, place: "line \(source)",
+                                "soft labels on a multi-label dataset (expected one or the other)")
+                        }
                         guard softLabelCount == labels.names.count else {
                             throw DataError(
                                 file: readers[reader].inputDescription, place: "line \(source)",
@@ -263,17 +287,12 @@ public enum Prep {
                             )
                         }
                         targets = (0..<softLabelCount).map { k in
-                            Target(
-                                label: Int32(k),
-                                weight: Float(
-                                    bitPattern: UInt32(
-                                        littleEndian: raw.loadUnaligned(
-                                            fromByteOffset: softLabelAt + 4 * k, as: UInt32.self))))
+                            Target(label: Int32(k), weight: Float(bitPattern: value(at: softLabelAt + 4 * k)))
                         }
                         softLabelAt += 4 * softLabelCount
                     }
-                    if softLabeled == nil { softLabeled = targets != nil }
-                    if softLabeled != (targets != nil) {
+                    if softLabeled == nil { softLabeled = softLabelCount > 0 }
+                    if softLabeled != (softLabelCount > 0) {
                         throw DataError(
                             file: readers[reader].inputDescription, place: "line \(source)",
                             "the \(name) split mixes examples with and without soft labels")

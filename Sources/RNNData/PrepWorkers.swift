@@ -23,6 +23,9 @@ final class SplitBuilder {
     /// Each example's soft labels, one after another (`softLabelCounts` of them each).
     var softLabels: [Float] = []
     var softLabelCounts: [UInt32] = []
+    /// Each multi-label example's label codes after its first (which is in `labels`), one after another.
+    var moreLabels: [Int32] = []
+    var moreLabelCounts: [UInt32] = []
 
     init(name: String) { self.name = name }
     var count: Int { labels.count }
@@ -38,6 +41,8 @@ final class SplitBuilder {
         readerIndex.removeAll(keepingCapacity: true)
         softLabels.removeAll(keepingCapacity: true)
         softLabelCounts.removeAll(keepingCapacity: true)
+        moreLabels.removeAll(keepingCapacity: true)
+        moreLabelCounts.removeAll(keepingCapacity: true)
     }
 }
 
@@ -108,7 +113,15 @@ struct Tokenization {
         switch example.label {
         case .index(let index): split.labels.append(Int32(index))
         case .name(let name): split.labels.append(labelTexts.insert(name).id)
+        case .names(let names):
+            split.labels.append(labelTexts.insert(names[0]).id)
+            for name in names.dropFirst() { split.moreLabels.append(labelTexts.insert(name).id) }
         case .unlabeled: split.labels.append(-1)
+        }
+        if case .names(let names) = example.label {
+            split.moreLabelCounts.append(UInt32(names.count - 1))
+        } else {
+            split.moreLabelCounts.append(0)
         }
         split.sources.append(example.source)
         split.ratings.append(example.rating)
@@ -232,6 +245,8 @@ final class TokenizerWorker {
     var labelTexts = ByteTable(minimumCapacity: 16)
     /// The label texts (by code) each split uses.
     var labelCodes: [String: Set<Int32>] = [:]
+    /// Whether any example had several labels: the dataset is then multi-label.
+    var sawLabelSets = false
     var failure: Error?
     private var scratch: [String: SplitBuilder] = [:]
 
@@ -260,39 +275,45 @@ final class TokenizerWorker {
             switch example.label {
             case .index: labelKinds.insert("index")
             case .name: labelKinds.insert("name")
+            case .names:
+                labelKinds.insert("name")
+                sawLabelSets = true
             case .unlabeled: break
             }
         }
         if let last = runs.last { store(last.split, batch: batch, first: last.first) }
     }
 
-    /// Per example: token count, label, source, word count, soft-label count (4 bytes each), reader (2),
-    /// rating (1), padding (1); then the tokens (i32), then the soft labels (f32).
-    static let exampleHeader = 24
+    /// Per example: token count, label, source, word count, soft-label count, further-label count (4 bytes
+    /// each), reader (2), rating (1), padding (1); then the tokens (i32), the soft labels (f32) and the
+    /// further labels (i32).
+    static let exampleHeader = 28
 
     private func store(_ run: SplitBuilder, batch: Batch, first: Int) {
         let offset = store.count
         do {
-            try store.append(count: run.count * Self.exampleHeader + (run.tokens.count + run.softLabels.count) * 4) {
-                bytes in
+            let values = run.tokens.count + run.softLabels.count + run.moreLabels.count
+            try store.append(count: run.count * Self.exampleHeader + values * 4) { bytes in
                 for i in 0..<run.count {
                     appendLittleEndian(UInt32(run.offsets[i + 1] - run.offsets[i]), to: &bytes)
                     appendLittleEndian(UInt32(bitPattern: run.labels[i]), to: &bytes)
                     appendLittleEndian(run.sources[i], to: &bytes)
                     appendLittleEndian(UInt32(run.wordCounts[i]), to: &bytes)
                     appendLittleEndian(run.softLabelCounts[i], to: &bytes)
+                    appendLittleEndian(run.moreLabelCounts[i], to: &bytes)
                     appendLittleEndian(run.readerIndex[i], to: &bytes)
                     bytes.append(run.ratings[i])
                     bytes.append(0)
                 }
                 run.tokens.withUnsafeBytes { bytes.append(contentsOf: $0) }
                 run.softLabels.withUnsafeBytes { bytes.append(contentsOf: $0) }
+                run.moreLabels.withUnsafeBytes { bytes.append(contentsOf: $0) }
             }
         } catch {
             failure = error
         }
         var codes = labelCodes[run.name, default: []]
-        for label in run.labels where label >= 0 { codes.insert(label) }
+        for label in run.labels + run.moreLabels where label >= 0 { codes.insert(label) }
         labelCodes[run.name] = codes
         chunks.append(
             StoredChunk(

@@ -50,6 +50,7 @@ public struct DatasetSummary {
     public var skipped: [(input: String, rows: Int)]
     /// Splits whose examples carry a teacher's probabilities.
     public var softLabeledSplits: [String]
+    public var multiLabel: Bool
 
     init(
         manifest: Manifest, splits: [Split], distinctTrainWords: Int, skipped: [(input: String, rows: Int)],
@@ -57,6 +58,7 @@ public struct DatasetSummary {
     ) {
         self.skipped = skipped
         softLabeledSplits = manifest.splits.filter { $0.softLabels == true }.map(\.name)
+        multiLabel = manifest.multiLabel == true
         dataset = manifest.dataset
         labels = manifest.labels
         vocabularySize = manifest.tokenizer.vocabularySize
@@ -101,6 +103,9 @@ public struct DatasetSummary {
         for split in splits where !split.labelCounts.isEmpty {
             let counts = zip(labels, split.labelCounts).map { "\($0) \(grouped($1))" }.joined(separator: " · ")
             lines.append("labels \(split.name): \(counts)")
+        }
+        if multiLabel {
+            lines.append("multi-label: each example has a set of labels, counted above per label (train --loss ova)")
         }
         for split in softLabeledSplits {
             lines.append("soft labels \(split): a teacher's probability for each class (train learns from them)")

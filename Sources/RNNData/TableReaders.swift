@@ -170,6 +170,8 @@ public struct CSVTableReader: ExampleReader {
     /// A teacher's probability of each class, in the dataset's label order: read from
     /// training files only (validation and test are scored against the label column).
     public let softLabelColumns: [ColumnReference]
+    /// Splits the label field into a multi-label example's labels; nil: one label per row.
+    public let labelSeparator: UInt8?
     public let hasHeader: Bool
     public let delimiter: UInt8
     public let quoted: Bool
@@ -180,8 +182,10 @@ public struct CSVTableReader: ExampleReader {
 
     public init(
         path: String, split: String?, textColumns: [ColumnReference], labelColumn: ColumnReference, hasHeader: Bool?,
-        delimiter: UInt8 = 0x2C, quoted: Bool? = nil, softLabelColumns: [ColumnReference] = []
+        delimiter: UInt8 = 0x2C, quoted: Bool? = nil, labelSeparator: UInt8? = nil,
+        softLabelColumns: [ColumnReference] = []
     ) throws {
+        self.labelSeparator = labelSeparator
         self.path = path
         self.split = try splitName(for: path, override: split)
         self.textColumns = textColumns
@@ -256,8 +260,12 @@ public struct CSVTableReader: ExampleReader {
         }
         try validateUTF8(text, file: path, place: place)
         try validateUTF8(fields[layout.label], file: path, place: place)
-        let label = String(decoding: fields[layout.label], as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        guard !label.isEmpty else {
+        let field = fields[layout.label]
+        let names =
+            (labelSeparator.map { separator in field.split(separator: separator, omittingEmptySubsequences: false) }
+            ?? [field[...]])
+            .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+        guard !names.contains(where: \.isEmpty) else {
             throw DataError(file: path, place: place, "empty label (expected a value in column \(labelColumn))")
         }
         let probabilities = try zip(layout.softLabels, softLabelColumns).map { index, column in
@@ -269,7 +277,7 @@ public struct CSVTableReader: ExampleReader {
             return value
         }
         return RawExample(
-            split: split, text: text, label: .name(label), source: UInt32(truncatingIfNeeded: line),
+            split: split, text: text, label: .from(names: names), source: UInt32(truncatingIfNeeded: line),
             softLabel: probabilities.isEmpty ? [] : try softLabel(probabilities, file: path, place: place))
     }
 }

@@ -40,6 +40,15 @@ public enum Pooling: String, Codable, Sendable, CaseIterable {
     case attention
 }
 
+/// How the head's outputs become probabilities, and so what training minimizes.
+public enum Output: String, Codable, Sendable, CaseIterable {
+    /// One label per text: a distribution over the classes (cross-entropy; `--loss softmax`).
+    case softmax
+    /// Any set of labels per text: each class's probability on its own (one-vs-all binary
+    /// cross-entropy; `--loss ova`), the set being the classes above a threshold.
+    case sigmoid
+}
+
 public struct Architecture: Codable, Equatable, Sendable {
     public var cell: CellKind
     public var vocabularySize: Int
@@ -51,11 +60,14 @@ public struct Architecture: Codable, Equatable, Sendable {
     /// The embedding row that stays zero and gets no gradient (`padding_idx`).
     public var paddingID: Int32
     public var pooling: Pooling
+    public var output: Output
 
     public init(
         cell: CellKind, vocabularySize: Int, embedding: Int, hidden: Int, layers: Int = 1,
-        bidirectional: Bool = false, classes: Int, paddingID: Int32 = 0, pooling: Pooling = .last
+        bidirectional: Bool = false, classes: Int, paddingID: Int32 = 0, pooling: Pooling = .last,
+        output: Output = .softmax
     ) {
+        self.output = output
         self.cell = cell
         self.vocabularySize = vocabularySize
         self.embedding = embedding
@@ -108,6 +120,10 @@ extension Architecture {
             file.set("architecture.pooling", .string(pooling.rawValue))
             file.require("pooling")
         }
+        if output != .softmax {
+            file.set("architecture.output", .string(output.rawValue))
+            file.require("multi-label")
+        }
     }
 
     /// Reads and checks what `write` wrote: every key present, sizes within `problem`'s bounds.
@@ -146,6 +162,18 @@ extension Architecture {
                 )
             }
             self.pooling = pooling
+        }
+        if file["architecture.output"] != nil {
+            guard file.requiredFeatures.contains("multi-label") else {
+                throw .invalid("architecture.output is set, but format.requires does not list \"multi-label\"")
+            }
+            let name = try file.string("architecture.output")
+            guard let output = Output(rawValue: name) else {
+                throw .invalid(
+                    "unknown architecture.output \"\(name)\" (expected \(Output.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+            }
+            self.output = output
         }
         if let problem { throw .invalid(problem) }
     }

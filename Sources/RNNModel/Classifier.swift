@@ -10,6 +10,9 @@ public struct Classifier: Sendable {
     public let tokenizerSpec: TokenizerSpec
     public let policy: SequencePolicy
     public let labels: [String]
+    /// A multi-label model's (sigmoid output's) labels are those whose probability is at least this
+    /// (`output.threshold`, chosen on validation; 0.5 when the file has none); nil for a softmax.
+    public let threshold: Float?
     public let parameters: [Float]
     public let file: ModelFile
     /// Packed W_hh and layer 0's per-token input projections, prepared once at load.
@@ -62,6 +65,16 @@ public struct Classifier: Sendable {
         guard labels.count == architecture.classes else {
             throw .invalid("\(labels.count) labels for \(architecture.classes) classes")
         }
+        var threshold: Float?
+        if let value = file["output.threshold"] {
+            guard architecture.output == .sigmoid else { throw .invalid("output.threshold is set on a softmax model") }
+            guard case .double(let t) = value, t > 0, t < 1 else {
+                throw .invalid("output.threshold must be a real number between 0 and 1")
+            }
+            threshold = Float(t)
+        } else if architecture.output == .sigmoid {
+            threshold = 0.5
+        }
         let layout = ParameterLayout(architecture)
         // Shapes first: the sizes the header claims are only believed once the
         // file has shown the tensors, so a corrupt header cannot make us allocate.
@@ -107,6 +120,7 @@ public struct Classifier: Sendable {
         tokenizerSpec = spec
         self.policy = policy
         self.labels = labels
+        self.threshold = threshold
         self.parameters = parameters
         self.file = file
         let tableSize = architecture.vocabularySize * architecture.gateWidth
@@ -167,7 +181,7 @@ public struct Classifier: Sendable {
     /// Class probabilities (row per sequence) for model-ready sequences.
     public func probabilities(_ sequences: [ArraySlice<Int32>], workspace: Network.Workspace) -> [Float] {
         var probabilities = logits(sequences, workspace: workspace)
-        softmaxRows(&probabilities, classes: architecture.classes)
+        architecture.output.probabilities(&probabilities, classes: architecture.classes)
         return probabilities
     }
 }

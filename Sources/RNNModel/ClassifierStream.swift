@@ -98,7 +98,7 @@ public struct ClassifierStream: Sendable {
         var logits = classifier.parameters.withUnsafeBufferPointer {
             network.logits(probe, parameters: $0.baseAddress!, weights: classifier.weights, workspace: workspace)
         }
-        softmaxRows(&logits, classes: logits.count)
+        network.architecture.output.probabilities(&logits, classes: logits.count)
         return logits
     }
 

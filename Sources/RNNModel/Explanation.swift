@@ -42,9 +42,9 @@ extension Classifier {
         return parameters.withUnsafeBufferPointer { parameters in
             let p = parameters.baseAddress!
             network.forwardTraining(p, batch, dropout: nil, perRowInputs: true, workspace: w.forward)
-            var probabilities = w.forward.logits
-            softmaxRows(&probabilities, classes: C)
-            let dLogits = (0..<C).map { (c: Int) -> Float in (c == label ? 1 : 0) - probabilities[c] }
+            var probabilities = Array(w.forward.logits[0..<C])
+            architecture.output.probabilities(&probabilities, classes: C)
+            let dLogits = architecture.output.logProbabilityGradient(probabilities[...], label: label)
             Backward(network: network).run(
                 p, batch, forward: w.forward, dLogits: dLogits, gradient: nil, workspace: w.backward)
             let embedding = p + network.layout.offset("embedding"), dInput = w.backward.dInput.baseAddress

@@ -467,6 +467,35 @@ public func softmaxRows(_ logits: inout [Float], classes: Int) {
     }
 }
 
+extension Output {
+    /// Turns rows of `classes` logits into probabilities in place.
+    public func probabilities(_ logits: inout [Float], classes: Int) {
+        switch self {
+        case .softmax: softmaxRows(&logits, classes: classes)
+        case .sigmoid:
+            for i in logits.indices { logits[i] = logistic(logits[i]) }
+        }
+    }
+
+    /// d log p[label] / d logits for one row, given the row's probabilities: what explanations follow.
+    public func logProbabilityGradient(_ probabilities: ArraySlice<Float>, label: Int) -> [Float] {
+        probabilities.indices.map { i in
+            let c = i - probabilities.startIndex
+            switch self {
+            case .softmax: return (c == label ? 1 : 0) - probabilities[i]
+            case .sigmoid: return c == label ? 1 - probabilities[i] : 0
+            }
+        }
+    }
+}
+
+/// 1 / (1 + e^(−x)), through the kernels' scalar exp so every machine gives the same bits.
+public func logistic(_ x: Float) -> Float {
+    // e^(−|x|) never overflows; the large side is then 1 / (1 + e), the small side e / (1 + e).
+    let e = Baseline.exp(Baseline.Vector(repeating: -abs(x)))[0]
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e)
+}
+
 /// The position of the largest value (the first, on ties): a classifier's prediction.
 /// The trainer's metrics, `train eval` and the C ABI all predict through it.
 public func argmax<Values: Sequence<Float>>(_ values: Values) -> Int {

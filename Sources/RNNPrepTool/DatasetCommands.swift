@@ -152,6 +152,12 @@ extension PrepCommand {
                 valueName: "p0,p1,…"))
         var softLabelColumns: String?
 
+        @Option(
+            help:
+                "A character separating several labels in the label column (e.g. '|'): the dataset is then multi-label (train --loss ova)."
+        )
+        var labelSeparator: String?
+
         @Option(help: "The field delimiter: one ASCII character, or tab (default: tab for .tsv files, else a comma).")
         var delimiter: String?
 
@@ -188,6 +194,15 @@ extension PrepCommand {
                 )
             }
             if let delimiter { _ = try Self.delimiterByte(delimiter) }
+            if let labelSeparator { _ = try Self.separatorByte(labelSeparator) }
+        }
+
+        static func separatorByte(_ argument: String) throws -> UInt8 {
+            guard argument.utf8.count == 1, let byte = argument.utf8.first, byte < 0x80 else {
+                throw ValidationError(
+                    "--label-separator \"\(argument)\" is not one ASCII character (expected e.g. | or ;)")
+            }
+            return byte
         }
 
         static func delimiterByte(_ argument: String) throws -> UInt8 {
@@ -209,7 +224,7 @@ extension PrepCommand {
                 return try CSVTableReader(
                     path: file.path, split: file.split, textColumns: textColumn.map(ColumnReference.init),
                     labelColumn: ColumnReference(labelColumn), hasHeader: header, delimiter: separator,
-                    quoted: quoting,
+                    quoted: quoting, labelSeparator: try labelSeparator.map(Self.separatorByte),
                     softLabelColumns: softLabelColumns.map {
                         $0.split(separator: ",", omittingEmptySubsequences: false).map { ColumnReference(String($0)) }
                     } ?? [])
@@ -223,7 +238,8 @@ extension PrepCommand {
             abstract: "Prepare JSON lines: one object per line with text fields and a label field.",
             discussion: """
                 Fields are named by dotted paths into nested objects (meta.title; an array element by its index, \
-                sentences.0). A label may be a string, a number (taken as written), a boolean or a one-element array. \
+                sentences.0). A label may be a string, a number (taken as written), a boolean, or an array of those: several labels \
+                make the dataset multi-label (train --loss ova). \
                 Files may be gzip or zstd compressed (told from their bytes).
                 """
         )
@@ -275,7 +291,10 @@ extension PrepCommand {
         static let configuration = CommandConfiguration(
             commandName: "fasttext",
             abstract: "Prepare fastText's supervised format: __label__<name> before each line's text.",
-            discussion: "Files may be gzip or zstd compressed (told from their bytes)."
+            discussion: """
+                Several labels on a line make the dataset multi-label (train --loss ova). Files may be gzip or \
+                zstd compressed (told from their bytes).
+                """
         )
 
         @Argument(

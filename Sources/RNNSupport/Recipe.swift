@@ -62,6 +62,8 @@ public struct Recipe: Codable {
         public var distillTemperature: Float?
         /// With soft labels: the weight of the hard label's cross-entropy.
         public var hardLabelWeight: Float?
+        /// softmax (one label per text) or ova (a set of labels per text).
+        public var loss: String?
     }
 
     public struct TokenizerSection: Codable {

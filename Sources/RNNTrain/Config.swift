@@ -62,6 +62,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var distillTemperature: Float = 1
     /// With soft labels: the weight of the hard label's cross-entropy added to the soft one's.
     public var hardLabelWeight: Float = 0
+    /// softmax: one label per text; ova: independent sigmoids, a set of labels per text.
+    public var loss: Loss = .softmax
+
+    public enum Loss: String, Codable, Sendable, CaseIterable {
+        case softmax
+        case ova
+
+        public var output: Output { self == .softmax ? .softmax : .sigmoid }
+    }
 
     /// The validation figure that selects the epoch whose weights are written.
     public enum Selection: String, Codable, Sendable, CaseIterable {
@@ -83,6 +92,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         }
         if !(hardLabelWeight >= 0) || !hardLabelWeight.isFinite {
             return "--hard-label-weight must not be negative (got \(hardLabelWeight))"
+        }
+        if loss == .ova && (distillTemperature != 1 || hardLabelWeight != 0) {
+            return "--loss ova learns soft labels as each class's own probability: --distill-temperature and --hard-label-weight are softmax's"
+        }
+        if loss == .ova && classWeightSource != nil {
+            return "--class-weights weighs a softmax's classes; --loss ova does not take them"
         }
         if epochs < 1 || batchSize < 1 { return "--epochs and --batch-size must be at least 1" }
         if threads < 1 { return "--threads must be at least 1" }
@@ -151,6 +166,7 @@ public struct TrainOverrides: Sendable {
     public var classWeights: String?
     public var distillTemperature: Float?
     public var hardLabelWeight: Float?
+    public var loss: TrainConfig.Loss?
 
     public init() {}
 }
@@ -205,6 +221,7 @@ extension TrainConfig {
             classWeightSource = t.classWeights ?? classWeightSource
             distillTemperature = t.distillTemperature ?? distillTemperature
             hardLabelWeight = t.hardLabelWeight ?? hardLabelWeight
+            loss = try parse(t.loss, "training.loss") ?? loss
         }
         cell = o.cell ?? cell
         embedding = o.embedding ?? embedding
@@ -243,5 +260,6 @@ extension TrainConfig {
         classWeightSource = o.classWeights ?? classWeightSource
         distillTemperature = o.distillTemperature ?? distillTemperature
         hardLabelWeight = o.hardLabelWeight ?? hardLabelWeight
+        loss = o.loss ?? loss
     }
 }

@@ -1,7 +1,12 @@
 import Foundation
+import RNNModel
 
 /// Classification figures for one split: loss, accuracy, per-class
-/// precision / recall / F1, macro-F1 and the confusion matrix.
+/// precision / recall / F1, macro-F1 and the confusion matrix. A multi-label
+/// model (`--loss ova`) has no confusion matrix: its accuracy is the share of
+/// texts whose predicted label set is exactly the true one, its per-class
+/// figures are each class's yes/no decisions, and it adds micro-F1,
+/// precision@1 and the threshold its sets were cut at.
 public struct Metrics: Codable, Equatable, Sendable {
     public struct ClassFigures: Codable, Equatable, Sendable {
         public var label: String
@@ -18,6 +23,12 @@ public struct Metrics: Codable, Equatable, Sendable {
     /// confusion[true][predicted]
     public var confusion: [[Int]]
     public var examples: Int
+    /// Multi-label only: F1 of all (text, class) decisions pooled.
+    public var microF1: Double?
+    /// Multi-label only: the share of texts whose most probable class is one of theirs.
+    public var precisionAt1: Double?
+    /// Multi-label only: a class is predicted when its probability is at least this.
+    public var threshold: Float?
 
     public init(labels: [String], truth: [Int32], predictions: [Int32], lossSum: Double) {
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: labels.count), count: labels.count)
@@ -46,6 +57,27 @@ public struct Metrics: Codable, Equatable, Sendable {
         examples = n
     }
 
+    /// A multi-label model's figures at `counts.thresholds[threshold]`.
+    init(labels: [String], counts: MultiLabelCounts, threshold: Int, lossSum: Double) {
+        let C = labels.count
+        perClass = (0..<C).map { c in
+            let (truePositive, falsePositive, falseNegative) = counts.decisions(threshold: threshold, label: c)
+            return ClassFigures(
+                label: labels[c], precision: ratio(truePositive, truePositive + falsePositive),
+                recall: ratio(truePositive, truePositive + falseNegative),
+                f1: ratio(2 * truePositive, 2 * truePositive + falsePositive + falseNegative),
+                support: truePositive + falseNegative)
+        }
+        confusion = []
+        examples = counts.examples
+        loss = examples > 0 ? lossSum / Double(examples) : 0
+        accuracy = ratio(counts.exactMatches(threshold: threshold), examples)
+        macroF1 = C > 0 ? perClass.reduce(0) { $0 + $1.f1 } / Double(C) : 0
+        microF1 = counts.microF1(threshold: threshold)
+        precisionAt1 = ratio(counts.topHits, examples)
+        self.threshold = MultiLabelCounts.thresholds[threshold]
+    }
+
     /// The per-class table and confusion matrix, as printed after each epoch.
     public var table: String {
         let width = max(9, perClass.map(\.label.count).max() ?? 0)
@@ -63,6 +95,14 @@ public struct Metrics: Codable, Equatable, Sendable {
         lines.append(
             pad("macro", width) + right("", 11) + right("", 8) + right(String(format: "%.3f", macroF1), 8)
                 + right("\(examples)", 9))
+        if let microF1, let precisionAt1, let threshold {
+            lines.append(pad("micro", width) + right("", 11) + right("", 8) + right(String(format: "%.3f", microF1), 8))
+            lines.append(
+                String(
+                    format: "precision@1 %.3f · exact label sets %.3f · threshold %.2f (chosen on validation)",
+                    precisionAt1, accuracy, threshold))
+            return lines.joined(separator: "\n")
+        }
         let cell = max(7, perClass.map(\.label.count).max() ?? 0) + 1
         lines.append("confusion (rows: true, columns: predicted)")
         lines.append(pad("", width) + perClass.map { right($0.label, cell) }.joined())
@@ -70,6 +110,88 @@ public struct Metrics: Codable, Equatable, Sendable {
             lines.append(pad(perClass[c].label, width) + row.map { right("\($0)", cell) }.joined())
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+private func ratio(_ numerator: Int, _ denominator: Int) -> Double {
+    denominator > 0 ? Double(numerator) / Double(denominator) : 0
+}
+
+/// What a multi-label model's figures follow from, at each candidate threshold: per class, true
+/// positives, false positives and false negatives; exact set matches; top-1 hits. Counts add
+/// across batches, threads and processes, so the threshold is chosen once on all of a split.
+public struct MultiLabelCounts: Equatable, Sendable {
+    /// Candidate thresholds: 0.05, 0.10, …, 0.95.
+    public static let thresholds: [Float] = (1...19).map { Float($0) / 20 }
+    public let classes: Int
+    /// [threshold][class][true positive, false positive, false negative], then exact matches per
+    /// threshold, then top-1 hits and examples.
+    public private(set) var values: [Int64]
+
+    public init(classes: Int) {
+        self.classes = classes
+        values = [Int64](repeating: 0, count: Self.thresholds.count * (3 * classes + 1) + 2)
+    }
+
+    /// Counts gathered elsewhere (another process's `values`).
+    public init(classes: Int, values: [Int64]) {
+        self.init(classes: classes)
+        precondition(values.count == self.values.count, "counts of another shape")
+        self.values = values
+    }
+
+    private var exactAt: Int { Self.thresholds.count * 3 * classes }
+    public var topHits: Int { Int(values[values.count - 2]) }
+    public var examples: Int { Int(values[values.count - 1]) }
+
+    /// One text: its probabilities per class and its true labels.
+    public mutating func add(_ probabilities: ArraySlice<Float>, truth: Set<Int>) {
+        let base = probabilities.startIndex
+        for (t, threshold) in Self.thresholds.enumerated() {
+            var exact = true
+            for c in 0..<classes {
+                let predicted = probabilities[base + c] >= threshold, actual = truth.contains(c)
+                let at = (t * classes + c) * 3
+                if predicted && actual { values[at] += 1 }
+                if predicted && !actual { values[at + 1] += 1 }
+                if !predicted && actual { values[at + 2] += 1 }
+                if predicted != actual { exact = false }
+            }
+            if exact { values[exactAt + t] += 1 }
+        }
+        if truth.contains(argmax(probabilities)) { values[values.count - 2] += 1 }
+        values[values.count - 1] += 1
+    }
+
+    public mutating func add(_ other: MultiLabelCounts) {
+        for i in values.indices { values[i] += other.values[i] }
+    }
+
+    func decisions(threshold t: Int, label c: Int) -> (Int, Int, Int) {
+        let at = (t * classes + c) * 3
+        return (Int(values[at]), Int(values[at + 1]), Int(values[at + 2]))
+    }
+
+    func exactMatches(threshold t: Int) -> Int { Int(values[exactAt + t]) }
+
+    func microF1(threshold t: Int) -> Double {
+        var truePositive = 0, wrong = 0
+        for c in 0..<classes {
+            let (tp, fp, fn) = decisions(threshold: t, label: c)
+            truePositive += tp
+            wrong += fp + fn
+        }
+        return ratio(2 * truePositive, 2 * truePositive + wrong)
+    }
+
+    /// The candidate with the best micro-F1 (the lower one on ties).
+    public var bestThreshold: Int {
+        Self.thresholds.indices.max { microF1(threshold: $0) < microF1(threshold: $1) || (microF1(threshold: $0) == microF1(threshold: $1) && $0 > $1) }!
+    }
+
+    /// The candidate nearest `threshold` (a model's recorded one).
+    public static func index(nearest threshold: Float) -> Int {
+        thresholds.indices.min { abs(thresholds[$0] - threshold) < abs(thresholds[$1] - threshold) }!
     }
 }
 

@@ -56,7 +56,8 @@ public struct Objective {
         network.forwardTraining(parameters, batch, dropout: dropout, workspace: workspace.forward)
         let (result, dLogits) = crossEntropy(
             logits: workspace.forward.logits, order: order, labels: labels, targets: targets,
-            distillation: distillation, classes: network.architecture.classes, classWeights: classWeights,
+            distillation: distillation, output: network.architecture.output,
+            classes: network.architecture.classes, classWeights: classWeights,
             gradientScale: gradientScale, keepProbabilities: keepProbabilities)
         if let gradient {
             backward.run(
@@ -85,11 +86,18 @@ public struct Distillation: Sendable {
 /// With `targets` (soft labels p, input order) the loss is T² · H(p_T, softmax(z/T)) +
 /// w · H(label, softmax(z)), p_T ∝ p^(1/T) being p softened as the teacher's logits divided by T:
 /// the T² keeps the gradient's scale independent of T (Hinton et al. 2015).
+/// A sigmoid output (`--loss ova`) takes each class on its own: binary cross-entropy against
+/// 1 for the example's labels (its targets' weights, when it has targets) and 0 for the others.
 func crossEntropy(
     logits: [Float], order: [Int], labels: [Int32], targets: [[Target]] = [],
-    distillation: Distillation = Distillation(),
-    classes C: Int, classWeights: [Float]? = nil, gradientScale: Float, keepProbabilities: Bool
+    distillation: Distillation = Distillation(), output: Output = .softmax, classes C: Int,
+    classWeights: [Float]? = nil, gradientScale: Float, keepProbabilities: Bool
 ) -> (Objective.Result, dLogits: [Float]) {
+    if output == .sigmoid {
+        return binaryCrossEntropy(
+            logits: logits, order: order, labels: labels, targets: targets, classes: C, gradientScale: gradientScale,
+            keepProbabilities: keepProbabilities)
+    }
     var probabilities = logits
     softmaxRows(&probabilities, classes: C)
     var loss = 0.0
@@ -136,6 +144,35 @@ func crossEntropy(
     return (Objective.Result(loss: loss, predictions: predictions, probabilities: outputProbabilities), dLogits)
 }
 
+/// One-vs-all: Σ_c softplus(z_c) − y_c z_c per example, the form that stays finite for any logit.
+private func binaryCrossEntropy(
+    logits: [Float], order: [Int], labels: [Int32], targets: [[Target]], classes C: Int, gradientScale: Float,
+    keepProbabilities: Bool
+) -> (Objective.Result, dLogits: [Float]) {
+    var loss = 0.0
+    var predictions = [Int32](repeating: 0, count: order.count)
+    var dLogits = [Float](repeating: 0, count: logits.count)
+    var outputProbabilities = keepProbabilities ? [Float](repeating: 0, count: logits.count) : []
+    var truth = [Float](repeating: 0, count: C)
+    for (packed, original) in order.enumerated() {
+        let row = packed * C
+        for c in 0..<C { truth[c] = 0 }
+        if targets.isEmpty {
+            truth[Int(labels[original])] = 1
+        } else {
+            for target in targets[original] { truth[Int(target.label)] = target.weight }
+        }
+        for c in 0..<C {
+            let z = logits[row + c], p = logistic(z)
+            loss += Double(max(z, 0)) + log1p(exp(-Double(abs(z)))) - Double(truth[c]) * Double(z)
+            dLogits[row + c] = (p - truth[c]) * gradientScale
+            if keepProbabilities { outputProbabilities[original * C + c] = p }
+        }
+        predictions[original] = Int32(argmax(logits[row..<row + C]))
+    }
+    return (Objective.Result(loss: loss, predictions: predictions, probabilities: outputProbabilities), dLogits)
+}
+
 /// −log softmax(z/T)[k], from log-sum-exp so that it stays finite for confident mistakes.
 private func negativeLogSoftmax(_ z: ArraySlice<Float>, at k: Int, temperature T: Float) -> Double {
     let largest = z.max()! / T
@@ -161,15 +198,40 @@ public struct Evaluator {
     /// batches were no faster on IMDB and held a hundred megabytes more per thread).
     /// `weights`: a loaded model's (token tables, int8 W_hh), to evaluate what the runtime runs;
     /// by default the parameters' own, as training evaluates.
+    /// `threshold`: a multi-label model's (its file's); nil: the best on `data`.
     public func run(
         _ parameters: [Float], on data: LabeledSequences, workspaces: [Network.Workspace],
-        weights: Network.InferenceWeights? = nil
+        weights: Network.InferenceWeights? = nil, threshold: Float? = nil
     ) -> (metrics: Metrics, probabilities: [Float]) {
         let result = evaluate(parameters, on: data, workspaces: workspaces, weights: weights)
+        guard network.architecture.output == .sigmoid else {
+            return (
+                Metrics(labels: labels, truth: data.labels, predictions: result.predictions, lossSum: result.lossSum),
+                result.probabilities
+            )
+        }
+        let counts = multiLabelCounts(data, probabilities: result.probabilities)
         return (
-            Metrics(labels: labels, truth: data.labels, predictions: result.predictions, lossSum: result.lossSum),
+            Metrics(
+                labels: labels, counts: counts,
+                threshold: threshold.map(MultiLabelCounts.index(nearest:)) ?? counts.bestThreshold,
+                lossSum: result.lossSum),
             result.probabilities
         )
+    }
+
+    /// A multi-label model's counts on `data`: each text's labels are its targets of weight ≥ ½ (a
+    /// label set's are 1), or its label when it has none.
+    func multiLabelCounts(_ data: LabeledSequences, probabilities: [Float]) -> MultiLabelCounts {
+        let C = labels.count
+        var counts = MultiLabelCounts(classes: C)
+        for i in 0..<data.count {
+            let truth =
+                data.targets.isEmpty
+                ? [Int(data.labels[i])] : data.targets[i].filter { $0.weight >= 0.5 }.map { Int($0.label) }
+            counts.add(probabilities[i * C..<(i + 1) * C], truth: Set(truth))
+        }
+        return counts
     }
 
     /// The summed loss (over the batches in their fixed order, whatever the
@@ -205,9 +267,12 @@ public struct Evaluator {
                 parameters.withUnsafeBufferPointer {
                     network.forwardInference($0.baseAddress!, batch, weights: weights, workspace: workspaces[t])
                 }
+                // A sigmoid output is scored against the texts' label sets; soft labels are training targets only.
+                let output = network.architecture.output
                 let (result, _) = crossEntropy(
                     logits: workspaces[t].logits, order: packedOrder, labels: indices.map { data.labels[$0] },
-                    classes: C, gradientScale: 1, keepProbabilities: true)
+                    targets: output == .sigmoid && !data.targets.isEmpty ? indices.map { data.targets[$0] } : [],
+                    output: output, classes: C, gradientScale: 1, keepProbabilities: true)
                 lock.lock()
                 losses[c] = result.loss
                 for (k, index) in indices.enumerated() {

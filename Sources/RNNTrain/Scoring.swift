@@ -32,6 +32,6 @@ public enum Scoring {
     ) {
         Evaluator(network: classifier.network, labels: classifier.labels).run(
             classifier.parameters, on: data, workspaces: (0..<threads).map { _ in Network.Workspace() },
-            weights: classifier.weights)
+            weights: classifier.weights, threshold: classifier.threshold)
     }
 }

@@ -327,7 +327,9 @@ public final class Trainer {
     /// Metrics on `set`, no dropout: each process evaluates its contiguous share
     /// of blocks with all its threads, holding one block at a time; the counts
     /// and the blocks' losses (in block order) are combined on every process.
-    public func evaluate(_ set: ExampleSet, parameters: [Float]? = nil) throws -> Metrics {
+    /// A multi-label model's sets are cut at `threshold` (the selected epoch's, for the test split),
+    /// or by default at the candidate with the best micro-F1 on `set` (validation's choice).
+    public func evaluate(_ set: ExampleSet, parameters: [Float]? = nil, threshold: Float? = nil) throws -> Metrics {
         let parameters = parameters ?? self.parameters
         let C = labels.count
         let evaluator = Evaluator(network: objective.network, labels: labels)
@@ -337,6 +339,7 @@ public final class Trainer {
         let blocks = (set.count + Self.evaluationBlock - 1) / Self.evaluationBlock
         var losses: [Double] = []
         var confusion = [Int64](repeating: 0, count: C * C)
+        var counts = MultiLabelCounts(classes: C)
         for block in blocks * group.rank / group.size..<blocks * (group.rank + 1) / group.size {
             let data = try set.read(
                 Array(block * Self.evaluationBlock..<min(set.count, (block + 1) * Self.evaluationBlock)))
@@ -346,8 +349,18 @@ public final class Trainer {
             for (truth, predicted) in zip(data.labels, result.predictions) {
                 confusion[Int(truth) * C + Int(predicted)] += 1
             }
+            if architecture.output == .sigmoid {
+                counts.add(evaluator.multiLabelCounts(data, probabilities: result.probabilities))
+            }
         }
         let lossSum = try group.allGather(losses).joined().reduce(0, +)
+        if architecture.output == .sigmoid {
+            var total = MultiLabelCounts(classes: C)
+            for part in try group.allGather(counts.values) { total.add(MultiLabelCounts(classes: C, values: part)) }
+            return Metrics(
+                labels: labels, counts: total,
+                threshold: threshold.map(MultiLabelCounts.index(nearest:)) ?? total.bestThreshold, lossSum: lossSum)
+        }
         var total = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
         for part in try group.allGather(confusion) {
             for i in 0..<C { for j in 0..<C { total[i][j] += Int(part[i * C + j]) } }

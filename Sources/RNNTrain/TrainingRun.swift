@@ -102,6 +102,11 @@ public struct TrainingRun {
             config.classWeights = try ClassWeights.resolve(
                 source, labels: manifest.labels, trainLabels: trainIndices.map { trainLabels[$0] })
         }
+        if manifest.multiLabel == true && config.loss == .softmax {
+            report(
+                "multi-label data with --loss softmax: each text's labels share its probability (--loss ova predicts sets)"
+            )
+        }
         if manifest.split("train")?.softLabels == true {
             report(
                 "soft labels: the train split's teacher probabilities, at temperature \(config.distillTemperature), hard-label weight \(config.hardLabelWeight)"
@@ -114,7 +119,8 @@ public struct TrainingRun {
         let architecture = Architecture(
             cell: config.cell, vocabularySize: manifest.tokenizer.vocabularySize, embedding: config.embedding,
             hidden: config.hidden, layers: config.layers, bidirectional: config.bidirectional,
-            classes: manifest.labels.count, paddingID: special.padding, pooling: config.pooling)
+            classes: manifest.labels.count, paddingID: special.padding, pooling: config.pooling,
+            output: config.loss.output)
         if let problem = architecture.problem { throw DataError(file: dataset.directory.path, problem) }
 
         // Read before anything is written: a file that does not fit leaves no output behind.
@@ -265,7 +271,8 @@ public struct TrainingRun {
                     trainer.history.count, chosen.loss, 100 * chosen.accuracy, chosen.macroF1, selection.rawValue))
             weights = selected
             if let evaluation {
-                let metrics = try trainer.evaluate(evaluation, parameters: selected)
+                let metrics = try trainer.evaluate(
+                    evaluation, parameters: selected, threshold: trainer.history[best].evaluation.threshold)
                 test = TestRecord(
                     epoch: best + 1, selectedBy: selection, split: config.evaluationSplit, evaluation: metrics)
                 report(
@@ -281,22 +288,27 @@ public struct TrainingRun {
         guard lead else { return }
         let finalMetrics = try test.map { try lineEncoder.encode($0) } ?? lineEncoder.encode(written)
 
+        var provenance: [(String, ModelFile.Value)] = [
+            ("training.recipe", .string(config.recipe ?? "")),
+            ("training.config", .string(String(decoding: try lineEncoder.encode(config), as: UTF8.self))),
+            ("training.data", .string(manifest.dataset + " " + fingerprint)),
+            ("training.metrics", .string(String(decoding: finalMetrics, as: UTF8.self))),
+            ("training.tool", .string("rnnkit train \(rnnkitVersion)")),
+            ("training.kernels", .string(KernelSet.selected.instructionSet)),
+            ("training.blas", .string(OpenBLASCorrection.report)),
+            ("training.created", .string(ISO8601DateFormatter().string(from: Date()))),
+        ]
+        if let vectorsRecord { provenance.append(("training.pretrained_vectors", .string(vectorsRecord))) }
+        // A multi-label model's sets are cut where validation chose (0.5 without validation).
+        if architecture.output == .sigmoid {
+            provenance.append(("output.threshold", .double(Double(written?.evaluation.threshold ?? 0.5))))
+        }
         let classifier: Classifier
         do {
             classifier = try Classifier(
                 architecture: architecture, tokenizerSpec: manifest.tokenizer.spec,
                 vocabulary: dataset.tokenizer.vocabulary, policy: config.policy,
-                labels: manifest.labels, parameters: weights,
-                provenance: [
-                    ("training.recipe", .string(config.recipe ?? "")),
-                    ("training.config", .string(String(decoding: try lineEncoder.encode(config), as: UTF8.self))),
-                    ("training.data", .string(manifest.dataset + " " + fingerprint)),
-                    ("training.metrics", .string(String(decoding: finalMetrics, as: UTF8.self))),
-                    ("training.tool", .string("rnnkit train \(rnnkitVersion)")),
-                    ("training.kernels", .string(KernelSet.selected.instructionSet)),
-                    ("training.blas", .string(OpenBLASCorrection.report)),
-                    ("training.created", .string(ISO8601DateFormatter().string(from: Date()))),
-                ] + (vectorsRecord.map { [("training.pretrained_vectors", .string($0))] } ?? []))
+                labels: manifest.labels, parameters: weights, provenance: provenance)
         } catch {
             throw DataError(file: output.path, "cannot build the model file: \(error)")
         }

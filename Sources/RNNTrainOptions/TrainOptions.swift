@@ -46,6 +46,10 @@ public struct TrainOptions: ParsableArguments {
     @Option(
         help: "With soft labels: the weight of the hard label's cross-entropy, added to the soft one's (default 0).")
     var hardLabelWeight: Float?
+    @Option(
+        help:
+            "Loss: softmax (one label per text) or ova (one-vs-all: independent sigmoids, a set of labels per text, cut at a threshold chosen on validation)."
+    ) var loss: TrainConfig.Loss?
     @Option(help: "Maximum sequence length, markers included (default: none with packing).") var maxLen: Int?
     @Option(help: "Padding: none (packed, no computation on padding), pre or post (needs --max-len).") var padding:
         SequencePolicy.Padding?
@@ -102,6 +106,7 @@ public struct TrainOptions: ParsableArguments {
         o.classWeights = classWeights
         o.distillTemperature = distillTemperature
         o.hardLabelWeight = hardLabelWeight
+        o.loss = loss
         o.pretrainedVectors = pretrainedVectors
         o.freezeEmbedding = freezeEmbedding
         o.maxLength = maxLen
@@ -155,3 +160,4 @@ extension SequencePolicy.Truncation: ExpressibleByArgument {}
 extension TrainConfig.OptimizerKind: ExpressibleByArgument {}
 extension TrainConfig.Schedule: ExpressibleByArgument {}
 extension TrainConfig.Selection: ExpressibleByArgument {}
+extension TrainConfig.Loss: ExpressibleByArgument {}
