@@ -70,7 +70,7 @@ class _Info(ctypes.Structure):
     _fields_ = [("size", ctypes.c_size_t)] + [(name, ctypes.c_uint32) for name in (
         "format_major", "format_minor", "cell", "layers", "bidirectional", "embedding",
         "hidden", "vocabulary_size", "labels", "tokenizer", "max_length", "threads")] + [
-        ("kernels", ctypes.c_char * 16)]
+        ("kernels", ctypes.c_char * 16), ("multi_label", ctypes.c_uint32), ("threshold", ctypes.c_float)]
 
 
 class _LoadOptions(ctypes.Structure):
@@ -305,6 +305,8 @@ class Model(_Handle):
             "max_length": info.max_length or None, "padding": sequence["padding"],
             "truncation": sequence["truncation"], "markers": sequence["markers"] == "true",
             "kernels": info.kernels.decode(), "threads": info.threads,
+            # A multi-label model's probabilities are each label's own; its labels are those >= threshold.
+            "multi_label": bool(info.multi_label), "threshold": info.threshold if info.multi_label else None,
         }
         self._file_metadata = None
 

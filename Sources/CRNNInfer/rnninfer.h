@@ -133,6 +133,12 @@ typedef struct rnn_model_info {
     uint32_t max_length;    /* 0 = unlimited */
     uint32_t threads;       /* rnn_load_options.threads as used (at least 1) */
     char kernels[16];       /* the kernel set the model runs, NUL-terminated */
+    /* 1 for a multi-label model (train --loss ova): its probabilities are each label's own, independent
+     * sigmoids that need not sum to 1, and its labels for a text are those with a probability of at least
+     * `threshold` (chosen on validation), possibly none or several; `best` is still the most probable one.
+     * 0 for a single-label model: probabilities are a softmax over the labels, and threshold is 0. */
+    uint32_t multi_label;
+    float threshold;
 } rnn_model_info;
 
 /* model and info must not be NULL; info->size must be at least sizeof(size_t). */
@@ -159,7 +165,8 @@ size_t rnn_model_metadata_count(const rnn_model *model); /* 0 for a NULL model *
 rnn_status rnn_model_metadata_key(const rnn_model *model, size_t index, char *key, size_t capacity,
                                   size_t *length);
 
-/* probabilities[capacity] receives one probability per label (capacity >= the label count); *best the most
+/* probabilities[capacity] receives one probability per label (capacity >= the label count: a softmax, or for a
+ * multi-label model each label's own, see rnn_model_info.multi_label); *best the most
  * likely label. model and probabilities must not be NULL; text may be NULL only when length is 0;
  * best may be NULL. */
 rnn_status rnn_classify(const rnn_model *model, const char *text, size_t length,

@@ -19,7 +19,10 @@ public struct ClassifyCommand: ParsableCommand {
             (label, then one probability column per label; with --top-k, label_1 p_1 … label_K p_K) or, with \
             --output jsonl, one JSON object per text. The model runs as librnninfer runs it. --explain N adds \
             the text with the N tokens that pushed most towards the predicted label in [brackets] (TSV column \
-            "explanation"; JSON fields "explanation", with each of those tokens' bytes and score, and "marked").
+            "explanation"; JSON fields "explanation", with each of those tokens' bytes and score, and "marked"). \
+            A multi-label model (train --loss ova) gives each label's own probability; its label column holds \
+            every label at or above the model's threshold, comma-separated (JSON: "labels", besides the most \
+            probable "label").
             """,
         version: rnnkitVersion.description)
 
@@ -120,7 +123,8 @@ public struct ClassifyCommand: ParsableCommand {
                                 return Marks(text: Array($0), scores: scores, count: count)
                             }
                         }
-                        return line(row, labels: labels, marks: marks, id: texts[i].id)
+                        return line(
+                            row, labels: labels, threshold: classifier.threshold, marks: marks, id: texts[i].id)
                     }
                     lock.lock()
                     results[b] = lines
@@ -152,8 +156,12 @@ public struct ClassifyCommand: ParsableCommand {
         return (value, String(decoding: encoded, as: UTF8.self))
     }
 
-    /// One output line for one text's probabilities (and its explanation).
-    func line(_ probabilities: [Float], labels: [String], marks: Marks?, id: String?) -> String {
+    /// One output line for one text's probabilities (and its explanation). A multi-label model's
+    /// (`threshold` set) label column holds every label at or above it, comma-separated (none: empty),
+    /// and its JSON a "labels" array besides the most probable "label".
+    func line(_ probabilities: [Float], labels: [String], threshold: Float?, marks: Marks?, id: String?) -> String {
+        let chosen = threshold.map { t in labels.indices.filter { probabilities[$0] >= t } }
+        let labelSet = chosen.map { ",\"labels\":[\($0.map { json(labels[$0]) }.joined(separator: ","))]" } ?? ""
         let ranked = labels.indices.sorted {
             probabilities[$0] != probabilities[$1] ? probabilities[$0] > probabilities[$1] : $0 < $1
         }
@@ -169,7 +177,8 @@ public struct ClassifyCommand: ParsableCommand {
         let idField = id.map { "\"id\":\($0)," } ?? ""
         switch (output, topK) {
         case (.tsv, nil):
-            return (idColumn + [labels[argmax(probabilities)]] + probabilities.map(number) + tsvExplanation(marks))
+            let label = chosen.map { $0.map { labels[$0] }.joined(separator: ",") } ?? labels[argmax(probabilities)]
+            return (idColumn + [label] + probabilities.map(number) + tsvExplanation(marks))
                 .joined(separator: "\t") + "\n"
         case (.tsv, let k?):
             return
@@ -178,11 +187,11 @@ public struct ClassifyCommand: ParsableCommand {
         case (.jsonl, nil):
             let fields = labels.indices.map { "\(json(labels[$0])):\(number(probabilities[$0]))" }
             return
-                "{\(idField)\"label\":\(json(labels[argmax(probabilities)])),\"probabilities\":{\(fields.joined(separator: ","))}\(jsonExplanation(marks))}\n"
+                "{\(idField)\"label\":\(json(labels[argmax(probabilities)]))\(labelSet),\"probabilities\":{\(fields.joined(separator: ","))}\(jsonExplanation(marks))}\n"
         case (.jsonl, let k?):
             let top = ranked.prefix(k).map { "{\"label\":\(json(labels[$0])),\"p\":\(number(probabilities[$0]))}" }
             return
-                "{\(idField)\"label\":\(json(labels[ranked[0]])),\"top\":[\(top.joined(separator: ","))]\(jsonExplanation(marks))}\n"
+                "{\(idField)\"label\":\(json(labels[ranked[0]]))\(labelSet),\"top\":[\(top.joined(separator: ","))]\(jsonExplanation(marks))}\n"
         }
     }
 

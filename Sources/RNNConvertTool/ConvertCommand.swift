@@ -128,10 +128,14 @@ public struct ConvertCommand: ParsableCommand {
                     let file = try bytes.withUnsafeBytes { try Safetensors(bytes: $0) }
                     let pairs = mappings.map { $0.split(separator: "=").map(String.init) }
                     let names = Dictionary(pairs.map { ($0[0], $0[1]) }, uniquingKeysWith: { $1 })
-                    let (architecture, parameters) = try PyTorchWeights.map(
+                    var (architecture, parameters) = try PyTorchWeights.map(
                         file, vocabularySize: vocabulary.count, classes: labelList.count,
                         paddingID: text.specialIDs.padding, pooling: pooling ?? settings?.pooling ?? .last,
                         names: names)
+                    architecture.output = settings?.output ?? .softmax
+                    if let threshold = settings?.threshold, !(threshold > 0 && threshold < 1) {
+                        throw DataError(file: self.classifier!, "threshold \(threshold) (expected between 0 and 1)")
+                    }
                     classifier = try Classifier(
                         architecture: architecture, tokenizerSpec: spec, vocabulary: vocabulary, policy: policy,
                         labels: labelList, parameters: parameters,
@@ -142,7 +146,9 @@ public struct ConvertCommand: ParsableCommand {
                             ),
                             ("training.tool", .string("rnnkit convert \(rnnkitVersion)")),
                             ("training.created", .string(ISO8601DateFormatter().string(from: Date()))),
-                        ])
+                        ]
+                            + (architecture.output == .sigmoid
+                                ? [("output.threshold", .double(Double(settings?.threshold ?? 0.5)))] : []))
                 } catch { throw DataError(file: weights, "\(error)") }
                 try writeAtomically(classifier.file.encoded(), to: URL(fileURLWithPath: out))
                 let a = classifier.architecture

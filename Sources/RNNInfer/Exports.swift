@@ -257,6 +257,8 @@ public func rnnModelGetInfo(_ handle: OpaquePointer?, _ info: UnsafeMutablePoint
     full.tokenizer = loaded.classifier.tokenizerSpec.kind == .word ? 0 : 1
     full.max_length = UInt32(loaded.classifier.policy.maxLength ?? 0)
     full.threads = UInt32(loaded.threads)
+    full.multi_label = a.output == .sigmoid ? 1 : 0
+    full.threshold = loaded.classifier.threshold ?? 0
     withUnsafeMutableBytes(of: &full.kernels) { kernels in
         for (i, byte) in loaded.classifier.network.kernels.instructionSet.utf8.prefix(kernels.count - 1).enumerated() {
             kernels[i] = byte

@@ -12,7 +12,8 @@ public struct CompanionFiles {
 
     public init(_ classifier: Classifier) throws {
         let settings = ClassifierSettings(
-            labels: classifier.labels, policy: classifier.policy, pooling: classifier.architecture.pooling)
+            labels: classifier.labels, policy: classifier.policy, pooling: classifier.architecture.pooling,
+            output: classifier.architecture.output, threshold: classifier.threshold)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         files = [("classifier.json", Array(try encoder.encode(settings)) + [0x0A])]

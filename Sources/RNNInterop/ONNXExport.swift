@@ -11,7 +11,7 @@ import RNNText
 /// ONNX RNN/GRU/LSTM operator (packed models pass `lengths` as `sequence_lens`,
 /// so each text's state is taken at its last token, as ours is) → the top
 /// layer's Y_h as [batch, directions·H] (forward, then backward), or its Y pooled
-/// over the positions that hold a token → Gemm → Softmax.
+/// over the positions that hold a token → Gemm → Softmax (Sigmoid for a multi-label model).
 public enum ONNXExport {
     public static let opset = 14
 
@@ -75,7 +75,10 @@ public enum ONNXExport {
         graph.initializer("head.weight", shape: [a.classes, a.featureWidth], Array(values("head.weight")))
         graph.initializer("head.bias", shape: [a.classes], Array(values("head.bias")))
         graph.node("Gemm", ["features", "head.weight", "head.bias"], ["logits"], attributes: [.int("transB", 1)])
-        graph.node("Softmax", ["logits"], ["probabilities"], attributes: [.int("axis", 1)])
+        switch a.output {
+        case .softmax: graph.node("Softmax", ["logits"], ["probabilities"], attributes: [.int("axis", 1)])
+        case .sigmoid: graph.node("Sigmoid", ["logits"], ["probabilities"])
+        }
 
         var inputs = [
             Graph.ValueInfo(name: "ids", type: Graph.int64, shape: [.parameter("batch"), .parameter("time")])
@@ -94,7 +97,9 @@ public enum ONNXExport {
             $0.string(1, "")
             $0.int(2, opset)
         }
-        let settings = ClassifierSettings(labels: classifier.labels, policy: classifier.policy, pooling: a.pooling)
+        let settings = ClassifierSettings(
+            labels: classifier.labels, policy: classifier.policy, pooling: a.pooling, output: a.output,
+            threshold: classifier.threshold)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json = String(decoding: (try? encoder.encode(settings)) ?? Data(), as: UTF8.self)

@@ -15,14 +15,23 @@ public struct ClassifierSettings: Codable, Equatable {
     public var markers: Bool
     /// What the head reads of the top layer's states; absent: the last state.
     public var pooling: Pooling?
+    /// `sigmoid` for a multi-label model (each label's own probability); absent: a softmax.
+    public var output: Output?
+    /// A multi-label model's labels are those at or above this probability; absent: 0.5.
+    public var threshold: Float?
 
     enum CodingKeys: String, CodingKey {
-        case labels, padding, truncation, markers, pooling, maxLength = "max_length"
+        case labels, padding, truncation, markers, pooling, output, threshold, maxLength = "max_length"
     }
 
-    public init(labels: [String], policy: SequencePolicy, pooling: Pooling = .last) {
+    public init(
+        labels: [String], policy: SequencePolicy, pooling: Pooling = .last, output: Output = .softmax,
+        threshold: Float? = nil
+    ) {
         self.labels = labels
         self.pooling = pooling == .last ? nil : pooling
+        self.output = output == .softmax ? nil : output
+        self.threshold = threshold
         maxLength = policy.maxLength
         padding = policy.padding
         truncation = policy.truncation

@@ -94,7 +94,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             return "--hard-label-weight must not be negative (got \(hardLabelWeight))"
         }
         if loss == .ova && (distillTemperature != 1 || hardLabelWeight != 0) {
-            return "--loss ova learns soft labels as each class's own probability: --distill-temperature and --hard-label-weight are softmax's"
+            return
+                "--loss ova learns soft labels as each class's own probability: --distill-temperature and --hard-label-weight are softmax's"
         }
         if loss == .ova && classWeightSource != nil {
             return "--class-weights weighs a softmax's classes; --loss ova does not take them"

@@ -186,7 +186,10 @@ public struct MultiLabelCounts: Equatable, Sendable {
 
     /// The candidate with the best micro-F1 (the lower one on ties).
     public var bestThreshold: Int {
-        Self.thresholds.indices.max { microF1(threshold: $0) < microF1(threshold: $1) || (microF1(threshold: $0) == microF1(threshold: $1) && $0 > $1) }!
+        Self.thresholds.indices.max {
+            microF1(threshold: $0) < microF1(threshold: $1)
+                || (microF1(threshold: $0) == microF1(threshold: $1) && $0 > $1)
+        }!
     }
 
     /// The candidate nearest `threshold` (a model's recorded one).

@@ -227,29 +227,43 @@ final class ONNXExportTests: XCTestCase {
             at: PyTorchImportTests.fixtures, includingPropertiesForKeys: nil
         ).filter { $0.hasDirectoryPath }.sorted { $0.path < $1.path }
         for directory in directories {
-            let (classifier, expected, _) = try PyTorchImportTests.importAndCompare(directory)
-            let bytes = ONNXExport.model(classifier)
-            XCTAssertGreaterThan(bytes.count, 4 * classifier.parameters.count, "the weights are in the file")
-            guard withRuntime else { continue }
-            let path = scratch.url.appendingPathComponent(directory.lastPathComponent + ".onnx")
-            try Data(bytes).write(to: path)
-            let sequences = expected.sequences.map {
-                classifier.policy.apply($0, special: classifier.tokenizer.specialIDs)
-            }
-            let request: [String: Any] = ["sequences": sequences, "packed": classifier.policy.padding == .none]
-            let result = try Command.run(
-                "/usr/bin/env", ["python3", "-c", Self.script, path.path],
-                stdin: String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
-            XCTAssertEqual(result.status, 0, "\(directory.lastPathComponent): \(result.stderr)")
-            let theirs = try JSONDecoder().decode([[Float]].self, from: Data(result.stdout.utf8))
-            let ours = classifier.probabilities(sequences.map { $0[...] }, workspace: Network.Workspace())
-            var worst: Float = 0
-            for (row, probabilities) in theirs.enumerated() {
-                for (c, p) in probabilities.enumerated() {
-                    worst = max(worst, abs(p - ours[row * expected.classes + c]))
+            let (imported, expected, _) = try PyTorchImportTests.importAndCompare(directory)
+            // The same weights as a multi-label model: the graph ends in Sigmoid instead of Softmax.
+            var sigmoid = imported.architecture
+            sigmoid.output = .sigmoid
+            let multiLabel = try Classifier(
+                architecture: sigmoid, tokenizerSpec: imported.tokenizerSpec, vocabulary: imported.tokenizer.vocabulary,
+                policy: imported.policy, labels: imported.labels, parameters: imported.parameters)
+            for classifier in [imported, multiLabel] {
+                let name =
+                    directory.lastPathComponent + (classifier.architecture.output == .sigmoid ? " multi-label" : "")
+                let bytes = ONNXExport.model(classifier)
+                XCTAssertGreaterThan(bytes.count, 4 * classifier.parameters.count, "the weights are in the file")
+                guard withRuntime else { continue }
+                let path = scratch.url.appendingPathComponent(name + ".onnx")
+                try Data(bytes).write(to: path)
+                let sequences = expected.sequences.map {
+                    classifier.policy.apply($0, special: classifier.tokenizer.specialIDs)
+                }
+                let request: [String: Any] = ["sequences": sequences, "packed": classifier.policy.padding == .none]
+                let result = try Command.run(
+                    "/usr/bin/env", ["python3", "-c", Self.script, path.path],
+                    stdin: String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
+                XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
+                let theirs = try JSONDecoder().decode([[Float]].self, from: Data(result.stdout.utf8))
+                let ours = classifier.probabilities(sequences.map { $0[...] }, workspace: Network.Workspace())
+                var worst: Float = 0
+                for (row, probabilities) in theirs.enumerated() {
+                    for (c, p) in probabilities.enumerated() {
+                        worst = max(worst, abs(p - ours[row * expected.classes + c]))
+                    }
+                }
+                XCTAssertLessThanOrEqual(worst, 1e-6, name)
+                if classifier.architecture.output == .sigmoid {
+                    XCTAssertGreaterThan(
+                        abs(ours[0..<expected.classes].reduce(0, +) - 1), 1e-3, "\(name): not a softmax")
                 }
             }
-            XCTAssertLessThanOrEqual(worst, 1e-6, directory.lastPathComponent)
         }
     }
 }

@@ -17,14 +17,15 @@ final class ReferenceNetworkTests: XCTestCase {
 
     struct Case: CustomStringConvertible {
         var cell: CellKind, layers: Int, bidirectional: Bool, sequences: [[Int32]], pooling = Pooling.last
+        var output = Output.softmax
         var description: String {
             "\(cell) layers \(layers)\(bidirectional ? " bidirectional" : "") \(sequences.count == 5 ? "packed" : "padded")"
-                + (pooling == .last ? "" : " \(pooling) pooling")
+                + (pooling == .last ? "" : " \(pooling) pooling") + (output == .softmax ? "" : " sigmoid")
         }
         var architecture: Architecture {
             Architecture(
                 cell: cell, vocabularySize: 7, embedding: 3, hidden: 5, layers: layers, bidirectional: bidirectional,
-                classes: 3, pooling: pooling)
+                classes: 3, pooling: pooling, output: output)
         }
         var labels: [Int32] { sequences.indices.map { Int32($0 % 3) } }
         /// Larger than the initialization's weights, so the gates reach their nonlinear range; an attention
@@ -191,6 +192,42 @@ final class ReferenceNetworkTests: XCTestCase {
                         c.sequences, labels: c.labels, classWeights: weights, distillation: distillation),
                     c.architecture, what)
             }
+        }
+    }
+
+    /// `--loss ova`: each class's binary cross-entropy against label sets (none, one, several), and
+    /// against the label alone for data without sets; probabilities in every forward mode.
+    func testOneVsAllLossGradientAndProbabilitiesMatchTheReference() throws {
+        for base in cases where base.layers == 1 && base.sequences == packed && base.pooling != .max {
+            var c = base
+            c.output = .sigmoid
+            let parameters = c.parameters
+            let reference = ReferenceNetwork(c.architecture, parameters: parameters)
+            let labelSets: [[Int]] = [[0, 2], [1], [], [0, 1, 2], [2]]
+            let targets = labelSets.map { $0.map { Target(label: Int32($0), weight: 1) } }
+            let objective = Objective(network: Network(c.architecture))
+            for (sets, given) in [(labelSets, targets), (nil, [])] as [([[Int]]?, [[Target]])] {
+                var gradient = [Float](repeating: 0, count: parameters.count)
+                let result = parameters.withUnsafeBufferPointer { p in
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        objective.evaluate(
+                            p.baseAddress!, sequences: c.sequences.map { $0[...] }, labels: c.labels,
+                            targets: given, gradient: g.baseAddress!, keepProbabilities: true,
+                            workspace: Objective.Workspace())
+                    }
+                }
+                let what = "\(c) one-vs-all\(sets == nil ? " without label sets" : "")"
+                XCTAssertEqual(
+                    result.loss, reference.loss(c.sequences, labels: c.labels, labelSets: sets), accuracy: 1e-5,
+                    "\(what): loss")
+                compareGradients(
+                    gradient, reference.gradient(c.sequences, labels: c.labels, labelSets: sets), c.architecture,
+                    what)
+                assertClose(
+                    result.probabilities, c.sequences.flatMap { reference.probabilities($0) }, tolerance: 1e-6,
+                    "\(what): probabilities")
+            }
+            try forwardModes(c)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import RNNBinary
+import RNNData
 import RNNModel
 import TestSupport
 import XCTest
@@ -430,6 +431,132 @@ final class TrainCLITests: XCTestCase {
         let missing = try Command.run("classify", ["--model", directory.appendingPathComponent("none.rnnk").path])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("none.rnnk: cannot read the model file"), missing.stderr)
+    }
+
+    /// Texts whose labels are the tag words they hold (one, two or none of them), in fastText's format,
+    /// as JSON lines with an array of labels and as CSV with `|` between labels.
+    func writeLabelSets(_ name: String, rows: Int, seed: UInt64) throws -> (
+        fastText: String, jsonl: String, csv: String
+    ) {
+        var state = seed
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        let tags = ["sport", "money", "tech"], filler = ["the", "a", "news", "today", "report"]
+        var fastText = "", jsonl = "", csv = "text,tags\n"
+        for _ in 0..<rows {
+            var labels = [tags[next() % 3]]
+            if next() % 3 == 0 { labels.append(tags.filter { $0 != labels[0] }[next() % 2]) }
+            var words = labels + (0..<4).map { _ in filler[next() % filler.count] }
+            words.swapAt(0, next() % words.count)
+            let text = words.joined(separator: " ")
+            fastText += labels.map { "__label__\($0) " }.joined() + text + "\n"
+            jsonl += "{\"text\": \"\(text)\", \"tags\": [\(labels.map { "\"\($0)\"" }.joined(separator: ", "))]}\n"
+            csv += "\(text),\(labels.joined(separator: "|"))\n"
+        }
+        let base = directory.appendingPathComponent(name)
+        for (ext, body) in [("txt", fastText), ("jsonl", jsonl), ("csv", csv)] {
+            try Data(body.utf8).write(to: base.appendingPathExtension(ext))
+        }
+        return (
+            base.appendingPathExtension("txt").path, base.appendingPathExtension("jsonl").path,
+            base.appendingPathExtension("csv").path
+        )
+    }
+
+    /// Label sets from three formats give the same shards; `--loss ova` learns them, chooses its threshold
+    /// on validation, and `train eval` and `classify` read the model as training measured it.
+    func testMultiLabelFromEveryFormatTrainsEvaluatesAndClassifies() throws {
+        let train = try writeLabelSets("train", rows: 600, seed: 3)
+        let validation = try writeLabelSets("validation", rows: 100, seed: 4)
+        let test = try writeLabelSets("test", rows: 200, seed: 5)
+        func prep(_ arguments: [String], _ name: String) throws -> String {
+            let out = directory.appendingPathComponent(name).path
+            let result = try Command.run("prep", arguments + ["--tokenizer", "word", "--out", out, "--quiet"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stdout.contains("multi-label: each example has a set of labels"), result.stdout)
+            return out
+        }
+        let fromFastText = try prep(
+            ["fasttext", "--train", train.fastText, "--validation", validation.fastText, "--test", test.fastText], "ft")
+        let fromJSON = try prep(
+            [
+                "jsonl", "--train", train.jsonl, "--validation", validation.jsonl, "--test", test.jsonl, "--text-field",
+                "text", "--label-field", "tags",
+            ], "json")
+        let fromCSV = try prep(
+            [
+                "csv", "--train", train.csv, "--validation", validation.csv, "--test", test.csv, "--text-column",
+                "text",
+                "--label-column", "tags", "--label-separator", "|",
+            ], "csv")
+        let reference = try PreparedDataset(directory: URL(fileURLWithPath: fromFastText))
+        XCTAssertEqual(reference.manifest.multiLabel, true)
+        XCTAssertEqual(reference.manifest.labels, ["money", "sport", "tech"])
+        for other in [fromJSON, fromCSV] {
+            let dataset = try PreparedDataset(directory: URL(fileURLWithPath: other))
+            for split in ["train", "validation", "test"] {
+                let (a, b) = (try reference.load(split: split), try dataset.load(split: split))
+                XCTAssertEqual(a.tokens, b.tokens, "\(other) \(split)")
+                XCTAssertEqual(a.labels, b.labels, "\(other) \(split)")
+                XCTAssertEqual(a.targets, b.targets, "\(other) \(split)")
+            }
+        }
+        let trainShard = try reference.load(split: "train")
+        XCTAssertTrue((0..<trainShard.count).contains { trainShard.targets(of: $0)!.count == 2 })
+        XCTAssertTrue(trainShard.targets.allSatisfy { $0.weight == 1 })
+
+        let run = directory.appendingPathComponent("ova").path
+        let result = try Command.run(
+            "train",
+            [
+                "--shards", fromFastText, "--loss", "ova", "--epochs", "8", "--lr", "0.01", "--embed", "8", "--hidden",
+                "16", "--out", run,
+            ])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("precision@1"), result.stdout)
+        let lines = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let measured = try JSONDecoder().decode(TestRecord.self, from: Data(lines.last!.utf8)).evaluation
+        XCTAssertGreaterThan(measured.macroF1, 0.9, "the tags are the words themselves")
+        XCTAssertGreaterThan(measured.precisionAt1!, 0.9)
+        let threshold = try XCTUnwrap(measured.threshold)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: run + "/model.rnnk"))
+        let file = try Array(bytes).withUnsafeBytes { try ModelFile(bytes: $0) }
+        XCTAssertEqual(file.requiredFeatures, ["multi-label"])
+        XCTAssertEqual(file["architecture.output"], .string("sigmoid"))
+        XCTAssertEqual(try Classifier(file: file).threshold, threshold)
+
+        let evaluated = try Command.run("train", ["eval", run + "/model.rnnk", "--shards", fromFastText])
+        XCTAssertEqual(evaluated.status, 0, evaluated.stderr)
+        XCTAssertTrue(
+            evaluated.stdout.contains(String(format: "macro-F1 %.4f", measured.macroF1)), evaluated.stdout)
+        let classified = try Command.run(
+            "classify", ["--model", run + "/model.rnnk", "--output", "jsonl"],
+            stdin: "sport money the news\ntech today\n")
+        XCTAssertEqual(classified.status, 0, classified.stderr)
+        let rows = classified.stdout.split(separator: "\n").map {
+            try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        XCTAssertEqual(rows.map { Set($0["labels"] as! [String]) }, [["sport", "money"], ["tech"]])
+        let probabilities = rows[0]["probabilities"] as! [String: Double]
+        XCTAssertGreaterThan(probabilities.values.reduce(0, +), 1.5, "independent probabilities, not a softmax")
+
+        let softmax = try Command.run(
+            "train",
+            ["--shards", fromFastText, "--epochs", "1", "--embed", "4", "--hidden", "4", "--out", run + "-softmax"])
+        XCTAssertEqual(softmax.status, 0, softmax.stderr)
+        XCTAssertTrue(softmax.stdout.contains("each text's labels share its probability"), softmax.stdout)
+        for (arguments, message) in [
+            (
+                ["--loss", "ova", "--distill-temperature", "2"],
+                "--distill-temperature and --hard-label-weight are softmax's"
+            ),
+            (["--loss", "ova", "--class-weights", "balanced"], "--loss ova does not take them"),
+            (["--distill-temperature", "2"], "--distill-temperature: needs soft labels in the train split"),
+        ] {
+            let refused = try Command.run("train", ["--shards", fromFastText, "--out", run + "-x"] + arguments)
+            XCTAssertNotEqual(refused.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(refused.stderr.contains(message), refused.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: run + "-x"))
+        }
     }
 
     func testBadOptionsAndShardsFailBeforeTraining() throws {

@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import shutil
+import math
 import subprocess
 import struct
 import sys
@@ -85,6 +86,32 @@ class BindingTests(TrainedModel):
             self.assertEqual(model.labels[best], "pos")
             self.assertAlmostEqual(sum(probabilities), 1.0, places=5)
             self.assertEqual(model.labels[model.classify("bad bad bad movie")[0]], "neg")
+
+    def test_a_multi_label_model_says_so_and_gives_independent_probabilities(self):
+        with rnninfer.Model(self.path) as model:
+            self.assertFalse(model.metadata["multi_label"])
+            self.assertIsNone(model.metadata["threshold"])
+        run(BIN / "train", "--shards", self.work / "shards", "--recipe", "csv", "--loss", "ova", "--embed", "8",
+            "--hidden", "12", "--no-bidirectional", "--epochs", "2", "--lr", "0.01", "--optimizer", "adam",
+            "--out", self.work / "ova-run", "--quiet")
+        texts = ["good good film", "bad movie", "", "the plot was good and bad and bad"]
+        with rnninfer.Model(self.work / "ova-run" / "model.rnnk") as model:
+            self.assertTrue(model.metadata["multi_label"])
+            self.assertTrue(0 < model.metadata["threshold"] < 1)
+            self.assertEqual(model.file_metadata["architecture.output"], "sigmoid")
+            self.assertEqual(float(model.file_metadata["output.threshold"]), model.metadata["threshold"])
+            batch = model.classify_batch(texts)
+            self.assertTrue(any(abs(sum(row) - 1) > 1e-3 for row in batch), batch)
+            logits = model.logits(texts)
+            for text, row, z in zip(texts, batch, logits):
+                best, single = model.classify(text)
+                self.assertEqual(bits(row), bits(single))
+                self.assertEqual(best, int(row.argmax()))
+                for p, value in zip(row, z):
+                    self.assertAlmostEqual(float(p), 1 / (1 + math.exp(-float(value))), places=6)
+                with model.stream() as stream:
+                    stream.feed(text)
+                    self.assertEqual(bits(stream.probabilities()[1]), bits(single))
 
     def test_batch_top_k_and_tokenize_agree_with_single_calls(self):
         texts = ["good film", "bad", "the plot was good and good", "", "bad movie bad scene good"]

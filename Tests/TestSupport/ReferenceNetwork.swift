@@ -104,6 +104,7 @@ public struct ReferenceNetwork {
 
     public func probabilities(_ tokens: [Int32], masks: Masks? = nil) -> [Double] {
         let z = logits(tokens, masks: masks), largest = z.max()!
+        if architecture.output == .sigmoid { return z.map { 1 / (1 + Foundation.exp(-$0)) } }
         let e = z.map { Foundation.exp($0 - largest) }, sum = e.reduce(0, +)
         return e.map { $0 / sum }
     }
@@ -123,13 +124,22 @@ public struct ReferenceNetwork {
     }
 
     /// Summed cross-entropy, each example's times its label's weight (1 without `classWeights`).
+    /// A sigmoid output's is each class's binary cross-entropy against `labelSets[i]` (its label without).
     public func loss(
         _ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil, classWeights: [Double]? = nil,
-        distillation: Distillation? = nil
+        distillation: Distillation? = nil, labelSets: [[Int]]? = nil
     ) -> Double {
         sequences.indices.reduce(0) { total, i in
             let label = Int(labels[i])
             let z = logits(sequences[i], masks: masks?[i])
+            if architecture.output == .sigmoid {
+                let truth = Set(labelSets?[i] ?? [label])
+                return total
+                    + z.indices.reduce(0) { sum, c in
+                        let p = 1 / (1 + Foundation.exp(-z[c]))
+                        return sum - (truth.contains(c) ? Foundation.log(p) : Foundation.log(1 - p))
+                    }
+            }
             func logSoftmax(_ scale: Double) -> [Double] {
                 let scaled = z.map { $0 / scale }, largest = scaled.max()!
                 let logSum = largest + Foundation.log(scaled.reduce(0) { $0 + Foundation.exp($1 - largest) })
@@ -151,17 +161,19 @@ public struct ReferenceNetwork {
     /// accurate to about 1e-9 here.
     public func gradient(
         _ sequences: [[Int32]], labels: [Int32], masks: [Masks]? = nil, classWeights: [Double]? = nil,
-        distillation: Distillation? = nil
+        distillation: Distillation? = nil, labelSets: [[Int]]? = nil
     ) -> [Double] {
         var copy = self
         return parameters.indices.map { i in
             let step = 1e-5 * max(1, abs(parameters[i]))
             copy.parameters[i] = parameters[i] + step
             let plus = copy.loss(
-                sequences, labels: labels, masks: masks, classWeights: classWeights, distillation: distillation)
+                sequences, labels: labels, masks: masks, classWeights: classWeights, distillation: distillation,
+                labelSets: labelSets)
             copy.parameters[i] = parameters[i] - step
             let minus = copy.loss(
-                sequences, labels: labels, masks: masks, classWeights: classWeights, distillation: distillation)
+                sequences, labels: labels, masks: masks, classWeights: classWeights, distillation: distillation,
+                labelSets: labelSets)
             copy.parameters[i] = parameters[i]
             return (plus - minus) / (2 * step)
         }
