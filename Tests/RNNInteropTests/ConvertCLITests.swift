@@ -60,6 +60,52 @@ final class ConvertCLITests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: exported.appendingPathComponent("model.onnx").path))
     }
 
+    /// A PyTorch model trained with BCEWithLogitsLoss: classifier.json says so, and the output and threshold
+    /// survive export and import.
+    func testAMultiLabelModelImportsAndExportsWithItsThreshold() throws {
+        let scratch = try Scratch()
+        let fixture = PyTorchImportTests.fixtures.appendingPathComponent("gru-bidirectional-2-layers-packed")
+        let vocabulary = scratch.url.appendingPathComponent("vocab.txt")
+        try Data(try PyTorchImportTests.vocabulary(40).fileBytes()).write(to: vocabulary)
+        let settings = scratch.url.appendingPathComponent("classifier.json")
+        try Data(
+            #"{"labels": ["red", "green", "blue"], "padding": "none", "truncation": "tail", "markers": false, "output": "sigmoid", "threshold": 0.3}"#
+                .utf8
+        ).write(to: settings)
+        let model = scratch.url.appendingPathComponent("model.rnnk").path
+        let weights = fixture.appendingPathComponent("model.safetensors").path
+        let imported = try Command.run(
+            "convert",
+            ["import", weights, "--word-vocabulary", vocabulary.path, "--classifier", settings.path, "--out", model])
+        XCTAssertEqual(imported.status, 0, imported.stderr)
+        let classifier = try loadClassifier(model)
+        XCTAssertEqual(classifier.architecture.output, .sigmoid)
+        XCTAssertEqual(classifier.threshold, 0.3)
+        XCTAssertEqual(classifier.file.requiredFeatures, ["multi-label"])
+
+        let exported = scratch.url.appendingPathComponent("exported")
+        let export = try Command.run("convert", ["export", model, "--to", "safetensors", "--out", exported.path])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        let written = try JSONDecoder().decode(
+            ClassifierSettings.self, from: Data(contentsOf: exported.appendingPathComponent("classifier.json")))
+        XCTAssertEqual(written.output, .sigmoid)
+        XCTAssertEqual(written.threshold, 0.3)
+
+        try Data(
+            #"{"labels": ["red", "green", "blue"], "padding": "none", "truncation": "tail", "markers": false, "output": "sigmoid", "threshold": 1.5}"#
+                .utf8
+        ).write(to: settings)
+        let refused = try Command.run(
+            "convert",
+            [
+                "import", weights, "--word-vocabulary", vocabulary.path, "--classifier", settings.path, "--out",
+                model + ".bad",
+            ])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("threshold 1.5 (expected between 0 and 1)"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: model + ".bad"))
+    }
+
     func testErrorsAreOneLineNamingTheFileOrFlag() throws {
         let scratch = try Scratch()
         let fixture = PyTorchImportTests.fixtures.appendingPathComponent("gru-packed/model.safetensors").path

@@ -121,6 +121,18 @@ class TrainingTests(unittest.TestCase):
             copy = pickle.loads(pickle.dumps(model))
             numpy.testing.assert_array_equal(copy.predict_proba(texts), probabilities)
 
+    def test_the_model_options_are_keywords(self):
+        model = rnnkit.train(rnnkit.Dataset.from_records(rows(600, 4)),
+                             **dict(SMALL, loss="ova", pooling="max", freeze_embedding=False))
+        with tempfile.TemporaryDirectory() as folder:
+            path = pathlib.Path(folder) / "model.rnnk"
+            model.save(path)
+            runtime = rnninfer.Model(path)
+            self.assertTrue(runtime.metadata["multi_label"])
+            self.assertEqual(runtime.file_metadata["architecture.pooling"], "max")
+            probabilities = model.predict_proba(["the goal of the match"])
+            self.assertGreater(abs(float(probabilities.sum()) - 1), 1e-3, "independent sigmoids")
+
     def test_ctrl_c_stops_and_resume_gives_the_uninterrupted_metrics(self):
         data = rnnkit.Dataset.from_records(rows(6000, 4))
         settings = dict(SMALL, epochs=4, hidden=64)

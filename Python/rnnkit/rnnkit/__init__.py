@@ -296,7 +296,9 @@ _PREP_FLAGS = {"vocabulary_size": "--vocab-size", "vocab_size": "--vocab-size", 
 _TRAIN_FLAGS = {
     "cell": "--cell", "embedding": "--embed", "embed": "--embed", "hidden": "--hidden", "layers": "--layers",
     "bidirectional": "--bidirectional", "dropout": "--dropout", "initialization": "--initialization",
-    "pooling": "--pooling",
+    "pooling": "--pooling", "pretrained_vectors": "--pretrained-vectors",
+    "freeze_embedding": "--freeze-embedding", "class_weights": "--class-weights", "loss": "--loss",
+    "distill_temperature": "--distill-temperature", "hard_label_weight": "--hard-label-weight",
     "max_length": "--max-len", "max_len": "--max-len", "padding": "--padding", "truncation": "--truncate",
     "truncate": "--truncate", "start_token": "--start-token", "optimizer": "--optimizer", "name": "--optimizer",
     "learning_rate": "--lr", "lr": "--lr", "momentum": "--momentum", "weight_decay": "--weight-decay",
@@ -307,8 +309,8 @@ _TRAIN_FLAGS = {
 
 
 def _flag(flag, value):
-    if flag == "--bidirectional":
-        return ["--bidirectional" if value else "--no-bidirectional"]
+    if flag in ("--bidirectional", "--freeze-embedding"):
+        return [flag if value else flag.replace("--", "--no-", 1)]
     if flag == "--start-token":
         return [flag, "on" if value in (True, "on") else "off"]
     return [flag, str(value)]
