@@ -194,28 +194,39 @@ public final class ShardFile: @unchecked Sendable {
         return labels
     }
 
-    private func readTargets(_ examples: Range<Int>, into shard: inout Shard) throws {
+    /// The offsets of `examples` into a section of `total` items (tokens or targets) whose offsets start at
+    /// `section`, checked before use: within the section, non-decreasing, and spanning it at the shard's ends.
+    private func offsets(at section: Int, _ examples: Range<Int>, total: Int, items: String, noun: String) throws
+        -> [Int]
+    {
         func fail(_ problem: String) -> DataError { DataError(file: path, problem) }
         let n = examples.count
-        let rawOffsets = try read(at: targetOffsetsAt + 8 * examples.lowerBound, count: 8 * (n + 1))
+        let raw = try read(at: section + 8 * examples.lowerBound, count: 8 * (n + 1))
         var offsets = [Int](repeating: 0, count: n + 1)
-        try rawOffsets.withUnsafeBytes { r in
+        try raw.withUnsafeBytes { r in
             for k in 0...n {
+                // Checked before it becomes an Int: an offset past Int.max would trap in the conversion.
                 let offset = UInt64(littleEndian: r.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self))
-                guard offset <= UInt64(targetCount) else {
-                    throw fail(
-                        "example \(examples.lowerBound + k): target offset \(offset) is past the \(targetCount) targets"
-                    )
+                guard offset <= UInt64(total) else {
+                    throw fail("example \(examples.lowerBound + k): \(noun) \(offset) is past the \(total) \(items)")
                 }
                 offsets[k] = Int(offset)
                 if k > 0 && offsets[k] < offsets[k - 1] {
-                    throw fail("example \(examples.lowerBound + k - 1): target offsets decrease")
+                    throw fail("example \(examples.lowerBound + k - 1): \(noun)s decrease")
                 }
             }
         }
-        if examples.lowerBound == 0 && offsets[0] != 0 || examples.upperBound == count && offsets[n] != targetCount {
-            throw fail("target offsets do not span the targets")
+        if examples.lowerBound == 0 && offsets[0] != 0 || examples.upperBound == count && offsets[n] != total {
+            throw fail("example \(noun)s do not span the \(items)")
         }
+        return offsets
+    }
+
+    private func readTargets(_ examples: Range<Int>, into shard: inout Shard) throws {
+        func fail(_ problem: String) -> DataError { DataError(file: path, problem) }
+        let n = examples.count
+        let offsets = try offsets(
+            at: targetOffsetsAt, examples, total: targetCount, items: "targets", noun: "target offset")
         let first = offsets[0]
         let raw = try read(at: targetsAt + 8 * first, count: 8 * (offsets[n] - first))
         shard.targets = try raw.withUnsafeBytes { r in
@@ -243,24 +254,7 @@ public final class ShardFile: @unchecked Sendable {
         precondition(examples.lowerBound >= 0 && examples.upperBound <= count, "examples outside the shard")
         func fail(_ problem: String) -> DataError { DataError(file: path, problem) }
         let n = examples.count
-        let rawOffsets = try read(at: offsetsAt + 8 * examples.lowerBound, count: 8 * (n + 1))
-        var offsets = [Int](repeating: 0, count: n + 1)
-        try rawOffsets.withUnsafeBytes { r in
-            for k in 0...n {
-                // Checked before it becomes an Int: an offset past Int.max would trap in the conversion.
-                let offset = UInt64(littleEndian: r.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self))
-                guard offset <= UInt64(tokenCount) else {
-                    throw fail("example \(examples.lowerBound + k): offset \(offset) is past the \(tokenCount) tokens")
-                }
-                offsets[k] = Int(offset)
-                if k > 0 && offsets[k] < offsets[k - 1] {
-                    throw fail("example \(examples.lowerBound + k - 1): offsets decrease")
-                }
-            }
-        }
-        if examples.lowerBound == 0 && offsets[0] != 0 || examples.upperBound == count && offsets[n] != tokenCount {
-            throw fail("example offsets do not span the tokens")
-        }
+        let offsets = try offsets(at: offsetsAt, examples, total: tokenCount, items: "tokens", noun: "offset")
         var shard = Shard()
         shard.labels = try labels(examples)
         let sources = try read(at: sourcesAt + 4 * examples.lowerBound, count: 4 * n)

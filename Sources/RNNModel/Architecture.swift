@@ -126,6 +126,22 @@ extension Architecture {
         }
     }
 
+    /// A key that only files requiring `feature` may hold, read as one of `Value`'s cases; nil when absent.
+    private static func featureValue<Value: RawRepresentable<String> & CaseIterable>(
+        _ file: ModelFile, key: String, feature: String
+    ) throws(ModelFileError) -> Value? {
+        guard file[key] != nil else { return nil }
+        guard file.requiredFeatures.contains(feature) else {
+            throw .invalid("\(key) is set, but format.requires does not list \"\(feature)\"")
+        }
+        let name = try file.string(key)
+        guard let value = Value(rawValue: name) else {
+            throw .invalid(
+                "unknown \(key) \"\(name)\" (expected \(Value.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return value
+    }
+
     /// Reads and checks what `write` wrote: every key present, sizes within `problem`'s bounds.
     public init(file: ModelFile) throws(ModelFileError) {
         let name = try file.string("architecture.cell")
@@ -151,30 +167,8 @@ extension Architecture {
             hidden: try file.int("architecture.hidden"), layers: try file.int("architecture.layers"),
             bidirectional: try file.bool("architecture.bidirectional"), classes: try file.int("architecture.classes"),
             paddingID: Int32(try file.int("architecture.padding_id")))
-        if file["architecture.pooling"] != nil {
-            guard file.requiredFeatures.contains("pooling") else {
-                throw .invalid("architecture.pooling is set, but format.requires does not list \"pooling\"")
-            }
-            let name = try file.string("architecture.pooling")
-            guard let pooling = Pooling(rawValue: name) else {
-                throw .invalid(
-                    "unknown architecture.pooling \"\(name)\" (expected \(Pooling.allCases.map(\.rawValue).joined(separator: ", ")))"
-                )
-            }
-            self.pooling = pooling
-        }
-        if file["architecture.output"] != nil {
-            guard file.requiredFeatures.contains("multi-label") else {
-                throw .invalid("architecture.output is set, but format.requires does not list \"multi-label\"")
-            }
-            let name = try file.string("architecture.output")
-            guard let output = Output(rawValue: name) else {
-                throw .invalid(
-                    "unknown architecture.output \"\(name)\" (expected \(Output.allCases.map(\.rawValue).joined(separator: ", ")))"
-                )
-            }
-            self.output = output
-        }
+        pooling = try Self.featureValue(file, key: "architecture.pooling", feature: "pooling") ?? .last
+        output = try Self.featureValue(file, key: "architecture.output", feature: "multi-label") ?? .softmax
         if let problem { throw .invalid(problem) }
     }
 }

@@ -63,15 +63,7 @@ final class ShardTests: XCTestCase {
 
     func testBadSoftLabelsAreRejectedNamingTheTarget() {
         let bytes = ShardFormat.encode(softLabeled(), vocabularySize: 100)
-        for byte in 0..<bytes.count {
-            for bit in 0..<8 {
-                var corrupt = bytes
-                corrupt[byte] ^= 1 << bit
-                XCTAssertThrowsError(
-                    try ShardFormat.decode(corrupt, file: "s", vocabularySize: 100, labelCount: 2),
-                    "byte \(byte) bit \(bit)")
-            }
-        }
+        assertEveryBitFlipIsRejected(bytes, vocabularySize: 100)
         func withChecksum(_ change: (inout [UInt8]) -> Void) -> [UInt8] {
             var changed = bytes
             change(&changed)
@@ -107,6 +99,20 @@ final class ShardTests: XCTestCase {
         }
     }
 
+    func assertEveryBitFlipIsRejected(
+        _ bytes: [UInt8], vocabularySize: Int, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        for byte in 0..<bytes.count {
+            for bit in 0..<8 {
+                var corrupt = bytes
+                corrupt[byte] ^= 1 << bit
+                XCTAssertThrowsError(
+                    try ShardFormat.decode(corrupt, file: "s", vocabularySize: vocabularySize, labelCount: 2),
+                    "byte \(byte) bit \(bit)", file: file, line: line)
+            }
+        }
+    }
+
     func testEveryTruncationAndEveryBitFlipIsRejected() {
         let bytes = ShardFormat.encode(sample(), vocabularySize: 65_536)
         for length in 0..<bytes.count {
@@ -114,15 +120,7 @@ final class ShardTests: XCTestCase {
                 try ShardFormat.decode(Array(bytes[0..<length]), file: "s", vocabularySize: 65_536, labelCount: 2),
                 "length \(length)")
         }
-        for byte in 0..<bytes.count {
-            for bit in 0..<8 {
-                var corrupt = bytes
-                corrupt[byte] ^= 1 << bit
-                XCTAssertThrowsError(
-                    try ShardFormat.decode(corrupt, file: "s", vocabularySize: 65_536, labelCount: 2),
-                    "byte \(byte) bit \(bit)")
-            }
-        }
+        assertEveryBitFlipIsRejected(bytes, vocabularySize: 65_536)
     }
 
     func testValidatesIdsLabelsAndVersionWithClearMessages() {
