@@ -148,7 +148,7 @@ public struct ConvertCommand: ParsableCommand {
                             ("training.created", .string(ISO8601DateFormatter().string(from: Date()))),
                         ]
                             + (architecture.output == .sigmoid
-                                ? [("output.threshold", .double(Double(settings?.threshold ?? 0.5)))] : []))
+                                ? [("output.threshold", .double(threshold: settings?.threshold ?? 0.5))] : []))
                 } catch { throw DataError(file: weights, "\(error)") }
                 try writeAtomically(classifier.file.encoded(), to: URL(fileURLWithPath: out))
                 let a = classifier.architecture

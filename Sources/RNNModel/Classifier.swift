@@ -2,6 +2,12 @@ import RNNBinary
 import RNNKernels
 import RNNText
 
+extension ModelFile.Value {
+    /// A threshold as the file holds it: the decimal a person reads (0.4, not 0.4000000059604645, the
+    /// float's exact value), which reads back as the same float.
+    public static func double(threshold: Float) -> ModelFile.Value { .double(Double("\(threshold)")!) }
+}
+
 /// A trained classifier: everything in a model file, checked and ready to run.
 /// The trainer's evaluation and the C runtime both classify through this type.
 public struct Classifier: Sendable {

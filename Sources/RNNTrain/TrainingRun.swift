@@ -301,7 +301,7 @@ public struct TrainingRun {
         if let vectorsRecord { provenance.append(("training.pretrained_vectors", .string(vectorsRecord))) }
         // A multi-label model's sets are cut where validation chose (0.5 without validation).
         if architecture.output == .sigmoid {
-            provenance.append(("output.threshold", .double(Double(written?.evaluation.threshold ?? 0.5))))
+            provenance.append(("output.threshold", .double(threshold: written?.evaluation.threshold ?? 0.5)))
         }
         let classifier: Classifier
         do {
