@@ -249,7 +249,12 @@ final class FormatTests: XCTestCase {
         assertFails(["train.jsonl", "line 2", "expected a JSON object per line, found an array"]) {
             try jsonl(valid + "[1]\n")
         }
-        assertFails(["train.jsonl", "line 1", "2 labels"]) { try jsonl("{\"text\": \"x\", \"label\": [1, 2]}\n") }
+        assertFails(["train.jsonl", "line 1", "no label (field \"label\" is an empty array"]) {
+            try jsonl("{\"text\": \"x\", \"label\": []}\n")
+        }
+        assertFails(["train.jsonl", "line 1", "field \"label\" holds an array inside an array"]) {
+            try jsonl("{\"text\": \"x\", \"label\": [1, [2]]}\n")
+        }
         assertFails(["train.jsonl", "line 1", "nested deeper than 128"]) {
             try jsonl(String(repeating: "[", count: 100_000) + "\n")
         }
