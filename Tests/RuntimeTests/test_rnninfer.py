@@ -442,7 +442,7 @@ class GuestTests(TrainedModel):
 
     def info(self, handle, size=ctypes.sizeof(rnninfer._Info)):
         info = rnninfer._Info(size=size, kernels=b"untouched")
-        info.threads = 12345
+        info.threads = info.multi_label = 12345
         self.assertEqual(self.call("rnn_model_get_info", handle, ctypes.byref(info)), (0, ""))
         return info
 
@@ -493,9 +493,12 @@ class GuestTests(TrainedModel):
 
     def test_info_writes_only_the_fields_the_callers_struct_has(self):
         status, _, handle = self.load(None)
-        short = ctypes.sizeof(rnninfer._Info) - 16 - 4  # a header without threads and kernels
+        short = rnninfer._Info.threads.offset  # a header without threads, kernels and what came after them
         info = self.info(handle, size=short)
-        self.assertEqual((info.size, info.threads, info.kernels), (short, 12345, b"untouched"))
+        self.assertEqual((info.size, info.threads, info.kernels, info.multi_label), (short, 12345, b"untouched", 12345))
+        older = rnninfer._Info.multi_label.offset  # ABI 3 as it was before multi-label models
+        info = self.info(handle, size=older)
+        self.assertEqual((info.size, info.threads, info.multi_label), (older, 1, 12345))
         self.assertEqual((info.cell, info.embedding, info.hidden, info.labels), (1, 8, 12, 2))
         full = self.info(handle)
         self.assertEqual(full.size, ctypes.sizeof(rnninfer._Info))
