@@ -91,6 +91,9 @@ public struct ConvertCommand: ParsableCommand {
                     } catch let error as DataError { throw error } catch {
                         throw DataError(file: classifier, describe(decodingError: error))
                     }
+                    if let threshold = settings?.threshold, !(threshold > 0 && threshold < 1) {
+                        throw DataError(file: classifier, "threshold \(threshold) (expected between 0 and 1)")
+                    }
                 }
                 let labelList = labels.map { $0.split(separator: ",").map(String.init) } ?? settings?.labels
                 guard let labelList else { throw DataError(file: "--labels", "give --labels or --classifier") }
@@ -133,9 +136,6 @@ public struct ConvertCommand: ParsableCommand {
                         paddingID: text.specialIDs.padding, pooling: pooling ?? settings?.pooling ?? .last,
                         names: names)
                     architecture.output = settings?.output ?? .softmax
-                    if let threshold = settings?.threshold, !(threshold > 0 && threshold < 1) {
-                        throw DataError(file: self.classifier!, "threshold \(threshold) (expected between 0 and 1)")
-                    }
                     classifier = try Classifier(
                         architecture: architecture, tokenizerSpec: spec, vocabulary: vocabulary, policy: policy,
                         labels: labelList, parameters: parameters,

@@ -102,7 +102,9 @@ final class ConvertCLITests: XCTestCase {
                 model + ".bad",
             ])
         XCTAssertEqual(refused.status, 1)
-        XCTAssertTrue(refused.stderr.contains("threshold 1.5 (expected between 0 and 1)"), refused.stderr)
+        XCTAssertTrue(
+            refused.stderr.contains("error: \(settings.path): threshold 1.5 (expected between 0 and 1)"), refused.stderr
+        )
         XCTAssertFalse(FileManager.default.fileExists(atPath: model + ".bad"))
     }
 
