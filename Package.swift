@@ -10,6 +10,32 @@ import PackageDescription
 let fast: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"]), .unsafeFlags(["-O"], .when(configuration: .debug)),
 ]
+// The x86-64 instruction-set modules are compiled for CPUs an aarch64 compiler does not know, so they are in
+// the package only when building for x86-64; on aarch64 the NEON kernels are the baseline's and live in
+// RNNKernels. SwiftPM has no per-architecture condition on a target or dependency, and the manifest is
+// compiled for the machine that runs the build: natively that is the target, and a cross build says
+// otherwise in RNNKIT_TARGET_ARCH (Tools/build-runtime --target aarch64 does).
+#if arch(x86_64)
+let buildArchitecture = "x86_64"
+#else
+let buildArchitecture = "aarch64"
+#endif
+let targetArchitecture = Context.environment["RNNKIT_TARGET_ARCH"] ?? buildArchitecture
+let instructionSetModules: [Target] =
+    targetArchitecture != "x86_64"
+    ? []
+    : [
+        .target(
+            name: "RNNKernelsAVX2", dependencies: ["RNNKernels"],
+            swiftSettings: fast + [.unsafeFlags(["-target-cpu", "haswell"])]),
+        // -Xcc: CHardware's AVX-512 helpers are compiled (and inlined) for this module's CPU too.
+        .target(
+            name: "RNNKernelsAVX512", dependencies: ["RNNKernels"],
+            swiftSettings: fast + [
+                .unsafeFlags(["-target-cpu", "skylake-avx512", "-Xcc", "-march=skylake-avx512"])
+            ]),
+    ]
+
 let package = Package(
     name: "rnnkit",
     products: [
@@ -41,21 +67,13 @@ let package = Package(
         .target(name: "RNNBinary", swiftSettings: fast),
         .target(
             name: "RNNModel",
-            dependencies: [
-                "CHardware", "RNNBinary", "RNNText", "RNNKernels", "RNNKernelsAVX2", "RNNKernelsAVX512",
-            ],
+            dependencies: ["CHardware", "RNNBinary", "RNNText", "RNNKernels"]
+                + instructionSetModules.map { .target(name: $0.name) },
             swiftSettings: fast),
         // The step kernels' source, and its instantiation per instruction set:
         // each of those modules is compiled for its CPU and chosen at run time.
         .systemLibrary(name: "CHardware", path: "Sources/CHardware"),
         .target(name: "RNNKernels", dependencies: ["CHardware"], swiftSettings: fast),
-        .target(
-            name: "RNNKernelsAVX2", dependencies: ["RNNKernels"],
-            swiftSettings: fast + [.unsafeFlags(["-target-cpu", "haswell"])]),
-        // -Xcc: CHardware's AVX-512 helpers are compiled (and inlined) for this module's CPU too.
-        .target(
-            name: "RNNKernelsAVX512", dependencies: ["RNNKernels"],
-            swiftSettings: fast + [.unsafeFlags(["-target-cpu", "skylake-avx512", "-Xcc", "-march=skylake-avx512"])]),
         .target(
             name: "RNNText", dependencies: ["RNNBinary"],
             swiftSettings: fast),
@@ -145,7 +163,13 @@ let package = Package(
             name: "RNNInteropTests",
             dependencies: ["RNNCommandLine", "RNNInterop", "RNNData", "RNNModel", "RNNText", "TestSupport"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "RNNKernelsTests", dependencies: ["RNNKernels", "RNNModel"]),
+        // The kernels against Double arithmetic, without XCTest: RNNKernelsTests runs them, and so does kernel-checks
+        // where XCTest cannot be built (Tools/test-aarch64, under emulation).
+        .target(name: "KernelChecks", dependencies: ["RNNKernels", "RNNModel"], path: "Tests/KernelChecks"),
+        .executableTarget(
+            name: "kernel-checks", dependencies: ["KernelChecks", "RNNKernels", "RNNModel"],
+            path: "Tests/KernelChecksTool"),
+        .testTarget(name: "RNNKernelsTests", dependencies: ["KernelChecks"]),
         .testTarget(name: "RNNParquetTests", dependencies: ["RNNParquet"]),
         .testTarget(
             name: "RNNModelTests", dependencies: ["RNNBinary", "RNNKernels", "RNNModel", "RNNText", "TestSupport"]),
@@ -158,6 +182,6 @@ let package = Package(
             dependencies: [
                 "RNNBinary", "RNNTrain", "RNNModel", "RNNKernels", "RNNData", "RNNSupport", "RNNText", "TestSupport",
             ]),
-    ],
+    ] + instructionSetModules,
     swiftLanguageModes: [.v5]
 )

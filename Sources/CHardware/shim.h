@@ -1,14 +1,19 @@
 // What Swift cannot say about the hardware: which vector instruction sets the
-// CPU and the OS both support (CPUID, XGETBV), a prefetch hint, and square roots
-// the loop vectorizer can widen. Header-only: static inline, so each is inlined
-// into, and compiled for the instruction set of, the Swift code that calls it.
-#include <cpuid.h>
+// CPU and the OS both support (CPUID and XGETBV on x86-64, the auxiliary vector
+// on aarch64), a prefetch hint, and square roots the loop vectorizer can widen.
+// Header-only: static inline, so each is inlined into, and compiled for the
+// instruction set of, the Swift code that calls it.
+#include <string.h>
 
 enum {
     RNNKIT_CPU_AVX2 = 1,         // x86-64-v3: AVX, AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT, and the OS saves ymm
     RNNKIT_CPU_AVX512 = 2,       // x86-64-v4: AVX-512 F, CD, BW, DQ, VL, and the OS saves zmm
     RNNKIT_CPU_AVX512_VNNI = 4,  // AVX-512 VNNI (Ice Lake, Zen 4 and later): VPDPBUSD
+    RNNKIT_CPU_NEON_DOT = 8,     // aarch64 with the ARMv8.2 dot product (Neoverse N1, Cortex-A55/A76 and later): SDOT
 };
+
+#if defined(__x86_64__)
+#include <cpuid.h>
 
 static inline unsigned rnnkit_cpu_features(void) {
     unsigned eax, ebx, ecx, edx;
@@ -40,6 +45,18 @@ static inline int rnnkit_cpu_is_amd(void) {
            || (ebx == 0x6f677948 && edx == 0x6e65476e && ecx == 0x656e6975);  // "HygonGenuine"
 }
 
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+
+// NEON (Advanced SIMD) with FMA is part of every ARMv8-A core; the dot product is optional before v8.4.
+static inline unsigned rnnkit_cpu_features(void) {
+    const unsigned long asimddp = 1ul << 20;  // HWCAP_ASIMDDP, <asm/hwcap.h>
+    return (getauxval(AT_HWCAP) & asimddp) ? RNNKIT_CPU_NEON_DOT : 0;
+}
+#else
+static inline unsigned rnnkit_cpu_features(void) { return 0; }
+#endif
+
 // Asks for the cache line holding `address` ahead of its use (read, keep in all levels).
 static inline void rnnkit_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
 
@@ -66,6 +83,7 @@ static inline rnnkit_float4 rnnkit_sqrt4(rnnkit_float4 x) { return __builtin_ele
 static inline rnnkit_float8 rnnkit_sqrt8(rnnkit_float8 x) { return __builtin_elementwise_sqrt(x); }
 static inline rnnkit_float16 rnnkit_sqrt16(rnnkit_float16 x) { return __builtin_elementwise_sqrt(x); }
 
+#if defined(__x86_64__)
 // e^x on 16 floats for the AVX-512 kernels (a module compiled for AVX-512
 // calls it; elsewhere it is never emitted). The portable version in Swift
 // rebuilds 2^n in the float's bits, which needs n clamped first; VSCALEFPS
@@ -88,6 +106,7 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return (rnnkit_float16)_mm512_scalef_ps(p, n);
 }
+#endif
 
 // The recurrent product of a quantized model's step: for ROWS rows, CHUNKS
 // consecutive chunks of L hidden units and GATES gates,
@@ -101,12 +120,17 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
 //    AVX-512) or in int16 (SSE2: see QuantizedPanelLayout);
 //  - VPDPBUSD (AVX-512 VNNI): states plus 128 in uint8 (the instruction's
 //    unsigned operand), k taken in GROUP = 4, panel [k / 4][GATES][L][4]; the
-//    128·Σ_k w that the offset adds is `corrections`, taken off before the float.
+//    128·Σ_k w that the offset adds is `corrections`, taken off before the float;
+//  - SDOT (aarch64 with the dot product): states in int8, k taken in GROUP = 4,
+//    panel [k / 4][GATES][L][4] (signed by signed: no offset);
+//  - SMLAL (any aarch64): states in int16, k one at a time (GROUP = 1), panel
+//    [k][GATES][L] of int16 weights, each multiply-add by one state.
 // One function per tile shape, so the accumulators stay in registers. A single
 // row takes several chunks, whose independent sums hide the instructions'
-// latency. The VNNI copies are compiled for that extension alone (called only
-// when the CPU reports it).
-#include <string.h>
+// latency. The VNNI and SDOT copies are compiled for their extension alone
+// (called only when the CPU reports it). BROADCAST takes the address of a
+// row's GROUP states; LOAD_WEIGHTS and BROADCAST may give a narrower type than
+// the accumulators' VECTOR (SMLAL widens as it multiplies).
 #define RNNKIT_UNROLL _Pragma("clang loop unroll(full)")
 #define RNNKIT_Q_FUNCTION(NAME, ATTRIBUTES, ROWS, CHUNKS, GATES, L, GROUP, STATE, WEIGHT, VECTOR, ZERO,             \
                           LOAD_WEIGHTS, BROADCAST, MADD, STORE)                                                  \
@@ -121,15 +145,11 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
         RNNKIT_UNROLL for (int g = 0; g < GATES; g++) acc[r][c][g] = ZERO;                                        \
         const long panelSize = groups * GATES * L * GROUP;                                                        \
         for (long p = 0; p < groups; p++) {                                                                       \
-            VECTOR x[ROWS];                                                                                       \
-            RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) {                                                        \
-                int group;                                                                                        \
-                memcpy(&group, h + r * ldh + GROUP * p, 4);                                                       \
-                x[r] = BROADCAST(group);                                                                          \
-            }                                                                                                     \
+            __typeof__(BROADCAST(h)) x[ROWS];                                                                     \
+            RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) x[r] = BROADCAST(h + r * ldh + GROUP * p);               \
             RNNKIT_UNROLL for (int c = 0; c < CHUNKS; c++)                                                        \
             RNNKIT_UNROLL for (int g = 0; g < GATES; g++) {                                                       \
-                VECTOR w = LOAD_WEIGHTS(panel + c * panelSize + (p * GATES + g) * GROUP * L);                     \
+                __auto_type w = LOAD_WEIGHTS(panel + c * panelSize + (p * GATES + g) * GROUP * L);                \
                 RNNKIT_UNROLL for (int r = 0; r < ROWS; r++) acc[r][c][g] = MADD(acc[r][c][g], x[r], w);          \
             }                                                                                                     \
         }                                                                                                         \
@@ -170,42 +190,74 @@ static inline rnnkit_float16 rnnkit_avx512_exp(rnnkit_float16 x) {
         }                                                                                                    \
     }
 
+// The 4 bytes at `address` (a row's group of states), for a broadcast.
+static inline int rnnkit_load32(const void *address) {
+    int bytes;
+    memcpy(&bytes, address, 4);
+    return bytes;
+}
+
+#if defined(__x86_64__)
+#define RNNKIT_Q_AVX512_BROADCAST(address) _mm512_set1_epi32(rnnkit_load32(address))
 #define RNNKIT_Q_AVX512_LOAD(address) _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(address)))
 #define RNNKIT_Q_AVX512_MADD(acc, x, w) _mm512_add_epi32(acc, _mm512_madd_epi16(x, w))
 #define RNNKIT_Q_AVX512_STORE(out, acc, corrections, scale, bias) \
     _mm512_storeu_ps(out, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(scale), _mm512_loadu_ps(bias)))
 // 32 zmm registers: 4 rows or 4 chunks × up to 4 gates of accumulators.
 RNNKIT_Q_SHAPES(rnnkit_avx512_qrecurrent, , 4, 4, 16, 2, short, signed char, __m512i, _mm512_setzero_si512(), RNNKIT_Q_AVX512_LOAD,
-                _mm512_set1_epi32, RNNKIT_Q_AVX512_MADD, RNNKIT_Q_AVX512_STORE)
+                RNNKIT_Q_AVX512_BROADCAST, RNNKIT_Q_AVX512_MADD, RNNKIT_Q_AVX512_STORE)
 #define RNNKIT_Q_VNNI_LOAD(address) _mm512_loadu_si512((const void *)(address))
 #define RNNKIT_Q_VNNI_MADD(acc, x, w) _mm512_dpbusd_epi32(acc, x, w)
 #define RNNKIT_Q_VNNI_STORE(out, acc, corrections, scale, bias)                                                 \
     _mm512_storeu_ps(out, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_loadu_si512(corrections))), \
                                           _mm512_loadu_ps(scale), _mm512_loadu_ps(bias)))
 RNNKIT_Q_SHAPES(rnnkit_avx512_vnni_qrecurrent, __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)), 4, 4,
-                16, 4, unsigned char, signed char, __m512i, _mm512_setzero_si512(), RNNKIT_Q_VNNI_LOAD, _mm512_set1_epi32,
-                RNNKIT_Q_VNNI_MADD, RNNKIT_Q_VNNI_STORE)
+                16, 4, unsigned char, signed char, __m512i, _mm512_setzero_si512(), RNNKIT_Q_VNNI_LOAD,
+                RNNKIT_Q_AVX512_BROADCAST, RNNKIT_Q_VNNI_MADD, RNNKIT_Q_VNNI_STORE)
 
+#define RNNKIT_Q_AVX2_BROADCAST(address) _mm256_set1_epi32(rnnkit_load32(address))
 #define RNNKIT_Q_AVX2_LOAD(address) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(address)))
 #define RNNKIT_Q_AVX2_MADD(acc, x, w) _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
 #define RNNKIT_Q_AVX2_STORE(out, acc, corrections, scale, bias) \
     _mm256_storeu_ps(out, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(scale), _mm256_loadu_ps(bias)))
 // 16 ymm registers: 2 rows or 2 chunks × up to 4 gates of accumulators.
 RNNKIT_Q_SHAPES(rnnkit_avx2_qrecurrent, , 2, 2, 8, 2, short, signed char, __m256i, _mm256_setzero_si256(), RNNKIT_Q_AVX2_LOAD,
-                _mm256_set1_epi32, RNNKIT_Q_AVX2_MADD, RNNKIT_Q_AVX2_STORE)
+                RNNKIT_Q_AVX2_BROADCAST, RNNKIT_Q_AVX2_MADD, RNNKIT_Q_AVX2_STORE)
 
 // Baseline x86-64: SSE2's PMADDWD, and no FMA.
 #include <emmintrin.h>
+#define RNNKIT_Q_SSE2_BROADCAST(address) _mm_set1_epi32(rnnkit_load32(address))
 #define RNNKIT_Q_SSE2_LOAD(address) _mm_loadu_si128((const __m128i *)(address))
 #define RNNKIT_Q_SSE2_MADD(acc, x, w) _mm_add_epi32(acc, _mm_madd_epi16(x, w))
 #define RNNKIT_Q_SSE2_STORE(out, acc, corrections, scale, bias) \
     _mm_storeu_ps(out, _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(acc), _mm_loadu_ps(scale)), _mm_loadu_ps(bias)))
 RNNKIT_Q_SHAPES(rnnkit_sse2_qrecurrent, , 2, 2, 4, 2, short, short, __m128i, _mm_setzero_si128(), RNNKIT_Q_SSE2_LOAD,
-                _mm_set1_epi32, RNNKIT_Q_SSE2_MADD, RNNKIT_Q_SSE2_STORE)
+                RNNKIT_Q_SSE2_BROADCAST, RNNKIT_Q_SSE2_MADD, RNNKIT_Q_SSE2_STORE)
+#endif
+
+#if defined(__aarch64__)
+#include <arm_neon.h>
+// 32 q registers: 4 rows or 4 chunks × up to 4 gates of accumulators, as on AVX-512, at 4 lanes.
+#define RNNKIT_Q_NEON_STORE(out, acc, corrections, scale, bias) \
+    vst1q_f32(out, vfmaq_f32(vld1q_f32(bias), vcvtq_f32_s32(acc), vld1q_f32(scale)))
+#define RNNKIT_Q_SDOT_BROADCAST(address) vreinterpretq_s8_s32(vdupq_n_s32(rnnkit_load32(address)))
+RNNKIT_Q_SHAPES(rnnkit_neon_dot_qrecurrent, __attribute__((target("dotprod"), noinline)), 4, 4, 4, 4, signed char,
+                signed char, int32x4_t, vdupq_n_s32(0), vld1q_s8, RNNKIT_Q_SDOT_BROADCAST, vdotq_s32,
+                RNNKIT_Q_NEON_STORE)
+#define RNNKIT_Q_SMLAL_BROADCAST(address) vld1_dup_s16(address)
+RNNKIT_Q_SHAPES(rnnkit_neon_qrecurrent, , 4, 4, 4, 1, short, short, int32x4_t, vdupq_n_s32(0), vld1_s16,
+                RNNKIT_Q_SMLAL_BROADCAST, vmlal_s16, RNNKIT_Q_NEON_STORE)
+// The baseline's: the sums scaled with a multiply and an add, as SSE2 does, so that the portable kernels give
+// the same bits on both architectures.
+#define RNNKIT_Q_NEON_UNFUSED_STORE(out, acc, corrections, scale, bias) \
+    vst1q_f32(out, vaddq_f32(vmulq_f32(vcvtq_f32_s32(acc), vld1q_f32(scale)), vld1q_f32(bias)))
+RNNKIT_Q_SHAPES(rnnkit_neon_unfused_qrecurrent, , 4, 4, 4, 1, short, short, int32x4_t, vdupq_n_s32(0), vld1_s16,
+                RNNKIT_Q_SMLAL_BROADCAST, vmlal_s16, RNNKIT_Q_NEON_UNFUSED_STORE)
+#endif
 
 // The state for the integer product: x[i]·127 rounded (halves away from
-// zero) and saturated to [-127, 127] (NaN too), as int16, or plus 128 as uint8
-// (VPDPBUSD's unsigned operand). Plain C, vectorized for the caller's instruction set.
+// zero) and saturated to [-127, 127] (NaN too), as int16, as int8 (SDOT), or
+// plus 128 as uint8 (VPDPBUSD's unsigned operand). Plain C, vectorized for the caller's instruction set.
 static inline int rnnkit_state_level(float x) {
     float v = __builtin_fminf(127.0f, __builtin_fmaxf(-127.0f, x * 127.0f));
     return (int)(v + (v >= 0 ? 0.5f : -0.5f));
@@ -215,4 +267,7 @@ static inline void rnnkit_round_int16(const float *x, long count, short *out) {
 }
 static inline void rnnkit_round_uint8(const float *x, long count, unsigned char *out) {
     for (long i = 0; i < count; i++) out[i] = (unsigned char)(rnnkit_state_level(x[i]) + 128);
+}
+static inline void rnnkit_round_int8(const float *x, long count, signed char *out) {
+    for (long i = 0; i < count; i++) out[i] = (signed char)rnnkit_state_level(x[i]);
 }

@@ -2,6 +2,8 @@
 // compiled once per instruction set: each instruction-set module
 // (RNNKernelsAVX2, RNNKernelsAVX512) instantiates them with its own
 // `InstructionSet` type and tile sizes while being compiled for that CPU.
+// On aarch64 NEON and FMA are in every CPU: its set (NEONKernelSet.swift)
+// is compiled with this module.
 // Specializations are named after that type, so the linker can never mix a
 // wide copy into the baseline path. `KernelSet.selected` (RNNModel) picks one
 // set at run time from what the CPU reports.
@@ -23,8 +25,8 @@ public protocol InstructionSet {
     static func squareRoot(_ x: Vector) -> Vector
 }
 
-/// Baseline x86-64 (SSE2): 4 floats per xmm register, no FMA. The same width
-/// suits ARM NEON, should the portable path be built there.
+/// Baseline x86-64 (SSE2): 4 floats per xmm register, no FMA. On aarch64 the
+/// portable path, beside the NEON set that every aarch64 CPU runs.
 public enum Baseline: InstructionSet {
     public typealias Vector = SIMD4<Float>
 

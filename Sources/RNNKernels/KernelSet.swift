@@ -70,23 +70,23 @@ public struct KernelSet: Sendable {
     /// The kernels of `cell`.
     public func kernels(for cell: any RecurrentCell.Type) -> CellKernels { cell.kernels(in: self) }
 
-    /// Runs on any x86-64: SSE's 16 registers of 4 floats. Without FMA each
+    /// Runs on any x86-64 (SSE's 16 registers of 4 floats) or aarch64. Without FMA each
     /// multiply needs a scratch register, so tiles stay near 8 accumulators:
     /// GRU 3 rows × 1 vector (27 GFLOP/s against 24 for one row × 2 at
     /// `rnnbench kernels 128 32`), LSTM one row × 2 vectors, RNN one row × 8.
     public static let baseline = KernelSet(
-        Baseline.self, .sse2, name: "baseline",
+        Baseline.self, .baseline, name: "baseline",
         rnn: CellKernels(
             step: { RNNCell.Step<Baseline, 1, 8>.run($0, $1) },
-            quantizedStep: { QuantizedStep<Baseline, RNNCell>.run($0, $1, .sse2) },
+            quantizedStep: { QuantizedStep<Baseline, RNNCell>.run($0, $1, .baseline) },
             gradient: { RNNCell.backward($0, Baseline.self) }),
         gru: CellKernels(
             step: { GRUCell.Step<Baseline, 3, 1>.run($0, $1) },
-            quantizedStep: { QuantizedStep<Baseline, GRUCell>.run($0, $1, .sse2) },
+            quantizedStep: { QuantizedStep<Baseline, GRUCell>.run($0, $1, .baseline) },
             gradient: { GRUCell.backward($0, Baseline.self) }),
         lstm: CellKernels(
             step: { LSTMCell.Step<Baseline, 1, 2>.run($0, $1) },
-            quantizedStep: { QuantizedStep<Baseline, LSTMCell>.run($0, $1, .sse2) },
+            quantizedStep: { QuantizedStep<Baseline, LSTMCell>.run($0, $1, .baseline) },
             gradient: { LSTMCell.backward($0, Baseline.self) }),
         product: { MatrixProduct<Baseline, 2, 4>.run($0) },
         adam: { AdamUpdate<Baseline>.run($0, count: $1, p: $2, g: $3, m: $4, v: $5) })

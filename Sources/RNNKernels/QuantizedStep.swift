@@ -22,12 +22,12 @@ public struct QuantizedRecurrentWeights: Sendable {
     public let lanes: Int
     public let layout: QuantizedPanelLayout
     public var group: Int { layout.group }
-    @usableFromInline let panels: [UInt8]
+    public let panels: [UInt8]
     /// Per chunk, gate and lane: b_hh; the row's weight scale over the state's 127;
     /// and 128·Σ_k w, which VPDPBUSD's unsigned state adds.
-    @usableFromInline let bias: [Float]
-    @usableFromInline let scale: [Float]
-    @usableFromInline let corrections: [Int32]
+    public let bias: [Float]
+    public let scale: [Float]
+    public let corrections: [Int32]
 
     public var chunks: Int { (hidden + lanes - 1) / lanes }
     public var groups: Int { (hidden + group - 1) / group }
@@ -84,20 +84,32 @@ public struct QuantizedRecurrentWeights: Sendable {
 /// independent sums to hide the multiply-add latency), `QuantizedProducts.rows` rows × one chunk.
 public enum QuantizedTile: Int, Sendable { case one, chunks, rows }
 
-/// How an instruction set's quantized product reads its panels: the k of one
-/// integer instruction — 2 (PMADDWD, int16 states) or 4 (VPDPBUSD, uint8
-/// states) — and the bytes of a weight. PMADDWD takes int16 weights: SSE2
-/// reads them so (its sign extension, an unpack and a shift per load, cost
-/// batch 1 a quarter of its speed); AVX2 and AVX-512 widen int8 in registers
-/// with one PMOVSXBW (int16 panels measured no faster on AVX2 and 8 % slower on
-/// AVX-512: twice the bytes from L2).
+/// How an instruction set's quantized product reads its panels and states: the
+/// k of one integer instruction — 2 (PMADDWD), 4 (VPDPBUSD, SDOT) or 1 (SMLAL) —,
+/// the bytes of a weight, and the form of the state's levels. PMADDWD takes
+/// int16 weights: SSE2 reads them so (its sign extension, an unpack and a shift
+/// per load, cost batch 1 a quarter of its speed); AVX2 and AVX-512 widen int8
+/// in registers with one PMOVSXBW (int16 panels measured no faster on AVX2 and
+/// 8 % slower on AVX-512: twice the bytes from L2). SMLAL multiplies int16 by
+/// int16 too, and reads int16 weights: a load and a multiply-add per 4 products
+/// rather than a load, a widening and a multiply-add.
 public struct QuantizedPanelLayout: Sendable, Equatable {
     public let group: Int
     public let weightBytes: Int
+    public let states: StateLevels
 
-    public init(group: Int, weightBytes: Int) {
+    /// The previous state's levels in [-127, 127] as the integer instruction takes them.
+    public enum StateLevels: Sendable {
+        case int16
+        case int8
+        /// The level plus 128: VPDPBUSD's unsigned operand.
+        case uint8Offset
+    }
+
+    public init(group: Int, weightBytes: Int, states: StateLevels) {
         self.group = group
         self.weightBytes = weightBytes
+        self.states = states
     }
 }
 
@@ -124,9 +136,25 @@ public struct QuantizedProducts: Sendable {
         self.run = run
     }
 
+    #if arch(x86_64)
     /// Baseline x86-64: PMADDWD on 4 lanes.
-    public static let sse2 = QuantizedProducts(
-        rows: 2, chunks: 2, layout: QuantizedPanelLayout(group: 2, weightBytes: 2), run: rnnkit_sse2_qrecurrent)
+    public static let baseline = QuantizedProducts(
+        rows: 2, chunks: 2, layout: QuantizedPanelLayout(group: 2, weightBytes: 2, states: .int16),
+        run: rnnkit_sse2_qrecurrent)
+    #elseif arch(arm64)
+    /// Any aarch64: SMLAL, 4 int16 products per instruction; the sums scaled without FMA, as on x86-64's baseline.
+    public static let baseline = QuantizedProducts(
+        rows: 4, chunks: 4, layout: QuantizedPanelLayout(group: 1, weightBytes: 2, states: .int16),
+        run: rnnkit_neon_unfused_qrecurrent)
+    /// The same with FMA, as the other kernel sets scale theirs.
+    public static let neon = QuantizedProducts(
+        rows: 4, chunks: 4, layout: QuantizedPanelLayout(group: 1, weightBytes: 2, states: .int16),
+        run: rnnkit_neon_qrecurrent)
+    /// The ARMv8.2 dot product: SDOT, 16 int8 products per instruction.
+    public static let neonDot = QuantizedProducts(
+        rows: 4, chunks: 4, layout: QuantizedPanelLayout(group: 4, weightBytes: 1, states: .int8),
+        run: rnnkit_neon_dot_qrecurrent)
+    #endif
 }
 
 public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
@@ -146,7 +174,7 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
             packed.bias.withUnsafeBufferPointer { bias in
                 packed.scale.withUnsafeBufferPointer { scale in
                     packed.corrections.withUnsafeBufferPointer { corrections in
-                        // Rows of states: int16 for group 2, uint8 for group 4; padding k have zero weights.
+                        // Rows of states in the layout's form; padding k have zero weights.
                         withUnsafeTemporaryAllocation(of: Int16.self, capacity: tileRows * width) { states in
                             withUnsafeTemporaryAllocation(
                                 of: ISA.Vector.self, capacity: max(tileRows, tileChunks) * gates
@@ -168,9 +196,13 @@ public enum QuantizedStep<ISA: InstructionSet, Cell: RecurrentCell> {
                                     if continues {
                                         for r in 0..<rows {
                                             let previous = a.previous + (row + r) * a.ldPrevious
-                                            if group == 2 {
+                                            switch packed.layout.states {
+                                            case .int16:
                                                 rnnkit_round_int16(previous, H, states.baseAddress! + r * width)
-                                            } else {
+                                            case .int8:
+                                                rnnkit_round_int8(
+                                                    previous, H, raw.assumingMemoryBound(to: Int8.self) + r * width)
+                                            case .uint8Offset:
                                                 rnnkit_round_uint8(
                                                     previous, H, raw.assumingMemoryBound(to: UInt8.self) + r * width)
                                             }

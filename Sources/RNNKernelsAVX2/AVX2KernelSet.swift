@@ -36,5 +36,6 @@ public let avx2Kernels = KernelSet(
 extension QuantizedProducts {
     /// PMADDWD on ymm registers; 16 of them hold 2 rows or 2 chunks × up to 4 gates of accumulators.
     public static let avx2 = QuantizedProducts(
-        rows: 2, chunks: 2, layout: QuantizedPanelLayout(group: 2, weightBytes: 1), run: rnnkit_avx2_qrecurrent)
+        rows: 2, chunks: 2, layout: QuantizedPanelLayout(group: 2, weightBytes: 1, states: .int16),
+        run: rnnkit_avx2_qrecurrent)
 }

@@ -36,10 +36,12 @@ public let avx512Kernels = KernelSet(
 extension QuantizedProducts {
     /// PMADDWD on zmm registers; 32 of them hold 4 rows or 4 chunks × up to 4 gates of accumulators.
     public static let avx512 = QuantizedProducts(
-        rows: 4, chunks: 4, layout: QuantizedPanelLayout(group: 2, weightBytes: 1), run: rnnkit_avx512_qrecurrent)
+        rows: 4, chunks: 4, layout: QuantizedPanelLayout(group: 2, weightBytes: 1, states: .int16),
+        run: rnnkit_avx512_qrecurrent)
     /// VPDPBUSD (AVX-512 VNNI: Ice Lake, Zen 4 and later): 64 products per instruction, on uint8 states.
     public static let avx512VNNI = QuantizedProducts(
-        rows: 4, chunks: 4, layout: QuantizedPanelLayout(group: 4, weightBytes: 1), run: rnnkit_avx512_vnni_qrecurrent)
+        rows: 4, chunks: 4, layout: QuantizedPanelLayout(group: 4, weightBytes: 1, states: .uint8Offset),
+        run: rnnkit_avx512_vnni_qrecurrent)
 }
 
 /// The AVX-512 kernels with the VNNI quantized step, for CPUs that report AVX-512 VNNI.

@@ -1,7 +1,10 @@
 import CHardware
 import RNNKernels
+
+#if arch(x86_64)
 import RNNKernelsAVX2
 import RNNKernelsAVX512
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -12,15 +15,26 @@ extension KernelSet {
     public static let available: [KernelSet] = {
         let features = rnnkit_cpu_features()
         var kernels: [KernelSet] = []
+        #if arch(x86_64)
         if features & UInt32(RNNKIT_CPU_AVX512_VNNI) != 0 { kernels.append(avx512VNNIKernels) }
         if features & UInt32(RNNKIT_CPU_AVX512) != 0 { kernels.append(avx512Kernels) }
         if features & UInt32(RNNKIT_CPU_AVX2) != 0 { kernels.append(avx2Kernels) }
+        #elseif arch(arm64)
+        if features & UInt32(RNNKIT_CPU_NEON_DOT) != 0 { kernels.append(neonDotKernels) }
+        kernels.append(neonKernels)
+        #endif
         kernels.append(.baseline)
         return kernels
     }()
 
-    /// Every kernel set's name, on any CPU, narrowest first.
+    /// Every kernel set's name on any CPU of this architecture, narrowest first.
+    #if arch(x86_64)
     public static let names = ["baseline", "avx2", "avx512", "avx512-vnni"]
+    #elseif arch(arm64)
+    public static let names = ["baseline", "neon", "neon-dot"]
+    #else
+    public static let names = ["baseline"]
+    #endif
 
     /// Why a kernel set cannot be had.
     public enum ChoiceError: Error, CustomStringConvertible {

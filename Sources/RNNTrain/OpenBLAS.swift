@@ -84,11 +84,16 @@ public enum OpenBLASCorrection {
 
     /// The core of `tier` on this CPU: SkylakeX for AVX-512; Zen on AMD and Haswell on Intel for AVX2.
     static func core(tier: Int) -> String? {
+        #if arch(x86_64)
         switch tier {
         case 3: "SkylakeX"
         case 2: rnnkit_cpu_is_amd() != 0 ? "Zen" : "Haswell"
         default: nil
         }
+        #else
+        // The tiers are x86-64's: elsewhere every kernel set is tier 0 and nothing is corrected.
+        nil
+        #endif
     }
 
     /// The core this CPU's kernel set should run with, and whether OpenBLAS runs one below it.

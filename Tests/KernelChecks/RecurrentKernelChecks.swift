@@ -1,13 +1,16 @@
 import RNNKernels
 import RNNModel
-import XCTest
 
-/// Every step kernel this CPU can run (AVX-512, AVX2, baseline) against the
+/// Every step kernel this CPU can run (AVX-512, AVX2, NEON, baseline) against the
 /// cells' reference equations in Double, from the unpacked weights. Sizes cover
 /// full row tiles, leftover pairs and single rows, rows starting from a zero
 /// state, a last chunk narrower than a vector alone and inside a many-chunk tile; k summed in both directions; inputs
 /// given per row or read from a per-token table.
-final class RecurrentKernelTests: XCTestCase {
+public struct RecurrentKernelChecks {
+    public let check: Check
+
+    public init(_ check: Check) { self.check = check }
+
     func reference(
         _ cell: CellKind, rows: Int, continuing: Int, hidden H: Int, input: [Float], previous: [Float],
         previousCell: [Float], whh: [Float], bhh: [Float]
@@ -36,8 +39,8 @@ final class RecurrentKernelTests: XCTestCase {
         return (h, c, cache)
     }
 
-    func testEveryAvailableKernelMatchesTheCellEquations() {
-        XCTAssertEqual(KernelSet.available.last?.instructionSet, "baseline")
+    public func everyAvailableKernelMatchesTheCellEquations() {
+        check.equal(KernelSet.available.last?.instructionSet, "baseline")
         var rng = SplitMix64(seed: 3)
         func values(_ count: Int, scale: Float) -> [Float] {
             (0..<count).map { _ in (Float(rng.nextUnit()) * 2 - 1) * scale }
@@ -101,12 +104,12 @@ final class RecurrentKernelTests: XCTestCase {
                                 + (descending ? " descending" : "") + " from \(source)"
                             func compare(_ actual: [Float], _ wanted: [Float], _ name: String) {
                                 let worst = zip(actual, wanted).map { abs($0 - $1) }.max() ?? 0
-                                XCTAssert(worst <= 2e-5, "\(what): \(name) differs by \(worst)")
+                                check.that(worst <= 2e-5, "\(what): \(name) differs by \(worst)")
                             }
                             compare(h, expected.h, "h")
                             if cell == .lstm { compare(c, expected.c, "c") }
                             if cell != .rnn { compare(cache, expected.gates, "gate cache") }
-                            if cell == .rnn && inPlace { XCTAssertEqual(cache, gateRows, "\(what): the input changed") }
+                            if cell == .rnn && inPlace { check.equal(cache, gateRows, "\(what): the input changed") }
                         }
                     }
                 }
@@ -119,7 +122,7 @@ final class RecurrentKernelTests: XCTestCase {
     /// each gate's input and recurrent pre-activation, the previous state and
     /// the previous cell state. Rows cover carried and not, continuing and not;
     /// 20 units leave a partial vector at every width.
-    func testEveryAvailableGradientStepMatchesDifferencesOfTheCellEquations() {
+    public func everyAvailableGradientStepMatchesDifferencesOfTheCellEquations() {
         var rng = SplitMix64(seed: 11)
         func value(_ scale: Double) -> Double { Double(Float((Double(rng.nextUnit()) * 2 - 1) * scale)) }
         let H = 20, rows = 5, carried = 3, continuing = 4
@@ -184,11 +187,11 @@ final class RecurrentKernelTests: XCTestCase {
                 // Training's layout: the gradients go over the gate cache they are computed from.
                 if cell != .rnn {
                     let inPlace = gradients(inPlace: true)
-                    XCTAssertEqual(inPlace.dInput, dInput, "\(kernels.instructionSet) \(cell): dInput in place")
-                    XCTAssertEqual(inPlace.dRecurrent, dRecurrent, "\(kernels.instructionSet) \(cell): in place")
+                    check.equal(inPlace.dInput, dInput, "\(kernels.instructionSet) \(cell): dInput in place")
+                    check.equal(inPlace.dRecurrent, dRecurrent, "\(kernels.instructionSet) \(cell): in place")
                 }
                 var worst = 0.0, where_ = ""
-                func check(_ got: Float, _ wanted: Double, _ what: @autoclosure () -> String) {
+                func compare(_ got: Float, _ wanted: Double, _ what: @autoclosure () -> String) {
                     let error = abs(Double(got) - wanted) / max(1, abs(wanted))
                     if !(error <= worst) {
                         worst = error.isNaN ? .infinity : error
@@ -217,21 +220,21 @@ final class RecurrentKernelTests: XCTestCase {
                             return (up - down) / (2 * step)
                         }
                         for g in 0..<gates {
-                            check(dInput[row * gates * H + g * H + j], difference { x[g] += $0 }, "dInput gate \(g)")
-                            check(
+                            compare(dInput[row * gates * H + g * H + j], difference { x[g] += $0 }, "dInput gate \(g)")
+                            compare(
                                 dRecurrent[row * gates * H + g * H + j], difference { r[g] += $0 },
                                 "dRecurrent gate \(g)")
                         }
                         guard row < continuing else { continue }
                         if equations.directPathToPrevious {
-                            check(previousCarry[unit], difference { p += $0 }, "dL/dh of the previous step")
+                            compare(previousCarry[unit], difference { p += $0 }, "dL/dh of the previous step")
                         }
                         if equations.keepsCellState {
-                            check(previousCarryCell[unit], difference { pc += $0 }, "dL/dc of the previous step")
+                            compare(previousCarryCell[unit], difference { pc += $0 }, "dL/dc of the previous step")
                         }
                     }
                 }
-                XCTAssert(worst <= 1e-4, "\(kernels.instructionSet) \(cell): \(where_) off by \(worst)")
+                check.that(worst <= 1e-4, "\(kernels.instructionSet) \(cell): \(where_) off by \(worst)")
             }
         }
     }
@@ -239,7 +242,7 @@ final class RecurrentKernelTests: XCTestCase {
     /// Pre-activations far outside the activations' working range, infinite or
     /// NaN: every kernel's gates saturate to what the equations give (0, ±1;
     /// never NaN from inf − inf), and NaN stays NaN rather than passing for a number.
-    func testEveryAvailableKernelSaturatesAtExtremes() {
+    public func everyAvailableKernelSaturatesAtExtremes() {
         let extremes: [Float] = [
             -.infinity, -1e30, -200, -104.5, -89, -88, 0, 88, 89, 104.5, 200, 1e30, .infinity, .nan,
         ]
@@ -276,11 +279,11 @@ final class RecurrentKernelTests: XCTestCase {
                     let got = Array(h[r * hidden..<(r + 1) * hidden]),
                         wanted = Array(expected.h[r * hidden..<(r + 1) * hidden])
                     if x.isNaN {
-                        XCTAssertTrue(
+                        check.that(
                             got.allSatisfy(\.isNaN), "\(kernels.instructionSet) \(cell): NaN input gave \(got[0])")
                     } else {
                         let worst = zip(got, wanted).map { abs($0 - $1) }.max()!
-                        XCTAssert(
+                        check.that(
                             worst <= 1e-6,
                             "\(kernels.instructionSet) \(cell): pre-activation \(x) gave \(got[0]), not \(wanted[0])")
                     }
@@ -291,7 +294,7 @@ final class RecurrentKernelTests: XCTestCase {
 
     /// The per-step products of backpropagation: C (+)= A·B with A read row-major or
     /// transposed, sizes with full row tiles, leftovers of four and of one, and a partial last vector.
-    func testEveryAvailableMatrixProductMatchesDoubleArithmetic() {
+    public func everyAvailableMatrixProductMatchesDoubleArithmetic() {
         var rng = SplitMix64(seed: 5)
         for (m, n, k) in [(32, 128, 384), (29, 40, 64), (19, 20, 7), (3, 37, 50), (1, 16, 1), (40, 33, 0)] {
             for transposedA in [false, true] {
@@ -325,7 +328,7 @@ final class RecurrentKernelTests: XCTestCase {
                             }
                         }
                         let worst = zip(c, expected).map { abs($0 - $1) }.max() ?? 0
-                        XCTAssert(
+                        check.that(
                             worst <= 1e-4,
                             "\(kernels.instructionSet) \(m)×\(k)·\(k)×\(n) transposed \(transposedA) accumulate \(accumulate): off by \(worst)"
                         )

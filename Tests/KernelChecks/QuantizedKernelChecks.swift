@@ -1,7 +1,5 @@
+import RNNKernels
 import RNNModel
-import XCTest
-
-@testable import RNNKernels
 
 /// Every quantized step kernel this CPU can run (AVX-512 with VPDPBUSD or
 /// PMADDWD as the CPU has VNNI or not, AVX2, SSE2) against the cells' equations
@@ -9,8 +7,8 @@ import XCTest
 /// the kernels' grid: the integer sums are exact, so only float rounding is left.
 /// Sizes cover the row tiles, the multi-chunk single-row tile, leftover rows
 /// and chunks, an odd hidden size (a padded pair) and rows from a zero state.
-extension RecurrentKernelTests {
-    func testEveryAvailableQuantizedStepMatchesTheCellEquations() {
+extension RecurrentKernelChecks {
+    public func everyAvailableQuantizedStepMatchesTheCellEquations() {
         var rng = SplitMix64(seed: 17)
         func values(_ count: Int, scale: Float) -> [Float] {
             (0..<count).map { _ in (Float(rng.nextUnit()) * 2 - 1) * scale }
@@ -55,10 +53,10 @@ extension RecurrentKernelTests {
                     let what =
                         "\(kernels.instructionSet) \(cell) hidden \(hidden) rows \(rows) continuing \(continuing)"
                     let worst = zip(h, expected.h).map { abs($0 - $1) }.max() ?? 0
-                    XCTAssert(worst <= 2e-5, "\(what): h differs by \(worst)")
+                    check.that(worst <= 2e-5, "\(what): h differs by \(worst)")
                     if cell == .lstm {
                         let worstCell = zip(c, expected.c).map { abs($0 - $1) }.max() ?? 0
-                        XCTAssert(worstCell <= 2e-5, "\(what): c differs by \(worstCell)")
+                        check.that(worstCell <= 2e-5, "\(what): c differs by \(worstCell)")
                     }
                 }
             }
@@ -69,7 +67,7 @@ extension RecurrentKernelTests {
     /// bias so that the floats hold them exactly; weights and states include the
     /// extremes (127 and -128 against states of ±1) where VPMADDUBSW on whole
     /// bytes would saturate.
-    func testEveryAvailableQuantizedProductIsTheExactIntegerSum() {
+    public func everyAvailableQuantizedProductIsTheExactIntegerSum() {
         var rng = SplitMix64(seed: 23)
         for gates in [1, 3, 4] {
             for hidden in [128, 37] {
@@ -89,14 +87,14 @@ extension RecurrentKernelTests {
                         whh: int8, rowScales: rowScales, bhh: bias, hidden: hidden, gates: gates, lanes: kernels.lanes,
                         layout: layout)
                     let L = kernels.lanes, width = packed.groups * layout.group
-                    // The state as QuantizedStep hands it over: int16 levels, or uint8 levels plus 128.
-                    var states = [UInt8](repeating: layout.group == 2 ? 0 : 128, count: 2 * width)
+                    // The state as QuantizedStep hands it over: int16 or int8 levels, or uint8 levels plus 128.
+                    var states = [UInt8](repeating: layout.states == .uint8Offset ? 128 : 0, count: 2 * width)
                     states.withUnsafeMutableBytes { bytes in
                         for (k, level) in levels.enumerated() {
-                            if layout.group == 2 {
-                                bytes.storeBytes(of: Int16(level), toByteOffset: 2 * k, as: Int16.self)
-                            } else {
-                                bytes[k] = UInt8(level + 128)
+                            switch layout.states {
+                            case .int16: bytes.storeBytes(of: Int16(level), toByteOffset: 2 * k, as: Int16.self)
+                            case .int8: bytes.storeBytes(of: Int8(level), toByteOffset: k, as: Int8.self)
+                            case .uint8Offset: bytes[k] = UInt8(level + 128)
                             }
                         }
                     }
@@ -117,7 +115,7 @@ extension RecurrentKernelTests {
                             for u in 0..<L where chunk * L + u < hidden {
                                 let row = g * hidden + chunk * L + u
                                 let exact = (0..<hidden).reduce(0) { $0 + levels[$1] * Int(int8[row * hidden + $1]) }
-                                XCTAssertEqual(
+                                check.equal(
                                     out[g * L + u], Float(exact),
                                     "\(kernels.instructionSet) gates \(gates) hidden \(hidden): row \(row)")
                             }
