@@ -260,8 +260,8 @@ def _restore(path, data, kernels, threads):
 class Model(_Handle):
     """A loaded model. Safe to share between threads; close() (or `with`) frees it once no call is in flight.
 
-    kernels: "baseline", "avx2", "avx512" or "avx512-vnni" (default: $RNNKIT_KERNELS, else the widest the CPU
-    has); threads: the most threads one batch call uses (default 1, the caller's). A Model pickles as its path
+    kernels: "baseline", "avx2", "avx512" or "avx512-vnni" on x86-64, "baseline", "neon" or "neon-dot" on aarch64
+    (default: $RNNKIT_KERNELS, else the widest the CPU has); threads: the most threads one batch call uses (default 1, the caller's). A Model pickles as its path
     (or, loaded from bytes, as its bytes) with these options, so joblib and multiprocessing can send it."""
 
     def _free(self, handle):
